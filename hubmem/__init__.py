@@ -1,0 +1,1 @@
+"""hubmem: GPU memory estimates for Hugging Face Hub models from config.json and safetensors headers."""
