@@ -1,0 +1,338 @@
+"""The accelerator catalogue: exact capacities, name lookup, memory sizes, the smallest fitting GPU."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubmem import gpus
+from hubmem.gpus import (
+    CATALOGUE,
+    COMMON,
+    Gpu,
+    UnknownGpuError,
+    catalogue_rows,
+    find_gpu,
+    parse_memory,
+    smallest_fitting,
+)
+
+GIB = 1024**3
+
+
+# --- capacities -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("t4-16gb", 17_179_869_184),
+        ("rtx4090-24gb", 25_769_803_776),
+        ("a100-40gb", 42_949_672_960),
+        ("a100-80gb", 85_899_345_920),
+        ("h100-80gb", 85_899_345_920),
+        ("h100-nvl-94gb", 100_931_731_456),
+        ("h200-141gb", 151_397_597_184),
+        ("b200-180gb", 193_273_528_320),
+        ("gb200-186gb", 199_715_979_264),
+        ("mi300x-192gb", 206_158_430_208),
+        ("mi325x-256gb", 274_877_906_944),
+        ("mi250x-64gb", 68_719_476_736),
+        ("tpu-v5e", 17_179_869_184),
+        ("tpu-v5p", 102_005_473_280),
+    ],
+)
+def test_memory_bytes_are_exact(key: str, expected: int) -> None:
+    assert find_gpu(key).memory_bytes == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "reported"),
+    [
+        # Totals the drivers report (nvidia-smi memory.total; rocm-smi VRAM Total Memory).
+        ("a100-40gb", "40960MiB"),
+        ("a100-80gb", "81920MiB"),
+        ("h100-80gb", "81559MiB"),
+        ("h100-nvl-94gb", "95830MiB"),
+        ("h200-141gb", "143771MiB"),
+        ("b200-180gb", "183359MiB"),
+        ("gb200-186gb", "189471MiB"),
+        ("mi300x-192gb", "205822885888B"),
+    ],
+)
+def test_vendor_gb_means_gib_as_the_drivers_show(key: str, reported: str) -> None:
+    # The driver never reports more than the card has, and always more than the decimal reading
+    # of the vendor's "GB" figure: so that figure is GiB, and at most ~1 GiB goes to the driver.
+    gpu = find_gpu(key)
+    shown = parse_memory(reported)
+    decimal_reading = gpu.memory_bytes // GIB * 10**9
+    assert decimal_reading < shown <= gpu.memory_bytes
+    assert gpu.memory_bytes - shown <= GIB
+
+
+def test_catalogue_is_ordered_by_memory_with_common_cards_first_in_a_tie() -> None:
+    sizes = [g.memory_bytes for g in CATALOGUE]
+    assert sizes == sorted(sizes)
+    assert [g.key for g in CATALOGUE if g.memory_bytes == 24 * GIB] == [
+        "l4-24gb",
+        "rtx4090-24gb",
+        "a10g-24gb",
+        "a10-24gb",
+        "rtx3090-24gb",
+    ]
+
+
+def test_catalogue_entries_are_complete_and_unique() -> None:
+    assert len({g.key for g in CATALOGUE}) == len(CATALOGUE)
+    assert len({g.name for g in CATALOGUE}) == len(CATALOGUE)
+    for gpu in CATALOGUE:
+        assert gpu.source, gpu.key
+        assert gpu.vendor in {"NVIDIA", "AMD", "Google"}, gpu.key
+        assert gpu.memory_bytes % GIB == 0, gpu.key
+    assert all(g in CATALOGUE for g in COMMON)
+    assert [g.key for g in COMMON][:3] == ["t4-16gb", "l4-24gb", "rtx4090-24gb"]
+
+
+def test_catalogue_covers_the_devices_people_ask_about() -> None:
+    for name in [
+        "h100-80gb", "h100-pcie-80gb", "h100-nvl-94gb", "h200-141gb", "b200-180gb", "gb200-186gb",
+        "a100-40gb", "a100-80gb", "l40s-48gb", "l40-48gb", "l4-24gb", "a10g-24gb", "a10-24gb",
+        "rtx-a6000-48gb", "rtx6000-ada-48gb", "rtx3090-24gb", "rtx4090-24gb", "rtx5090-32gb",
+        "v100-16gb", "v100-32gb", "t4-16gb", "mi300x-192gb", "mi325x-256gb", "mi250x-64gb",
+        "tpu-v4", "tpu-v5e", "tpu-v5p",
+    ]:  # fmt: skip
+        assert find_gpu(name).key == name
+
+
+# --- lookup -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("h100", "h100-80gb"),
+        ("H100-80GB", "h100-80gb"),
+        ("NVIDIA H100 80GB HBM3", "h100-80gb"),
+        ("h100 pcie", "h100-pcie-80gb"),
+        ("H100 NVL", "h100-nvl-94gb"),
+        ("a100-80gb", "a100-80gb"),
+        ("A100_80GB", "a100-80gb"),
+        ("a100 80gb", "a100-80gb"),
+        ("A100-80GiB", "a100-80gb"),
+        ("a100-80", "a100-80gb"),
+        ("NVIDIA A100-SXM4-80GB", "a100-80gb"),
+        ("a100", "a100-40gb"),
+        ("v100", "v100-16gb"),
+        ("Tesla V100-SXM2-32GB", "v100-32gb"),
+        ("4090", "rtx4090-24gb"),
+        ("rtx4090", "rtx4090-24gb"),
+        ("rtx-4090", "rtx4090-24gb"),
+        ("NVIDIA GeForce RTX 4090", "rtx4090-24gb"),
+        ("a10g", "a10g-24gb"),
+        ("A10", "a10-24gb"),
+        ("l40", "l40-48gb"),
+        ("L40S", "l40s-48gb"),
+        ("a6000", "rtx-a6000-48gb"),
+        ("NVIDIA RTX 6000 Ada Generation", "rtx6000-ada-48gb"),
+        ("mi300x", "mi300x-192gb"),
+        ("AMD Instinct MI300X", "mi300x-192gb"),
+        ("mi250x", "mi250x-64gb"),
+        ("tpu-v5e", "tpu-v5e"),
+        ("v5litepod", "tpu-v5e"),
+        ("TPU v5 lite", "tpu-v5e"),
+        ("tpu_v5p", "tpu-v5p"),
+        ("b200", "b200-180gb"),
+        ("gb200", "gb200-186gb"),
+        ("H200 NVL", "h200-141gb"),
+    ],
+)
+def test_find_gpu_accepts_each_spelling(name: str, key: str) -> None:
+    assert find_gpu(name).key == key
+
+
+def test_every_key_and_alias_finds_its_own_entry() -> None:
+    for gpu in CATALOGUE:
+        for name in (gpu.key, *gpu.aliases, gpu.key.upper(), gpu.key.replace("-", " ")):
+            assert find_gpu(name) is gpu, name
+
+
+def test_an_alias_claimed_twice_is_refused() -> None:
+    a = Gpu("A", "card-a", GIB, "NVIDIA", ("shared",), "test")
+    b = Gpu("B", "card-b", GIB, "NVIDIA", ("Shared",), "test")
+    with pytest.raises(AssertionError, match="'shared' is claimed by both card-a and card-b"):
+        gpus._build_index([a, b])
+
+
+def test_unknown_gpu_lists_close_matches() -> None:
+    with pytest.raises(UnknownGpuError) as info:
+        find_gpu("h1000")
+    err = info.value
+    assert isinstance(err, ValueError)
+    assert err.name == "h1000"
+    assert err.suggestions[0] == "h100-80gb"
+    assert str(err).startswith("unknown GPU 'h1000'; did you mean: h100-80gb, ")
+
+
+def test_unknown_gpu_with_a_wrong_size_suggests_the_real_sizes() -> None:
+    expected = r"^unknown GPU 'a100-90gb'; did you mean: a100-80gb, a100-40gb"
+    with pytest.raises(UnknownGpuError, match=expected):
+        find_gpu("a100-90gb")
+
+
+def test_unknown_gpu_without_anything_close() -> None:
+    with pytest.raises(UnknownGpuError) as info:
+        find_gpu("quantum toaster")
+    assert info.value.suggestions == ()
+    assert str(info.value) == "unknown GPU 'quantum toaster'; `hubmem gpus` lists the known ones"
+
+
+def test_empty_gpu_name() -> None:
+    with pytest.raises(UnknownGpuError, match="^no GPU name given"):
+        find_gpu("  ")
+
+
+@pytest.mark.parametrize(
+    ("name", "candidates"),
+    [
+        ("rtx6000", ("rtx-a6000-48gb", "rtx6000-ada-48gb", "rtx-pro-6000-96gb")),
+        ("RTX 6000", ("rtx-a6000-48gb", "rtx6000-ada-48gb", "rtx-pro-6000-96gb")),
+        ("tpu v5", ("tpu-v5e", "tpu-v5p")),
+    ],
+)
+def test_ambiguous_names_are_refused_with_the_candidates(name: str, candidates: tuple[str, ...]) -> None:
+    with pytest.raises(UnknownGpuError) as info:
+        find_gpu(name)
+    assert info.value.ambiguous
+    assert info.value.suggestions == candidates
+    assert str(info.value) == f"GPU name {name!r} is ambiguous; say which: {', '.join(candidates)}"
+
+
+# --- parse_memory -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("24GiB", 25_769_803_776),
+        ("24 GiB", 25_769_803_776),
+        ("24gib", 25_769_803_776),
+        ("24Gi", 25_769_803_776),
+        ("24GB", 24_000_000_000),
+        ("80GB", 80_000_000_000),
+        ("81559MiB", 85_520_809_984),
+        ("1.5TB", 1_500_000_000_000),
+        ("1.5TiB", 1_649_267_441_664),
+        ("0.5KiB", 512),
+        ("512 B", 512),
+        ("  2 MB ", 2_000_000),
+        (".25GiB", 268_435_456),
+        ("1.0000000005GB", 1_000_000_001),  # 1,000,000,000.5 rounds half up
+    ],
+)
+def test_parse_memory(text: str, expected: int) -> None:
+    assert parse_memory(text) == expected
+
+
+def test_gib_and_gb_differ() -> None:
+    assert parse_memory("80GiB") - parse_memory("80GB") == 5_899_345_920
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("24", r"^memory size '24' needs a unit: 24GiB \(x 1024\*\*3 bytes\) or 24GB \(x 10\*\*9 bytes\)\?$"),
+        ("24G", r"^memory size '24G' has an ambiguous unit: write 24GiB \(binary\) or 24GB \(decimal\)$"),
+        ("1.5t", r"ambiguous unit: write 1.5TiB \(binary\) or 1.5TB \(decimal\)$"),
+        ("24 GiBs", r"^unknown unit 'GiBs' in memory size '24 GiBs'"),
+        ("lots", r"^not a memory size: 'lots'"),
+        ("-1GB", r"^not a memory size: '-1GB'"),
+        ("", r"^not a memory size: ''"),
+    ],
+)
+def test_parse_memory_refuses(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_memory(text)
+
+
+def test_parse_memory_wants_a_string() -> None:
+    with pytest.raises(TypeError, match="takes a string, not int"):
+        parse_memory(24)  # type: ignore[arg-type]
+
+
+# --- smallest_fitting -------------------------------------------------------------------------
+
+
+def test_exactly_equal_fits() -> None:
+    assert smallest_fitting(80 * GIB).key == "a100-80gb"  # A100 80GB is listed before H100 in COMMON
+    assert smallest_fitting(141 * GIB).key == "h200-141gb"
+
+
+def test_one_byte_more_goes_to_the_next_size() -> None:
+    assert smallest_fitting(80 * GIB + 1).key == "h100-nvl-94gb"
+    assert smallest_fitting(80 * GIB + 1, catalogue=COMMON).key == "h200-141gb"
+    assert smallest_fitting(141 * GIB + 1, catalogue=COMMON).key == "b200-180gb"
+
+
+def test_ties_go_to_the_common_card() -> None:
+    # 24 GiB: L4, RTX 4090, A10G, A10 and RTX 3090 all qualify; L4 comes first in COMMON.
+    assert smallest_fitting(17 * GIB).key == "l4-24gb"
+    reversed_catalogue = tuple(reversed(CATALOGUE))
+    assert smallest_fitting(17 * GIB, catalogue=reversed_catalogue).key == "l4-24gb"
+
+
+def test_ties_outside_common_go_to_the_first_listed() -> None:
+    l40 = find_gpu("l40")
+    a6000 = find_gpu("a6000")
+    assert smallest_fitting(48 * GIB, catalogue=[a6000, l40]) is a6000
+    assert smallest_fitting(48 * GIB, catalogue=[l40, a6000]) is l40
+
+
+def test_nothing_fits() -> None:
+    assert smallest_fitting(288 * GIB + 1) is None
+    assert smallest_fitting(192 * GIB + 1, catalogue=COMMON) is None
+    assert smallest_fitting(1, catalogue=[]) is None
+
+
+def test_zero_fits_the_smallest_card() -> None:
+    assert smallest_fitting(0, catalogue=COMMON).key == "t4-16gb"
+
+
+def test_smallest_fitting_refuses_negative_and_non_integer_sizes() -> None:
+    with pytest.raises(ValueError, match="must be >= 0, got -1"):
+        smallest_fitting(-1)
+    with pytest.raises(TypeError, match="must be an int, not float"):
+        smallest_fitting(1.5)  # type: ignore[arg-type]
+
+
+# --- catalogue_rows ---------------------------------------------------------------------------
+
+
+def test_catalogue_rows() -> None:
+    rows = catalogue_rows()
+    assert [r["key"] for r in rows] == [g.key for g in CATALOGUE]
+    h100 = next(r for r in rows if r["key"] == "h100-80gb")
+    assert h100["name"] == "H100 SXM 80GB"
+    assert h100["memory_bytes"] == 85_899_345_920
+    assert h100["memory_gib"] == 80.0
+    assert h100["memory_gb"] == pytest.approx(85.89934592)
+    assert h100["vendor"] == "NVIDIA"
+    aliases = h100["aliases"]
+    assert isinstance(aliases, list) and "h100" in aliases
+    assert str(h100["source"]).startswith("NVIDIA H100 Tensor Core GPU datasheet")
+    assert h100["common"] is True
+    assert next(r for r in rows if r["key"] == "l40-48gb")["common"] is False
+
+
+def test_module_imports_only_the_standard_library() -> None:
+    tree = ast.parse(Path(gpus.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0 and node.module, "gpus.py imports nothing from hubmem"
+            imported.add(node.module.split(".")[0])
+    assert imported - {"__future__"} <= set(sys.stdlib_module_names)
