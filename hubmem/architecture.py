@@ -1,0 +1,261 @@
+"""config.json -> the dimensions the memory formulas need.
+
+Normalisation goes through transformers' own config classes where the `model_type` is known to
+them: they resolve field aliases (GPT-2 `n_embd` -> `hidden_size`, BLOOM `n_layer`, ...) and
+defaults, and compute per-layer attention patterns (`layer_types`) for Gemma 2/3, Qwen2, ...
+Importing transformers costs ~1.7 s on a 2-core machine, so `hubmem.hub` starts that import in
+a background thread while the network round trips are in flight (`warm_up`). Unknown model types
+fall back to the raw dict with the alias table below. Configs are JSON: nothing is ever executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import MalformedConfigError
+
+# Raw-dict aliases, used when transformers does not know the model type (and to read configs
+# whose class keeps the original name). Order = preference.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "hidden_size": ("hidden_size", "n_embd", "n_embed", "d_model", "dim", "model_dim"),
+    "num_layers": ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "decoder_layers"),
+    "num_heads": ("num_attention_heads", "n_head", "n_heads", "num_heads", "decoder_attention_heads"),
+    "num_kv_heads": (
+        "num_key_value_heads",
+        "num_kv_heads",
+        "n_head_kv",
+        "multi_query_group_num",
+        "n_kv_heads",
+    ),
+    "intermediate_size": (
+        "intermediate_size",
+        "n_inner",
+        "ffn_hidden_size",
+        "ffn_dim",
+        "d_ff",
+        "decoder_ffn_dim",
+    ),
+    "max_context": (
+        "max_position_embeddings",
+        "n_positions",
+        "n_ctx",
+        "seq_length",
+        "max_sequence_length",
+        "max_seq_len",
+        "model_max_length",
+    ),
+    "vocab_size": ("vocab_size", "padded_vocab_size", "n_vocab"),
+}
+
+# Model types whose MLP is gated (three h x i matrices: gate, up, down). Used only when the
+# checkpoint's own tensors cannot tell (see `refine_with_counts`).
+GATED_MLP_TYPES = frozenset(
+    "llama mistral mixtral qwen2 qwen2_moe qwen3 qwen3_moe gemma gemma2 gemma3 gemma3_text phi3 olmo olmo2 "
+    "cohere granite internlm2 deepseek_v2 deepseek_v3 mistral3 ministral smollm3 ernie4_5 ernie4_5_moe "
+    "glm glm4 exaone starcoder2_gated yi baichuan".split()
+)
+# Learned absolute position embeddings (counted as parameters when estimating from the config).
+LEARNED_POSITION_TYPES = frozenset("gpt2 gpt_bigcode opt bert roberta gpt_neo whisper".split())
+
+_transformers_lock = threading.Lock()
+
+
+def warm_up() -> None:
+    """Import transformers' config machinery (slow) so later normalisation is instant."""
+    with _transformers_lock:
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        import transformers.models.auto.configuration_auto  # noqa: F401
+
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    model_type: str
+    architectures: tuple[str, ...]
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    max_context: int | None
+    vocab_size: int
+    tie_word_embeddings: bool
+    dtype: str | None  # config torch_dtype / dtype, e.g. "bfloat16"
+    gated_mlp: bool
+    # one entry per decoder layer: "full" or "sliding"
+    layer_types: tuple[str, ...] = field(default=())
+    sliding_window: int | None = None
+    learned_positions: bool = False
+    text_config_key: str | None = None  # "text_config" when the LM sits inside a multimodal config
+    normalised_by: str = "raw config"
+
+    @property
+    def sliding_layers(self) -> int:
+        return sum(1 for t in self.layer_types if t == "sliding")
+
+    def attention_pattern(self) -> str:
+        """Human summary: 'full', 'sliding 4096', or '21 sliding 4096 + 21 full'."""
+        sliding = self.sliding_layers
+        if not sliding:
+            return "full"
+        if sliding == self.num_layers:
+            return f"sliding {self.sliding_window}"
+        return f"{sliding} sliding {self.sliding_window} + {self.num_layers - sliding} full"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["architectures"] = list(self.architectures)
+        d["layer_types"] = list(self.layer_types)
+        return d
+
+
+def _first(source: Any, names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _transformers_config(config: dict) -> Any | None:
+    """The transformers config object for this dict, or None when the type is unknown to it."""
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str):
+        return None
+    warm_up()
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    if model_type not in CONFIG_MAPPING:
+        return None
+    try:
+        cls = CONFIG_MAPPING[model_type]
+        kwargs = {k: v for k, v in config.items() if k != "model_type"}
+        return cls(**kwargs)
+    except Exception:  # a config transformers rejects is still readable as a raw dict
+        return None
+
+
+def _text_part(config: dict) -> tuple[dict, str | None]:
+    for key in ("text_config", "language_config", "llm_config", "thinker_config"):
+        sub = config.get(key)
+        if isinstance(sub, dict) and sub:
+            return sub, key
+    return config, None
+
+
+def parse_architecture(config: dict) -> Architecture:
+    """Normalise a config.json dict. Raises MalformedConfigError when a required field is missing."""
+    if not isinstance(config, dict):
+        raise MalformedConfigError("config.json is not a JSON object")
+    raw_text, text_key = _text_part(config)
+    hf = _transformers_config(config)
+    view: Any = hf.get_text_config() if hf is not None else raw_text
+    if hf is not None:
+        import transformers
+
+        normalised_by = f"transformers {transformers.__version__} {type(hf).__name__}"
+    else:
+        normalised_by = "raw config (model_type unknown to transformers)"
+
+    def need(key: str) -> int:
+        value = _first(view, ALIASES[key])
+        if value is None and view is not raw_text:
+            value = _first(raw_text, ALIASES[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            names = ", ".join(ALIASES[key])
+            raise MalformedConfigError(f"config.json lacks a usable {key} (looked for: {names})")
+        return value
+
+    hidden = need("hidden_size")
+    layers = need("num_layers")
+    heads = need("num_heads")
+    vocab = need("vocab_size")
+    model_type = str(_first(raw_text, ("model_type",)) or config.get("model_type") or "unknown")
+
+    kv_heads = _first(view, ALIASES["num_kv_heads"]) or _first(raw_text, ALIASES["num_kv_heads"])
+    multi_query = _first(raw_text, ("multi_query",)) or _first(view, ("multi_query",))
+    if kv_heads is None and multi_query and not raw_text.get("new_decoder_architecture"):
+        kv_heads = 1  # Falcon-7B / GPT-BigCode multi-query attention: one K/V head
+    if model_type == "falcon" and not raw_text.get("new_decoder_architecture") and multi_query:
+        kv_heads = 1  # FalconConfig fills num_kv_heads with num_attention_heads; the model uses 1
+    kv_heads = int(kv_heads or heads)
+
+    head_dim = _first(view, ("head_dim",)) or _first(raw_text, ("head_dim",)) or hidden // heads
+    intermediate = _first(view, ALIASES["intermediate_size"]) or _first(
+        raw_text, ALIASES["intermediate_size"]
+    )
+    intermediate = int(intermediate or 4 * hidden)  # GPT-2 n_inner=None, BLOOM, Falcon: 4h
+    max_context = _first(view, ALIASES["max_context"]) or _first(raw_text, ALIASES["max_context"])
+
+    tie = _first(raw_text, ("tie_word_embeddings",))
+    if tie is None:
+        tie = _first(config, ("tie_word_embeddings",))
+    if tie is None:
+        tie = bool(getattr(view, "tie_word_embeddings", True)) if hf is not None else True
+    dtype = _first(raw_text, ("torch_dtype", "dtype")) or _first(config, ("torch_dtype", "dtype"))
+
+    layer_types, window = _layer_pattern(view, raw_text, layers)
+    hidden_act = str(_first(raw_text, ("hidden_act", "activation_function", "hidden_activation")) or "")
+    gated = model_type in GATED_MLP_TYPES or "glu" in hidden_act.lower()
+
+    return Architecture(
+        model_type=model_type,
+        architectures=tuple(config.get("architectures") or raw_text.get("architectures") or ()),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_layers=layers,
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=int(head_dim),
+        max_context=int(max_context) if isinstance(max_context, int) else None,
+        vocab_size=vocab,
+        tie_word_embeddings=bool(tie),
+        dtype=str(dtype) if dtype else None,
+        gated_mlp=gated,
+        layer_types=layer_types,
+        sliding_window=window,
+        learned_positions=model_type in LEARNED_POSITION_TYPES,
+        text_config_key=text_key,
+        normalised_by=normalised_by,
+    )
+
+
+def _layer_pattern(view: Any, raw: dict, layers: int) -> tuple[tuple[str, ...], int | None]:
+    """Per-layer 'full'/'sliding' kinds and the window size.
+
+    Precedence: an explicit `layer_types` list (transformers computes it for Gemma 2/3, Qwen2,
+    ...); else `sliding_window` applied to every layer (Mistral-7B-v0.1) unless
+    `use_sliding_window` is false (Qwen2 ships a window it does not use).
+    """
+    window = _first(view, ("sliding_window",)) or _first(raw, ("sliding_window",))
+    types = _first(view, ("layer_types",)) or _first(raw, ("layer_types",))
+    if isinstance(types, (list, tuple)) and len(types) == layers:
+        kinds = tuple("sliding" if "sliding" in str(t) or "local" in str(t) else "full" for t in types)
+        return kinds, int(window) if window and "sliding" in kinds else None
+    use = _first(raw, ("use_sliding_window",))
+    if isinstance(window, int) and window > 0 and use is not False:
+        return ("sliding",) * layers, int(window)
+    return ("full",) * layers, None
+
+
+def refine_with_counts(arch: Architecture, mlp_params: int | None) -> Architecture:
+    """Decide gated vs plain MLP from the checkpoint's own MLP parameter count when available.
+
+    A gated MLP holds 3·h·i weights per layer, a plain one 2·h·i (+ biases).
+    """
+    if not mlp_params:
+        return arch
+    per_layer_hi = mlp_params / (arch.num_layers * arch.hidden_size * arch.intermediate_size)
+    gated = per_layer_hi > 2.5
+    if gated == arch.gated_mlp:
+        return arch
+    from dataclasses import replace
+
+    return replace(arch, gated_mlp=gated)

@@ -1,0 +1,257 @@
+"""Tensors from safetensors headers -> exact element counts, parameters, components.
+
+Input is plain data: ``{filename: {tensor_name: (dtype, shape)}}`` as read from the headers.
+Nothing here touches the network. Three different totals come out, on purpose:
+
+- ``stored_by_dtype``: elements per safetensors dtype over *every* tensor, exactly what the
+  Hub publishes as ``safetensors.parameters`` / ``total`` (it counts GPT-2's ``attn.bias``
+  masks and packed int4 words as they are stored);
+- ``parameters``: the model's true parameter count: non-parameter buffers left out, packed
+  quantized words unpacked, quantization metadata (scales, zeros, g_idx) left out;
+- ``buffers``: checkpoint tensors that are not parameters (causal masks, rotary ``inv_freq``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .errors import UnknownDtypeError
+
+# Bits per element of every dtype the safetensors format defines
+# (safetensors/safetensors/src/tensor.rs `Dtype`, `Dtype::bitsize`).
+DTYPE_BITS: dict[str, int] = {
+    "BOOL": 8,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
+}
+
+FLOAT16_DTYPES = {"F16", "BF16"}
+
+# Non-parameter buffers that some checkpoints store. GPT-2 (`h.N.attn.bias`, a 4-D causal mask),
+# GPT-NeoX/Pythia (`attention.bias`, `attention.masked_bias`), rotary `inv_freq` (Llama-2 era
+# checkpoints), BERT-style `position_ids`. transformers >= 5 ignores them on load
+# (e.g. GPT2PreTrainedModel._keys_to_ignore_on_load_unexpected = ["attn.bias", ...]).
+_BUFFER_RE = re.compile(r"(^|\.)(inv_freq|masked_bias|position_ids|_float_tensor)$")
+_MASK_RE = re.compile(r"(^|\.)(attn|attention|self_attention)\.bias$")
+
+# Quantization side tensors: bytes in the checkpoint, not parameters.
+# GPTQ/AWQ (`scales`, `qzeros`, `g_idx`), FP8 (`weight_scale_inv` DeepSeek-V3, `weight_scale`,
+# `input_scale` compressed-tensors/ModelOpt), bitsandbytes (`absmax`, `quant_map`, `SCB`,
+# `quant_state.*`), MXFP4 (`*_scales` beside `*_blocks`, gpt-oss).
+_QUANT_META_RE = re.compile(
+    r"(\.(scales|qzeros|g_idx|weight_scale_inv|weight_scale|input_scale|weight_zero_point|"
+    r"weight_global_scale|input_global_scale|absmax|quant_map|nested_absmax|nested_quant_map|SCB|"
+    r"weight_format|k_scale|v_scale)$)|(quant_state\.)|(_scales$)"
+)
+
+_COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "vision",
+        re.compile(
+            r"(vision_tower|vision_model|visual\.|vision_encoder|multi_modal_projector|mm_projector|image_newline)"
+        ),
+    ),
+    ("audio", re.compile(r"(audio_tower|audio_model|audio_encoder)")),
+    ("norms", re.compile(r"(norm|ln_\d|ln_f|ln\d|layernorm|layer_norm|LayerNorm)[^.]*\.(weight|bias)$")),
+    ("lm_head", re.compile(r"(^|\.)(lm_head|embed_out|output)\.(weight|bias)$")),
+    (
+        "embeddings",
+        re.compile(
+            r"(embed_tokens|(^|\.)wte\.|(^|\.)wpe\.|word_embeddings|embed_positions|position_embeddings|"
+            r"token_type_embeddings|tok_embeddings|(^|\.)shared\.weight|embed_in\.|relative_attention_bias)"
+        ),
+    ),
+    ("attention", re.compile(r"(attn|attention|self_attention|q_proj|k_proj|v_proj|o_proj|query_key_value)")),
+    (
+        "mlp",
+        re.compile(
+            r"(mlp|feed_forward|ffn|experts|gate_proj|up_proj|down_proj|fc1|fc2|intermediate|\.output\.dense|c_fc)"
+        ),
+    ),
+)
+
+COMPONENTS = ("embeddings", "attention", "mlp", "norms", "lm_head", "vision", "audio", "other")
+
+
+def dtype_bits(dtype: str) -> int:
+    try:
+        return DTYPE_BITS[dtype]
+    except KeyError:
+        known = ", ".join(sorted(DTYPE_BITS))
+        raise UnknownDtypeError(f"unknown safetensors dtype '{dtype}' (known: {known})") from None
+
+
+def component_of(name: str) -> str:
+    """Which part of the model a tensor belongs to, from its name alone."""
+    for component, pattern in _COMPONENT_RULES:
+        if pattern.search(name):
+            return component
+    return "other"
+
+
+def is_buffer(name: str, shape: tuple[int, ...]) -> bool:
+    """True for stored tensors that are not parameters (masks, rotary frequencies, ids)."""
+    if _BUFFER_RE.search(name):
+        return True
+    # `attn.bias` is a 4-D causal mask in GPT-2/GPT-NeoX; a real bias is 1-D.
+    return bool(_MASK_RE.search(name)) and len(shape) == 4
+
+
+def is_quant_metadata(name: str) -> bool:
+    return bool(_QUANT_META_RE.search(name))
+
+
+def _numel(shape: tuple[int, ...] | list[int]) -> int:
+    return math.prod(shape) if shape else 1
+
+
+@dataclass(frozen=True)
+class QuantFormat:
+    """How a pre-quantized checkpoint packs its weights (from config.json `quantization_config`)."""
+
+    method: str  # gptq, awq, bitsandbytes, fp8, mxfp4, compressed-tensors, ...
+    bits: int | None = None
+
+    def values_per_element(self, name: str, dtype: str) -> int:
+        """Logical weights held by one stored element of a packed weight tensor."""
+        if self.bits and dtype in ("I32", "U32") and name.endswith(("qweight", "weight_packed")):
+            return 32 // self.bits  # GPTQ/AWQ/compressed-tensors pack-quantized int4 in int32
+        if dtype == "U8" and (name.endswith("_blocks") or self.method == "bitsandbytes" and self.bits == 4):
+            return 2  # MXFP4 blocks (gpt-oss), bnb nf4/fp4: two 4-bit values per byte
+        if dtype == "U8" and self.method in ("modelopt", "nvfp4") and name.endswith("weight"):
+            return 2  # NVFP4 packs two e2m1 values per byte
+        return 1
+
+
+def quant_format_from_config(config: dict) -> QuantFormat | None:
+    qc = config.get("quantization_config")
+    if not isinstance(qc, dict):
+        return None
+    method = str(qc.get("quant_method") or qc.get("quant_algo") or "unknown").lower()
+    bits = qc.get("bits") or qc.get("w_bit")
+    if method == "bitsandbytes":
+        bits = 4 if qc.get("load_in_4bit") else 8
+    return QuantFormat(method=method, bits=int(bits) if isinstance(bits, (int, float)) else None)
+
+
+@dataclass
+class CheckpointCounts:
+    """Exact counts over a checkpoint's tensors. Integers only."""
+
+    stored_by_dtype: dict[str, int] = field(default_factory=dict)  # elements, as the Hub counts
+    stored_bytes_by_dtype: dict[str, int] = field(default_factory=dict)
+    parameters: int = 0  # true parameters (unpacked, no buffers, no quant metadata)
+    parameter_bytes: int = 0  # bytes the parameters occupy as stored
+    quant_metadata_bytes: int = 0  # scales/zeros/g_idx bytes
+    buffers: int = 0
+    buffer_bytes: int = 0
+    by_component: dict[str, int] = field(default_factory=dict)  # parameters per component
+    # Block Linear weights: what int8/int4/fp8 methods quantize (embeddings, norms, lm_head stay 16-bit).
+    linear_params: int = 0
+    linear_rows: int = 0  # Σ output features (per-row scales: LLM.int8 SCB)
+    linear_groups_128: int = 0  # Σ rows × ceil(in/128) (GPTQ/AWQ group-128 scales and zeros)
+    linear_blocks_128: int = 0  # Σ ceil(out/128) × ceil(in/128) (DeepSeek-V3 FP8 block scales)
+    tensors: int = 0
+    has_lm_head: bool = False
+    exact: bool = True  # False when estimated from the config
+
+    @property
+    def stored_total(self) -> int:
+        return sum(self.stored_by_dtype.values())
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes of everything a loader keeps: parameters + quantization metadata (buffers excluded)."""
+        return self.parameter_bytes + self.quant_metadata_bytes
+
+    def to_dict(self) -> dict:
+        return {
+            "exact": self.exact,
+            "parameters": self.parameters,
+            "stored_total": self.stored_total,
+            "stored_by_dtype": dict(self.stored_by_dtype),
+            "stored_bytes": self.stored_bytes,
+            "parameter_bytes": self.parameter_bytes,
+            "quant_metadata_bytes": self.quant_metadata_bytes,
+            "buffers": self.buffers,
+            "buffer_bytes": self.buffer_bytes,
+            "by_component": dict(self.by_component),
+            "linear_params": self.linear_params,
+            "tensors": self.tensors,
+        }
+
+
+def _logical_rows_cols(name: str, shape: tuple[int, ...], unpack: int, method: str) -> tuple[int, int]:
+    """(out_features, in_features) of a 2-D Linear weight, undoing int4 packing.
+
+    Plain Linear and compressed-tensors `weight_packed` are [out, in(/pack)]; GPTQ stores qweight as
+    [in / pack, out] and AWQ as [in, out / pack] (AutoGPTQ `QuantLinear`, AutoAWQ `WQLinear_GEMM`).
+    """
+    rows, cols = shape[0], _numel(shape[1:])
+    if unpack > 1 and name.endswith("qweight"):
+        return (cols * unpack, rows) if method == "awq" else (cols, rows * unpack)
+    return rows, cols * unpack
+
+
+def count_tensors(
+    headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]], config: dict | None = None
+) -> CheckpointCounts:
+    """Exact counts over every tensor of every file (files must not overlap: the caller picks one set)."""
+    quant = quant_format_from_config(config or {})
+    counts = CheckpointCounts()
+    by_dtype: Counter[str] = Counter()
+    bytes_by_dtype: Counter[str] = Counter()
+    by_component: Counter[str] = Counter()
+    for tensors in headers.values():
+        for name, (dtype, shape) in tensors.items():
+            shape = tuple(shape)
+            numel = _numel(shape)
+            nbytes = numel * dtype_bits(dtype) // 8
+            counts.tensors += 1
+            by_dtype[dtype] += numel
+            bytes_by_dtype[dtype] += nbytes
+            if is_buffer(name, shape):
+                counts.buffers += numel
+                counts.buffer_bytes += nbytes
+                continue
+            if is_quant_metadata(name):
+                counts.quant_metadata_bytes += nbytes
+                continue
+            unpack = quant.values_per_element(name, dtype) if quant else 1
+            params = numel * unpack
+            counts.parameters += params
+            counts.parameter_bytes += nbytes
+            component = component_of(name)
+            by_component[component] += params
+            if component == "lm_head":
+                counts.has_lm_head = True
+            if component in ("attention", "mlp") and len(shape) >= 2 and not name.endswith("bias"):
+                rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "")
+                counts.linear_params += params
+                counts.linear_rows += rows
+                counts.linear_groups_128 += rows * -(-cols // 128)
+                counts.linear_blocks_128 += -(-rows // 128) * -(-cols // 128)
+    counts.stored_by_dtype = dict(sorted(by_dtype.items()))
+    counts.stored_bytes_by_dtype = dict(sorted(bytes_by_dtype.items()))
+    counts.by_component = {c: by_component[c] for c in COMPONENTS if by_component[c]}
+    return counts

@@ -1,0 +1,111 @@
+"""One typed error hierarchy; each class carries its exit code and reads as one line.
+
+The CLI turns any `HubmemError` into ``Error: <message>`` on stderr and exits with its
+`exit_code`. Codes are stable and documented in the README (generated from `EXIT_CODES`).
+Anything else is a bug: exit 1, and the traceback only with ``HUBMEM_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+
+class HubmemError(Exception):
+    """Base class: a failure the user can act on."""
+
+    exit_code = 1
+    #: one-line description for the README's exit-code table
+    meaning = "unexpected error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class InvalidInputError(HubmemError):
+    exit_code = 3
+    meaning = "invalid repo id, local path or option value"
+
+
+class RepoNotFoundError(HubmemError):
+    exit_code = 10
+    meaning = "repository not found (or private and no valid token)"
+
+
+class GatedRepoError(HubmemError):
+    exit_code = 11
+    meaning = "gated repository: accept its terms on the Hub and pass a token"
+
+
+class RevisionNotFoundError(HubmemError):
+    exit_code = 12
+    meaning = "revision (branch, tag or commit) not found"
+
+
+class ConfigNotFoundError(HubmemError):
+    exit_code = 13
+    meaning = "the repository has no config.json"
+
+
+class MalformedConfigError(HubmemError):
+    exit_code = 14
+    meaning = "config.json is not valid JSON or lacks a required field"
+
+
+class NoWeightsError(HubmemError):
+    exit_code = 15
+    meaning = "no safetensors weights and the parameter count cannot be estimated from the config"
+
+
+class MalformedHeaderError(HubmemError):
+    exit_code = 16
+    meaning = "a safetensors header is malformed, truncated or too large"
+
+
+class HeaderTooLargeError(MalformedHeaderError):
+    exit_code = 18
+    meaning = "a safetensors header is larger than 25 MB (huggingface_hub's limit)"
+
+
+class UnknownDtypeError(HubmemError):
+    exit_code = 17
+    meaning = "a tensor or option names a dtype hubmem does not know"
+
+
+class HubServerError(HubmemError):
+    exit_code = 20
+    meaning = "the Hub answered with an HTTP error (5xx after retries, or another unexpected status)"
+
+
+class HubTimeoutError(HubmemError):
+    exit_code = 21
+    meaning = "the Hub did not answer in time (see --timeout)"
+
+
+class HubConnectionError(HubmemError):
+    exit_code = 22
+    meaning = "the Hub cannot be reached and nothing usable is cached"
+
+
+class OfflineNotCachedError(HubmemError):
+    exit_code = 23
+    meaning = "offline mode (HF_HUB_OFFLINE=1) and this repo/revision was never fetched"
+
+
+class BatchFailedError(HubmemError):
+    exit_code = 30
+    meaning = "a batch finished but at least one repository failed"
+
+
+def exit_code_table() -> list[tuple[int, str, str]]:
+    """(code, error class, meaning) for every documented exit code, ordered by code."""
+    rows = [(0, "-", "success"), (1, "-", "unexpected error (a bug: rerun with HUBMEM_DEBUG=1)")]
+    rows.append((2, "-", "usage error (unknown option, missing argument)"))
+    stack = list(HubmemError.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        rows.append((cls.exit_code, cls.__name__, cls.meaning))
+        stack.extend(cls.__subclasses__())
+    return sorted(rows)

@@ -1,0 +1,399 @@
+"""Fetch what the estimate needs — config.json, the file list, safetensors headers — never weights.
+
+Every Hub call goes through huggingface_hub (auth, HF_ENDPOINT, cache, offline mode, retries,
+typed errors). Round trips per model, measured against the test server (see scripts/bench.py):
+
+    phase 1, concurrently:  model_info(files_metadata=True)   1 request  (sha, file list + sizes)
+                            hf_hub_download("config.json")     HEAD + GET (HEAD only once cached)
+    phase 2:  single file:  parse_safetensors_file_metadata    1 Range GET (2 if header > 100 kB)
+              sharded:      get_sharded_safetensors_metadata   1 GET for all shards (main only);
+                            fallback: index + one Range GET per shard, in parallel
+
+Whatever was fetched is stored under $HF_HOME/hubmem/ keyed by commit sha, so a repeat run for a
+commit makes no request at all and HF_HUB_OFFLINE=1 works for anything fetched before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import errors
+from .checkpoint import dtype_bits
+
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+DEFAULT_TIMEOUT = 10.0
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx")
+
+Headers = dict[str, dict[str, tuple[str, tuple[int, ...]]]]
+
+
+@dataclass
+class RepoSnapshot:
+    """Everything hubmem reads about one repo at one revision. Plain data, JSON-serialisable."""
+
+    repo_id: str
+    revision: str | None  # as asked for
+    sha: str | None  # commit it resolved to (None for a local folder)
+    config: dict
+    files: dict[str, int | None]  # path -> size in bytes
+    headers: Headers = field(default_factory=dict)  # safetensors file -> tensor -> (dtype, shape)
+    weights_format: str = "safetensors"  # safetensors | pytorch | gguf | none
+    source: str = "hub"  # hub | cache | local
+    notes: list[str] = field(default_factory=list)
+
+    def weight_files(self) -> dict[str, int | None]:
+        return {p: s for p, s in self.files.items() if p.endswith(_WEIGHT_SUFFIXES)}
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["headers"] = {f: {n: [dt, list(sh)] for n, (dt, sh) in t.items()} for f, t in self.headers.items()}
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> RepoSnapshot:
+        d = dict(d)
+        d["headers"] = {f: {n: (dt, tuple(sh)) for n, (dt, sh) in t.items()} for f, t in d["headers"].items()}
+        return cls(**d)
+
+
+def is_local(repo: str) -> bool:
+    return os.path.isdir(repo)
+
+
+def fetch(
+    repo: str, *, revision: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> RepoSnapshot:
+    """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only."""
+    if is_local(repo):
+        return read_local(repo)
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as e:
+        raise errors.InvalidInputError(
+            f"'{repo}' is neither a Hub repo id (org/name) nor a local folder"
+        ) from e
+
+    cached = _cache_load(repo, revision)
+    if constants.is_offline_mode():
+        if cached is None:
+            raise errors.OfflineNotCachedError(
+                f"offline mode (HF_HUB_OFFLINE=1) and '{_ref(repo, revision)}' was never fetched",
+                hint="run once online first",
+            )
+        return cached
+    if cached is not None and revision is not None and _SHA_RE.match(revision):
+        return cached  # a commit never changes: no request needed
+    try:
+        snapshot = _fetch_online(repo, revision, token, timeout)
+    except (errors.HubConnectionError, errors.HubTimeoutError):
+        if cached is None:
+            raise
+        cached.notes.append("the Hub could not be reached: using metadata cached earlier")
+        return cached
+    _cache_store(snapshot)
+    return snapshot
+
+
+def _ref(repo: str, revision: str | None) -> str:
+    return f"{repo}@{revision}" if revision else repo
+
+
+def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: float) -> RepoSnapshot:
+    from huggingface_hub import HfApi, hf_hub_download
+
+    api = HfApi(token=token)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        info_future = pool.submit(
+            api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
+        )
+        config_future = pool.submit(
+            hf_hub_download, repo, "config.json", revision=revision, token=token, etag_timeout=timeout
+        )
+        try:
+            info = info_future.result()
+        except Exception as e:
+            raise translate(e, repo, revision) from e
+        files = {s.rfilename: s.size for s in (info.siblings or [])}
+        if "config.json" not in files:
+            raise errors.ConfigNotFoundError(
+                f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
+            )
+        weights_format, plan = plan_weight_files(files)
+        headers_future = (
+            pool.submit(_remote_headers, api, pool, repo, info.sha, revision, plan, token, timeout)
+            if plan
+            else None
+        )
+        try:
+            config_path = config_future.result()
+            headers = headers_future.result() if headers_future else {}
+        except errors.HubmemError:
+            raise
+        except Exception as e:
+            raise translate(e, repo, revision) from e
+    config = load_config_file(Path(config_path), f"'{_ref(repo, revision)}'")
+    return RepoSnapshot(
+        repo_id=repo,
+        revision=revision,
+        sha=info.sha,
+        config=config,
+        files=files,
+        headers=headers,
+        weights_format=weights_format,
+        source="hub",
+    )
+
+
+def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
+    """Which safetensors files to read: one coherent set, never duplicates.
+
+    HF-format `model.safetensors` or its sharded index win; otherwise root-level `.safetensors`
+    files other than a `consolidated.*` copy. Repos without safetensors report what they have.
+    """
+    if INDEX_FILE in files:
+        return "safetensors", [INDEX_FILE]
+    if SINGLE_FILE in files:
+        return "safetensors", [SINGLE_FILE]
+    root = sorted(p for p in files if p.endswith(".safetensors") and "/" not in p)
+    preferred = [p for p in root if not p.startswith("consolidated")] or root
+    if preferred:
+        return "safetensors", preferred
+    if any(p.endswith(".gguf") for p in files):
+        return "gguf", []
+    if any(p.endswith((".bin", ".pt", ".pth")) for p in files):
+        return "pytorch", []
+    return "none", []
+
+
+def _remote_headers(
+    api: Any,
+    pool: ThreadPoolExecutor,
+    repo: str,
+    sha: str,
+    revision: str | None,
+    plan: list[str],
+    token,
+    timeout,
+) -> Headers:
+    """Headers of the planned files, with as few round trips as the server allows."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if plan == [INDEX_FILE]:
+        if revision in (None, "main"):
+            try:
+                meta = api.get_sharded_safetensors_metadata(repo, token=token, timeout=timeout)
+                return {f: _tensors(f, m) for f, m in meta.files_metadata.items()}
+            except HfHubHTTPError as e:
+                if e.response is None or e.response.status_code not in (400, 404, 405, 501):
+                    raise
+            # server without the single-request endpoint (a mirror, an older Hub): read shard by shard
+        index_path = hf_hub_download(repo, INDEX_FILE, revision=sha, token=token, etag_timeout=timeout)
+        try:
+            index = json.loads(Path(index_path).read_text())
+            shards = sorted(set(index["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise errors.MalformedHeaderError(
+                f"'{repo}': {INDEX_FILE} is not a valid safetensors index"
+            ) from e
+        plan = shards
+
+    def one(filename: str) -> tuple[str, dict]:
+        meta = api.parse_safetensors_file_metadata(repo, filename, revision=sha, token=token, timeout=timeout)
+        return filename, _tensors(filename, meta)
+
+    results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
+    return dict(results)
+
+
+def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """(dtype, shape) per tensor, after checking dtypes and byte ranges are consistent."""
+    out = {}
+    for name, info in meta.tensors.items():
+        dtype, shape = str(info.dtype), tuple(int(x) for x in info.shape)
+        bits = dtype_bits(dtype)  # UnknownDtypeError for anything else
+        begin, end = info.data_offsets
+        numel = 1
+        for x in shape:
+            numel *= x
+        if end < begin or (numel * bits) % 8 == 0 and (end - begin) != numel * bits // 8:
+            raise errors.MalformedHeaderError(
+                f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "
+                f"spans {end - begin} bytes, expected {numel * bits // 8}"
+            )
+        out[name] = (dtype, shape)
+    return out
+
+
+def load_config_file(path: Path, where: str) -> dict:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise errors.MalformedConfigError(f"config.json of {where} is not valid JSON: {e}") from e
+    if not isinstance(config, dict):
+        raise errors.MalformedConfigError(f"config.json of {where} is not a JSON object")
+    return config
+
+
+def read_local(folder: str) -> RepoSnapshot:
+    """A downloaded snapshot or any folder with config.json + *.safetensors (headers read from disk)."""
+    from huggingface_hub import parse_local_safetensors_file_metadata
+    from huggingface_hub.errors import SafetensorsParsingError
+
+    root = Path(folder)
+    files = {
+        str(p.relative_to(root)): p.stat().st_size
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".cache" not in p.parts
+    }
+    if "config.json" not in files:
+        raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json")
+    config = load_config_file(root / "config.json", f"'{folder}'")
+    weights_format, plan = plan_weight_files(files)
+    if plan == [INDEX_FILE]:
+        try:
+            index = json.loads((root / INDEX_FILE).read_text())
+            plan = sorted(set(index["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise errors.MalformedHeaderError(
+                f"'{folder}': {INDEX_FILE} is not a valid safetensors index"
+            ) from e
+    headers = {}
+    for filename in plan:
+        try:
+            meta = parse_local_safetensors_file_metadata(root / filename)
+        except SafetensorsParsingError as e:
+            raise _header_error(e) from e
+        except FileNotFoundError as e:
+            raise errors.MalformedHeaderError(
+                f"'{folder}': shard '{filename}' named by the index is missing"
+            ) from e
+        headers[filename] = _tensors(filename, meta)
+    return RepoSnapshot(
+        repo_id=str(root.resolve()),
+        revision=None,
+        sha=None,
+        config=config,
+        files=files,
+        headers=headers,
+        weights_format=weights_format,
+        source="local",
+    )
+
+
+def _summarise_files(files: dict[str, Any], limit: int = 6) -> str:
+    names = sorted(files)
+    shown = ", ".join(names[:limit])
+    return (shown + f", … {len(names) - limit} more") if len(names) > limit else (shown or "none")
+
+
+def _header_error(e: Exception) -> errors.HubmemError:
+    text = str(e)
+    if "too big" in text:
+        return errors.HeaderTooLargeError(text.replace("Failed to parse", "refusing to parse"))
+    return errors.MalformedHeaderError(text)
+
+
+def translate(e: BaseException, repo: str, revision: str | None) -> errors.HubmemError:
+    """huggingface_hub / HTTP exceptions -> hubmem's typed errors (subclasses before parents)."""
+    import httpx2
+    from huggingface_hub import errors as hf
+
+    if isinstance(e, errors.HubmemError):
+        return e
+    ref = _ref(repo, revision)
+    chain = [e]
+    while chain[-1].__cause__ is not None or chain[-1].__context__ is not None:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)  # type: ignore[arg-type]
+        if len(chain) > 8:
+            break
+    for exc in chain:
+        if isinstance(exc, hf.GatedRepoError):
+            return errors.GatedRepoError(
+                f"'{repo}' is gated",
+                hint="accept its terms on the Hub page, then pass --token or set HF_TOKEN",
+            )
+        if isinstance(exc, hf.RepositoryNotFoundError):
+            return errors.RepoNotFoundError(
+                f"repository '{repo}' not found", hint="check the id; private repos need --token or HF_TOKEN"
+            )
+        if isinstance(exc, hf.RevisionNotFoundError):
+            return errors.RevisionNotFoundError(f"revision '{revision}' not found in '{repo}'")
+        if isinstance(exc, hf.RemoteEntryNotFoundError):
+            return errors.ConfigNotFoundError(f"'{ref}': a file hubmem needs is missing ({_first_line(exc)})")
+        if isinstance(exc, hf.SafetensorsParsingError):
+            return _header_error(exc)
+        if isinstance(exc, httpx2.TimeoutException):
+            return errors.HubTimeoutError(
+                f"the Hub did not answer in time for '{ref}' ({type(exc).__name__})"
+            )
+        if isinstance(exc, hf.OfflineModeIsEnabled):
+            return errors.OfflineNotCachedError(f"offline mode is enabled and '{ref}' is not cached")
+        if isinstance(exc, (httpx2.ConnectError, httpx2.NetworkError, ConnectionError)):
+            return errors.HubConnectionError(f"cannot reach the Hub for '{ref}': {_first_line(exc)}")
+        if isinstance(exc, hf.HfHubHTTPError):
+            status = exc.response.status_code if exc.response is not None else "?"
+            return errors.HubServerError(f"the Hub answered HTTP {status} for '{ref}': {_first_line(exc)}")
+    return errors.HubConnectionError(f"fetching '{ref}' failed: {type(e).__name__}: {_first_line(e)}")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# Metadata cache: $HF_HOME/hubmem/metadata/models--org--name/{sha}.json + refs/{revision}
+
+
+def _cache_root() -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HOME) / "hubmem" / "metadata"
+
+
+def _repo_dir(repo: str) -> Path:
+    return _cache_root() / ("models--" + repo.replace("/", "--"))
+
+
+def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
+    repo_dir = _repo_dir(repo)
+    sha = revision if revision and _SHA_RE.match(revision) else None
+    if sha is None:
+        ref = repo_dir / "refs" / (revision or "main")
+        if not ref.is_file():
+            return None
+        sha = ref.read_text().strip()
+    path = repo_dir / f"{sha}.json"
+    try:
+        snapshot = RepoSnapshot.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    snapshot.source, snapshot.revision = "cache", revision
+    return snapshot
+
+
+def _cache_store(snapshot: RepoSnapshot) -> None:
+    if not snapshot.sha:
+        return
+    repo_dir = _repo_dir(snapshot.repo_id)
+    try:
+        (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
+        tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(snapshot.to_json()))
+        tmp.replace(repo_dir / f"{snapshot.sha}.json")
+        (repo_dir / "refs" / (snapshot.revision or "main")).write_text(snapshot.sha)
+    except OSError:
+        pass  # a read-only cache only costs the next run its round trips

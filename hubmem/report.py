@@ -1,0 +1,144 @@
+"""Rendering: estimates and plain rows -> table / JSON / CSV / markdown text. Bytes stay integers
+until here; tables humanise them with an explicit unit (GiB = 1024³ bytes, GB = 10⁹ bytes)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from .estimate import Estimate
+
+FORMATS = ("table", "json", "csv", "markdown")
+UNITS = {"GiB": 1024**3, "GB": 10**9}
+_TABULATE_FMT = {"table": "simple", "markdown": "github"}
+
+
+def human(n: int, units: str = "GiB") -> str:
+    return f"{n / UNITS[units]:,.2f}"
+
+
+def render_rows(headers: list[str], rows: list[list[Any]], fmt: str) -> str:
+    """One renderer for every tabular output (estimates, the GPU catalogue, audits)."""
+    if fmt == "json":
+        return json.dumps([dict(zip(headers, r)) for r in rows], indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(headers)
+        writer.writerows(rows)
+        return buf.getvalue()
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt=_TABULATE_FMT[fmt], disable_numparse=True) + "\n"
+
+
+def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
+    if fmt == "json":
+        return json.dumps(est.to_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        headers = [
+            "precision",
+            "weights_bytes",
+            "kv_cache_bytes",
+            "activations_bytes",
+            "overhead_bytes",
+            "total_bytes",
+            "fits_on",
+        ]
+        rows = [
+            [r.precision, r.weights, r.kv_cache, r.activations, r.overhead, r.total, est.fits_on[r.precision]]
+            for r in est.rows
+        ]
+        return render_rows(headers, rows, "csv")
+    headers = ["precision", f"weights {units}", f"KV cache {units}", f"activations {units}"]
+    headers += [f"overhead {units}", f"total {units}", "fits on"]
+    rows = [
+        [
+            r.label,
+            human(r.weights, units),
+            human(r.kv_cache, units),
+            human(r.activations, units),
+            human(r.overhead, units),
+            human(r.total, units),
+            est.fits_on[r.precision],
+        ]
+        for r in est.rows
+    ]
+    table = render_rows(headers, rows, fmt)
+    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    parts = [
+        summary(est, units, markdown=fmt == "markdown"),
+        "",
+        table.rstrip("\n"),
+        f"{unit_note}; per GPU.",
+    ]
+    if explain:
+        parts += ["", explanation(est, units)]
+    return "\n".join(parts) + "\n"
+
+
+def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
+    a, c, s = est.architecture, est.counts, est.settings
+    ref = est.repo_id + (f" @ {est.revision}" if est.revision else "")
+    sha = f" ({est.sha[:7]})" if est.sha else ""
+    files = [f for f in est.weight_files if f.endswith((".safetensors", ".bin", ".gguf", ".pt", ".pth"))]
+    download = f"{human(est.download_bytes, units)} {units} in {len(files)} file{'s' * (len(files) != 1)}"
+    kind = "exact" if c.exact else "ESTIMATED from config.json"
+    dtypes = " · ".join(f"{d} {n:,}" for d, n in c.stored_by_dtype.items())
+    param_line = f"{c.parameters:,} {kind}" + (f" (stored elements: {dtypes})" if dtypes else "")
+    if c.buffers:
+        param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
+    comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
+    mlp = "gated" if a.gated_mlp else "plain"
+    lines = [
+        ("model", f"{ref}{sha} · {est.source} · {est.weights_format} · download {download}"),
+        ("parameters", param_line),
+        (
+            "components",
+            comps + ("" if c.has_lm_head or not a.tie_word_embeddings else " · lm_head tied to embeddings"),
+        ),
+        (
+            "architecture",
+            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp} MLP) · "
+            f"layers {a.num_layers} · heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}",
+        ),
+        (
+            "",
+            f"context {a.max_context:,} · " if a.max_context else "context unknown · ",
+        ),
+        (
+            "assumptions",
+            f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
+            + ("at each row's compute dtype" if s.kv_dtype == "auto" else s.kv_dtype)
+            + f" · attention {s.attn} · overhead {human(s.overhead_bytes, units)} {units}/GPU"
+            + (f" · rule of thumb × {s.serving_factor}" if s.serving_factor else "")
+            + (" · logits for all positions" if s.all_logits else ""),
+        ),
+    ]
+    lines[4] = (
+        "",
+        lines[4][1]
+        + f"vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
+        f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
+    )
+    width = max(len(k) for k, _ in lines)
+    text = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
+    return f"```\n{text}\n```" if markdown else text
+
+
+def explanation(est: Estimate, units: str = "GiB") -> str:
+    a = est.architecture
+    out = [
+        "How each number is computed",
+        f"  config normalised by {a.normalised_by}",
+        f"  parameters: {'sum of tensor elements in the safetensors headers' if est.counts.exact else 'estimated from config.json (no safetensors)'}"
+        f"; {est.counts.tensors:,} tensors; buffers and quantization metadata excluded",
+    ]
+    for r in est.rows:
+        out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
+        for t in r.terms:
+            out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
+            out.append(f"  {'':<12} {'':>18}    source: {t.source}")
+    return "\n".join(out)
