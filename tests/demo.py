@@ -1,0 +1,35 @@
+"""`make demo`: serve the bundled fixture repos on 127.0.0.1 and run the real `hubmem` CLI against them.
+
+The machine this runs on may have no route to the Hub, so the fake Hub stands in for it: same HTTP API,
+same huggingface_hub code path (HF_ENDPOINT points at it). Against the real Hub, drop HF_ENDPOINT.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fakehub import FakeHub  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
+DEMO_REPO = "Qwen/Qwen2.5-7B-Instruct"
+
+
+def main() -> int:
+    args = sys.argv[1:] or [DEMO_REPO, "--seq-len", "32768"]
+    hubmem = Path(sys.executable).with_name("hubmem")
+    with FakeHub(FIXTURES).start() as hub, tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": home, "HF_HUB_DISABLE_TELEMETRY": "1"}
+        env.pop("HF_HUB_OFFLINE", None)
+        print(f"$ HF_ENDPOINT={hub.url} hubmem {' '.join(args)}", file=sys.stderr, flush=True)
+        code = subprocess.call([str(hubmem), *args], env=env)
+        print(f"({len(hub.requests)} HTTP requests, {len(hub.weights_downloads())} weight bytes downloaded)", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
