@@ -4,10 +4,11 @@ Every Hub call goes through huggingface_hub (auth, HF_ENDPOINT, cache, offline m
 typed errors). Round trips per model, measured against the test server (see scripts/bench.py):
 
     phase 1, concurrently:  model_info(files_metadata=True)   1 request  (sha, file list + sizes)
-                            hf_hub_download("config.json")     HEAD + GET (HEAD only once cached)
+                            GET config.json                    1 request
     phase 2:  single file:  parse_safetensors_file_metadata    1 Range GET (2 if header > 100 kB)
               sharded:      get_sharded_safetensors_metadata   1 GET for all shards (main only);
-                            fallback: index + one Range GET per shard, in parallel
+                            fallback: GET index + one Range GET per shard, in parallel
+    (the Hub answers a Range GET of an LFS file with a redirect: +1 request to its CDN per file)
 
 Whatever was fetched is stored under $HF_HOME/hubmem/ keyed by commit sha, so a repeat run for a
 commit makes no request at all and HF_HUB_OFFLINE=1 works for anything fetched before.
@@ -18,10 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import errors
 from .checkpoint import dtype_bits
@@ -32,6 +35,7 @@ DEFAULT_TIMEOUT = 10.0
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx")
 
+T = TypeVar("T")
 Headers = dict[str, dict[str, tuple[str, tuple[int, ...]]]]
 
 
@@ -111,16 +115,14 @@ def _ref(repo: str, revision: str | None) -> str:
 
 
 def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: float) -> RepoSnapshot:
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi
 
     api = HfApi(token=token)
     with ThreadPoolExecutor(max_workers=8) as pool:
         info_future = pool.submit(
-            api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
+            with_retries, api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
         )
-        config_future = pool.submit(
-            hf_hub_download, repo, "config.json", revision=revision, token=token, etag_timeout=timeout
-        )
+        config_future = pool.submit(get_small_file, api, repo, "config.json", revision, token, timeout)
         try:
             info = info_future.result()
         except Exception as e:
@@ -137,13 +139,13 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
             else None
         )
         try:
-            config_path = config_future.result()
+            config_bytes = config_future.result()
             headers = headers_future.result() if headers_future else {}
         except errors.HubmemError:
             raise
         except Exception as e:
             raise translate(e, repo, revision) from e
-    config = load_config_file(Path(config_path), f"'{_ref(repo, revision)}'")
+    config = parse_config(config_bytes, f"'{_ref(repo, revision)}'")
     return RepoSnapshot(
         repo_id=repo,
         revision=revision,
@@ -154,6 +156,47 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         weights_format=weights_format,
         source="hub",
     )
+
+
+# Transient statuses worth another try (huggingface_hub's own default for http_backoff).
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_WAITS = (0.5, 1.0, 2.0)  # seconds before the 2nd, 3rd and 4th attempt
+_sleep = time.sleep  # replaced by the tests
+
+
+def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a huggingface_hub function, retrying 429/5xx answers (model_info and the safetensors
+    header readers make a single attempt; hf_hub_download's http_backoff waits 1+2+4+8+8 s, too
+    long for a metadata tool). Honours a Retry-After of up to 10 s."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for wait in (*RETRY_WAITS, None):
+        try:
+            return fn(*args, **kwargs)
+        except HfHubHTTPError as e:
+            status = e.response.status_code if e.response is not None else None
+            if wait is None or status not in RETRY_STATUSES:
+                raise
+            retry_after = e.response.headers.get("Retry-After", "") if e.response is not None else ""
+            _sleep(min(float(retry_after), 10.0) if retry_after.isdigit() else wait)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def get_small_file(api: Any, repo: str, filename: str, revision: str | None, token, timeout: float) -> bytes:
+    """One GET of a small repo file (config.json, the shard index) through huggingface_hub's session,
+    URL builder, auth headers and error mapping. hf_hub_download would add a HEAD round trip for its
+    blob cache; hubmem caches the parsed metadata itself (see below), keyed by commit."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = hf_hub_url(repo, filename, revision=revision, endpoint=api.endpoint)
+
+    def get() -> bytes:
+        response = get_session().get(url, headers=build_hf_headers(token=token), timeout=timeout)
+        hf_raise_for_status(response)
+        return response.content
+
+    return with_retries(get)
 
 
 def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
@@ -188,21 +231,20 @@ def _remote_headers(
     timeout,
 ) -> Headers:
     """Headers of the planned files, with as few round trips as the server allows."""
-    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError
 
     if plan == [INDEX_FILE]:
         if revision in (None, "main"):
             try:
-                meta = api.get_sharded_safetensors_metadata(repo, token=token, timeout=timeout)
+                meta = with_retries(api.get_sharded_safetensors_metadata, repo, token=token, timeout=timeout)
                 return {f: _tensors(f, m) for f, m in meta.files_metadata.items()}
             except HfHubHTTPError as e:
                 if e.response is None or e.response.status_code not in (400, 404, 405, 501):
                     raise
             # server without the single-request endpoint (a mirror, an older Hub): read shard by shard
-        index_path = hf_hub_download(repo, INDEX_FILE, revision=sha, token=token, etag_timeout=timeout)
+        index_bytes = get_small_file(api, repo, INDEX_FILE, sha, token, timeout)
         try:
-            index = json.loads(Path(index_path).read_text())
+            index = json.loads(index_bytes)
             shards = sorted(set(index["weight_map"].values()))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise errors.MalformedHeaderError(
@@ -211,7 +253,9 @@ def _remote_headers(
         plan = shards
 
     def one(filename: str) -> tuple[str, dict]:
-        meta = api.parse_safetensors_file_metadata(repo, filename, revision=sha, token=token, timeout=timeout)
+        meta = with_retries(
+            api.parse_safetensors_file_metadata, repo, filename, revision=sha, token=token, timeout=timeout
+        )
         return filename, _tensors(filename, meta)
 
     results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
@@ -237,9 +281,9 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
     return out
 
 
-def load_config_file(path: Path, where: str) -> dict:
+def parse_config(raw: bytes, where: str) -> dict:
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise errors.MalformedConfigError(f"config.json of {where} is not valid JSON: {e}") from e
     if not isinstance(config, dict):
@@ -260,7 +304,7 @@ def read_local(folder: str) -> RepoSnapshot:
     }
     if "config.json" not in files:
         raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json")
-    config = load_config_file(root / "config.json", f"'{folder}'")
+    config = parse_config((root / "config.json").read_bytes(), f"'{folder}'")
     weights_format, plan = plan_weight_files(files)
     if plan == [INDEX_FILE]:
         try:
