@@ -165,9 +165,12 @@ def parse_architecture(config: dict) -> Architecture:
         normalised_by = "raw config (model_type unknown to transformers)"
 
     def need(key: str) -> int:
-        value = _first(view, ALIASES[key])
-        if value is None and view is not raw_text:
-            value = _first(raw_text, ALIASES[key])
+        # A top-level config must state its core dimensions: transformers' class defaults
+        # (LlamaConfig's hidden_size=4096, ...) would otherwise hide a broken config. Nested
+        # multimodal text configs legitimately lean on those defaults.
+        value = _first(raw_text, ALIASES[key])
+        if value is None and (text_key is not None or key == "vocab_size"):
+            value = _first(view, ALIASES[key])
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             names = ", ".join(ALIASES[key])
             raise MalformedConfigError(f"config.json lacks a usable {key} (looked for: {names})")

@@ -59,7 +59,9 @@ def cli_time(args: list[str], env: dict, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run([exe, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            [exe, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -72,12 +74,16 @@ def main() -> int:
 
     hub = FakeHub(FIXTURES, latency_ms=args.latency_ms).start()
     home = tempfile.mkdtemp()
-    os.environ.update(HF_ENDPOINT=hub.url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    os.environ.update(
+        HF_ENDPOINT=hub.url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1"
+    )
     os.environ.pop("HF_HUB_OFFLINE", None)
     os.environ.pop("HF_TOKEN", None)
 
     print(f"fake Hub at {hub.url}, {args.latency_ms:.0f} ms per request, median of {args.repeat}")
-    print(f"{'model':<28} {'cold req':>8} {'cold s':>7} {'cached req':>10} {'cached s':>8} {'no-endpoint req':>15} {'s':>6}")
+    print(
+        f"{'model':<28} {'cold req':>8} {'cold s':>7} {'cached req':>10} {'cached s':>8} {'no-endpoint req':>15} {'s':>6}"
+    )
     for repo in MODELS:
         cold_t, cold_n = median_fetch(hub, repo, args.repeat, warm=False)
         warm_t, warm_n = median_fetch(hub, repo, args.repeat, warm=True)

@@ -27,7 +27,10 @@ def main() -> int:
         env.pop("HF_HUB_OFFLINE", None)
         print(f"$ HF_ENDPOINT={hub.url} hubmem {' '.join(args)}", file=sys.stderr, flush=True)
         code = subprocess.call([str(hubmem), *args], env=env)
-        print(f"({len(hub.requests)} HTTP requests, {len(hub.weights_downloads())} weight bytes downloaded)", file=sys.stderr)
+        print(
+            f"({len(hub.requests)} HTTP requests, {len(hub.weights_downloads())} weight bytes downloaded)",
+            file=sys.stderr,
+        )
         return code
 
 

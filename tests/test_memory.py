@@ -99,7 +99,9 @@ def test_weight_bytes_llama_8b_every_precision():
 
 def test_seed_s4_rule_of_thumb_70b_16_bit_is_168_gb():
     assert memory.rule_of_thumb_bytes(70_000_000_000, 16) == 168_000_000_000
-    assert memory.rule_of_thumb_bytes(70_000_000_000, 32) == 336_000_000_000  # the article's "42 GB" is a slip
+    assert (
+        memory.rule_of_thumb_bytes(70_000_000_000, 32) == 336_000_000_000
+    )  # the article's "42 GB" is a slip
 
 
 def test_inference_row_totals_add_up():
