@@ -1,0 +1,163 @@
+"""Test harness: every test runs against the fake Hub (``tests/fakehub.py``) in an isolated HF environment.
+
+Fixtures:
+
+- ``fake_hub_server`` (session): one ``FakeHub`` serving every ``fixtures/repos/*/`` holding a layout.json.
+- ``fake_hub`` (function): the same server with its log, faults, latency and switches reset, and with the
+  repos added or removed by the test restored afterwards. Use it in every test that talks to the Hub.
+- ``hf_sleeps`` (function): the list of waits (seconds) huggingface_hub asked for between retries.
+- ``isolated_hf_env`` (autouse): the isolation below.
+
+What must be patched, and why
+-----------------------------
+huggingface_hub copies its environment into ``huggingface_hub.constants`` *once, at import time*; the
+library then reads those attributes (not ``os.environ``) at call time. Setting environment variables in a
+test therefore changes nothing for an already imported library; the attributes must be patched too. The
+environment variables are set as well, for subprocesses and for code that reads them directly.
+
+- ``ENDPOINT``: ``HfApi()`` takes ``constants.ENDPOINT`` in its constructor (``self.endpoint``), so an
+  ``HfApi`` built after the patch targets the fake Hub.
+- ``HUGGINGFACE_CO_URL_TEMPLATE``: ``hf_hub_url`` (used by ``hf_hub_download``) formats this template,
+  built from the endpoint at import; it is *not* derived from ``ENDPOINT`` at call time.
+- ``huggingface_hub.hf_api.api.endpoint``: the module-level functions (``huggingface_hub.model_info``,
+  ``get_safetensors_metadata``, ``parse_safetensors_file_metadata``, ...) are bound methods of one
+  ``HfApi()`` created at import, whose endpoint was frozen then.
+- ``HF_URL_HOSTS`` and ``utils._http._HUB_ORIGINS`` (frozen at import from ``ENDPOINT``): the hosts
+  treated as the Hub, e.g. for following redirects with the auth header. Same-origin redirects are
+  always followed; patched so the fake endpoint counts as the Hub, as it would with HF_ENDPOINT set.
+- ``HF_HOME``, ``HF_HUB_CACHE``, ``HUGGINGFACE_HUB_CACHE``, ``HF_ASSETS_CACHE``, ``HUGGINGFACE_ASSETS_CACHE``,
+  ``HF_XET_CACHE``, ``HF_TOKEN_PATH``, ``HF_STORED_TOKENS_PATH``: per-test temporary paths, so no test
+  sees the user's cache or saved token (``get_token`` reads ``HF_TOKEN`` from ``os.environ`` at call time,
+  then ``constants.HF_TOKEN_PATH``); ``_auth``'s in-process token caches are cleared.
+- ``HF_HUB_OFFLINE`` = False (``is_offline_mode()`` returns it; tests of offline mode patch it to True).
+- ``HF_HUB_DISABLE_TELEMETRY`` = True; ``HF_HUB_DISABLE_PROGRESS_BARS`` = True, also in
+  ``huggingface_hub.utils.tqdm``, which imported the value by name.
+- ``HF_HUB_DISABLE_XET`` = True: the fake Hub never sends ``X-Xet-Hash``, so hf_xet is never used anyway;
+  this keeps it so even if a test builds such a response.
+
+Retries without waiting: ``utils._http.http_backoff`` (used by ``hf_hub_download``'s retry of its HEAD
+call and by downloads) sleeps 1, 2, 4, 8, 8 s between its 5 retries; ``http_get`` sleeps 1 s before
+resuming a broken download. Both modules' ``time`` is replaced by a stand-in whose ``sleep`` records the
+wait (``hf_sleeps``) and returns at once, so retry tests are fast and can still assert the schedule.
+``time.sleep`` elsewhere (the fake Hub's latency, the tests) is untouched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from .fakehub import FakeHub
+
+FIXTURE_REPOS = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
+
+
+@pytest.fixture(scope="session")
+def fake_hub_server() -> Iterator[FakeHub]:
+    with FakeHub(FIXTURE_REPOS) as hub:
+        yield hub
+
+
+@pytest.fixture
+def fake_hub(fake_hub_server: FakeHub) -> Iterator[FakeHub]:
+    """The fake Hub, freshly reset; repos the test adds or removes are restored afterwards."""
+    snapshot = fake_hub_server.snapshot_repos()
+    fake_hub_server.reset()
+    yield fake_hub_server
+    fake_hub_server.reset()
+    fake_hub_server.restore_repos(snapshot)
+
+
+@pytest.fixture
+def hf_sleeps(isolated_hf_env: list[float]) -> list[float]:
+    """Seconds huggingface_hub asked to sleep during this test (its retries do not really wait)."""
+    return isolated_hf_env
+
+
+def _recording_time(record: list[float]) -> types.SimpleNamespace:
+    """A stand-in for the ``time`` module whose ``sleep`` only records the requested wait."""
+    namespace = types.SimpleNamespace(
+        **{name: getattr(time, name) for name in dir(time) if not name.startswith("_")}
+    )
+    namespace.sleep = record.append
+    return namespace
+
+
+@pytest.fixture(autouse=True)
+def isolated_hf_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, fake_hub_server: FakeHub
+) -> list[float]:
+    from huggingface_hub import constants, file_download, hf_api
+    from huggingface_hub.utils import _auth, _http
+
+    hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # the module, not the class of that name
+
+    home = tmp_path_factory.mktemp("hf_home")
+    endpoint = fake_hub_server.url
+    paths = {
+        "HF_HOME": home,
+        "HF_HUB_CACHE": home / "hub",
+        "HUGGINGFACE_HUB_CACHE": home / "hub",
+        "HF_ASSETS_CACHE": home / "assets",
+        "HUGGINGFACE_ASSETS_CACHE": home / "assets",
+        "HF_XET_CACHE": home / "xet",
+        "HF_TOKEN_PATH": home / "token",
+        "HF_STORED_TOKENS_PATH": home / "stored_tokens",
+    }
+
+    # The environment, for subprocesses and code reading os.environ.
+    for name in ("HF_HOME", "HF_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE", "HF_TOKEN_PATH"):
+        monkeypatch.setenv(name, str(paths[name]))
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_TOKEN", "")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    for name in (
+        "HF_HUB_OFFLINE",
+        "TRANSFORMERS_OFFLINE",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_OIDC_RESOURCE",
+        "HF_OIDC_ID_TOKEN",
+        "HUGGINGFACE_CO_STAGING",
+        "HF_HUB_ETAG_TIMEOUT",
+        "HF_HUB_DOWNLOAD_TIMEOUT",
+        "HF_DEBUG",
+        "FORCE_COLOR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+    # What huggingface_hub already read from the environment at import time (see the module docstring).
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
+    monkeypatch.setattr(constants, "HF_URL_HOSTS", constants.HF_URL_HOSTS | {urlsplit(endpoint).hostname})
+    monkeypatch.setattr(_http, "_HUB_ORIGINS", _http._HUB_ORIGINS | {_http._url_origin(endpoint)})
+    for name, path in paths.items():
+        monkeypatch.setattr(constants, name, str(path))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_PROGRESS_BARS", True)
+    monkeypatch.setattr(hf_tqdm, "HF_HUB_DISABLE_PROGRESS_BARS", True)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(_auth, "_OAUTH_REFRESH_CACHE", None)
+    monkeypatch.setattr(_auth, "_OIDC_TOKEN_CACHE", None)
+
+    # Retries record their waits instead of sleeping.
+    sleeps: list[float] = []
+    monkeypatch.setattr(_http, "time", _recording_time(sleeps))
+    monkeypatch.setattr(file_download, "time", _recording_time(sleeps))
+
+    assert os.environ["HF_ENDPOINT"] == endpoint
+    return sleeps
