@@ -61,6 +61,7 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--format and --units, shared by every command that prints results."""
     fn = click.option(
         "--units",
+        callback=lambda ctx, param, value: "GiB" if value.lower() == "gib" else "GB",
         type=click.Choice(["GiB", "GB"], case_sensitive=False),
         default="GiB",
         show_default=True,
@@ -77,7 +78,8 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _memory(value: str | None) -> int | None:
+def _memory(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> int | None:
+    """click callback: '24GiB' / '80GB' -> bytes (a usage error, exit 2, when malformed)."""
     if value is None:
         return None
     from .gpus import parse_memory
@@ -131,7 +133,11 @@ def main() -> None:
     help="Attention implementation: eager materialises the b·a·s² score matrix, sdpa/flash does not.",
 )
 @click.option(
-    "--overhead", default="1GiB", show_default=True, help="CUDA context + framework reserve per GPU."
+    "--overhead",
+    default="1GiB",
+    show_default=True,
+    callback=_memory,
+    help="CUDA context + framework reserve per GPU, e.g. 1GiB, 1.3GB, 500MiB.",
 )
 @click.option(
     "--all-logits", is_flag=True, help="Keep logits for every position (b·s·V·4), not just the last."
@@ -156,7 +162,7 @@ def estimate(
     precisions: tuple[str, ...],
     kv_dtype: str,
     attn: str,
-    overhead: str,
+    overhead: int,
     all_logits: bool,
     serving_factor: float | None,
     timeout: float,
@@ -178,14 +184,14 @@ def estimate(
         batch=batch,
         kv_dtype=kv_dtype,
         attn=attn,
-        overhead_bytes=_memory(overhead),
+        overhead_bytes=overhead,
         precisions=list(precisions) or None,
         all_logits=all_logits,
         serving_factor=serving_factor,
     )
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    click.echo(render_estimate(est, fmt, "GiB" if units.lower() == "gib" else "GB", explain), nl=False)
+    click.echo(render_estimate(est, fmt, units, explain), nl=False)
 
 
 def split_revision(repo: str, revision: str | None) -> tuple[str, str | None]:
@@ -204,7 +210,7 @@ def gpus(fmt: str, units: str) -> None:
     from .gpus import catalogue_rows
     from .report import render_rows
 
-    unit = "GiB" if units.lower() == "gib" else "GB"
+    unit = units
     rows = catalogue_rows()
     if fmt in ("json", "csv"):
         headers = ["key", "name", "memory_bytes", "vendor", "aliases", "source"]

@@ -19,8 +19,11 @@ def human(n: int, units: str = "GiB") -> str:
     return f"{n / UNITS[units]:,.2f}"
 
 
-def render_rows(headers: list[str], rows: list[list[Any]], fmt: str) -> str:
-    """One renderer for every tabular output (estimates, the GPU catalogue, audits)."""
+def render_rows(headers: list[str], rows: list[list[Any]], fmt: str, numeric: tuple[int, ...] = ()) -> str:
+    """One renderer for every tabular output (estimates, the GPU catalogue, audits).
+
+    `numeric`: column indexes right-aligned in table and markdown output.
+    """
     if fmt == "json":
         return json.dumps([dict(zip(headers, r)) for r in rows], indent=2) + "\n"
     if fmt == "csv":
@@ -31,7 +34,11 @@ def render_rows(headers: list[str], rows: list[list[Any]], fmt: str) -> str:
         return buf.getvalue()
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt=_TABULATE_FMT[fmt], disable_numparse=True) + "\n"
+    align = ["right" if i in numeric else "left" for i in range(len(headers))]
+    return (
+        tabulate(rows, headers=headers, tablefmt=_TABULATE_FMT[fmt], disable_numparse=True, colalign=align)
+        + "\n"
+    )
 
 
 def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
@@ -66,7 +73,7 @@ def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", expla
         ]
         for r in est.rows
     ]
-    table = render_rows(headers, rows, fmt)
+    table = render_rows(headers, rows, fmt, numeric=(1, 2, 3, 4, 5))
     unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
     parts = [
         summary(est, units, markdown=fmt == "markdown"),

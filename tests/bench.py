@@ -35,8 +35,7 @@ def timed_fetch(hub: FakeHub, repo: str, home: str) -> tuple[float, int]:
     from hubmem import hub as hub_mod
 
     use_cache_dir(home)
-    with hub._lock:
-        hub._log.clear()
+    hub.clear_log()
     start = time.perf_counter()
     hub_mod.fetch(repo)
     return time.perf_counter() - start, len(hub.requests)
