@@ -113,6 +113,7 @@ class Architecture:
         d = asdict(self)
         d["architectures"] = list(self.architectures)
         d["layer_types"] = list(self.layer_types)
+        d["attention_pattern"] = self.attention_pattern()
         return d
 
 

@@ -1,0 +1,134 @@
+"""Generated blocks of README.md: `python tests/docs.py --write` (make docs) rewrites them, and
+tests/test_docs.py fails when one is stale. Every number in those blocks comes from the code."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
+
+Invoke = Callable[[list[str]], str]  # CLI args -> stdout (the caller points HF_ENDPOINT at the fake Hub)
+
+S2_MEASURED_GB = {"fp32": 3.21, "bf16": 1.60, "int8": 0.89}
+DENSE_MODELS = [
+    "openai-community/gpt2",
+    "meta-llama/Llama-3.2-1B",
+    "meta-llama/Llama-3.1-8B",
+    "mistralai/Mistral-7B-v0.1",
+    "Qwen/Qwen2.5-7B-Instruct",
+    "google/gemma-2-9b",
+    "microsoft/phi-2",
+    "tiiuae/falcon-40b",
+    "meta-llama/Llama-3.1-70B",
+]
+
+
+def fenced(text: str, lang: str = "") -> str:
+    return f"```{lang}\n{text.rstrip()}\n```\n"
+
+
+def blocks(invoke: Invoke) -> dict[str, str]:
+    from hubmem.errors import exit_code_table
+    from hubmem.report import render_rows
+
+    out: dict[str, str] = {}
+    out["demo"] = fenced(
+        "$ hubmem Qwen/Qwen2.5-7B-Instruct --seq-len 32768\n"
+        + invoke(["Qwen/Qwen2.5-7B-Instruct", "--seq-len", "32768"])
+    )
+    out["help"] = fenced("$ hubmem estimate --help\n" + invoke(["estimate", "--help"]))
+    out["exit-codes"] = render_rows(
+        ["exit code", "error", "meaning"], [list(r) for r in exit_code_table()], "markdown"
+    )
+
+    s2 = json.loads(invoke(["openai-community/gpt2-large", "--format", "json"]))
+    by = {r["precision"]: r["weights"] for r in s2["rows"]}
+    rows = []
+    for precision, measured in S2_MEASURED_GB.items():
+        est = by[precision] / 1e9
+        rows.append(
+            [precision, f"{measured:.2f}", f"{est:.3f}", f"{(est - measured) / measured * 100:+.1f} %"]
+        )
+    out["s2"] = render_rows(
+        ["precision", "measured GB (S2)", "hubmem weights GB", "error"], rows, "markdown", numeric=(1, 2, 3)
+    )
+
+    model_rows = []
+    for repo in DENSE_MODELS:
+        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
+        a, p = d["architecture"], d["parameters"]
+        model_rows.append(
+            [
+                repo,
+                f"{p['parameters']:,}",
+                f"{p['stored_total']:,}",
+                f"{a['num_layers']}/{a['num_heads']}/{a['num_kv_heads']}/{a['head_dim']}",
+                a["attention_pattern"],
+                f"{d['kv_bytes_per_token']['bf16']:,}",
+                f"{d['rows'][0]['weights'] / 1024**3:,.2f}",
+                f"{d['rows'][0]['total'] / 1024**3:,.2f}",
+            ]
+        )
+    out["models"] = render_rows(
+        [
+            "model",
+            "parameters",
+            "stored elements",
+            "L/a/k/d",
+            "attention",
+            "KV B/token",
+            "weights GiB",
+            "total GiB",
+        ],
+        model_rows,
+        "markdown",
+        numeric=(1, 2, 5, 6, 7),
+    )
+    return out
+
+
+def render(readme: str, generated: dict[str, str]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        return m.group(1) + generated[m.group("name")] + m.group(4)
+
+    return BLOCK_RE.sub(sub, readme)
+
+
+def main() -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fakehub import FakeHub
+
+    hub = FakeHub(ROOT / "fixtures" / "repos").start()
+    home = tempfile.mkdtemp()
+    os.environ.update(
+        HF_ENDPOINT=hub.url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", NO_COLOR="1", COLUMNS="120"
+    )
+    os.environ.pop("HF_HUB_OFFLINE", None)
+    from click.testing import CliRunner
+
+    from hubmem.cli import main as cli
+
+    def invoke(args: list[str]) -> str:
+        result = CliRunner().invoke(cli, args, terminal_width=120)
+        assert result.exit_code == 0, result.stderr
+        return result.stdout
+
+    text = render(README.read_text(), blocks(invoke))
+    if "--write" in sys.argv:
+        README.write_text(text)
+    else:
+        sys.stdout.write(text)
+    hub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
