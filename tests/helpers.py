@@ -28,12 +28,42 @@ def headers(repo_id: str) -> dict:
     }
 
 
-def published_repos() -> list[str]:
-    """Fixture repos whose layout.json carries the Hub's published safetensors total (and whose derived
-    layout was reconciled with it: a `mismatch_note` marks one that was not)."""
+def layout_totals(data: dict) -> dict[str, int]:
+    """Elements per dtype summed straight from a layout.json (independent of hubmem's code)."""
+    totals: dict[str, int] = {}
+    for spec in data["files"].values():
+        for _, dtype, shape in spec["tensors"]:
+            n = 1
+            for x in shape:
+                n *= x
+            totals[dtype] = totals.get(dtype, 0) + n
+    return totals
+
+
+def published_repos() -> list:
+    """Fixture repos whose layout.json carries the Hub's published safetensors total.
+
+    A layout that does not itself add up to the published numbers (an unreconciled derivation, or a
+    checkpoint the Hub counts by another convention, e.g. MXFP4 `_blocks` as two values per byte) is
+    listed as skipped, with the reason, instead of silently dropped.
+    """
+    import pytest
+
     out = []
     for path in sorted(FIXTURES.glob("*/layout.json")):
         data = json.loads(path.read_text())
-        if data.get("published") and not data.get("mismatch_note"):
+        published = data.get("published")
+        if not published:
+            continue
+        totals = layout_totals(data)
+        by_dtype = published.get("by_dtype")
+        reconciled = sum(totals.values()) == published["total"] and (not by_dtype or totals == by_dtype)
+        if reconciled and not data.get("mismatch_note"):
             out.append(data["repo_id"])
+        else:
+            reason = (
+                data.get("mismatch_note")
+                or f"layout sums to {totals}, Hub publishes {by_dtype or published['total']}"
+            )
+            out.append(pytest.param(data["repo_id"], marks=pytest.mark.skip(reason=reason[:200])))
     return out

@@ -156,6 +156,19 @@ def test_nested_text_config_of_a_multimodal_model():
     assert (a.hidden_size, a.num_layers, a.num_heads, a.num_kv_heads, a.head_dim) == (5120, 40, 32, 8, 128)
 
 
+def test_opt_config_from_its_own_field_names():
+    cfg = json.loads((FIXTURES.parent / "configs" / "facebook__opt-125m.json").read_text())
+    a = parse_architecture(cfg)
+    assert (a.hidden_size, a.intermediate_size, a.num_layers, a.num_heads, a.num_kv_heads) == (
+        768,
+        3072,
+        12,
+        12,
+        12,
+    )
+    assert (a.max_context, a.vocab_size, a.gated_mlp, a.learned_positions) == (2048, 50272, False, True)
+
+
 def test_unknown_model_type_falls_back_to_the_raw_dict():
     cfg = {
         "model_type": "brand_new_arch",
