@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import architecture as arch_mod
 from . import hub, memory
@@ -81,30 +82,17 @@ def estimate(
     revision: str | None = None,
     token: str | None = None,
     timeout: float = hub.DEFAULT_TIMEOUT,
-    seq_len: int | None = None,
-    batch: int = 1,
-    kv_dtype: str = "auto",
-    attn: str = "sdpa",
-    overhead_bytes: int = memory.DEFAULT_OVERHEAD_BYTES,
-    precisions: list[str] | tuple[str, ...] | None = None,
-    all_logits: bool = False,
-    serving_factor: float | None = None,
+    **options: Any,
 ) -> Estimate:
-    """Fetch a repo's metadata and estimate inference memory at each precision. Raises HubmemError."""
+    """Fetch a repo's metadata and estimate inference memory at each precision. Raises HubmemError.
+
+    `options` are those of `estimate_snapshot` (seq_len, batch, kv_dtype, attn, overhead_bytes,
+    precisions, all_logits, serving_factor).
+    """
     # transformers' config import (~1.7 s) overlaps the network round trips.
     threading.Thread(target=_quiet_warm_up, daemon=True).start()
     snapshot = hub.fetch(repo, revision=revision, token=token, timeout=timeout)
-    return estimate_snapshot(
-        snapshot,
-        seq_len=seq_len,
-        batch=batch,
-        kv_dtype=kv_dtype,
-        attn=attn,
-        overhead_bytes=overhead_bytes,
-        precisions=precisions,
-        all_logits=all_logits,
-        serving_factor=serving_factor,
-    )
+    return estimate_snapshot(snapshot, **options)
 
 
 def _quiet_warm_up() -> None:
