@@ -45,8 +45,6 @@ DTYPE_BITS: dict[str, int] = {
     "U64": 64,
 }
 
-FLOAT16_DTYPES = {"F16", "BF16"}
-
 # Non-parameter buffers that some checkpoints store. GPT-2 (`h.N.attn.bias`, a 4-D causal mask),
 # GPT-NeoX/Pythia (`attention.bias`, `attention.masked_bias`), rotary `inv_freq` (Llama-2 era
 # checkpoints), BERT-style `position_ids`. transformers >= 5 ignores them on load
@@ -121,7 +119,7 @@ def is_quant_metadata(name: str) -> bool:
     return bool(_QUANT_META_RE.search(name))
 
 
-def _numel(shape: tuple[int, ...] | list[int]) -> int:
+def numel(shape: tuple[int, ...] | list[int]) -> int:
     return math.prod(shape) if shape else 1
 
 
@@ -207,7 +205,7 @@ def _logical_rows_cols(name: str, shape: tuple[int, ...], unpack: int, method: s
     Plain Linear and compressed-tensors `weight_packed` are [out, in(/pack)]; GPTQ stores qweight as
     [in / pack, out] and AWQ as [in, out / pack] (AutoGPTQ `QuantLinear`, AutoAWQ `WQLinear_GEMM`).
     """
-    rows, cols = shape[0], _numel(shape[1:])
+    rows, cols = shape[0], numel(shape[1:])
     if unpack > 1 and name.endswith("qweight"):
         return (cols * unpack, rows) if method == "awq" else (cols, rows * unpack)
     return rows, cols * unpack
@@ -225,20 +223,20 @@ def count_tensors(
     for tensors in headers.values():
         for name, (dtype, shape) in tensors.items():
             shape = tuple(shape)
-            numel = _numel(shape)
-            nbytes = numel * dtype_bits(dtype) // 8
+            elements = numel(shape)
+            nbytes = elements * dtype_bits(dtype) // 8
             counts.tensors += 1
-            by_dtype[dtype] += numel
+            by_dtype[dtype] += elements
             bytes_by_dtype[dtype] += nbytes
             if is_buffer(name, shape):
-                counts.buffers += numel
+                counts.buffers += elements
                 counts.buffer_bytes += nbytes
                 continue
             if is_quant_metadata(name):
                 counts.quant_metadata_bytes += nbytes
                 continue
             unpack = quant.values_per_element(name, dtype) if quant else 1
-            params = numel * unpack
+            params = elements * unpack
             counts.parameters += params
             counts.parameter_bytes += nbytes
             component = component_of(name)

@@ -54,11 +54,6 @@ class MalformedConfigError(HubmemError):
     meaning = "config.json is not valid JSON or lacks a required field"
 
 
-class NoWeightsError(HubmemError):
-    exit_code = 15
-    meaning = "no safetensors weights and the parameter count cannot be estimated from the config"
-
-
 class MalformedHeaderError(HubmemError):
     exit_code = 16
     meaning = "a safetensors header is malformed, truncated or too large"

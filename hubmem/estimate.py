@@ -10,7 +10,7 @@ from . import architecture as arch_mod
 from . import hub, memory
 from .architecture import Architecture
 from .checkpoint import CheckpointCounts, count_tensors
-from .errors import HubmemError, InvalidInputError, NoWeightsError
+from .errors import InvalidInputError
 from .estimated import estimate_counts
 from .gpus import fit_label
 
@@ -129,14 +129,7 @@ def estimate_snapshot(
         counts = count_tensors(snapshot.headers, snapshot.config)
         arch = arch_mod.refine_with_counts(arch, counts.by_component.get("mlp"))
     else:
-        try:
-            counts = estimate_counts(arch)
-        except HubmemError:
-            raise
-        except Exception as e:  # pragma: no cover - defensive: an architecture the estimate cannot handle
-            raise NoWeightsError(
-                f"'{snapshot.repo_id}' has no safetensors and its config cannot be estimated"
-            ) from e
+        counts = estimate_counts(arch)
         found = _found_weights(snapshot)
         warnings.append(
             f"no safetensors weights in '{snapshot.repo_id}' (found: {found}); "

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import errors
-from .checkpoint import dtype_bits
+from .checkpoint import dtype_bits, numel
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -242,15 +242,7 @@ def _remote_headers(
                 if e.response is None or e.response.status_code not in (400, 404, 405, 501):
                     raise
             # server without the single-request endpoint (a mirror, an older Hub): read shard by shard
-        index_bytes = get_small_file(api, repo, INDEX_FILE, sha, token, timeout)
-        try:
-            index = json.loads(index_bytes)
-            shards = sorted(set(index["weight_map"].values()))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise errors.MalformedHeaderError(
-                f"'{repo}': {INDEX_FILE} is not a valid safetensors index"
-            ) from e
-        plan = shards
+        plan = shards_from_index(get_small_file(api, repo, INDEX_FILE, sha, token, timeout), f"'{repo}'")
 
     def one(filename: str) -> tuple[str, dict]:
         meta = with_retries(
@@ -269,16 +261,22 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
         dtype, shape = str(info.dtype), tuple(int(x) for x in info.shape)
         bits = dtype_bits(dtype)  # UnknownDtypeError for anything else
         begin, end = info.data_offsets
-        numel = 1
-        for x in shape:
-            numel *= x
-        if end < begin or (numel * bits) % 8 == 0 and (end - begin) != numel * bits // 8:
+        nbits = numel(shape) * bits
+        if end < begin or nbits % 8 == 0 and (end - begin) != nbits // 8:
             raise errors.MalformedHeaderError(
                 f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "
-                f"spans {end - begin} bytes, expected {numel * bits // 8}"
+                f"spans {end - begin} bytes, expected {nbits // 8}"
             )
         out[name] = (dtype, shape)
     return out
+
+
+def shards_from_index(raw: bytes, where: str) -> list[str]:
+    """The shard files a `model.safetensors.index.json` names, each once."""
+    try:
+        return sorted(set(json.loads(raw)["weight_map"].values()))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise errors.MalformedHeaderError(f"{where}: {INDEX_FILE} is not a valid safetensors index") from e
 
 
 def parse_config(raw: bytes, where: str) -> dict:
@@ -307,13 +305,7 @@ def read_local(folder: str) -> RepoSnapshot:
     config = parse_config((root / "config.json").read_bytes(), f"'{folder}'")
     weights_format, plan = plan_weight_files(files)
     if plan == [INDEX_FILE]:
-        try:
-            index = json.loads((root / INDEX_FILE).read_text())
-            plan = sorted(set(index["weight_map"].values()))
-        except (ValueError, KeyError, TypeError, AttributeError) as e:
-            raise errors.MalformedHeaderError(
-                f"'{folder}': {INDEX_FILE} is not a valid safetensors index"
-            ) from e
+        plan = shards_from_index((root / INDEX_FILE).read_bytes(), f"'{folder}'")
     headers = {}
     for filename in plan:
         try:

@@ -113,7 +113,9 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
         ),
         (
             "",
-            f"context {a.max_context:,} · " if a.max_context else "context unknown · ",
+            (f"context {a.max_context:,}" if a.max_context else "context unknown")
+            + f" · vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
+            f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
         ),
         (
             "assumptions",
@@ -124,12 +126,6 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             + (" · logits for all positions" if s.all_logits else ""),
         ),
     ]
-    lines[4] = (
-        "",
-        lines[4][1]
-        + f"vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
-        f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
-    )
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
     return f"```\n{text}\n```" if markdown else text
