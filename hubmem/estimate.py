@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import architecture as arch_mod
-from . import hub, memory
+from . import hub, memory, training
 from .architecture import Architecture
 from .checkpoint import CheckpointCounts, count_tensors
 from .errors import InvalidInputError
@@ -32,6 +32,9 @@ class Estimate:
     weight_files: dict[str, int | None]  # files a download would pull, with sizes
     seq_len_source: str  # "option", "model max context", "fallback"
     warnings: list[str] = field(default_factory=list)
+    training_settings: training.TrainingSettings | None = None  # set with --train: rows are then empty
+    training_rows: list[training.TrainingRow] = field(default_factory=list)
+    parameters_source: str = "checkpoint"  # "checkpoint", "config.json", or "option" (--params)
 
     @property
     def download_bytes(self) -> int:
@@ -60,6 +63,15 @@ class Estimate:
             "weight_files": self.weight_files,
             "download_bytes": self.download_bytes,
             "warnings": list(self.warnings),
+            **({"training": self.training_dict()} if self.training_settings else {}),
+        }
+
+    def training_dict(self) -> dict:
+        assert self.training_settings is not None
+        return {
+            "settings": {**self.training_settings.to_dict(), "seq_len": self.settings.seq_len},
+            "parameters_source": self.parameters_source,
+            "rows": [r.to_dict() for r in self.training_rows],
         }
 
 
@@ -113,8 +125,14 @@ def estimate_snapshot(
     precisions: list[str] | tuple[str, ...] | None = None,
     all_logits: bool = False,
     serving_factor: float | None = None,
+    parameters: int | None = None,
+    train: training.TrainingSettings | None = None,
 ) -> Estimate:
-    """The memory estimate for metadata already fetched (pure: no network)."""
+    """The memory estimate for metadata already fetched (pure: no network).
+
+    `parameters` replaces the parameter count (the seeds' "6B" / "1B" models); `train` switches to
+    training rows (hubmem.training) instead of inference rows.
+    """
     if batch < 1:
         raise InvalidInputError("--batch must be at least 1")
     if attn not in ("sdpa", "eager"):
@@ -135,6 +153,14 @@ def estimate_snapshot(
             f"no safetensors weights in '{snapshot.repo_id}' (found: {found}); "
             "parameters estimated from config.json, not exact"
         )
+
+    params_source = "checkpoint" if counts.exact else "config.json"
+    if parameters is not None:
+        if parameters < 1:
+            raise InvalidInputError("--params must be at least 1")
+        counts = with_parameters(counts, parameters)
+        params_source = "option"
+        warnings.append(f"parameter count set by --params to {parameters:,}; dimensions from config.json")
 
     if seq_len is not None:
         if seq_len < 1:
@@ -157,13 +183,33 @@ def estimate_snapshot(
         all_logits=all_logits,
         serving_factor=serving_factor,
     )
+    weight_files = _download_files(snapshot)
+    if train is not None:
+        shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
+        return Estimate(
+            repo_id=snapshot.repo_id,
+            revision=snapshot.revision,
+            sha=snapshot.sha,
+            source=snapshot.source,
+            weights_format=snapshot.weights_format,
+            architecture=arch,
+            counts=counts,
+            settings=settings,
+            rows=[],
+            fits_on={},
+            weight_files=weight_files,
+            seq_len_source=seq_source,
+            warnings=warnings,
+            training_settings=train,
+            training_rows=training.training_rows(shape, seq_len, train),
+            parameters_source=params_source,
+        )
     keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
     if not precisions and _is_stored_distinct(counts):
         keys.append("stored")
     keys = list(dict.fromkeys(keys))
     rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
     fits = {r.precision: fit_label(r.total, r.overhead) for r in rows}
-    weight_files = _download_files(snapshot)
     return Estimate(
         repo_id=snapshot.repo_id,
         revision=snapshot.revision,
@@ -178,6 +224,30 @@ def estimate_snapshot(
         weight_files=weight_files,
         seq_len_source=seq_source,
         warnings=warnings,
+        parameters_source=params_source,
+    )
+
+
+def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCounts:
+    """The counts rescaled to `parameters` (--params): every per-component and Linear figure keeps its
+    share, so weights at each precision and the training terms follow the stated total."""
+    from dataclasses import replace
+
+    old = max(counts.parameters, 1)
+
+    def scaled(n: int) -> int:
+        return n * parameters // old
+
+    return replace(
+        counts,
+        parameters=parameters,
+        parameter_bytes=scaled(counts.parameter_bytes),
+        by_component={k: scaled(v) for k, v in counts.by_component.items()},
+        linear_params=scaled(counts.linear_params),
+        linear_rows=scaled(counts.linear_rows),
+        linear_groups_128=scaled(counts.linear_groups_128),
+        linear_blocks_128=scaled(counts.linear_blocks_128),
+        exact=False,
     )
 
 

@@ -44,6 +44,8 @@ def render_rows(headers: list[str], rows: list[list[Any]], fmt: str, numeric: tu
 def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
     if fmt == "json":
         return json.dumps(est.to_dict(), indent=2) + "\n"
+    if est.training_settings is not None:
+        return render_training(est, fmt, units, explain)
     if fmt == "csv":
         headers = [
             "precision",
@@ -92,7 +94,9 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     sha = f" ({est.sha[:7]})" if est.sha else ""
     files = [f for f in est.weight_files if f.endswith((".safetensors", ".bin", ".gguf", ".pt", ".pth"))]
     download = f"{human(est.download_bytes, units)} {units} in {len(files)} file{'s' * (len(files) != 1)}"
-    kind = "exact" if c.exact else "ESTIMATED from config.json"
+    kind = {"option": "set by --params", "config.json": "ESTIMATED from config.json"}.get(
+        est.parameters_source, "exact"
+    )
     dtypes = " · ".join(f"{d} {n:,}" for d, n in c.stored_by_dtype.items())
     param_line = f"{c.parameters:,} {kind}" + (f" (stored elements: {dtypes})" if dtypes else "")
     if c.buffers:
@@ -126,6 +130,8 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             + (" · logits for all positions" if s.all_logits else ""),
         ),
     ]
+    if est.training_settings is not None:
+        lines.pop()  # the inference assumptions; training_summary() states the training ones
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
     return f"```\n{text}\n```" if markdown else text
@@ -139,9 +145,79 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
         f"  parameters: {'sum of tensor elements in the safetensors headers' if est.counts.exact else 'estimated from config.json (no safetensors)'}"
         f"; {est.counts.tensors:,} tensors; buffers and quantization metadata excluded",
     ]
-    for r in est.rows:
+    for r in [*est.rows, *est.training_rows]:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
         for t in r.terms:
             out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
             out.append(f"  {'':<12} {'':>18}    source: {t.source}")
     return "\n".join(out)
+
+
+TRAINING_COLUMNS = (
+    "weights",
+    "gradients",
+    "optimizer",
+    "master",
+    "activations",
+    "logits",
+    "overhead",
+    "total",
+)
+
+
+def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
+    """The per-GPU training table: one row per precision regime, one column per component."""
+    t = est.training_settings
+    assert t is not None
+    offload = t.offload is not None
+    if fmt == "csv":
+        headers = ["regime", *(f"{c}_bytes" for c in TRAINING_COLUMNS), "host_ram_bytes", "pipeline_stage"]
+        rows = [
+            [r.regime, *(getattr(r, c) for c in TRAINING_COLUMNS), r.host, r.stage] for r in est.training_rows
+        ]
+        return render_rows(headers, rows, "csv")
+    headers = ["regime", *(f"{c} {units}" for c in TRAINING_COLUMNS)] + (
+        [f"host RAM {units}"] if offload else []
+    )
+    rows = [
+        [r.label, *(human(getattr(r, c), units) for c in TRAINING_COLUMNS)]
+        + ([human(r.host, units)] if offload else [])
+        for r in est.training_rows
+    ]
+    table = render_rows(headers, rows, fmt, numeric=tuple(range(1, len(headers))))
+    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    parts = [
+        summary(est, units, markdown=fmt == "markdown"),
+        training_summary(est, units),
+        "",
+        table.rstrip("\n"),
+        f"{unit_note}; per GPU"
+        + (f" (pipeline stage: {est.training_rows[0].stage})" if t.pp > 1 and est.training_rows else "")
+        + ".",
+    ]
+    if explain:
+        parts += ["", explanation(est, units)]
+    return "\n".join(parts) + "\n"
+
+
+def training_summary(est: Estimate, units: str = "GiB") -> str:
+    t = est.training_settings
+    assert t is not None
+    trainable = est.training_rows[0].trainable if est.training_rows else 0
+    mode = t.mode if t.mode == "full" else f"{t.mode} rank {t.lora_rank} on {','.join(t.lora_targets)}"
+    parallel = f"{t.world} GPU{'s' * (t.world > 1)}"
+    if t.world > 1:
+        shard = f"FSDP {t.fsdp}" if t.fsdp else f"ZeRO-{t.zero}"
+        parallel += f" = tp {t.tp} × pp {t.pp} × dp {t.dp} · {shard}"
+    if t.offload:
+        parallel += f" · offload {t.offload} to host"
+    line = (
+        f"training      {mode} · {trainable:,} trainable"
+        + (" per tp×pp rank" if t.tp * t.pp > 1 else "")
+        + f" · {t.optimizer} · micro-batch {t.micro_batch} · "
+        f"seq {est.settings.seq_len:,} · attention {t.attn} · "
+        + ("gradient checkpointing · " if t.grad_checkpointing else "")
+        + f"{t.objective} loss · activations {t.activation_rule}"
+        + (f" · mixed grads {t.grad_dtype}" if "mixed" in t.regimes else "")
+    )
+    return line + f"\n              {parallel} · overhead {human(t.overhead_bytes, units)} {units}/GPU"

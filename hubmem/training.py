@@ -1,0 +1,689 @@
+"""Training memory per GPU: pure formulas, plain numbers in, integer bytes out. No network, no torch.
+
+Per GPU, training holds (ZeRO paper, Rajbhandari et al. 2020, §3.1; transformers docs
+`model_memory_anatomy`): weights + gradients + optimizer states (+ fp32 master weights in mixed
+precision) + the activations kept for backward + the logits / loss buffers + overhead.
+
+Notation (DESIGN.md): b micro-batch, s sequence length, h hidden, i intermediate, L layers, a heads,
+k KV heads, d head_dim, V vocab, e bytes per activation element, t tensor-parallel size, p pipeline
+stages, N data-parallel replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from .architecture import Architecture
+from .checkpoint import CheckpointCounts
+from .errors import InvalidInputError
+from .memory import DEFAULT_OVERHEAD_BYTES, Term
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Bytes per parameter of each training tensor under one precision regime."""
+
+    key: str
+    label: str
+    weight: int  # the weights the forward pass reads
+    grad: int
+    master: int  # fp32 master copy kept by the optimizer (0 when the weights are the master)
+    state: int  # one optimizer state element (torch.optim allocates states like the parameter)
+    act: int  # activation element (e)
+    description: str
+
+
+REGIMES: dict[str, Regime] = {
+    r.key: r
+    for r in (
+        Regime("fp32", "fp32", 4, 4, 0, 4, 4, "weights, gradients, optimizer states and activations in fp32"),
+        Regime(
+            "bf16",
+            "bf16/fp16 pure",
+            2,
+            2,
+            0,
+            2,
+            2,
+            "everything in 16-bit: torch.optim states are created like the parameter (zeros_like)",
+        ),
+        Regime(
+            "mixed",
+            "mixed (fp32 master)",
+            2,
+            4,
+            4,
+            4,
+            2,
+            "16-bit compute copy + fp32 master weights, fp32 gradients and fp32 optimizer states "
+            "(torch.autocast as the HF Trainer's fp16/bf16=True: 2 + 4 + 4 + 8 = 18 B/param with AdamW; "
+            "--grad-dtype 16bit for DeepSpeed/Megatron's 2 + 2 + 12 = 16, ZeRO paper §3.1)",
+        ),
+        Regime(
+            "int8",
+            "int8 (S0 article)",
+            1,
+            1,
+            0,
+            1,
+            1,
+            "every tensor in 1 byte: the S0 article's assumption, not something a framework trains with",
+        ),
+    )
+}
+DEFAULT_REGIMES = ("fp32", "bf16", "mixed")
+
+OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
+TRAIN_MODES = ("full", "lora", "qlora")
+OBJECTIVES = ("causal-lm", "classifier", "logits-sum")
+ACTIVATION_RULES = ("korthikanti", "simple")
+LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
+# bitsandbytes 8-bit optimizers quantize each state blockwise with one fp32 absmax per 2048 values
+# (bitsandbytes `Optimizer2State.init_state`: blocks = ceil(n / 2048), absmax1/absmax2 float32).
+BNB_STATE_BLOCK = 2048
+# QLoRA §3: NF4 blocks of 64 weights; their absmax quantized to 8 bits in blocks of 256 with one
+# fp32 second-level constant: 4 + 8/64 + 32/(64·256) = 4.127 bits per weight.
+NF4_BLOCK = 64
+NF4_BLOCK2 = 256
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    mode: str = "full"  # full | lora | qlora
+    optimizer: str = "adamw"
+    micro_batch: int = 1
+    grad_checkpointing: bool = False
+    attn: str = "sdpa"
+    lora_rank: int = 16
+    lora_targets: tuple[str, ...] = LORA_MODULES
+    grad_dtype: str = "fp32"  # gradients in the mixed regime: fp32 (torch.autocast) or 16bit (DeepSpeed)
+    objective: str = "causal-lm"
+    activation_rule: str = "korthikanti"
+    gpus: int | None = None  # None = tp × pp (one data-parallel replica)
+    zero: int = 0  # ZeRO stage; FSDP full = 3, grad-op = 2
+    fsdp: str | None = None
+    tp: int = 1
+    pp: int = 1
+    offload: str | None = None  # optimizer | params
+    overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
+    regimes: tuple[str, ...] = DEFAULT_REGIMES
+
+    @property
+    def world(self) -> int:
+        return self.tp * self.pp if self.gpus is None else self.gpus
+
+    @property
+    def dp(self) -> int:
+        return self.world // (self.tp * self.pp)
+
+    @property
+    def shard_stage(self) -> int:
+        """ZeRO stage in effect: FSDP FULL_SHARD shards like ZeRO-3, SHARD_GRAD_OP like ZeRO-2."""
+        if self.fsdp:
+            return {"full": 3, "grad-op": 2}[self.fsdp]
+        return self.zero
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["lora_targets"] = list(self.lora_targets)
+        d["regimes"] = list(self.regimes)
+        d["gpus"] = self.world
+        d["data_parallel"] = self.dp
+        d["shard_stage"] = self.shard_stage
+        return d
+
+
+def validate(settings: TrainingSettings, arch: Architecture) -> None:
+    """Reject combinations no framework runs, each with one clear sentence (InvalidInputError, exit 3)."""
+    s = settings
+    if s.mode not in TRAIN_MODES:
+        raise InvalidInputError(f"unknown --train mode '{s.mode}' ({', '.join(TRAIN_MODES)})")
+    if s.optimizer not in OPTIMIZERS:
+        raise InvalidInputError(f"unknown --optimizer '{s.optimizer}' ({', '.join(OPTIMIZERS)})")
+    for key in s.regimes:
+        if key not in REGIMES:
+            raise InvalidInputError(f"unknown --regime '{key}' ({', '.join(REGIMES)})")
+    if s.micro_batch < 1:
+        raise InvalidInputError("--micro-batch must be at least 1")
+    if s.mode in ("lora", "qlora") and s.lora_rank < 1:
+        raise InvalidInputError("--lora-rank must be at least 1")
+    unknown = [t for t in s.lora_targets if t not in LORA_MODULES]
+    if unknown or not s.lora_targets:
+        raise InvalidInputError(
+            f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
+        )
+    if s.zero and s.fsdp:
+        raise InvalidInputError("--zero and --fsdp are alternatives: give one of them")
+    if s.zero not in (0, 1, 2, 3):
+        raise InvalidInputError("--zero must be 0, 1, 2 or 3")
+    if min(s.world, s.tp, s.pp) < 1:
+        raise InvalidInputError("--gpus, --tp and --pp must be at least 1")
+    if s.world % (s.tp * s.pp):
+        raise InvalidInputError(f"--gpus {s.gpus} is not divisible by --tp × --pp = {s.tp * s.pp}")
+    if arch.num_heads % s.tp:
+        raise InvalidInputError(f"--tp {s.tp} does not divide the {arch.num_heads} attention heads")
+    if arch.num_kv_heads % s.tp and s.tp % arch.num_kv_heads:
+        raise InvalidInputError(
+            f"--tp {s.tp} and the {arch.num_kv_heads} KV heads: one must divide the other"
+        )
+    if s.pp > arch.num_layers:
+        raise InvalidInputError(f"--pp {s.pp} exceeds the model's {arch.num_layers} layers")
+    if s.offload and not s.shard_stage:
+        raise InvalidInputError(
+            f"--offload {s.offload} needs --zero 1-3 or --fsdp (DeepSpeed ZeRO-Offload / FSDP)"
+        )
+    if s.offload == "params" and s.shard_stage != 3:
+        raise InvalidInputError("--offload params needs --zero 3 or --fsdp full (parameters must be sharded)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters: the matrices of a decoder, LoRA adapters, QLoRA base
+
+
+def linear_shapes(arch: Architecture) -> dict[str, tuple[int, int]]:
+    """(out_features, in_features) of each block projection, as transformers' Llama/GPT modules hold
+    them: q (a·d × h), k and v (k·d × h), o (h × a·d), gate and up (i × h), down (h × i)."""
+    h, q_out, kv_out, i = (
+        arch.hidden_size,
+        arch.num_heads * arch.head_dim,
+        arch.num_kv_heads * arch.head_dim,
+        arch.intermediate_size,
+    )
+    shapes = {
+        "q": (q_out, h),
+        "k": (kv_out, h),
+        "v": (kv_out, h),
+        "o": (h, q_out),
+        "up": (i, h),
+        "down": (h, i),
+    }
+    if arch.gated_mlp:
+        shapes["gate"] = (i, h)
+    return shapes
+
+
+def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
+    """LoRA (Hu et al. 2021, §4): each adapted W (out × in) gains A (r × in) and B (out × r):
+    r·(in + out) trainable parameters, per layer. A target the model lacks (gate on a plain MLP) adds 0."""
+    shapes = linear_shapes(arch)
+    per_layer = sum(rank * (shapes[t][0] + shapes[t][1]) for t in targets if t in shapes)
+    return arch.num_layers * per_layer
+
+
+def lora_matrices(arch: Architecture, rank: int, targets: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the LoRA A and B matrices (for Adafactor's factored states)."""
+    shapes = linear_shapes(arch)
+    out = []
+    for t in targets:
+        if t in shapes:
+            rows, cols = shapes[t]
+            out += [(rank, cols, arch.num_layers), (rows, rank, arch.num_layers)]
+    return out
+
+
+def model_matrices(arch: Architecture) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the model's 2-D parameters from its dimensions: block projections × L,
+    token embeddings, learned positions where the model has them, an untied lm_head."""
+    out = [(r, c, arch.num_layers) for r, c in linear_shapes(arch).values()]
+    out.append((arch.vocab_size, arch.hidden_size, 1))
+    if arch.learned_positions and arch.max_context:
+        out.append((arch.max_context, arch.hidden_size, 1))
+    if not arch.tie_word_embeddings:
+        out.append((arch.vocab_size, arch.hidden_size, 1))
+    return out
+
+
+def nf4_bytes(n: int) -> int:
+    """bitsandbytes NF4 with double quantization (QLoRA §3): 4-bit values, one 8-bit absmax per 64
+    weights, one fp32 constant per 256 absmaxes: n/2 + n/64 + 4·n/(64·256) bytes ≈ 4.127 bits/weight."""
+    blocks = -(-n // NF4_BLOCK)
+    return -(-n // 2) + blocks + 4 * -(-blocks // NF4_BLOCK2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer states
+
+
+def optimizer_state_bytes(
+    optimizer: str, trainable: int, state_bytes: int, matrices: list[tuple[int, int, int]]
+) -> tuple[int, str]:
+    """Bytes of the optimizer's states for `trainable` parameters, and the formula shown by --explain.
+
+    - AdamW: exp_avg + exp_avg_sq, 2 states per parameter (torch.optim.AdamW; 8 B/param in fp32).
+    - 8-bit AdamW (bitsandbytes, Dettmers et al. 2022 §2): 2 × 1 byte + one fp32 absmax per 2048 per state.
+    - SGD: no state; SGD with momentum: one momentum buffer per parameter (torch.optim.SGD).
+    - Adafactor (Shazeer & Stern 2018, §3; transformers.Adafactor with beta1=None, the HF default): a
+      factored second moment, rows + cols per matrix, a full one for 1-D parameters; no momentum.
+    """
+    n, e = trainable, state_bytes
+    if optimizer == "adamw":
+        return 2 * n * e, f"2 states × {n:,} params × {e} B"
+    if optimizer == "adamw-8bit":
+        absmax = 2 * 4 * -(-n // BNB_STATE_BLOCK)
+        return (
+            2 * n + absmax,
+            f"2 states × {n:,} params × 1 B + fp32 absmax per {BNB_STATE_BLOCK} ({absmax:,} B)",
+        )
+    if optimizer == "sgd":
+        return 0, "plain SGD keeps no state"
+    if optimizer == "sgd-momentum":
+        return n * e, f"1 momentum buffer × {n:,} params × {e} B"
+    if optimizer == "adafactor":
+        factored = sum((r + c) * count for r, c, count in matrices)
+        in_matrices = sum(r * c * count for r, c, count in matrices)
+        vectors = max(0, n - in_matrices)
+        return (factored + vectors) * e, (
+            f"(Σ rows + cols over 2-D params {factored:,} + 1-D params {vectors:,}) × {e} B (factored 2nd moment)"
+        )
+    raise ValueError(f"unknown optimizer {optimizer!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+
+
+def dropout_from_config(config: dict) -> tuple[bool, bool]:
+    """(attention dropout, hidden dropout) > 0 in a config.json (BERT, GPT-2 keep both at 0.1; Llama 0)."""
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+
+    def positive(*names: str) -> bool:
+        return any(isinstance(text.get(n), (int, float)) and text.get(n) > 0 for n in names)
+
+    return (
+        positive("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop", "attn_dropout"),
+        positive("hidden_dropout_prob", "hidden_dropout", "resid_pdrop", "dropout"),
+    )
+
+
+@dataclass(frozen=True)
+class LayerActivations:
+    replicated: int  # bytes not split by tensor parallelism (Korthikanti §4.2.2: LN and linear inputs, masks)
+    sharded: int  # bytes split by t
+    scores: int  # eager attention's a·s² tensors (split by t)
+    formula: str
+
+    def per_gpu(self, tp: int) -> int:
+        return self.replicated + (self.sharded + self.scores) // tp
+
+
+def layer_activations(
+    arch: Architecture,
+    *,
+    b: int,
+    s: int,
+    e: int,
+    attn: str,
+    attn_dropout: bool,
+    hidden_dropout: bool,
+    softmax_bytes: int,
+    tp: int = 1,
+) -> LayerActivations:
+    """Activations one transformer layer keeps for backward (Korthikanti et al. 2022, arXiv 2205.05198 §4.1),
+    generalised to GQA, gated MLPs, any element size and transformers' fp32 softmax.
+
+    Derivation. The paper counts, per layer, in 16-bit with a = h/d query heads and k = a:
+      attention 11sbh + 5as²b: QKV input 2sbh, Q and K 4sbh, V 2sbh, output-projection input 2sbh,
+        dropout mask sbh; softmax output 2as²b, its dropout mask as²b, dropout output 2as²b;
+      MLP 19sbh: first linear input 2sbh, GeLU input 8sbh and output 8sbh (i = 4h), dropout mask sbh;
+      two LayerNorm inputs 4sbh;  total sbh·(34 + 5as/h).
+    Written per element with e bytes, GQA and any MLP:
+      replicated = e·sb·(2h LN inputs + 2h inputs of QKV and of the MLP) + sb·h per hidden dropout mask (×2)
+      sharded    = e·sb·(a·d Q + 2·k·d K,V + a·d o_proj input + m·i), m = 2 (plain: act input, fc2 input)
+                   or 4 (gated: gate out, up out, act(gate), product = down input);
+                   SDPA/flash stores no s² tensor but keeps its own output (e·sb·a·d, beside the o_proj input
+                   copy) and an fp32 log-sum-exp 4·b·a·s for its backward (FlashAttention-2 §3.1)
+      scores     = b·a·s² · (f + [1 + f if attention dropout] + [e if f ≠ e]) with eager attention, f the
+                   softmax output's bytes: 4 when the softmax runs in fp32 (transformers' eager path and
+                   torch.autocast both do), plus the e-byte copy the matmul with V saves.
+    Check: e = 2, f = 2, a·d = h, k = a, m = 2, i = 4h, both dropouts: replicated 10sbh, sharded 24sbh,
+    scores 5as²b — the paper's sbh(10 + 24/t + 5as/(ht)) of §4.2.2 with t = 1.
+    Tensor parallel (Megatron, no sequence parallelism) splits heads and i by t; KV heads below t are
+    replicated (k/t, at least 1).
+    """
+    h, i, a, d = arch.hidden_size, arch.intermediate_size, arch.num_heads, arch.head_dim
+    kv = arch.num_kv_heads
+    kv_per_rank = max(1, kv // tp)
+    m = 4 if arch.gated_mlp else 2
+    sb = s * b
+    masks = 2 if hidden_dropout else 0
+    replicated = e * sb * 4 * h + sb * h * masks
+    # K and V per rank: k/t heads (at least one) — scale back by t since `sharded` is divided by t later.
+    sharded = e * sb * (2 * a * d + 2 * kv_per_rank * tp * d + m * i)
+    scores = 0
+    if attn == "eager":
+        f = softmax_bytes
+        per_element = f + ((1 + f) if attn_dropout else 0) + (e if f != e else 0)
+        scores = b * a * s * s * per_element
+        attn_text = (
+            f"eager: b·a·s²·{per_element} (softmax {f} B"
+            + (", dropout mask + output" if attn_dropout else "")
+            + (f", {e} B copy for ·V" if f != e else "")
+            + ")"
+        )
+    else:
+        # Flash / memory-efficient backward re-reads its output and fp32 log-sum-exp (FlashAttention-2 §3.1,
+        # torch `_scaled_dot_product_flash_attention` saves out and logsumexp); the o_proj input is a
+        # separate contiguous copy (transformers: attn_output.transpose(1, 2).contiguous()).
+        sharded += e * sb * a * d + 4 * b * a * s
+        attn_text = "sdpa/flash: no s² tensor; saved output e·s·b·a·d + fp32 log-sum-exp 4·b·a·s"
+    formula = (
+        f"{e}·s·b·4h + {masks}·s·b·h masks (replicated) + [{e}·s·b·(2·a·d + 2·k·d + {m}·i)"
+        f" + {attn_text}] / t; s={s}, b={b}, h={h}, i={i}, a={a}, k={kv}, d={d}, t={tp}"
+    )
+    return LayerActivations(replicated, sharded, scores, formula)
+
+
+def simple_activation_bytes(arch: Architecture, *, b: int, s: int, e: int, layers: int) -> int:
+    """The S0 article's rule: (hidden + intermediate) × context × layers × bytes, per instance."""
+    return b * (arch.hidden_size + arch.intermediate_size) * s * layers * e
+
+
+def logits_bytes(objective: str, *, b: int, s: int, vocab: int, e: int, tp: int = 1) -> tuple[int, str]:
+    """Logits and loss buffers at their peak (the start of backward), split by t (vocab-parallel).
+
+    causal-lm: transformers' ForCausalLMLoss upcasts the logits to fp32 and cross_entropy keeps the fp32
+    log-softmax (b·s·V·4); its backward adds the gradient w.r.t. the log-softmax and w.r.t. the logits
+    (b·s·V·4 each): b·s·V·12. classifier: b × labels, negligible. logits-sum (transformers' SDPA
+    training benchmark, loss = logits.sum()): the e-byte logits stay referenced, the gradient is a view.
+    """
+    if objective == "causal-lm":
+        return (
+            12 * b * s * vocab // tp,
+            f"fp32 log-softmax + 2 fp32 gradients: b·s·V·(4 + 4 + 4) / t = {b}·{s}·{vocab}·12 / {tp}",
+        )
+    if objective == "logits-sum":
+        return e * b * s * vocab // tp, f"logits kept in {e} B: b·s·V·{e} / t"
+    return 0, "classification head: b × labels, negligible"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    regime: str
+    label: str
+    weights: int
+    gradients: int
+    optimizer: int
+    master: int
+    activations: int
+    logits: int
+    overhead: int
+    host: int  # host RAM per GPU process for offloaded states
+    stage: str  # pipeline stage reported ("only", "first", "last")
+    trainable: int
+    terms: tuple[Term, ...] = field(default=())
+
+    @property
+    def total(self) -> int:
+        return (
+            self.weights
+            + self.gradients
+            + self.optimizer
+            + self.master
+            + self.activations
+            + self.logits
+            + self.overhead
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "regime": self.regime,
+            "label": self.label,
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "master": self.master,
+            "activations": self.activations,
+            "logits": self.logits,
+            "overhead": self.overhead,
+            "total": self.total,
+            "host_ram": self.host,
+            "pipeline_stage": self.stage,
+            "trainable_parameters": self.trainable,
+            "terms": [t.to_dict() for t in self.terms],
+        }
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the training formulas read from the model: counts, dimensions, dropout."""
+
+    arch: Architecture
+    counts: CheckpointCounts
+    attn_dropout: bool = False
+    hidden_dropout: bool = False
+
+
+def _stage_params(counts: CheckpointCounts, arch: Architecture, pp: int, stage: str) -> int:
+    """Parameters held by one pipeline stage: ceil(L/p) layers' share of the blocks, the embeddings on the
+    first stage, the lm_head (or the tied embedding's copy, as Megatron keeps it) on the last."""
+    if pp == 1:
+        return counts.parameters
+    comp = counts.by_component
+    embeddings = comp.get("embeddings", 0)
+    head = comp.get("lm_head", 0) or (embeddings if arch.tie_word_embeddings else 0)
+    blocks = _block_params(counts)
+    share = blocks * math.ceil(arch.num_layers / pp) // arch.num_layers
+    return share + (embeddings if stage == "first" else head)
+
+
+def _block_params(counts: CheckpointCounts) -> int:
+    """Parameters in the decoder blocks: everything but the embeddings and the lm_head."""
+    comp = counts.by_component
+    return counts.parameters - comp.get("embeddings", 0) - comp.get("lm_head", 0)
+
+
+def training_row(shape: ModelShape, regime_key: str, seq_len: int, settings: TrainingSettings) -> TrainingRow:
+    """Per-GPU memory for one regime: the larger of the first and last pipeline stage."""
+    stages = ("only",) if settings.pp == 1 else ("first", "last")
+    rows = [_stage_row(shape, regime_key, seq_len, settings, stage) for stage in stages]
+    return max(rows, key=lambda r: r.total)
+
+
+def _stage_row(
+    shape: ModelShape, regime_key: str, seq_len: int, st: TrainingSettings, stage: str
+) -> TrainingRow:
+    arch, counts = shape.arch, shape.counts
+    regime = REGIMES[regime_key]
+    grad_b = 2 if regime_key == "mixed" and st.grad_dtype == "16bit" else regime.grad
+    t, p, n_dp, z = st.tp, st.pp, st.dp, st.shard_stage
+    b, s, e = st.micro_batch, seq_len, regime.act
+    layers_here = math.ceil(arch.num_layers / p)
+    stage_frac = _stage_params(counts, arch, p, stage)  # params on this stage before TP
+    params_here = -(-stage_frac // t)
+    terms: list[Term] = []
+    where = (
+        f"{stage_frac:,} params"
+        + (f" on the {stage} pipeline stage" if p > 1 else "")
+        + (f" / t={t}" if t > 1 else "")
+    )
+
+    def shard(x: int, from_stage: int) -> tuple[int, str]:
+        if z >= from_stage and n_dp > 1:
+            return -(-x // n_dp), f" / N={n_dp} (ZeRO-{z})"
+        return x, ""
+
+    # Weights: trainable in the regime's dtype; LoRA's frozen base in the compute dtype, QLoRA's in NF4.
+    if st.mode == "full":
+        trainable = params_here
+        weights, wdiv = shard(params_here * regime.weight, 3)
+        w_formula = f"{where} × {regime.weight} B{wdiv}"
+    else:
+        trainable = -(
+            -lora_parameters(arch, st.lora_rank, st.lora_targets) * layers_here // arch.num_layers // t
+        )
+        base_linear = counts.linear_params * stage_frac // max(counts.parameters, 1) // t
+        rest = params_here - base_linear
+        if st.mode == "qlora":
+            base = nf4_bytes(base_linear) + rest * min(regime.weight, 2)
+            base_text = f"frozen NF4 {base_linear:,} Linear weights (4.127 bits) + {rest:,} others × {min(regime.weight, 2)} B"
+        else:
+            base = params_here * regime.weight
+            base_text = f"frozen {params_here:,} × {regime.weight} B"
+        weights, wdiv = shard(base + trainable * regime.weight, 3)
+        w_formula = f"{base_text} + adapters {trainable:,} × {regime.weight} B{wdiv}"
+    gathered = 0
+    if z == 3 and (n_dp > 1 or st.offload == "params"):
+        # ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next
+        # (FSDP forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers live.
+        layer = _block_params(counts) // arch.num_layers // t
+        layer_bytes = nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight
+        gathered = 2 * layer_bytes
+        w_formula += f" + 2 gathered layers (current + prefetched) × {layer:,} params = {gathered:,} B"
+    sharded_weights = weights
+    weights += gathered
+    terms.append(
+        Term("weights", weights, w_formula, "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)")
+    )
+
+    gradients, gdiv = shard(trainable * grad_b, 2)
+    terms.append(
+        Term(
+            "gradients",
+            gradients,
+            f"{trainable:,} trainable × {grad_b} B{gdiv}",
+            "ZeRO paper §3.1, §5.2 (P_os+g)",
+        )
+    )
+
+    # Whole-model states, then this GPU's share (the same fraction as its trainable parameters).
+    total_trainable = _trainable_total(shape, st)
+    if st.mode == "full":
+        matrices = model_matrices(arch)
+    else:
+        matrices = lora_matrices(arch, st.lora_rank, st.lora_targets)
+    opt_all, opt_text = optimizer_state_bytes(st.optimizer, total_trainable, regime.state, matrices)
+    if trainable != total_trainable:
+        opt_all = opt_all * trainable // total_trainable
+        opt_text += f" × {trainable:,}/{total_trainable:,} on this GPU"
+    optimizer, odiv = shard(opt_all, 1)
+    master, mdiv = shard(trainable * regime.master, 1)
+    terms.append(
+        Term(
+            "optimizer",
+            optimizer,
+            f"{st.optimizer}: {opt_text}{odiv}",
+            "torch.optim / bitsandbytes / Adafactor §3; ZeRO §5.1 (P_os)",
+        )
+    )
+    terms.append(
+        Term(
+            "master",
+            master,
+            f"{trainable:,} × {regime.master} B fp32 master{mdiv}",
+            "ZeRO paper §3.1 (mixed precision keeps an fp32 copy)",
+        )
+    )
+
+    # Activations kept for backward: micro-batches in flight on this stage × its layers.
+    inflight = p if stage == "first" else 1
+    if st.activation_rule == "simple":
+        activations = simple_activation_bytes(arch, b=b, s=s, e=e, layers=layers_here) * inflight // t
+        a_formula = (
+            f"b·(h + i)·s·L·e = {b}·({arch.hidden_size} + {arch.intermediate_size})·{s}·{layers_here}·{e}"
+        )
+        a_source = "seed article S0 (simple activation rule)"
+    else:
+        softmax = 4 if e in (2, 4) else e  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
+        layer = layer_activations(
+            arch,
+            b=b,
+            s=s,
+            e=e,
+            attn=st.attn,
+            attn_dropout=shape.attn_dropout,
+            hidden_dropout=shape.hidden_dropout,
+            softmax_bytes=softmax,
+            tp=t,
+        )
+        one = layer.per_gpu(t)
+        if st.grad_checkpointing:
+            kept = e * s * b * arch.hidden_size  # the layer's input, replicated across TP ranks
+            activations = kept * layers_here * inflight + one
+            a_formula = f"checkpointed: layer input e·s·b·h = {kept:,} × {layers_here} layers × {inflight} in flight + one layer recomputed {one:,}; layer = {layer.formula}"
+        else:
+            activations = one * layers_here * inflight
+            a_formula = f"{one:,} per layer × {layers_here} layers × {inflight} micro-batch(es) in flight; layer = {layer.formula}"
+        a_source = (
+            "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
+        )
+    terms.append(Term("activations", activations, a_formula, a_source))
+
+    if stage in ("only", "last") and st.activation_rule != "simple":
+        logits, l_formula = logits_bytes(st.objective, b=b, s=s, vocab=arch.vocab_size, e=e, tp=t)
+    else:
+        logits, l_formula = (
+            0,
+            "not on this pipeline stage" if stage == "first" else "included in the simple rule",
+        )
+    terms.append(
+        Term("logits", logits, l_formula, "transformers ForCausalLMLoss (fp32 upcast) + torch cross_entropy")
+    )
+
+    host = 0
+    if st.offload:
+        host = optimizer + master
+        optimizer = master = 0
+        moved = "optimizer states + master weights"
+        if st.offload == "params":
+            host += sharded_weights + gradients
+            weights, gradients = gathered, 0
+            moved = "weights, gradients, optimizer states + master weights"
+        terms.append(
+            Term(
+                "offloaded",
+                0,
+                f"{moved} in host RAM: {host:,} B per GPU",
+                "DeepSpeed ZeRO-Offload / ZeRO-Infinity; FSDP CPUOffload",
+            )
+        )
+        terms = [
+            replace(
+                t_,
+                bytes={
+                    "weights": weights,
+                    "gradients": gradients,
+                    "optimizer": optimizer,
+                    "master": master,
+                }.get(t_.name, t_.bytes),
+            )
+            for t_ in terms
+        ]
+    terms.append(
+        Term(
+            "overhead",
+            st.overhead_bytes,
+            "CUDA context + framework reserve per GPU (--overhead)",
+            "pytorch/pytorch#86509; transformers model_memory_anatomy (1343 MB)",
+        )
+    )
+    return TrainingRow(
+        regime_key,
+        regime.label,
+        weights,
+        gradients,
+        optimizer,
+        master,
+        activations,
+        logits,
+        st.overhead_bytes,
+        host,
+        stage,
+        trainable,
+        tuple(terms),
+    )
+
+
+def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
+    if st.mode == "full":
+        return shape.counts.parameters
+    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets)
+
+
+def training_rows(shape: ModelShape, seq_len: int, settings: TrainingSettings) -> list[TrainingRow]:
+    validate(settings, shape.arch)
+    return [training_row(shape, key, seq_len, settings) for key in settings.regimes]
