@@ -12,7 +12,7 @@ from .architecture import Architecture
 from .checkpoint import CheckpointCounts, count_tensors
 from .errors import InvalidInputError
 from .estimated import estimate_counts
-from .gpus import fit_label
+from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, fit_label, smallest_fitting
 
 FALLBACK_SEQ_LEN = 2048
 
@@ -71,7 +71,7 @@ class Estimate:
         return {
             "settings": {**self.training_settings.to_dict(), "seq_len": self.settings.seq_len},
             "parameters_source": self.parameters_source,
-            "rows": [r.to_dict() for r in self.training_rows],
+            "rows": [{**r.to_dict(), "fits_on": self.fits_on[r.regime]} for r in self.training_rows],
         }
 
 
@@ -186,6 +186,7 @@ def estimate_snapshot(
     weight_files = _download_files(snapshot)
     if train is not None:
         shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
+        train_rows = training.training_rows(shape, seq_len, train)
         return Estimate(
             repo_id=snapshot.repo_id,
             revision=snapshot.revision,
@@ -196,13 +197,13 @@ def estimate_snapshot(
             counts=counts,
             settings=settings,
             rows=[],
-            fits_on={},
             weight_files=weight_files,
             seq_len_source=seq_source,
             warnings=warnings,
             training_settings=train,
-            training_rows=training.training_rows(shape, seq_len, train),
+            training_rows=train_rows,
             parameters_source=params_source,
+            fits_on={r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows},
         )
     keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
     if not precisions and _is_stored_distinct(counts):
@@ -226,6 +227,20 @@ def estimate_snapshot(
         warnings=warnings,
         parameters_source=params_source,
     )
+
+
+def training_fit_label(
+    shape: training.ModelShape, row: training.TrainingRow, seq_len: int, settings: training.TrainingSettings
+) -> str:
+    """The smallest common GPU that holds the per-GPU total; else how many 80 GB GPUs ZeRO-3 would need."""
+    gpu = smallest_fitting(row.total, catalogue=COMMON)
+    if gpu is not None:
+        return gpu.name
+    reference = find_gpu(MULTI_GPU_REFERENCE)
+    n = training.replicas_to_fit(shape, row.regime, seq_len, settings, reference.memory_bytes)
+    if n is None:
+        return "none: activations too large (try --grad-checkpointing, --tp)"
+    return f"{n * settings.tp * settings.pp}× {reference.name} with ZeRO-3"
 
 
 def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCounts:

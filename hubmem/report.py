@@ -173,18 +173,19 @@ def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
     if fmt == "csv":
         headers = ["regime", *(f"{c}_bytes" for c in TRAINING_COLUMNS), "host_ram_bytes", "pipeline_stage"]
         rows = [
-            [r.regime, *(getattr(r, c) for c in TRAINING_COLUMNS), r.host, r.stage] for r in est.training_rows
+            [r.regime, *(getattr(r, c) for c in TRAINING_COLUMNS), r.host, r.stage, est.fits_on[r.regime]]
+            for r in est.training_rows
         ]
-        return render_rows(headers, rows, "csv")
-    headers = ["regime", *(f"{c} {units}" for c in TRAINING_COLUMNS)] + (
-        [f"host RAM {units}"] if offload else []
-    )
+        return render_rows([*headers, "fits_on"], rows, "csv")
+    headers = ["regime", *(f"{c} {units}" for c in TRAINING_COLUMNS)]
+    headers += [f"host RAM {units}"] if offload else []
     rows = [
         [r.label, *(human(getattr(r, c), units) for c in TRAINING_COLUMNS)]
         + ([human(r.host, units)] if offload else [])
+        + [est.fits_on[r.regime]]
         for r in est.training_rows
     ]
-    table = render_rows(headers, rows, fmt, numeric=tuple(range(1, len(headers))))
+    table = render_rows([*headers, "fits on"], rows, fmt, numeric=tuple(range(1, len(headers))))
     unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
     parts = [
         summary(est, units, markdown=fmt == "markdown"),

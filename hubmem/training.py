@@ -526,19 +526,25 @@ def _stage_row(
             base_text = f"frozen {params_here:,} × {regime.weight} B"
         weights, wdiv = shard(base + trainable * regime.weight, 3)
         w_formula = f"{base_text} + adapters {trainable:,} × {regime.weight} B{wdiv}"
+    terms.append(
+        Term("weights", weights, w_formula, "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)")
+    )
     gathered = 0
     if z == 3 and (n_dp > 1 or st.offload == "params"):
         # ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next
         # (FSDP forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers live.
         layer = _block_params(counts) // arch.num_layers // t
-        layer_bytes = nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight
-        gathered = 2 * layer_bytes
-        w_formula += f" + 2 gathered layers (current + prefetched) × {layer:,} params = {gathered:,} B"
+        gathered = 2 * (nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight)
+        terms.append(
+            Term(
+                "gathered layers",
+                gathered,
+                f"2 layers (current + prefetched) × {layer:,} params, all-gathered in full",
+                "PyTorch FSDP forward/backward prefetch; DeepSpeed ZeRO-3 prefetch (the weights column includes it)",
+            )
+        )
     sharded_weights = weights
     weights += gathered
-    terms.append(
-        Term("weights", weights, w_formula, "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)")
-    )
 
     gradients, gdiv = shard(trainable * grad_b, 2)
     terms.append(
@@ -645,7 +651,7 @@ def _stage_row(
             replace(
                 t_,
                 bytes={
-                    "weights": weights,
+                    "weights": weights - gathered,
                     "gradients": gradients,
                     "optimizer": optimizer,
                     "master": master,
@@ -687,3 +693,27 @@ def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
 def training_rows(shape: ModelShape, seq_len: int, settings: TrainingSettings) -> list[TrainingRow]:
     validate(settings, shape.arch)
     return [training_row(shape, key, seq_len, settings) for key in settings.regimes]
+
+
+def replicas_to_fit(
+    shape: ModelShape, regime: str, seq_len: int, settings: TrainingSettings, capacity: int, limit: int = 4096
+) -> int | None:
+    """Smallest data-parallel degree N whose per-GPU total fits `capacity` bytes when the model states are
+    sharded ZeRO-3-style over N (the user's tp, pp, batch and offload kept); None when even `limit` is not
+    enough (activations, logits and the gathered layers do not shrink with N). Per-GPU totals only fall as
+    N grows, so a binary search finds it."""
+
+    def fits(n: int) -> bool:
+        trial = replace(settings, gpus=n * settings.tp * settings.pp, zero=3, fsdp=None)
+        return training_row(shape, regime, seq_len, trial).total <= capacity
+
+    if not fits(limit):
+        return None
+    low, high = 1, limit
+    while low < high:
+        mid = (low + high) // 2
+        if fits(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
