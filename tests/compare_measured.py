@@ -44,6 +44,10 @@ class Measured:
     unit: int  # bytes per unit of `measured`
     unit_name: str
 
+    @property
+    def what(self) -> str:
+        return "NVML used" if self.unit == MIB else "peak allocated"
+
 
 ROWS = (
     Measured(
@@ -199,15 +203,15 @@ def table(results: list[dict]) -> str:
     rows = [
         [
             r["label"],
-            f"{r['estimate'] / MIB:,.0f}",
+            f"{row.measured:,} {row.unit_name} ({row.what})",
             f"{r['measured'] / MIB:,.0f}",
+            f"{r['estimate'] / MIB:,.0f}",
             f"{r['error'] * 100:+.1f} %",
         ]
-        for r in results
+        for r, row in zip(results, ROWS)
     ]
-    return render_rows(
-        ["measured run", "hubmem MiB", "measured MiB", "error"], rows, "markdown", numeric=(1, 2, 3)
-    )
+    headers = ["measured run", "as published", "measured MiB", "hubmem MiB", "error"]
+    return render_rows(headers, rows, "markdown", numeric=(2, 3, 4))
 
 
 def with_fake_hub(fn: Callable[[Invoke], str]) -> str:

@@ -318,7 +318,7 @@ def test_table_has_a_column_per_component(fake_hub):
     header = next(line for line in result.stdout.splitlines() if line.startswith("regime"))
     assert re.split(r"\s{2,}", header.strip()) == [
         "regime", "weights GiB", "gradients GiB", "optimizer GiB", "master GiB", "activations GiB",
-        "logits GiB", "overhead GiB", "total GiB", "host RAM GiB",
+        "logits GiB", "overhead GiB", "total GiB", "host RAM GiB", "fits on",
     ]  # fmt: skip
     assert "2 GPUs = tp 1 × pp 1 × dp 2 · ZeRO-2 · offload optimizer to host" in result.stdout
 
