@@ -187,9 +187,9 @@ def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
     ]
     table = render_rows([*headers, "fits on"], rows, fmt, numeric=tuple(range(1, len(headers))))
     unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    head = summary(est, units) + "\n" + training_summary(est, units)
     parts = [
-        summary(est, units, markdown=fmt == "markdown"),
-        training_summary(est, units),
+        f"```\n{head}\n```" if fmt == "markdown" else head,
         "",
         table.rstrip("\n"),
         f"{unit_note}; per GPU"
@@ -208,7 +208,7 @@ def training_summary(est: Estimate, units: str = "GiB") -> str:
     mode = t.mode if t.mode == "full" else f"{t.mode} rank {t.lora_rank} on {','.join(t.lora_targets)}"
     parallel = f"{t.world} GPU{'s' * (t.world > 1)}"
     if t.world > 1:
-        shard = f"FSDP {t.fsdp}" if t.fsdp else f"ZeRO-{t.zero}"
+        shard = f"FSDP {t.fsdp}" if t.fsdp else (f"ZeRO-{t.zero}" if t.zero else "no sharding")
         parallel += f" = tp {t.tp} × pp {t.pp} × dp {t.dp} · {shard}"
     if t.offload:
         parallel += f" · offload {t.offload} to host"

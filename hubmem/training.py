@@ -484,203 +484,213 @@ def training_row(shape: ModelShape, regime_key: str, seq_len: int, settings: Tra
     return max(rows, key=lambda r: r.total)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where one GPU sits: its pipeline stage, its share of the parameters, its data-parallel sharding."""
+
+    stage: str
+    params: int  # parameters on this GPU before data-parallel sharding (stage share / t)
+    stage_params: int  # parameters on this pipeline stage before tensor parallelism
+    layers: int  # decoder layers on this stage
+    inflight: int  # micro-batches whose activations this stage holds (1F1B: p on the first stage)
+    replicas: int
+    zero: int
+
+    def shard(self, nbytes: int, from_stage: int) -> tuple[int, str]:
+        """`nbytes` divided over the data-parallel replicas once ZeRO reaches `from_stage`."""
+        if self.zero >= from_stage and self.replicas > 1:
+            return -(-nbytes // self.replicas), f" / N={self.replicas} (ZeRO-{self.zero})"
+        return nbytes, ""
+
+
 def _stage_row(
     shape: ModelShape, regime_key: str, seq_len: int, st: TrainingSettings, stage: str
 ) -> TrainingRow:
-    arch, counts = shape.arch, shape.counts
-    regime = REGIMES[regime_key]
-    grad_b = 2 if regime_key == "mixed" and st.grad_dtype == "16bit" else regime.grad
-    t, p, n_dp, z = st.tp, st.pp, st.dp, st.shard_stage
-    b, s, e = st.micro_batch, seq_len, regime.act
-    layers_here = math.ceil(arch.num_layers / p)
-    stage_frac = _stage_params(counts, arch, p, stage)  # params on this stage before TP
-    params_here = -(-stage_frac // t)
-    terms: list[Term] = []
-    where = (
-        f"{stage_frac:,} params"
-        + (f" on the {stage} pipeline stage" if p > 1 else "")
-        + (f" / t={t}" if t > 1 else "")
+    arch, counts, regime = shape.arch, shape.counts, REGIMES[regime_key]
+    stage_params = _stage_params(counts, arch, st.pp, stage)
+    at = _Layout(
+        stage=stage,
+        params=-(-stage_params // st.tp),
+        stage_params=stage_params,
+        layers=math.ceil(arch.num_layers / st.pp),
+        inflight=st.pp if stage == "first" else 1,
+        replicas=st.dp,
+        zero=st.shard_stage,
     )
+    weights, trainable, w_term = _weight_term(shape, regime, st, at)
+    gathered = _gathered_term(shape, regime, st, at)
+    grad_b = 2 if regime.key == "mixed" and st.grad_dtype == "16bit" else regime.grad
+    gradients, gdiv = at.shard(trainable * grad_b, 2)
+    optimizer, o_text = _optimizer(shape, regime, st, at, trainable)
+    master, mdiv = at.shard(trainable * regime.master, 1)
+    activations, a_term = _activation_term(shape, regime, st, at, seq_len)
+    logits, l_text = _logits(arch, regime, st, at, seq_len)
 
-    def shard(x: int, from_stage: int) -> tuple[int, str]:
-        if z >= from_stage and n_dp > 1:
-            return -(-x // n_dp), f" / N={n_dp} (ZeRO-{z})"
-        return x, ""
-
-    # Weights: trainable in the regime's dtype; LoRA's frozen base in the compute dtype, QLoRA's in NF4.
-    if st.mode == "full":
-        trainable = params_here
-        weights, wdiv = shard(params_here * regime.weight, 3)
-        w_formula = f"{where} × {regime.weight} B{wdiv}"
-    else:
-        trainable = -(
-            -lora_parameters(arch, st.lora_rank, st.lora_targets) * layers_here // arch.num_layers // t
-        )
-        base_linear = counts.linear_params * stage_frac // max(counts.parameters, 1) // t
-        rest = params_here - base_linear
-        if st.mode == "qlora":
-            base = nf4_bytes(base_linear) + rest * min(regime.weight, 2)
-            base_text = f"frozen NF4 {base_linear:,} Linear weights (4.127 bits) + {rest:,} others × {min(regime.weight, 2)} B"
-        else:
-            base = params_here * regime.weight
-            base_text = f"frozen {params_here:,} × {regime.weight} B"
-        weights, wdiv = shard(base + trainable * regime.weight, 3)
-        w_formula = f"{base_text} + adapters {trainable:,} × {regime.weight} B{wdiv}"
-    terms.append(
-        Term("weights", weights, w_formula, "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)")
-    )
-    gathered = 0
-    if z == 3 and (n_dp > 1 or st.offload == "params"):
-        # ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next
-        # (FSDP forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers live.
-        layer = _block_params(counts) // arch.num_layers // t
-        gathered = 2 * (nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight)
-        terms.append(
-            Term(
-                "gathered layers",
-                gathered,
-                f"2 layers (current + prefetched) × {layer:,} params, all-gathered in full",
-                "PyTorch FSDP forward/backward prefetch; DeepSpeed ZeRO-3 prefetch (the weights column includes it)",
-            )
-        )
-    sharded_weights = weights
-    weights += gathered
-
-    gradients, gdiv = shard(trainable * grad_b, 2)
-    terms.append(
+    host, moved = 0, ""
+    if st.offload:  # DeepSpeed ZeRO-Offload / ZeRO-Infinity, FSDP CPUOffload: states live in host RAM
+        host, optimizer, master = optimizer + master, 0, 0
+        moved = "optimizer states + master weights"
+        if st.offload == "params":
+            host, weights, gradients = host + weights + gradients, 0, 0
+            moved = "weights, gradients, optimizer states + master weights"
+    terms = [
+        replace(w_term, bytes=weights),
+        *([gathered] if gathered else []),
         Term(
             "gradients",
             gradients,
             f"{trainable:,} trainable × {grad_b} B{gdiv}",
             "ZeRO paper §3.1, §5.2 (P_os+g)",
-        )
-    )
-
-    # Whole-model states, then this GPU's share (the same fraction as its trainable parameters).
-    total_trainable = _trainable_total(shape, st)
-    if st.mode == "full":
-        matrices = model_matrices(arch)
-    else:
-        matrices = lora_matrices(arch, st.lora_rank, st.lora_targets)
-    opt_all, opt_text = optimizer_state_bytes(st.optimizer, total_trainable, regime.state, matrices)
-    if trainable != total_trainable:
-        opt_all = opt_all * trainable // total_trainable
-        opt_text += f" × {trainable:,}/{total_trainable:,} on this GPU"
-    optimizer, odiv = shard(opt_all, 1)
-    master, mdiv = shard(trainable * regime.master, 1)
-    terms.append(
-        Term(
-            "optimizer",
-            optimizer,
-            f"{st.optimizer}: {opt_text}{odiv}",
-            "torch.optim / bitsandbytes / Adafactor §3; ZeRO §5.1 (P_os)",
-        )
-    )
-    terms.append(
+        ),
+        Term("optimizer", optimizer, o_text, "torch.optim / bitsandbytes / Adafactor §3; ZeRO §5.1 (P_os)"),
         Term(
             "master",
             master,
             f"{trainable:,} × {regime.master} B fp32 master{mdiv}",
             "ZeRO paper §3.1 (mixed precision keeps an fp32 copy)",
-        )
-    )
-
-    # Activations kept for backward: micro-batches in flight on this stage × its layers.
-    inflight = p if stage == "first" else 1
-    if st.activation_rule == "simple":
-        activations = simple_activation_bytes(arch, b=b, s=s, e=e, layers=layers_here) * inflight // t
-        a_formula = (
-            f"b·(h + i)·s·L·e = {b}·({arch.hidden_size} + {arch.intermediate_size})·{s}·{layers_here}·{e}"
-        )
-        a_source = "seed article S0 (simple activation rule)"
-    else:
-        softmax = 4 if e in (2, 4) else e  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
-        layer = layer_activations(
-            arch,
-            b=b,
-            s=s,
-            e=e,
-            attn=st.attn,
-            attn_dropout=shape.attn_dropout,
-            hidden_dropout=shape.hidden_dropout,
-            softmax_bytes=softmax,
-            tp=t,
-        )
-        one = layer.per_gpu(t)
-        if st.grad_checkpointing:
-            kept = e * s * b * arch.hidden_size  # the layer's input, replicated across TP ranks
-            activations = kept * layers_here * inflight + one
-            a_formula = f"checkpointed: layer input e·s·b·h = {kept:,} × {layers_here} layers × {inflight} in flight + one layer recomputed {one:,}; layer = {layer.formula}"
-        else:
-            activations = one * layers_here * inflight
-            a_formula = f"{one:,} per layer × {layers_here} layers × {inflight} micro-batch(es) in flight; layer = {layer.formula}"
-        a_source = (
-            "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
-        )
-    terms.append(Term("activations", activations, a_formula, a_source))
-
-    if stage in ("only", "last") and st.activation_rule != "simple":
-        logits, l_formula = logits_bytes(st.objective, b=b, s=s, vocab=arch.vocab_size, e=e, tp=t)
-    else:
-        logits, l_formula = (
-            0,
-            "not on this pipeline stage" if stage == "first" else "included in the simple rule",
-        )
-    terms.append(
-        Term("logits", logits, l_formula, "transformers ForCausalLMLoss (fp32 upcast) + torch cross_entropy")
-    )
-
-    host = 0
-    if st.offload:
-        host = optimizer + master
-        optimizer = master = 0
-        moved = "optimizer states + master weights"
-        if st.offload == "params":
-            host += sharded_weights + gradients
-            weights, gradients = gathered, 0
-            moved = "weights, gradients, optimizer states + master weights"
-        terms.append(
-            Term(
-                "offloaded",
-                0,
-                f"{moved} in host RAM: {host:,} B per GPU",
-                "DeepSpeed ZeRO-Offload / ZeRO-Infinity; FSDP CPUOffload",
-            )
-        )
-        terms = [
-            replace(
-                t_,
-                bytes={
-                    "weights": weights - gathered,
-                    "gradients": gradients,
-                    "optimizer": optimizer,
-                    "master": master,
-                }.get(t_.name, t_.bytes),
-            )
-            for t_ in terms
-        ]
-    terms.append(
+        ),
+        a_term,
+        Term("logits", logits, l_text, "transformers ForCausalLMLoss (fp32 upcast) + torch cross_entropy"),
+        *(
+            [
+                Term(
+                    "offloaded",
+                    0,
+                    f"{moved} in host RAM: {host:,} B per GPU",
+                    "DeepSpeed ZeRO-Offload; FSDP CPUOffload",
+                )
+            ]
+            if st.offload
+            else []
+        ),
         Term(
             "overhead",
             st.overhead_bytes,
             "CUDA context + framework reserve per GPU (--overhead)",
             "pytorch/pytorch#86509; transformers model_memory_anatomy (1343 MB)",
-        )
-    )
+        ),
+    ]
+    gathered_bytes = gathered.bytes if gathered else 0
     return TrainingRow(
-        regime_key,
-        regime.label,
-        weights,
-        gradients,
-        optimizer,
-        master,
-        activations,
-        logits,
-        st.overhead_bytes,
-        host,
-        stage,
-        trainable,
-        tuple(terms),
+        regime.key, regime.label, weights + gathered_bytes, gradients, optimizer, master, activations,
+        logits, st.overhead_bytes, host, stage, trainable, tuple(terms),
+    )  # fmt: skip
+
+
+def _weight_term(
+    shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout
+) -> tuple[int, int, Term]:
+    """(weights on this GPU, trainable parameters on this GPU, term). Full fine-tuning trains every weight in
+    the regime's dtype; LoRA keeps the frozen base at the compute dtype, QLoRA its Linear weights in NF4."""
+    arch, counts = shape.arch, shape.counts
+    where = (
+        f"{at.stage_params:,} params"
+        + (f" on the {at.stage} pipeline stage" if st.pp > 1 else "")
+        + (f" / t={st.tp}" if st.tp > 1 else "")
+    )
+    if st.mode == "full":
+        weights, wdiv = at.shard(at.params * regime.weight, 3)
+        return (
+            weights,
+            at.params,
+            Term("weights", weights, f"{where} × {regime.weight} B{wdiv}", _WEIGHT_SOURCE),
+        )
+    adapters = lora_parameters(arch, st.lora_rank, st.lora_targets)
+    trainable = -(-adapters * at.layers // arch.num_layers // st.tp)
+    if st.mode == "qlora":
+        linear = counts.linear_params * at.stage_params // max(counts.parameters, 1) // st.tp
+        rest_b = min(regime.weight, 2)
+        base = nf4_bytes(linear) + (at.params - linear) * rest_b
+        text = f"frozen {linear:,} Linear weights in NF4 (4.127 bits) + {at.params - linear:,} others × {rest_b} B"
+    else:
+        base = at.params * regime.weight
+        text = f"frozen {where} × {regime.weight} B"
+    weights, wdiv = at.shard(base + trainable * regime.weight, 3)
+    formula = f"{text} + adapters {trainable:,} × {regime.weight} B{wdiv}"
+    return weights, trainable, Term("weights", weights, formula, _WEIGHT_SOURCE)
+
+
+_WEIGHT_SOURCE = "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)"
+
+
+def _gathered_term(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> Term | None:
+    """ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next (FSDP
+    forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers are live."""
+    if at.zero != 3 or (at.replicas == 1 and st.offload != "params"):
+        return None
+    layer = _block_params(shape.counts) // shape.arch.num_layers // st.tp
+    gathered = 2 * (nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight)
+    return Term(
+        "gathered layers",
+        gathered,
+        f"2 layers (current + prefetched) × {layer:,} params, all-gathered in full",
+        "PyTorch FSDP forward/backward prefetch; DeepSpeed ZeRO-3 prefetch (the weights column includes it)",
+    )
+
+
+def _optimizer(
+    shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout, trainable: int
+) -> tuple[int, str]:
+    """The whole model's optimizer states, then this GPU's share (as its share of trainable parameters)."""
+    total = _trainable_total(shape, st)
+    if st.mode == "full":
+        matrices = model_matrices(shape.arch)
+    else:
+        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets)
+    states, text = optimizer_state_bytes(st.optimizer, total, regime.state, matrices)
+    if trainable != total:
+        states = states * trainable // total
+        text += f" × {trainable:,}/{total:,} on this GPU"
+    states, div = at.shard(states, 1)
+    return states, f"{st.optimizer}: {text}{div}"
+
+
+def _activation_term(
+    shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout, seq_len: int
+) -> tuple[int, Term]:
+    """Activations kept for backward: micro-batches in flight on this stage × its layers."""
+    arch, b, s, e, t = shape.arch, st.micro_batch, seq_len, regime.act, st.tp
+    if st.activation_rule == "simple":
+        total = simple_activation_bytes(arch, b=b, s=s, e=e, layers=at.layers) * at.inflight // t
+        formula = f"b·(h + i)·s·L·e = {b}·({arch.hidden_size} + {arch.intermediate_size})·{s}·{at.layers}·{e}"
+        return total, Term("activations", total, formula, "seed article S0 (simple activation rule)")
+    layer = layer_activations(
+        arch,
+        b=b,
+        s=s,
+        e=e,
+        attn=st.attn,
+        attn_dropout=shape.attn_dropout,
+        hidden_dropout=shape.hidden_dropout,
+        softmax_bytes=4
+        if e in (2, 4)
+        else e,  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
+        tp=t,
+    )
+    one = layer.per_gpu(t)
+    if st.grad_checkpointing:
+        kept = e * s * b * arch.hidden_size  # each layer's input, replicated across TP ranks (§4.3)
+        total = kept * at.layers * at.inflight + one
+        formula = (
+            f"checkpointed: layer input e·s·b·h = {kept:,} × {at.layers} layers × {at.inflight} in flight"
+            f" + one layer recomputed {one:,}; layer = {layer.formula}"
+        )
+    else:
+        total = one * at.layers * at.inflight
+        formula = f"{one:,} per layer × {at.layers} layers × {at.inflight} micro-batch(es) in flight; layer = {layer.formula}"
+    source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
+    return total, Term("activations", total, formula, source)
+
+
+def _logits(
+    arch: Architecture, regime: Regime, st: TrainingSettings, at: _Layout, seq_len: int
+) -> tuple[int, str]:
+    if at.stage == "first":
+        return 0, "the loss lives on the last pipeline stage"
+    if st.activation_rule == "simple":
+        return 0, "included in the simple rule"
+    return logits_bytes(
+        st.objective, b=st.micro_batch, s=seq_len, vocab=arch.vocab_size, e=regime.act, tp=st.tp
     )
 
 
