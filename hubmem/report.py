@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from .estimate import Estimate
+from .training import REGIMES
 
 FORMATS = ("table", "json", "csv", "markdown")
 UNITS = {"GiB": 1024**3, "GB": 10**9}
@@ -147,6 +148,8 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
     ]
     for r in [*est.rows, *est.training_rows]:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
+        if r in est.training_rows:
+            out.append(f"  regime: {REGIMES[r.regime].description}")
         for t in r.terms:
             out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
             out.append(f"  {'':<12} {'':>18}    source: {t.source}")

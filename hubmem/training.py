@@ -37,41 +37,26 @@ class Regime:
 REGIMES: dict[str, Regime] = {
     r.key: r
     for r in (
-        Regime("fp32", "fp32", 4, 4, 0, 4, 4, "weights, gradients, optimizer states and activations in fp32"),
         Regime(
-            "bf16",
-            "bf16/fp16 pure",
-            2,
-            2,
-            0,
-            2,
-            2,
-            "everything in 16-bit: torch.optim states are created like the parameter (zeros_like)",
+            key="fp32", label="fp32", weight=4, grad=4, master=0, state=4, act=4,
+            description="weights, gradients, optimizer states and activations in fp32",
         ),
         Regime(
-            "mixed",
-            "mixed (fp32 master)",
-            2,
-            4,
-            4,
-            4,
-            2,
-            "16-bit compute copy + fp32 master weights, fp32 gradients and fp32 optimizer states "
-            "(torch.autocast as the HF Trainer's fp16/bf16=True: 2 + 4 + 4 + 8 = 18 B/param with AdamW; "
-            "--grad-dtype 16bit for DeepSpeed/Megatron's 2 + 2 + 12 = 16, ZeRO paper §3.1)",
+            key="bf16", label="bf16/fp16 pure", weight=2, grad=2, master=0, state=2, act=2,
+            description="everything in 16-bit; torch.optim creates the states like the parameter (zeros_like)",
         ),
         Regime(
-            "int8",
-            "int8 (S0 article)",
-            1,
-            1,
-            0,
-            1,
-            1,
-            "every tensor in 1 byte: the S0 article's assumption, not something a framework trains with",
+            key="mixed", label="mixed (fp32 master)", weight=2, grad=4, master=4, state=4, act=2,
+            description="16-bit compute copy + fp32 master weights, gradients and optimizer states: torch.autocast "
+            "as the HF Trainer's fp16/bf16=True, 2 + 4 + 4 + 8 = 18 B/param with AdamW (--grad-dtype 16bit: "
+            "DeepSpeed/Megatron's 2 + 2 + 12 = 16, ZeRO paper §3.1)",
+        ),
+        Regime(
+            key="int8", label="int8 (S0 article)", weight=1, grad=1, master=0, state=1, act=1,
+            description="every tensor in 1 byte: the S0 article's assumption, not something a framework trains with",
         ),
     )
-}
+}  # fmt: skip
 DEFAULT_REGIMES = ("fp32", "bf16", "mixed")
 
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
@@ -144,6 +129,12 @@ def validate(settings: TrainingSettings, arch: Architecture) -> None:
     for key in s.regimes:
         if key not in REGIMES:
             raise InvalidInputError(f"unknown --regime '{key}' ({', '.join(REGIMES)})")
+    if s.objective not in OBJECTIVES:
+        raise InvalidInputError(f"unknown --objective '{s.objective}' ({', '.join(OBJECTIVES)})")
+    if s.activation_rule not in ACTIVATION_RULES:
+        raise InvalidInputError(
+            f"unknown --activations '{s.activation_rule}' ({', '.join(ACTIVATION_RULES)})"
+        )
     if s.micro_batch < 1:
         raise InvalidInputError("--micro-batch must be at least 1")
     if s.mode in ("lora", "qlora") and s.lora_rank < 1:
