@@ -393,3 +393,31 @@ def test_measured_comparison_matches_the_readme(fake_hub):
             assert f"**{r['label']}**" in readme, (
                 f"{r['label']} is outside ±15 % and the README does not explain it"
             )
+
+
+def test_replicas_to_fit_is_the_smallest_zero3_degree():
+    """bf16 AdamW on 1e9 params: 8 B/param sharded over N, plus what does not shrink with N (two gathered
+    layers, activations, logits, overhead). N = ceil(8e9 / (capacity − fixed))."""
+    model = arch()
+    shape = training.ModelShape(model, counts(10**9))
+    settings = training.TrainingSettings(overhead_bytes=10**9)
+    layer = training.layer_activations(
+        model, b=1, s=512, e=2, attn="sdpa", attn_dropout=False, hidden_dropout=False, softmax_bytes=4
+    )
+    fixed = 2 * (10**9 // 24) * 2 + 24 * layer.per_gpu(1) + 512 * 50000 * 12 + 10**9
+    capacity = 4 * 10**9
+    expected = -(-8 * 10**9 // (capacity - fixed))
+    assert training.replicas_to_fit(shape, "bf16", 512, settings, capacity) == expected
+    assert training.replicas_to_fit(shape, "bf16", 512, settings, fixed) is None  # never below the fixed part
+
+
+def test_params_accepts_suffixes(fake_hub):
+    six_b = training_json(
+        "test/tiny", "--train", "full", "--regime", "fp32", "--seq-len", "8", "--params", "6B"
+    )
+    assert six_b["rows"][0]["weights"] == 24 * 10**9
+    assert six_b["parameters_source"] == "option"
+    m = training_json(
+        "test/tiny", "--train", "full", "--regime", "fp32", "--seq-len", "8", "--params", "350M"
+    )
+    assert m["rows"][0]["weights"] == 1_400_000_000
