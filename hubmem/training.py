@@ -308,6 +308,7 @@ def layer_activations(
     attn_dropout: bool,
     hidden_dropout: bool,
     softmax_bytes: int,
+    norm_bytes: int | None = None,
     tp: int = 1,
 ) -> LayerActivations:
     """Activations one transformer layer keeps for backward (Korthikanti et al. 2022, arXiv 2205.05198 §4.1),
@@ -331,6 +332,9 @@ def layer_activations(
     scores 5as²b — the paper's sbh(10 + 24/t + 5as/(ht)) of §4.2.2 with t = 1.
     Tensor parallel (Megatron, no sequence parallelism) splits heads and i by t; KV heads below t are
     replicated (k/t, at least 1).
+    `norm_bytes` (default e) sizes the replicated 4h: under torch.autocast with an fp32 model, layer_norm
+    runs in fp32 (autocast's fp32 op list) and RMSNorm multiplies by its fp32 weight, so the norm inputs
+    (the fp32 residual stream) and outputs are 4 bytes while the Linear outputs are 16-bit.
     """
     h, i, a, d = arch.hidden_size, arch.intermediate_size, arch.num_heads, arch.head_dim
     kv = arch.num_kv_heads
@@ -338,7 +342,8 @@ def layer_activations(
     m = 4 if arch.gated_mlp else 2
     sb = s * b
     masks = 2 if hidden_dropout else 0
-    replicated = e * sb * 4 * h + sb * h * masks
+    n_b = e if norm_bytes is None else norm_bytes
+    replicated = n_b * sb * 4 * h + sb * h * masks
     # K and V per rank: k/t heads (at least one) — scale back by t since `sharded` is divided by t later.
     sharded = e * sb * (2 * a * d + 2 * kv_per_rank * tp * d + m * i)
     scores = 0
@@ -359,7 +364,7 @@ def layer_activations(
         sharded += e * sb * a * d + 4 * b * a * s
         attn_text = "sdpa/flash: no s² tensor; saved output e·s·b·a·d + fp32 log-sum-exp 4·b·a·s"
     formula = (
-        f"{e}·s·b·4h + {masks}·s·b·h masks (replicated) + [{e}·s·b·(2·a·d + 2·k·d + {m}·i)"
+        f"{n_b}·s·b·4h + {masks}·s·b·h masks (replicated) + [{e}·s·b·(2·a·d + 2·k·d + {m}·i)"
         f" + {attn_text}] / t; s={s}, b={b}, h={h}, i={i}, a={a}, k={kv}, d={d}, t={tp}"
     )
     return LayerActivations(replicated, sharded, scores, formula)
@@ -645,6 +650,7 @@ def _activation_term(
         total = simple_activation_bytes(arch, b=b, s=s, e=e, layers=at.layers) * at.inflight // t
         formula = f"b·(h + i)·s·L·e = {b}·({arch.hidden_size} + {arch.intermediate_size})·{s}·{at.layers}·{e}"
         return total, Term("activations", total, formula, "seed article S0 (simple activation rule)")
+    softmax = 4 if e in (2, 4) else e  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
     layer = layer_activations(
         arch,
         b=b,
@@ -653,17 +659,17 @@ def _activation_term(
         attn=st.attn,
         attn_dropout=shape.attn_dropout,
         hidden_dropout=shape.hidden_dropout,
-        softmax_bytes=4
-        if e in (2, 4)
-        else e,  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
+        softmax_bytes=softmax,
+        norm_bytes=4 if _autocast(regime, st) else e,
         tp=t,
     )
     one = layer.per_gpu(t)
     if st.grad_checkpointing:
-        kept = e * s * b * arch.hidden_size  # each layer's input, replicated across TP ranks (§4.3)
+        # each layer's input (the residual stream: fp32 under autocast), replicated across TP ranks (§4.3)
+        kept = (4 if _autocast(regime, st) else e) * s * b * arch.hidden_size
         total = kept * at.layers * at.inflight + one
         formula = (
-            f"checkpointed: layer input e·s·b·h = {kept:,} × {at.layers} layers × {at.inflight} in flight"
+            f"checkpointed: layer input s·b·h = {kept:,} B × {at.layers} layers × {at.inflight} in flight"
             f" + one layer recomputed {one:,}; layer = {layer.formula}"
         )
     else:
@@ -671,6 +677,11 @@ def _activation_term(
         formula = f"{one:,} per layer × {at.layers} layers × {at.inflight} micro-batch(es) in flight; layer = {layer.formula}"
     source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
     return total, Term("activations", total, formula, source)
+
+
+def _autocast(regime: Regime, st: TrainingSettings) -> bool:
+    """Mixed precision with fp32 gradients is torch.autocast over an fp32 model (the HF Trainer's fp16/bf16)."""
+    return regime.key == "mixed" and st.grad_dtype == "fp32"
 
 
 def _logits(

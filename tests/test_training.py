@@ -421,3 +421,11 @@ def test_params_accepts_suffixes(fake_hub):
         "test/tiny", "--train", "full", "--regime", "fp32", "--seq-len", "8", "--params", "350M"
     )
     assert m["rows"][0]["weights"] == 1_400_000_000
+
+
+def test_autocast_keeps_norm_inputs_and_outputs_in_fp32():
+    """Mixed with fp32 gradients = torch.autocast over an fp32 model: the replicated 4h per layer are 4 bytes
+    (layer_norm on autocast's fp32 list, fp32 residual stream); DeepSpeed-style 16-bit gradients keep them 16-bit."""
+    amp = row(training.TrainingSettings(grad_dtype="fp32"), "mixed")
+    deepspeed = row(training.TrainingSettings(grad_dtype="16bit"), "mixed")
+    assert amp.activations - deepspeed.activations == 24 * (4 - 2) * 512 * 4 * 1024
