@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import architecture as arch_mod
@@ -183,34 +183,19 @@ def estimate_snapshot(
         all_logits=all_logits,
         serving_factor=serving_factor,
     )
-    weight_files = _download_files(snapshot)
+    rows: list[memory.InferenceRow] = []
+    train_rows: list[training.TrainingRow] = []
     if train is not None:
         shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
         train_rows = training.training_rows(shape, seq_len, train)
-        return Estimate(
-            repo_id=snapshot.repo_id,
-            revision=snapshot.revision,
-            sha=snapshot.sha,
-            source=snapshot.source,
-            weights_format=snapshot.weights_format,
-            architecture=arch,
-            counts=counts,
-            settings=settings,
-            rows=[],
-            weight_files=weight_files,
-            seq_len_source=seq_source,
-            warnings=warnings,
-            training_settings=train,
-            training_rows=train_rows,
-            parameters_source=params_source,
-            fits_on={r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows},
-        )
-    keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
-    if not precisions and _is_stored_distinct(counts):
-        keys.append("stored")
-    keys = list(dict.fromkeys(keys))
-    rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
-    fits = {r.precision: fit_label(r.total, r.overhead) for r in rows}
+        fits = {r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows}
+    else:
+        keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
+        if not precisions and _is_stored_distinct(counts):
+            keys.append("stored")
+        keys = list(dict.fromkeys(keys))
+        rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
+        fits = {r.precision: fit_label(r.total, r.overhead) for r in rows}
     return Estimate(
         repo_id=snapshot.repo_id,
         revision=snapshot.revision,
@@ -222,9 +207,11 @@ def estimate_snapshot(
         settings=settings,
         rows=rows,
         fits_on=fits,
-        weight_files=weight_files,
+        weight_files=_download_files(snapshot),
         seq_len_source=seq_source,
         warnings=warnings,
+        training_settings=train,
+        training_rows=train_rows,
         parameters_source=params_source,
     )
 
@@ -246,8 +233,6 @@ def training_fit_label(
 def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCounts:
     """The counts rescaled to `parameters` (--params): every per-component and Linear figure keeps its
     share, so weights at each precision and the training terms follow the stated total."""
-    from dataclasses import replace
-
     old = max(counts.parameters, 1)
 
     def scaled(n: int) -> int:

@@ -138,12 +138,19 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     return f"```\n{text}\n```" if markdown else text
 
 
+PARAMETER_SOURCES = {
+    "checkpoint": "sum of tensor elements in the safetensors headers",
+    "config.json": "estimated from config.json (no safetensors)",
+    "option": "set by --params (component shares kept from the checkpoint or config.json)",
+}
+
+
 def explanation(est: Estimate, units: str = "GiB") -> str:
     a = est.architecture
     out = [
         "How each number is computed",
         f"  config normalised by {a.normalised_by}",
-        f"  parameters: {'sum of tensor elements in the safetensors headers' if est.counts.exact else 'estimated from config.json (no safetensors)'}"
+        f"  parameters: {PARAMETER_SOURCES[est.parameters_source]}"
         f"; {est.counts.tensors:,} tensors; buffers and quantization metadata excluded",
     ]
     for r in [*est.rows, *est.training_rows]:

@@ -429,3 +429,14 @@ def test_autocast_keeps_norm_inputs_and_outputs_in_fp32():
     amp = row(training.TrainingSettings(grad_dtype="fp32"), "mixed")
     deepspeed = row(training.TrainingSettings(grad_dtype="16bit"), "mixed")
     assert amp.activations - deepspeed.activations == 24 * (4 - 2) * 512 * 4 * 1024
+
+
+def test_cli_choices_are_the_library_names():
+    """cli.py spells the choices out (it imports no hubmem module before a command runs); they must match."""
+    params = {p.name: p for p in main.commands["estimate"].params}
+    assert tuple(params["train"].type.choices) == training.TRAIN_MODES
+    assert tuple(params["regimes"].type.choices) == tuple(training.REGIMES)
+    assert tuple(params["optimizer"].type.choices) == training.OPTIMIZERS
+    assert tuple(params["objective"].type.choices) == training.OBJECTIVES
+    assert tuple(params["activation_rule"].type.choices) == training.ACTIVATION_RULES
+    assert params["lora_targets"].default == ",".join(training.LORA_MODULES)
