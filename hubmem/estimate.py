@@ -186,6 +186,10 @@ def estimate_snapshot(
     rows: list[memory.InferenceRow] = []
     train_rows: list[training.TrainingRow] = []
     if train is not None:
+        if seq_source != "option":
+            warnings.append(
+                f"training at {seq_len:,} tokens per sequence ({seq_source}); pass --seq-len for your data"
+            )
         shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
         train_rows = training.training_rows(shape, seq_len, train)
         fits = {r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows}
