@@ -253,3 +253,23 @@ def count_tensors(
     counts.stored_bytes_by_dtype = dict(sorted(bytes_by_dtype.items()))
     counts.by_component = {c: by_component[c] for c in COMPONENTS if by_component[c]}
     return counts
+
+
+_STACK_RE = re.compile(r"(^|\.)(encoder|decoder)\.")
+
+
+def encoder_decoder_split(headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]]) -> dict[str, int]:
+    """Parameters of an encoder-decoder's encoder stack, decoder stack, and what they share.
+
+    By tensor name: `encoder.` / `model.encoder.` (T5, BART, Whisper) vs `decoder.`; the rest
+    (shared token embeddings, lm_head, BART's `model.shared`) is `shared`. Buffers and
+    quantization metadata are left out as in `count_tensors`.
+    """
+    split = {"encoder": 0, "decoder": 0, "shared": 0}
+    for tensors in headers.values():
+        for name, (_, shape) in tensors.items():
+            if is_buffer(name, tuple(shape)) or is_quant_metadata(name):
+                continue
+            m = _STACK_RE.search(name)
+            split[m.group(2) if m else "shared"] += numel(shape)
+    return split
