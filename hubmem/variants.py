@@ -140,8 +140,9 @@ def _raw_layer_kinds(raw: dict, layers: int) -> tuple[str, ...] | None:
       Mamba otherwise (transformers JambaConfig.layers_block_type).
     - Qwen3-Next `full_attention_interval` N: full attention when (i + 1) % N == 0, gated DeltaNet
       otherwise (transformers Qwen3NextConfig).
-    - Llama 4 `no_rope_layers`: 1 = RoPE layer with chunked local attention, 0 = NoPE global layer
-      (transformers Llama4TextConfig, used only with `attention_chunk_size`).
+    - Llama 4 `no_rope_layers`: 1 = RoPE layer with chunked local attention, 0 = NoPE global layer;
+      absent, every `no_rope_layer_interval`-th (default 4) layer is NoPE (transformers
+      Llama4TextConfig; chunking applies only with `attention_chunk_size`).
     """
     model_type = raw.get("model_type")
     if model_type in SSM_ONLY_TYPES:
@@ -155,8 +156,12 @@ def _raw_layer_kinds(raw: dict, layers: int) -> tuple[str, ...] | None:
     interval = raw.get("full_attention_interval")
     if isinstance(interval, int) and interval > 0 and model_type == "qwen3_next":
         return tuple("full" if (i + 1) % interval == 0 else "ssm" for i in range(layers))
-    no_rope = raw.get("no_rope_layers")
-    if raw.get("attention_chunk_size") and isinstance(no_rope, list) and len(no_rope) == layers:
+    if raw.get("attention_chunk_size"):
+        no_rope = raw.get("no_rope_layers")
+        if not (isinstance(no_rope, list) and len(no_rope) == layers):
+            # Llama4TextConfig default: no_rope_layer_interval 4, every 4th layer is NoPE
+            interval = raw.get("no_rope_layer_interval") or 4
+            no_rope = [int((i + 1) % interval != 0) for i in range(layers)]
         return tuple("chunked" if flag else "full" for flag in no_rope)
     return None
 
