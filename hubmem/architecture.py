@@ -252,7 +252,9 @@ def parse_architecture(config: dict) -> Architecture:
     dtype = _first(raw_text, ("torch_dtype", "dtype")) or _first(config, ("torch_dtype", "dtype"))
 
     hidden_act = str(_first(raw_text, ("hidden_act", "activation_function", "hidden_activation")) or "")
-    gated = model_type in GATED_MLP_TYPES or "glu" in hidden_act.lower()
+    # T5 v1.1 / flan-t5: feed_forward_proj "gated-gelu" (DenseGatedActDense: wi_0, wi_1, wo)
+    gated_ff = str(raw_text.get("feed_forward_proj") or "").startswith("gated")
+    gated = model_type in GATED_MLP_TYPES or "glu" in hidden_act.lower() or gated_ff
 
     return Architecture(
         model_type=model_type,

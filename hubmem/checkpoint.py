@@ -76,19 +76,29 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "embeddings",
         re.compile(
             r"(embed_tokens|(^|\.)wte\.|(^|\.)wpe\.|word_embeddings|embed_positions|position_embeddings|"
-            r"token_type_embeddings|tok_embeddings|(^|\.)shared\.weight|embed_in\.|relative_attention_bias)"
+            r"token_type_embeddings|tok_embeddings|(^|\.)shared\.weight|embed_in\.|relative_attention_bias|"
+            r"(^|\.)embeddings\.weight$)"
         ),
     ),
-    ("attention", re.compile(r"(attn|attention|self_attention|q_proj|k_proj|v_proj|o_proj|query_key_value)")),
+    # Mamba / Mamba2 mixers (`mixer.`, Jamba and Falcon-H1 `mamba.`) and Qwen3-Next gated DeltaNet
+    # (`linear_attn.`): recurrent layers, not attention.
+    ("ssm", re.compile(r"(\.mixer\.|\.mamba\.|\.linear_attn\.)")),
+    (
+        "attention",
+        re.compile(
+            r"(attn|attention|self_attention|q_proj|k_proj|v_proj|o_proj|query_key_value|SelfAttention|EncDecAttention)"
+        ),
+    ),
     (
         "mlp",
         re.compile(
-            r"(mlp|feed_forward|ffn|experts|gate_proj|up_proj|down_proj|fc1|fc2|intermediate|\.output\.dense|c_fc)"
+            r"(mlp|feed_forward|ffn|experts|gate_proj|up_proj|down_proj|fc1|fc2|intermediate|\.output\.dense|c_fc|"
+            r"DenseReluDense)"
         ),
     ),
 )
 
-COMPONENTS = ("embeddings", "attention", "mlp", "norms", "lm_head", "vision", "audio", "other")
+COMPONENTS = ("embeddings", "attention", "ssm", "mlp", "norms", "lm_head", "vision", "audio", "other")
 
 
 def dtype_bits(dtype: str) -> int:
@@ -243,7 +253,11 @@ def count_tensors(
             by_component[component] += params
             if component == "lm_head":
                 counts.has_lm_head = True
-            if component in ("attention", "mlp") and len(shape) >= 2 and not name.endswith("bias"):
+            # SSM mixers: only their projections are Linear layers (not A_log, conv1d, dt_bias, D).
+            is_linear = (
+                component in ("attention", "mlp") or component == "ssm" and name.endswith("proj.weight")
+            )
+            if is_linear and len(shape) >= 2 and not name.endswith("bias"):
                 rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "")
                 counts.linear_params += params
                 counts.linear_rows += rows

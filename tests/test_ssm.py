@@ -41,6 +41,20 @@ def test_mamba_130m_runs_and_has_state_but_no_kv(fake_hub):
     assert cli_json(MAMBA, "--seq-len", "64", "--batch", "3")["rows"][1]["kv_cache"] == 3 * per_sequence
 
 
+def test_mamba_mixer_tensors_are_an_ssm_component_with_four_linear_layers():
+    from hubmem.checkpoint import count_tensors
+
+    from .helpers import headers
+
+    counts = count_tensors(headers(MAMBA))
+    # per layer: in_proj 768×3072, conv1d 1536×1×4 + bias, x_proj 1536×(48 + 2·16), dt_proj 48×1536 + bias,
+    # A_log 1536×16, D 1536, out_proj 1536×768
+    linear = 768 * 3072 + 1536 * 80 + 48 * 1536 + 1536 * 768
+    layer = linear + 1536 * 4 + 1536 + 1536 + 1536 * 16 + 1536
+    assert counts.by_component == {"embeddings": 50280 * 768, "ssm": 24 * layer, "norms": 25 * 768}
+    assert counts.linear_params == 24 * linear  # A_log, D, conv1d stay 16-bit when quantizing
+
+
 def test_mamba_activations_are_the_mixer_not_an_mlp():
     a = parse_architecture(config(MAMBA))
     act = memory.activation_bytes(a, batch=1, seq_len=1024, e=2)
