@@ -49,7 +49,8 @@ DTYPE_BITS: dict[str, int] = {
 # GPT-NeoX/Pythia (`attention.bias`, `attention.masked_bias`), rotary `inv_freq` (Llama-2 era
 # checkpoints), BERT-style `position_ids`. transformers >= 5 ignores them on load
 # (e.g. GPT2PreTrainedModel._keys_to_ignore_on_load_unexpected = ["attn.bias", ...]).
-_BUFFER_RE = re.compile(r"(^|\.)(inv_freq|masked_bias|position_ids|_float_tensor)$")
+# BART's `final_logits_bias` is a registered buffer (BartForConditionalGeneration.register_buffer).
+_BUFFER_RE = re.compile(r"(^|\.)(inv_freq|masked_bias|position_ids|_float_tensor|final_logits_bias)$")
 _MASK_RE = re.compile(r"(^|\.)(attn|attention|self_attention)\.bias$")
 
 # Quantization side tensors: bytes in the checkpoint, not parameters.

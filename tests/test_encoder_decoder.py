@@ -108,3 +108,21 @@ def test_encoder_len_on_a_decoder_only_model_is_an_error(fake_hub):
     result = cli("test/tiny", "--encoder-len", "100")
     assert result.exit_code == 3
     assert result.stderr == "Error: --encoder-len: 'llama' is not an encoder-decoder model\n"
+
+
+def test_bart_over_the_hub_splits_stacks_and_sizes_both_caches(fake_hub):
+    data = cli_json("EbanLee/kobart-summary-v3", "--precision", "bf16", "--seq-len", "300")
+    assert data["settings"]["encoder_len"] == 1026  # max_position_embeddings
+    row = terms(data["rows"][0])
+    assert row["kv_cache"] == 6 * 300 * 2 * 16 * 48 * 2
+    assert row["cross_kv"] == 6 * 1026 * 2 * 16 * 48 * 2
+    # per layer: 4 attention projections with biases, 2 layer norms, fc1/fc2; the decoder adds cross-attention
+    layer = 4 * (768 * 768 + 768) + 2 * 2 * 768 + (768 * 3072 + 3072) + (3072 * 768 + 768)
+    cross = 4 * (768 * 768 + 768) + 2 * 768
+    stack = 1028 * 768 + 2 * 768  # learned positions (1026 + BART's offset 2) and layernorm_embedding
+    assert data["stack_split"] == {
+        "encoder": stack + 6 * layer,
+        "decoder": stack + 6 * (layer + cross),
+        "shared": 30000 * 768,  # model.shared; final_logits_bias is a buffer, not a parameter
+    }
+    assert data["parameters"]["buffers"] == 30000
