@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from hubmem import memory
 from hubmem.architecture import parse_architecture
 from hubmem.cli import main
-from hubmem.hub import RepoSnapshot
 from hubmem.estimate import estimate_snapshot
+from hubmem.hub import RepoSnapshot
 from hubmem.variants import _raw_layer_kinds
 
 from .helpers import config
@@ -92,7 +92,11 @@ def test_gemma3_keeps_5_local_layers_per_global_one():
     assert a.sliding_layers == 22 and a.attention_layers == 26 and a.sliding_window == 512
     # 22 local layers keep 512 tokens, 4 global layers keep all 32,768; 1 KV head of 256
     tokens = 22 * 512 + 4 * 32768
-    assert memory.kv_cache_bytes(a, batch=1, seq_len=32768, kv_bytes=2) == tokens * 2 * 1 * 256 * 2 == 145_752_064
+    assert (
+        memory.kv_cache_bytes(a, batch=1, seq_len=32768, kv_bytes=2)
+        == tokens * 2 * 1 * 256 * 2
+        == 145_752_064
+    )
     assert a.attention_pattern() == "22 sliding 512 + 4 full"
 
 

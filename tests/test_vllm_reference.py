@@ -36,7 +36,9 @@ def reference_configs() -> list:
     for path in paths:
         raw = json.loads(path.read_text())
         if raw.get("model_type") == "bert":
-            out.append(pytest.param(path, marks=pytest.mark.skip(reason="encoder-only: vLLM keeps no KV cache")))
+            out.append(
+                pytest.param(path, marks=pytest.mark.skip(reason="encoder-only: vLLM keeps no KV cache"))
+            )
         else:
             out.append(pytest.param(path, id=path.stem))
     return out
@@ -81,7 +83,9 @@ def vllm_kv_bytes_per_token(c: dict) -> int:
     elif c.get("multi_query"):
         kv_heads = 1
     else:
-        kv_heads = _get(c, "n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num") or heads
+        kv_heads = (
+            _get(c, "n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num") or heads
+        )
     return vllm_attention_layers(c) * 2 * kv_heads * head_size * E
 
 
