@@ -166,3 +166,42 @@ def test_image_tokens_need_a_vision_tower(fake_hub):
     code, err = cli_error("test/tiny", "--image-tokens", "256")
     assert code == 3
     assert err == "Error: --image-tokens: 'test/tiny' has no vision tower (no vision_config)\n"
+
+
+def test_gemma3_over_the_hub_counts_the_published_total_and_caps_local_layers(fake_hub):
+    data = cli_json("google/gemma-3-1b-it", "--seq-len", "32768", "--precision", "bf16")
+    assert data["parameters"]["parameters"] == 999_885_952
+    assert data["architecture"]["attention_pattern"] == "22 sliding 512 + 4 full"
+    assert data["rows"][0]["kv_cache"] == (22 * 512 + 4 * 32768) * 2 * 1 * 256 * 2
+    assert data["kv_bytes_per_token"]["bf16"] == 26 * 2 * 256 * 2
+
+
+def test_llava_text_config_leans_on_llama_defaults():
+    a = parse_architecture(fixture_config("llava-hf__llava-1.5-7b-hf"))
+    assert a.towers == ("vision",)
+    # LlamaConfig defaults: hidden 4096, 32 layers, 32 heads (MHA), intermediate 11008
+    assert (a.hidden_size, a.num_layers, a.num_heads, a.num_kv_heads, a.intermediate_size) == (
+        4096,
+        32,
+        32,
+        32,
+        11008,
+    )
+    assert memory.kv_bytes_per_token(a, 2) == 32 * 2 * 32 * 128 * 2 == 524_288
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight",  # Llava, Gemma 3, Mistral 3
+        "multi_modal_projector.linear_1.weight",  # Llava, Mistral 3, Llama 4
+        "visual.blocks.0.attn.qkv.weight",  # Qwen2-VL
+        "vision_model.model.layers.0.self_attn.q_proj.weight",  # Llama 4
+        "audio_tower.layers.0.self_attn.k_proj.weight",  # Qwen2-Audio
+    ],
+)
+def test_tower_tensors_are_their_own_component(name):
+    from hubmem.checkpoint import component_of
+
+    expected = "audio" if name.startswith("audio") else "vision"
+    assert component_of(name) == expected
