@@ -98,7 +98,10 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     if c.buffers:
         param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
     comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
-    mlp = "gated" if a.gated_mlp else "plain"
+    mlp = "gated MLP" if a.gated_mlp else "plain MLP"
+    heads = f"heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}"
+    if not a.attention_layers:  # Mamba: SSM mixers only, `intermediate` is the mixer's inner width
+        mlp, heads = "SSM inner width, no MLP", "no attention"
     lines = [
         ("model", f"{ref}{sha} · {est.source} · {est.weights_format} · download {download}"),
         ("parameters", param_line),
@@ -108,8 +111,8 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
         ),
         (
             "architecture",
-            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp} MLP) · "
-            f"layers {a.num_layers} · heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}",
+            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp}) · "
+            f"layers {a.num_layers} · {heads}",
         ),
         (
             "",

@@ -67,6 +67,7 @@ def test_mamba_explain_and_summary_show_the_state(fake_hub):
     result = CliRunner().invoke(main, [MAMBA, "--seq-len", "1024", "--precision", "bf16", "--explain"])
     assert result.exit_code == 0, result.stderr
     assert "state         mamba1 in 24 layers · 1,400,832 bytes per sequence at 16-bit" in result.stdout
+    assert "intermediate 1536 (SSM inner width, no MLP) · layers 24 · no attention" in result.stdout
     assert "b × mamba1 layers × (conv 3×1536 × 2 + ssm 1536×16 × 2) = 1 × 24 × (4,608 × 2 + 24,576 × 2)" in (
         result.stdout
     )
@@ -158,3 +159,26 @@ def test_falcon_h1_parallel_hybrid_keeps_kv_and_state_in_every_layer():
     # conv (4 - 1) × (1536 + 2·1·128), temporal 24 × 64 × 128
     assert memory.state_bytes_per_sequence(a, 2, 2) == 36 * (3 * 1792 + 24 * 64 * 128) * 2 == 14_542_848
     assert a.attention_pattern() == "full ∥ 36 mamba2 (parallel hybrid)"
+
+
+def test_mamba2_state_uses_groups_heads_and_head_dim():
+    # transformers Mamba2Config defaults (Mamba-Codestral-7B's dimensions): hidden 4096, expand 2,
+    # 64 layers, 128 heads of 64, 8 groups, state 128, conv 4. Hand-written config, not a Hub file.
+    a = parse_architecture(
+        {
+            "model_type": "mamba2",
+            "hidden_size": 4096,
+            "num_hidden_layers": 64,
+            "vocab_size": 32768,
+            "expand": 2,
+            "num_heads": 128,
+            "head_dim": 64,
+            "n_groups": 8,
+            "state_size": 128,
+            "conv_kernel": 4,
+        }
+    )
+    assert a.ssm.kind == "mamba2" and a.attention_layers == 0
+    # conv (4 - 1) × (8192 + 2·8·128), temporal 128 × 64 × 128
+    assert a.ssm.conv_state == (3, 10240) and a.ssm.temporal_state == (128, 64, 128)
+    assert memory.state_bytes_per_sequence(a, 2, 2) == 64 * (3 * 10240 + 128 * 64 * 128) * 2 == 138_149_888
