@@ -197,7 +197,11 @@ def ssm_of(view: Any, raw: dict, model_type: str, kinds: tuple[str, ...], hidden
     """
 
     def get(*names: str) -> Any:
-        return first(raw, names) if first(raw, names) is not None else first(view, names)
+        value = first(raw, names)
+        value = first(view, names) if value is None else value
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise MalformedConfigError(f"config.json has {model_type} SSM layers but no usable {names[0]}")
+        return value
 
     ssm_layers = sum(1 for k in kinds if k == "ssm")
     if model_type in ("mamba", "falcon_mamba", "jamba"):
@@ -213,12 +217,14 @@ def ssm_of(view: Any, raw: dict, model_type: str, kinds: tuple[str, ...], hidden
         return SSM("mamba1", ssm_layers, (kernel - 1, inner), (inner, state), 2 * inner, inner)
     if model_type in ("mamba2", "falcon_h1"):
         if model_type == "falcon_h1":  # FalconH1SSMDecoderLayer: d_ssm or mamba_expand · hidden
-            inner = get("mamba_d_ssm") or int(get("mamba_expand") * hidden)
+            d_ssm = first(raw, ("mamba_d_ssm",)) or first(view, ("mamba_d_ssm",))
+            inner = d_ssm or int(get("mamba_expand") * hidden)
             groups, heads, head_dim = get("mamba_n_groups"), get("mamba_n_heads"), get("mamba_d_head")
             state, kernel = get("mamba_d_state"), get("mamba_d_conv")
             ssm_layers = len(kinds)  # parallel hybrid: every layer also runs a Mamba2 mixer
         else:  # Mamba2Mixer: intermediate = getattr(config, "intermediate_size", expand · hidden)
-            inner = get("intermediate_size") or int(get("expand") * hidden)
+            inner = first(raw, ("intermediate_size",)) or first(view, ("intermediate_size",))
+            inner = inner or int(get("expand") * hidden)
             groups, heads, head_dim = get("n_groups"), get("num_heads"), get("head_dim")
             state, kernel = get("state_size"), get("conv_kernel")
         # mamba2_state_shape: conv (conv_kernel - 1, intermediate + 2·n_groups·state_size),

@@ -182,3 +182,26 @@ def test_mamba2_state_uses_groups_heads_and_head_dim():
     # conv (4 - 1) × (8192 + 2·8·128), temporal 128 × 64 × 128
     assert a.ssm.conv_state == (3, 10240) and a.ssm.temporal_state == (128, 64, 128)
     assert memory.state_bytes_per_sequence(a, 2, 2) == 64 * (3 * 10240 + 128 * 64 * 128) * 2 == 138_149_888
+
+
+def test_an_ssm_kind_hubmem_does_not_know_is_a_config_error(tmp_path):
+    folder = tmp_path / "custom-hybrid"
+    folder.mkdir()
+    custom = dict(JAMBA, model_type="jamba_custom")  # unknown to transformers and to hubmem
+    custom["layer_types"] = ["mamba"] * 4 + ["attention"] + ["mamba"] * 27
+    (folder / "config.json").write_text(json.dumps(custom))
+    result = CliRunner().invoke(main, [str(folder)])
+    assert result.exit_code == 14
+    assert result.stderr.endswith(
+        "Error: config.json has 31 SSM / linear-attention layers of a kind hubmem does not know "
+        "(model_type 'jamba_custom')\n"
+    )
+
+
+def test_an_unusable_state_size_is_a_config_error(tmp_path):
+    folder = tmp_path / "broken-mamba"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(dict(config(MAMBA), state_size=0)))
+    result = CliRunner().invoke(main, [str(folder)])
+    assert result.exit_code == 14
+    assert result.stderr.endswith("Error: config.json has mamba SSM layers but no usable state_size\n")
