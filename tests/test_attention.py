@@ -73,6 +73,32 @@ def test_fp8_ds_mla_needs_an_mla_model(fake_hub):
     assert err == "Error: --kv-dtype fp8_ds_mla needs an MLA model (DeepSeek V2/V3 kv_lora_rank)\n"
 
 
+def test_deepseek_v2_lite_mla_without_query_lora():
+    # DeepSeek-V2-Lite(-Chat)'s dimensions as transformers logs print its loaded config (stored public
+    # logs, search-index ids 62526029280 and 36729022437); a hand-written subset, not the Hub file.
+    a = parse_architecture(
+        {
+            "architectures": ["DeepseekV2ForCausalLM"],
+            "model_type": "deepseek_v2",
+            "hidden_size": 2048,
+            "intermediate_size": 10944,
+            "num_hidden_layers": 27,
+            "num_attention_heads": 16,
+            "num_key_value_heads": 16,
+            "vocab_size": 102400,
+            "max_position_embeddings": 163840,
+            "kv_lora_rank": 512,
+            "q_lora_rank": None,
+            "qk_nope_head_dim": 128,
+            "qk_rope_head_dim": 64,
+            "v_head_dim": 128,
+        }
+    )
+    assert a.mla.q_lora_rank is None and a.head_dim == 192
+    assert memory.kv_bytes_per_token(a, 2) == 27 * (512 + 64) * 2 == 31_104
+    assert memory.kv_bytes_per_token(a, 1, "fp8_ds_mla") == 27 * 656
+
+
 def test_mla_activations_use_the_real_query_key_value_head_dims():
     a = parse_architecture(config(DSV3))
     act = memory.activation_bytes(a, batch=1, seq_len=4096, e=2)
