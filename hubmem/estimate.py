@@ -177,8 +177,6 @@ def estimate_snapshot(
 
     encoder_len, warning = _encoder_len(arch, encoder_len, seq_len)
     warnings += [warning] if warning else []
-    if kv_dtype == memory.FP8_DS_MLA and arch.mla is None:
-        raise InvalidInputError("--kv-dtype fp8_ds_mla needs an MLA model (DeepSeek V2/V3 kv_lora_rank)")
     if image_tokens and "vision" not in arch.towers:
         raise InvalidInputError(
             f"--image-tokens: '{snapshot.repo_id}' has no vision tower (no vision_config)"
