@@ -125,7 +125,7 @@ class Architecture:
         return sum(1 for t in self.layer_types if t in ATTENTION_KINDS)
 
     def attention_pattern(self) -> str:
-        """Human summary: 'full', 'sliding 4096', '21 sliding 4096 + 21 full', '36 ssm + 12 full'."""
+        """Human summary: 'full', 'sliding 4096', '21 sliding 4096 + 21 full', '36 gated_deltanet + 12 full'."""
         counts: dict[str, int] = {}
         for t in self.layer_types:
             counts[t] = counts.get(t, 0) + 1
