@@ -242,10 +242,32 @@ def main() -> None:
 )
 @click.option(
     "--kv-dtype",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16", "fp8", "int8"]),
+    type=click.Choice(["auto", "fp32", "bf16", "fp16", "fp8", "int8", "fp8_ds_mla"]),
     default="auto",
     show_default=True,
-    help="KV cache dtype; auto = each row's compute dtype (16-bit for quantized rows).",
+    help="KV cache dtype; auto = each row's compute dtype (16-bit for quantized rows). "
+    "fp8_ds_mla: vLLM's 656-byte FP8 MLA latent (DeepSeek MLA models only).",
+)
+@click.option(
+    "--state-dtype",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="SSM / linear-attention state dtype (Mamba, Jamba, Qwen3-Next, Falcon-H1); "
+    "auto = each row's compute dtype, as vLLM's --mamba-ssm-cache-dtype auto.",
+)
+@click.option(
+    "--encoder-len",
+    type=int,
+    help="Encoder-decoder models: encoder tokens (frames), fixing the cross-attention KV. "
+    "Default: the model's source length (Whisper 1500, T5 n_positions, BART max_position_embeddings).",
+)
+@click.option(
+    "--image-tokens",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Multimodal models: image tokens (per image × images) added to --seq-len for KV and activations.",
 )
 @click.option(
     "--attn",
@@ -290,6 +312,9 @@ def estimate(
     batch: int,
     precisions: tuple[str, ...],
     kv_dtype: str,
+    state_dtype: str,
+    encoder_len: int | None,
+    image_tokens: int,
     attn: str,
     overhead: int,
     all_logits: bool,
@@ -326,6 +351,9 @@ def estimate(
         serving_factor=serving_factor,
         parameters=parameters,
         train=train_settings,
+        encoder_len=encoder_len,
+        image_tokens=image_tokens,
+        state_dtype=state_dtype,
     )
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)

@@ -9,7 +9,7 @@ from typing import Any
 from . import architecture as arch_mod
 from . import hub, memory, training
 from .architecture import Architecture
-from .checkpoint import CheckpointCounts, count_tensors
+from .checkpoint import CheckpointCounts, count_tensors, encoder_decoder_split
 from .errors import InvalidInputError
 from .estimated import estimate_counts
 from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, fit_label, smallest_fitting
@@ -35,6 +35,9 @@ class Estimate:
     training_settings: training.TrainingSettings | None = None  # set with --train: rows are then empty
     training_rows: list[training.TrainingRow] = field(default_factory=list)
     parameters_source: str = "checkpoint"  # "checkpoint", "config.json", or "option" (--params)
+    stack_split: dict[str, int] = field(
+        default_factory=dict
+    )  # encoder-decoder: encoder/decoder/shared params
 
     @property
     def download_bytes(self) -> int:
@@ -55,7 +58,15 @@ class Estimate:
             "settings": {**self.settings.to_dict(), "seq_len_source": self.seq_len_source},
             "kv_bytes_per_token": {
                 r.precision: memory.kv_bytes_per_token(
-                    self.architecture, memory.kv_element_bytes(self.settings, r.precision)
+                    self.architecture,
+                    memory.kv_element_bytes(self.settings, r.precision),
+                    memory.kv_format(self.settings),
+                )
+                for r in self.rows
+            },
+            "state_bytes_per_sequence": {
+                r.precision: memory.state_bytes_per_sequence(
+                    self.architecture, *memory.state_element_bytes(self.settings, r.precision)
                 )
                 for r in self.rows
             },
@@ -63,6 +74,7 @@ class Estimate:
             "weight_files": self.weight_files,
             "download_bytes": self.download_bytes,
             "warnings": list(self.warnings),
+            "stack_split": dict(self.stack_split),
             **({"training": self.training_dict()} if self.training_settings else {}),
         }
 
@@ -127,20 +139,33 @@ def estimate_snapshot(
     serving_factor: float | None = None,
     parameters: int | None = None,
     train: training.TrainingSettings | None = None,
+    encoder_len: int | None = None,
+    image_tokens: int = 0,
+    state_dtype: str = "auto",
 ) -> Estimate:
     """The memory estimate for metadata already fetched (pure: no network).
 
     `parameters` replaces the parameter count (the seeds' "6B" / "1B" models); `train` switches to
     training rows (hubmem.training) instead of inference rows.
+    encoder_len: encoder-decoder models only; default the model's natural source length
+    (Whisper 1500 frames, T5 512, BART 1024), else the decoder length. image_tokens: tokens per
+    image × images, added to the sequence (KV cache, activations) of models with a vision tower.
+    state_dtype: dtype of the SSM (temporal) state, as vLLM's --mamba-ssm-cache-dtype.
     """
     if batch < 1:
         raise InvalidInputError("--batch must be at least 1")
     if attn not in ("sdpa", "eager"):
         raise InvalidInputError(f"unknown attention implementation '{attn}' (sdpa or eager)")
-    if kv_dtype != "auto" and kv_dtype not in memory.DTYPE_BYTES:
+    if kv_dtype not in ("auto", memory.FP8_DS_MLA) and kv_dtype not in memory.DTYPE_BYTES:
         raise InvalidInputError(
-            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)})"
+            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)}, {memory.FP8_DS_MLA})"
         )
+    if state_dtype != "auto" and state_dtype not in memory.DTYPE_BYTES:
+        raise InvalidInputError(
+            f"unknown state dtype '{state_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)})"
+        )
+    if image_tokens < 0:
+        raise InvalidInputError("--image-tokens must be at least 0")
     warnings = list(snapshot.notes)
     arch = arch_mod.parse_architecture(snapshot.config)
     if snapshot.headers:
@@ -174,6 +199,13 @@ def estimate_snapshot(
         seq_len, seq_source = FALLBACK_SEQ_LEN, "fallback"
         warnings.append(f"config.json gives no max context; assuming --seq-len {FALLBACK_SEQ_LEN}")
 
+    encoder_len, warning = _encoder_len(arch, encoder_len, seq_len)
+    warnings += [warning] if warning else []
+    if image_tokens and "vision" not in arch.towers:
+        raise InvalidInputError(
+            f"--image-tokens: '{snapshot.repo_id}' has no vision tower (no vision_config)"
+        )
+
     settings = memory.InferenceSettings(
         seq_len=seq_len,
         batch=batch,
@@ -182,6 +214,9 @@ def estimate_snapshot(
         overhead_bytes=overhead_bytes,
         all_logits=all_logits,
         serving_factor=serving_factor,
+        encoder_len=encoder_len,
+        image_tokens=image_tokens,
+        state_dtype=state_dtype,
     )
     rows: list[memory.InferenceRow] = []
     train_rows: list[training.TrainingRow] = []
@@ -214,6 +249,7 @@ def estimate_snapshot(
         weight_files=_download_files(snapshot),
         seq_len_source=seq_source,
         warnings=warnings,
+        stack_split=encoder_decoder_split(snapshot.headers) if arch.encoder and snapshot.headers else {},
         training_settings=train,
         training_rows=train_rows,
         parameters_source=params_source,
@@ -253,6 +289,21 @@ def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCoun
         linear_blocks_128=scaled(counts.linear_blocks_128),
         exact=False,
     )
+
+
+def _encoder_len(arch: Architecture, encoder_len: int | None, seq_len: int) -> tuple[int, str | None]:
+    """The encoder length of an encoder-decoder model (0 for decoder-only), and a warning if any."""
+    if arch.encoder is None:
+        if encoder_len is not None:
+            raise InvalidInputError(f"--encoder-len: '{arch.model_type}' is not an encoder-decoder model")
+        return 0, None
+    if encoder_len is not None:
+        if encoder_len < 1:
+            raise InvalidInputError("--encoder-len must be at least 1")
+        return encoder_len, None
+    if arch.encoder.source_len:
+        return arch.encoder.source_len, None
+    return seq_len, f"config.json gives no encoder length; assuming --encoder-len {seq_len} (= --seq-len)"
 
 
 def _is_stored_distinct(counts: CheckpointCounts) -> bool:

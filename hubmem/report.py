@@ -103,7 +103,10 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     if c.buffers:
         param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
     comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
-    mlp = "gated" if a.gated_mlp else "plain"
+    mlp = "gated MLP" if a.gated_mlp else "plain MLP"
+    heads = f"heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}"
+    if not a.attention_layers:  # Mamba: SSM mixers only, `intermediate` is the mixer's inner width
+        mlp, heads = "SSM inner width, no MLP", "no attention"
     lines = [
         ("model", f"{ref}{sha} · {est.source} · {est.weights_format} · download {download}"),
         ("parameters", param_line),
@@ -113,8 +116,8 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
         ),
         (
             "architecture",
-            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp} MLP) · "
-            f"layers {a.num_layers} · heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}",
+            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp}) · "
+            f"layers {a.num_layers} · {heads}",
         ),
         (
             "",
@@ -122,13 +125,17 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             + f" · vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
             f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
         ),
+        *variant_lines(est),
         (
             "assumptions",
             f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
             + ("at each row's compute dtype" if s.kv_dtype == "auto" else s.kv_dtype)
             + f" · attention {s.attn} · overhead {human(s.overhead_bytes, units)} {units}/GPU"
             + (f" · rule of thumb × {s.serving_factor}" if s.serving_factor else "")
-            + (" · logits for all positions" if s.all_logits else ""),
+            + (" · logits for all positions" if s.all_logits else "")
+            + (f" · encoder {s.encoder_len:,} tokens" if a.encoder else "")
+            + (f" · {s.image_tokens:,} image tokens" if s.image_tokens else "")
+            + (f" · SSM state {s.state_dtype}" if a.ssm and s.state_dtype != "auto" else ""),
         ),
     ]
     if est.training_settings is not None:
@@ -143,6 +150,52 @@ PARAMETER_SOURCES = {
     "config.json": "estimated from config.json (no safetensors)",
     "option": "set by --params (component shares kept from the checkpoint or config.json)",
 }
+
+
+def variant_lines(est: Estimate) -> list[tuple[str, str]]:
+    """Summary lines for MLA, SSM state, encoder-decoder and multimodal towers (none for plain decoders)."""
+    a, lines = est.architecture, []
+    if a.mla:
+        m = a.mla
+        lines.append(
+            (
+                "MLA",
+                f"kv_lora_rank {m.kv_lora_rank} · rope {m.qk_rope_head_dim} · nope {m.qk_nope_head_dim} · "
+                f"v head {m.v_head_dim} · q_lora_rank {m.q_lora_rank or 'none'}",
+            )
+        )
+    if a.ssm:
+        from .memory import state_bytes_per_sequence, state_element_bytes
+
+        per_seq = state_bytes_per_sequence(a, *state_element_bytes(est.settings, "bf16"))
+        lines.append(
+            (
+                "state",
+                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {per_seq:,} bytes per sequence at 16-bit "
+                f"(fixed, any length) · KV only in {a.attention_layers} attention layers",
+            )
+        )
+    if a.encoder:
+        e, split = a.encoder, est.stack_split
+        lines.append(
+            (
+                "encoder",
+                f"layers {e.num_layers} · hidden {e.hidden_size} · heads {e.num_heads} · "
+                f"source length {e.source_len or 'none'}"
+                + (f" ({e.source_len_from})" if e.source_len else "")
+                + " · decoder = the architecture line",
+            )
+        )
+        if split:
+            lines.append(("", " · ".join(f"{k} {v:,}" for k, v in split.items()) + " parameters"))
+    if a.towers:
+        lines.append(
+            (
+                "towers",
+                " · ".join(a.towers) + " (weights counted; KV and activations from the language model)",
+            )
+        )
+    return lines
 
 
 def explanation(est: Estimate, units: str = "GiB") -> str:

@@ -109,7 +109,45 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         + invoke(list(SHARDED_DEMO))
     )
     out["measured"] = compare_measured.table(compare_measured.comparison(invoke))
+    out["families"] = families(invoke)
     return out
+
+
+# Architectures whose cache is not plain K/V in every layer (issue 3): bf16, batch 1, 8,192 tokens.
+FAMILY_MODELS = [
+    "deepseek-ai/DeepSeek-V3",
+    "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "state-spaces/mamba-130m-hf",
+    "openai/whisper-small",
+    "google/flan-t5-base",
+    "EbanLee/kobart-summary-v3",
+]
+
+
+def families(invoke: Invoke) -> str:
+    from hubmem.report import render_rows
+
+    rows = []
+    for repo in FAMILY_MODELS:
+        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
+        terms = {t["name"]: t["bytes"] for t in d["rows"][0]["terms"]}
+        cross = terms.get("cross_kv")
+        rows.append(
+            [
+                repo,
+                d["architecture"]["attention_pattern"],
+                f"{d['kv_bytes_per_token']['bf16']:,}",
+                f"{d['state_bytes_per_sequence']['bf16']:,}",
+                f"{cross:,} ({d['settings']['encoder_len']:,} tokens)" if cross is not None else "-",
+                f"{d['rows'][0]['kv_cache'] / 1024**3:,.3f}",
+            ]
+        )
+    return render_rows(
+        ["model", "layers", "KV B/token", "state B/sequence", "cross-attention KV B", "KV + state GiB"],
+        rows,
+        "markdown",
+        numeric=(2, 3, 5),
+    )
 
 
 def render(readme: str, generated: dict[str, str]) -> str:
