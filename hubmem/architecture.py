@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import MalformedConfigError
+from .moe import MoE, parse_moe
 
 # Raw-dict aliases, used when transformers does not know the model type (and to read configs
 # whose class keeps the original name). Order = preference.
@@ -95,6 +96,7 @@ class Architecture:
     learned_positions: bool = False
     text_config_key: str | None = None  # "text_config" when the LM sits inside a multimodal config
     normalised_by: str = "raw config"
+    moe: MoE | None = None  # mixture of experts (hubmem.moe), None for dense models
 
     @property
     def sliding_layers(self) -> int:
@@ -228,6 +230,7 @@ def parse_architecture(config: dict) -> Architecture:
         learned_positions=model_type in LEARNED_POSITION_TYPES,
         text_config_key=text_key,
         normalised_by=normalised_by,
+        moe=parse_moe(raw_text, layers, intermediate),
     )
 
 

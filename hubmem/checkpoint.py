@@ -88,7 +88,17 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 
-COMPONENTS = ("embeddings", "attention", "mlp", "norms", "lm_head", "vision", "audio", "other")
+COMPONENTS = ("embeddings", "attention", "mlp", "norms", "lm_head", "vision", "audio", "mtp", "other")
+
+# Routed experts: one tensor per expert (`mlp.experts.7.down_proj.weight` Mixtral/Qwen/DeepSeek,
+# also their GPTQ/AWQ `qweight`s) or fused [E, ...] tensors (`mlp.experts.gate_up_proj` Llama 4 /
+# transformers >= 5, gpt-oss `experts.gate_up_proj_blocks` and per-expert `_bias`). Shared experts
+# (`shared_expert.`, `shared_experts.`) and routers (`gate.weight`, `router`) are never routed.
+_ROUTED_EXPERT_RE = re.compile(r"\.experts\.")
+# Multi-token-prediction modules: Qwen3-Next `mtp.*`; DeepSeek-V3 stores its MTP layer as
+# `model.layers.{num_hidden_layers + j}.*` (num_nextn_predict_layers), found in `count_tensors`.
+_MTP_RE = re.compile(r"^mtp\.")
+_LAYER_INDEX_RE = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
 def dtype_bits(dtype: str) -> int:
@@ -169,6 +179,10 @@ class CheckpointCounts:
     linear_rows: int = 0  # Σ output features (per-row scales: LLM.int8 SCB)
     linear_groups_128: int = 0  # Σ rows × ceil(in/128) (GPTQ/AWQ group-128 scales and zeros)
     linear_blocks_128: int = 0  # Σ ceil(out/128) × ceil(in/128) (DeepSeek-V3 FP8 block scales)
+    routed_expert_params: int = 0  # parameters of routed experts outside MTP modules (hubmem.moe)
+    # Elements as the Hub's API counts them (`safetensors.parameters`): see `hub_elements`.
+    hub_by_dtype: dict[str, int] = field(default_factory=dict)
+    mxfp4_scale_elements: int = 0  # U8 `*_scales` elements beside MXFP4 `*_blocks` (gpt-oss)
     tensors: int = 0
     has_lm_head: bool = False
     exact: bool = True  # False when estimated from the config
@@ -188,6 +202,9 @@ class CheckpointCounts:
             "parameters": self.parameters,
             "stored_total": self.stored_total,
             "stored_by_dtype": dict(self.stored_by_dtype),
+            "hub_total": sum(self.hub_by_dtype.values()),
+            "hub_by_dtype": dict(self.hub_by_dtype),
+            "mxfp4_scale_elements": self.mxfp4_scale_elements,
             "stored_bytes": self.stored_bytes,
             "parameter_bytes": self.parameter_bytes,
             "quant_metadata_bytes": self.quant_metadata_bytes,
@@ -195,6 +212,7 @@ class CheckpointCounts:
             "buffer_bytes": self.buffer_bytes,
             "by_component": dict(self.by_component),
             "linear_params": self.linear_params,
+            "routed_expert_params": self.routed_expert_params,
             "tensors": self.tensors,
         }
 
@@ -211,13 +229,36 @@ def _logical_rows_cols(name: str, shape: tuple[int, ...], unpack: int, method: s
     return rows, cols * unpack
 
 
+def hub_elements(name: str, dtype: str, elements: int) -> int:
+    """Elements the Hub's API counts for one tensor (`safetensors.parameters`, per dtype).
+
+    The Hub sums header elements, except that each byte of an MXFP4 `*_blocks` tensor counts as
+    the two FP4 values it holds. Its published gpt-oss-20b figure (API revision 6cee5e8, 2025-09)
+    is U8 19,707,494,400 = 2 × 9,555,148,800 block bytes + 597,196,800 `*_scales` bytes; a later
+    revision leaves the scales out (19,110,297,600 = this count − `mxfp4_scale_elements`).
+    GPTQ/AWQ `I32` words and bitsandbytes `U8` bytes are counted as stored.
+    """
+    return 2 * elements if dtype == "U8" and name.endswith("_blocks") else elements
+
+
+def _mtp_layers(config: dict | None) -> set[int]:
+    """Layer indexes that hold DeepSeek-style MTP modules: num_hidden_layers + j, j < num_nextn_predict_layers."""
+    raw = (config or {}).get("text_config") or config or {}
+    layers, extra = raw.get("num_hidden_layers"), raw.get("num_nextn_predict_layers")
+    if isinstance(layers, int) and isinstance(extra, int):
+        return set(range(layers, layers + extra))
+    return set()
+
+
 def count_tensors(
     headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]], config: dict | None = None
 ) -> CheckpointCounts:
     """Exact counts over every tensor of every file (files must not overlap: the caller picks one set)."""
     quant = quant_format_from_config(config or {})
+    mtp_layers = _mtp_layers(config)
     counts = CheckpointCounts()
     by_dtype: Counter[str] = Counter()
+    hub_by_dtype: Counter[str] = Counter()
     bytes_by_dtype: Counter[str] = Counter()
     by_component: Counter[str] = Counter()
     for tensors in headers.values():
@@ -227,7 +268,10 @@ def count_tensors(
             nbytes = elements * dtype_bits(dtype) // 8
             counts.tensors += 1
             by_dtype[dtype] += elements
+            hub_by_dtype[dtype] += hub_elements(name, dtype, elements)
             bytes_by_dtype[dtype] += nbytes
+            if dtype == "U8" and name.endswith("_scales"):
+                counts.mxfp4_scale_elements += elements
             if is_buffer(name, shape):
                 counts.buffers += elements
                 counts.buffer_bytes += nbytes
@@ -239,17 +283,23 @@ def count_tensors(
             params = elements * unpack
             counts.parameters += params
             counts.parameter_bytes += nbytes
-            component = component_of(name)
+            layer = _LAYER_INDEX_RE.search(name)
+            is_mtp = bool(_MTP_RE.search(name)) or bool(layer and int(layer.group(1)) in mtp_layers)
+            kind = component_of(name)
+            component = "mtp" if is_mtp else kind
+            if not is_mtp and _ROUTED_EXPERT_RE.search(name):
+                counts.routed_expert_params += params
             by_component[component] += params
             if component == "lm_head":
                 counts.has_lm_head = True
-            if component in ("attention", "mlp") and len(shape) >= 2 and not name.endswith("bias"):
+            if kind in ("attention", "mlp") and len(shape) >= 2 and not name.endswith("bias"):
                 rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "")
                 counts.linear_params += params
                 counts.linear_rows += rows
                 counts.linear_groups_128 += rows * -(-cols // 128)
                 counts.linear_blocks_128 += -(-rows // 128) * -(-cols // 128)
     counts.stored_by_dtype = dict(sorted(by_dtype.items()))
+    counts.hub_by_dtype = dict(sorted(hub_by_dtype.items()))
     counts.stored_bytes_by_dtype = dict(sorted(bytes_by_dtype.items()))
     counts.by_component = {c: by_component[c] for c in COMPONENTS if by_component[c]}
     return counts

@@ -13,6 +13,7 @@ from .checkpoint import CheckpointCounts, count_tensors
 from .errors import InvalidInputError
 from .estimated import estimate_counts
 from .gpus import fit_label
+from .moe import active_parameters
 
 FALLBACK_SEQ_LEN = 2048
 
@@ -37,6 +38,14 @@ class Estimate:
     def download_bytes(self) -> int:
         return sum(size or 0 for size in self.weight_files.values())
 
+    @property
+    def active_parameters(self) -> int | None:
+        """Parameters one token uses (MoE models; MTP modules left out), else None (hubmem.moe)."""
+        moe, c = self.architecture.moe, self.counts
+        if moe is None or not c.routed_expert_params:
+            return None
+        return active_parameters(c.parameters - c.by_component.get("mtp", 0), c.routed_expert_params, moe)
+
     def row(self, precision: str) -> memory.InferenceRow:
         return next(r for r in self.rows if r.precision == precision)
 
@@ -48,7 +57,7 @@ class Estimate:
             "source": self.source,
             "weights_format": self.weights_format,
             "architecture": self.architecture.to_dict(),
-            "parameters": self.counts.to_dict(),
+            "parameters": {**self.counts.to_dict(), "active": self.active_parameters},
             "settings": {**self.settings.to_dict(), "seq_len_source": self.seq_len_source},
             "kv_bytes_per_token": {
                 r.precision: memory.kv_bytes_per_token(

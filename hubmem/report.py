@@ -97,6 +97,8 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     param_line = f"{c.parameters:,} {kind}" + (f" (stored elements: {dtypes})" if dtypes else "")
     if c.buffers:
         param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
+    if est.active_parameters is not None and a.moe is not None:
+        param_line += f"; active per token {est.active_parameters:,}"
     comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
     mlp = "gated" if a.gated_mlp else "plain"
     lines = [
@@ -117,6 +119,7 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             + f" · vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
             f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
         ),
+        *([("experts", f"{a.moe.describe(a.num_layers)} ({a.moe.layer_rule})")] if a.moe is not None else []),
         (
             "assumptions",
             f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
