@@ -20,8 +20,6 @@ from hubmem.moe import active_parameters, parse_moe
 
 from .helpers import config, headers
 
-ERNIE = "/work/shared/reference/configs/baidu__ERNIE-4.5-21B-A3B-Thinking.json"
-
 
 def cli_json(repo_id: str) -> dict:
     from hubmem.cli import main
@@ -62,7 +60,7 @@ def test_qwen_mlp_only_layers_and_sparse_step():
 
 
 def test_ernie_moe_layers_start_at_index_one_with_two_shared_experts():
-    moe = parse_architecture(json.loads(open(ERNIE).read())).moe
+    moe = parse_architecture(config("baidu/ERNIE-4.5-21B-A3B-Thinking")).moe
     assert moe.moe_layers == tuple(range(1, 28))
     assert (moe.num_experts, moe.experts_per_token, moe.expert_intermediate_size) == (64, 6, 1536)
     assert moe.shared_intermediate_size == 2 * 1536
@@ -161,19 +159,27 @@ def test_gpt_oss_active_parameters(repo_id, E, L, card_total, card_active):
     assert round((active - V * h) / 1e9, 2) == card_active
 
 
-def test_ernie_4_5_estimated_from_its_config():
-    arch = parse_architecture(json.loads(open(ERNIE).read()))
-    counts = estimate_counts(arch)
+def test_ernie_4_5_mixed_dtypes_and_active_parameters():
+    repo = "baidu/ERNIE-4.5-21B-A3B-Thinking"
     h, V, E, k, i_moe = 2560, 103424, 64, 6, 1536
     attention = 2 * h * 2560 + 2 * h * 512  # 20 heads / 4 KV heads of 128
     expert = 3 * h * i_moe
-    moe_layer = attention + E * expert + 3 * h * 2 * i_moe + E * h + 2 * h  # routed, 2 shared, router
-    dense_layer = attention + 3 * h * 12288 + 2 * h
+    router = E * h + E  # gate.weight + moe_statics.e_score_correction_bias, both F32
+    moe_layer = attention + E * expert + 3 * h * 2 * i_moe + router + 2 * h  # routed, 2 shared experts
+    dense_layer = attention + 3 * h * 12288 + 2 * h  # layer 0 (moe_layer_start_index 1)
     total = 27 * moe_layer + dense_layer + V * h + h  # tied embeddings
     active = total - 27 * (E - k) * expert
-    assert counts.parameters == total == 21_825_436_160
-    assert active_parameters(counts.parameters, counts.routed_expert_params, arch.moe) == active
-    # Model card: 21B total parameters, 3B activated per token (both truncated: 21.8B, 3.35B).
+    counts = count_tensors(headers(repo), config(repo))
+    assert counts.stored_by_dtype == {"BF16": total - 27 * router, "F32": 27 * router}
+    assert active_of(repo) == (total, 27 * E * expert, active)
+    # config-only estimate: the same, less the correction biases it does not know of
+    arch = parse_architecture(config(repo))
+    estimated = estimate_counts(arch)
+    assert estimated.parameters == total - 27 * E
+    assert (
+        active_parameters(estimated.parameters, estimated.routed_expert_params, arch.moe) == active - 27 * E
+    )
+    # Model card: 21B total parameters, 3B activated per token (21.8B and 3.35B, truncated).
     assert int(total / 1e9) == 21 and int(active / 1e9) == 3
 
 
