@@ -57,7 +57,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 GATED_MLP_TYPES = frozenset(
     "llama mistral mixtral qwen2 qwen2_moe qwen3 qwen3_moe gemma gemma2 gemma3 gemma3_text phi3 olmo olmo2 "
     "cohere granite internlm2 deepseek_v2 deepseek_v3 mistral3 ministral smollm3 ernie4_5 ernie4_5_moe "
-    "glm glm4 exaone starcoder2_gated yi baichuan".split()
+    "glm glm4 exaone starcoder2_gated yi baichuan llama4 llama4_text gpt_oss qwen3_next".split()
 )
 # Learned absolute position embeddings (counted as parameters when estimating from the config).
 LEARNED_POSITION_TYPES = frozenset("gpt2 gpt_bigcode opt bert roberta gpt_neo whisper".split())

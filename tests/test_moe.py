@@ -220,3 +220,49 @@ def test_json_and_summary_show_active_parameters(fake_hub):
 
 def test_dense_json_has_no_active_figure(fake_hub):
     assert cli_json("test/tiny")["parameters"]["active"] is None
+
+
+def test_llama4_fused_expert_tensors_count_as_routed():
+    """Llama 4 stores each MoE layer's experts fused: experts.gate_up_proj [E, h, 2i], experts.down_proj
+    [E, i, h] (transformers Llama4TextExperts), beside a shared expert and a router. A small synthetic
+    checkpoint with those names and shapes: layer 0 dense (intermediate_size_mlp), layer 1 MoE."""
+    h, i, i_mlp, E, V = 64, 32, 128, 4, 256
+    cfg = {
+        "model_type": "llama4_text",
+        "hidden_size": h,
+        "intermediate_size": i,
+        "intermediate_size_mlp": i_mlp,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "vocab_size": V,
+        "num_local_experts": E,
+        "num_experts_per_tok": 1,
+        "interleave_moe_layer_step": 2,
+        "tie_word_embeddings": False,
+    }
+    attention = {f"self_attn.{p}.weight": ("BF16", s) for p, s in
+                 (("q_proj", (64, h)), ("k_proj", (32, h)), ("v_proj", (32, h)), ("o_proj", (h, 64)))}  # fmt: skip
+    dense = {f"feed_forward.{p}.weight": ("BF16", s) for p, s in
+             (("gate_proj", (i_mlp, h)), ("up_proj", (i_mlp, h)), ("down_proj", (h, i_mlp)))}  # fmt: skip
+    moe = {
+        "feed_forward.router.weight": ("BF16", (E, h)),
+        "feed_forward.experts.gate_up_proj": ("BF16", (E, h, 2 * i)),
+        "feed_forward.experts.down_proj": ("BF16", (E, i, h)),
+        "feed_forward.shared_expert.gate_proj.weight": ("BF16", (i, h)),
+        "feed_forward.shared_expert.up_proj.weight": ("BF16", (i, h)),
+        "feed_forward.shared_expert.down_proj.weight": ("BF16", (h, i)),
+    }
+    tensors = {"model.embed_tokens.weight": ("BF16", (V, h)), "lm_head.weight": ("BF16", (V, h))}
+    for n, block in ((0, {**attention, **dense}), (1, {**attention, **moe})):
+        tensors.update({f"model.layers.{n}.{k}": v for k, v in block.items()})
+    counts = count_tensors({"model.safetensors": tensors}, cfg)
+    arch = parse_architecture(cfg)
+    assert arch.moe.moe_layers == (1,)
+    assert counts.routed_expert_params == E * 3 * h * i
+    total = 2 * V * h + 2 * (2 * 64 * h + 2 * 32 * h) + 3 * h * i_mlp + E * h + E * 3 * h * i + 3 * h * i
+    assert counts.parameters == total
+    assert active_parameters(total, counts.routed_expert_params, arch.moe) == total - (E - 1) * 3 * h * i
+    # the config-only estimate agrees (no norms in this synthetic checkpoint: 5 × h of them)
+    assert estimate_counts(arch).parameters == total + 5 * h
