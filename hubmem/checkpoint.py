@@ -54,12 +54,13 @@ _MASK_RE = re.compile(r"(^|\.)(attn|attention|self_attention)\.bias$")
 
 # Quantization side tensors: bytes in the checkpoint, not parameters.
 # GPTQ/AWQ (`scales`, `qzeros`, `g_idx`), FP8 (`weight_scale_inv` DeepSeek-V3, `weight_scale`,
-# `input_scale` compressed-tensors/ModelOpt), bitsandbytes (`absmax`, `quant_map`, `SCB`,
+# `input_scale`, `weight_scale_2` compressed-tensors/ModelOpt; compressed-tensors also stores each packed
+# weight's logical `weight_shape` I64 [2]), bitsandbytes (`absmax`, `quant_map`, `SCB`,
 # `quant_state.*`), MXFP4 (`*_scales` beside `*_blocks`, gpt-oss).
 _QUANT_META_RE = re.compile(
-    r"(\.(scales|qzeros|g_idx|weight_scale_inv|weight_scale|input_scale|weight_zero_point|"
-    r"weight_global_scale|input_global_scale|absmax|quant_map|nested_absmax|nested_quant_map|SCB|"
-    r"weight_format|k_scale|v_scale)$)|(quant_state\.)|(_scales$)"
+    r"(\.(scales|qzeros|g_idx|weight_scale_inv|weight_scale|weight_scale_2|input_scale|weight_zero_point|"
+    r"weight_global_scale|input_global_scale|weight_shape|weight_g_idx|absmax|quant_map|nested_absmax|"
+    r"nested_quant_map|SCB|weight_format|k_scale|v_scale)$)|(quant_state\.)|(_scales$)"
 )
 
 _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -137,18 +138,8 @@ def numel(shape: tuple[int, ...] | list[int]) -> int:
 class QuantFormat:
     """How a pre-quantized checkpoint packs its weights (from config.json `quantization_config`)."""
 
-    method: str  # gptq, awq, bitsandbytes, fp8, mxfp4, compressed-tensors, ...
-    bits: int | None = None
-
-    def values_per_element(self, name: str, dtype: str) -> int:
-        """Logical weights held by one stored element of a packed weight tensor."""
-        if self.bits and dtype in ("I32", "U32") and name.endswith(("qweight", "weight_packed")):
-            return 32 // self.bits  # GPTQ/AWQ/compressed-tensors pack-quantized int4 in int32
-        if dtype == "U8" and (name.endswith("_blocks") or self.method == "bitsandbytes" and self.bits == 4):
-            return 2  # MXFP4 blocks (gpt-oss), bnb nf4/fp4: two 4-bit values per byte
-        if dtype == "U8" and self.method in ("modelopt", "nvfp4") and name.endswith("weight"):
-            return 2  # NVFP4 packs two e2m1 values per byte
-        return 1
+    method: str  # gptq, awq, bitsandbytes, fp8, mxfp4, compressed-tensors, modelopt, ...
+    bits: int | None = None  # bits per packed weight (GPTQ/AWQ `bits`, compressed-tensors `num_bits`)
 
 
 def quant_format_from_config(config: dict) -> QuantFormat | None:
@@ -159,7 +150,53 @@ def quant_format_from_config(config: dict) -> QuantFormat | None:
     bits = qc.get("bits") or qc.get("w_bit")
     if method == "bitsandbytes":
         bits = 4 if qc.get("load_in_4bit") else 8
+    groups = qc.get("config_groups")
+    if bits is None and isinstance(groups, dict):  # compressed-tensors: config_groups.<g>.weights.num_bits
+        bits = next(
+            (
+                g["weights"].get("num_bits")
+                for g in groups.values()
+                if isinstance(g, dict) and g.get("weights")
+            ),
+            None,
+        )
     return QuantFormat(method=method, bits=int(bits) if isinstance(bits, (int, float)) else None)
+
+
+def values_per_element(name: str, dtype: str, quant: QuantFormat | None, dtypes: dict[str, str]) -> int:
+    """Logical weights one stored element holds: the packing of each quantized storage format.
+
+    `dtypes`: every tensor name of the checkpoint -> its dtype (a packed weight is recognised by
+    the scale tensors stored beside it as much as by `quantization_config`).
+
+    - GPTQ `qweight` I32 [in·bits/32, out] (AutoGPTQ/GPTQModel `QuantLinear.pack`), AWQ `qweight`
+      I32 [in, out·bits/32] (AutoAWQ `WQLinear_GEMM.from_linear`), compressed-tensors
+      pack-quantized `weight_packed` I32 [out, in·bits/32] (`pack_to_int32`): 32 / bits values per
+      word; bits from `quantization_config` (`bits`, `w_bit`, `config_groups.*.weights.num_bits`),
+      4 when it does not say.
+    - Two 4-bit values per byte: MXFP4 `*_blocks` U8 (gpt-oss, transformers `Mxfp4Config`);
+      compressed-tensors NVFP4 `weight_packed` U8 (`nvfp4-pack-quantized`); ModelOpt NVFP4
+      `weight` U8 beside an F8_E4M3 `weight_scale`; bitsandbytes nf4/fp4 `weight` U8 [n/2, 1]
+      (`Params4bit`, saved with `weight.absmax` / `weight.quant_state.bitsandbytes__*`).
+    - Everything else (bitsandbytes int8 `weight` I8 + `SCB`, FP8 weights) one value per element.
+    """
+    if dtype in ("I32", "U32") and name.endswith(("qweight", "weight_packed")):
+        bits = quant.bits if quant and quant.bits else 4
+        return 32 // bits
+    if dtype != "U8":
+        return 1
+    if name.endswith(("_blocks", "weight_packed")):
+        return 2
+    if name.endswith("weight"):
+        if dtypes.get(name + "_scale") == "F8_E4M3":
+            return 2  # ModelOpt NVFP4: e2m1 pairs, one FP8 scale per 16 values
+        if name + ".absmax" in dtypes or any(
+            name + ".quant_state.bitsandbytes__" + q in dtypes for q in ("nf4", "fp4")
+        ):
+            return 2
+        if quant and quant.method == "bitsandbytes" and quant.bits == 4:
+            return 2
+    return 1
 
 
 @dataclass
@@ -255,6 +292,7 @@ def count_tensors(
 ) -> CheckpointCounts:
     """Exact counts over every tensor of every file (files must not overlap: the caller picks one set)."""
     quant = quant_format_from_config(config or {})
+    dtypes = {name: dtype for tensors in headers.values() for name, (dtype, _) in tensors.items()}
     mtp_layers = _mtp_layers(config)
     counts = CheckpointCounts()
     by_dtype: Counter[str] = Counter()
@@ -279,7 +317,7 @@ def count_tensors(
             if is_quant_metadata(name):
                 counts.quant_metadata_bytes += nbytes
                 continue
-            unpack = quant.values_per_element(name, dtype) if quant else 1
+            unpack = values_per_element(name, dtype, quant, dtypes)
             params = elements * unpack
             counts.parameters += params
             counts.parameter_bytes += nbytes
