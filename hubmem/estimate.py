@@ -216,4 +216,4 @@ def _download_files(snapshot: hub.RepoSnapshot) -> dict[str, int | None]:
         if hub.INDEX_FILE in snapshot.files:
             names.add(hub.INDEX_FILE)
         return {n: snapshot.files.get(n) for n in sorted(names)}
-    return snapshot.weight_files()
+    return dict(sorted(hub.unreadable_weight_files(snapshot.files, snapshot.weights_format).items()))

@@ -120,6 +120,7 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
         ),
         *([("experts", f"{a.moe.describe(a.num_layers)} ({a.moe.layer_rule})")] if a.moe is not None else []),
+        *([("weight files", _file_sizes(est, units))] if not c.exact and est.weight_files else []),
         (
             "assumptions",
             f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
@@ -132,6 +133,13 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
     return f"```\n{text}\n```" if markdown else text
+
+
+def _file_sizes(est: Estimate, units: str, limit: int = 4) -> str:
+    """'pytorch_model-00001-of-00002.bin 9.29 GiB · …': what a download of an unreadable format pulls."""
+    files = sorted(est.weight_files.items())
+    shown = " · ".join(f"{name} {human(size or 0, units)} {units}" for name, size in files[:limit])
+    return shown + (f" · … {len(files) - limit} more" if len(files) > limit else "")
 
 
 def explanation(est: Estimate, units: str = "GiB") -> str:
