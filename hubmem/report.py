@@ -95,6 +95,10 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     kind = "exact" if c.exact else "ESTIMATED from config.json"
     dtypes = " · ".join(f"{d} {n:,}" for d, n in c.stored_by_dtype.items())
     param_line = f"{c.parameters:,} {kind}" + (f" (stored elements: {dtypes})" if dtypes else "")
+    if c.hub_by_dtype != c.stored_by_dtype:  # MXFP4 blocks: the Hub counts two values per byte
+        param_line += "; as the Hub counts them: " + " · ".join(
+            f"{d} {n:,}" for d, n in c.hub_by_dtype.items()
+        )
     if c.buffers:
         param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
     if est.active_parameters is not None and a.moe is not None:
@@ -150,6 +154,14 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
         f"  parameters: {'sum of tensor elements in the safetensors headers' if est.counts.exact else 'estimated from config.json (no safetensors)'}"
         f"; {est.counts.tensors:,} tensors; buffers and quantization metadata excluded",
     ]
+    if a.moe is not None and est.active_parameters is not None:
+        c, (inactive, experts) = est.counts, a.moe.routed_share_inactive
+        mtp = c.by_component.get("mtp", 0)
+        out.append(
+            f"  active per token = (parameters − MTP) − routed experts × (E − k) / E = "
+            f"({c.parameters:,} − {mtp:,}) − {c.routed_expert_params:,} × {inactive} / {experts} "
+            f"= {est.active_parameters:,} (hubmem.moe)"
+        )
     for r in est.rows:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
         for t in r.terms:

@@ -266,3 +266,24 @@ def test_llama4_fused_expert_tensors_count_as_routed():
     assert active_parameters(total, counts.routed_expert_params, arch.moe) == total - (E - 1) * 3 * h * i
     # the config-only estimate agrees (no norms in this synthetic checkpoint: 5 × h of them)
     assert estimate_counts(arch).parameters == total + 5 * h
+
+
+def test_gpt_oss_summary_shows_stored_hub_and_active_counts(fake_hub):
+    from hubmem.cli import main
+
+    out = CliRunner().invoke(main, ["openai/gpt-oss-20b", "--seq-len", "1024"]).stdout
+    line = next(x for x in out.splitlines() if x.startswith("parameters"))
+    assert line == (
+        "parameters    20,914,757,184 exact (stored elements: BF16 1,804,459,584 · U8 10,152,345,600); "
+        "as the Hub counts them: BF16 1,804,459,584 · U8 19,707,494,400; active per token 4,187,440,704"
+    )
+
+
+def test_explain_shows_the_active_parameter_formula(fake_hub):
+    from hubmem.cli import main
+
+    out = CliRunner().invoke(main, ["deepseek-ai/DeepSeek-V3", "--seq-len", "1024", "--explain"]).stdout
+    assert (
+        "active per token = (parameters − MTP) − routed experts × (E − k) / E = "
+        "(684,489,845,504 − 13,463,426,304) − 653,908,770,816 × 248 / 256 = 37,552,297,472" in out
+    )
