@@ -197,3 +197,26 @@ def test_kv_cache_of_a_4bit_checkpoint_stays_16_bit(fake_hub):
     assert rows["stored"]["kv_cache"] == rows["int4"]["kv_cache"] == rows["bf16"]["kv_cache"] == kv16
     arch = parse_architecture(cfg)
     assert memory.kv_cache_bytes(arch, batch=1, seq_len=2048, kv_bytes=1) == kv16 // 2  # --kv-dtype fp8
+
+
+def test_real_nvfp4_moe_checkpoint_unpacks_to_the_base_models_parameters(fake_hub):
+    """nvidia/Qwen3-30B-A3B-NVFP4 (fixture: verbatim config.json and hf_quant_config.json, layout derived
+    from the modelopt export format; no quantization_config in config.json)."""
+    from hubmem.cli import main
+
+    result = CliRunner().invoke(main, ["nvidia/Qwen3-30B-A3B-NVFP4", "--format", "json", "--seq-len", "4096"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    p = data["parameters"]
+    assert p["parameters"] == 30_532_122_624  # Qwen/Qwen3-30B-A3B's published total: nothing dropped
+    assert p["active"] == 3_353_032_704
+    h, L, E, i = 2048, 48, 128, 768
+    attention = 2 * 4096 * h + 2 * 512 * h
+    linear = L * (attention + E * 3 * h * i)  # every Linear except the routers (exclude_modules)
+    scalars = L * (4 + 3 * E) * 2 + L * 2  # weight_scale_2 + input_scale per Linear; k_scale, v_scale
+    assert p["parameter_bytes"] == linear // 2 + (30_532_122_624 - linear) * 2
+    assert p["quant_metadata_bytes"] == linear // 16 + scalars * 4
+    rows = {r["precision"]: r for r in data["rows"]}
+    assert rows["stored"]["weights"] == p["stored_bytes"] == p["parameter_bytes"] + p["quant_metadata_bytes"]
+    # hf_quant_config.json names an FP8 KV cache, but the default stays at the compute dtype (--kv-dtype fp8)
+    assert rows["stored"]["kv_cache"] == L * 4096 * 2 * 4 * 128 * 2
