@@ -137,6 +137,11 @@ def estimate_snapshot(
     if snapshot.headers:
         counts = count_tensors(snapshot.headers, snapshot.config)
         arch = arch_mod.refine_with_counts(arch, counts.by_component.get("mlp"))
+        if arch.moe is not None and not counts.routed_expert_params:
+            warnings.append(
+                f"config.json describes {arch.moe.num_experts} experts but no routed-expert tensors "
+                "('.experts.' in the name) were found; active parameters not computed"
+            )
     else:
         counts = estimate_counts(arch)
         found = _found_weights(snapshot)

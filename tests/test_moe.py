@@ -287,3 +287,23 @@ def test_explain_shows_the_active_parameter_formula(fake_hub):
         "active per token = (parameters − MTP) − routed experts × (E − k) / E = "
         "(684,489,845,504 − 13,463,426,304) − 653,908,770,816 × 248 / 256 = 37,552,297,472" in out
     )
+
+
+def test_moe_config_without_recognisable_expert_tensors_warns(fake_hub):
+    from hubmem.cli import main
+
+    from .helpers import layout
+
+    cfg = {**config("test/tiny"), "num_local_experts": 4, "num_experts_per_tok": 2}
+    fake_hub.add_repo(
+        "acme/unnamed-experts",
+        layout={"files": {"model.safetensors": layout("test/tiny")["files"]["model.safetensors"]}},
+        config=cfg,
+    )
+    result = CliRunner().invoke(main, ["acme/unnamed-experts", "--format", "json", "--seq-len", "64"])
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "Warning: config.json describes 4 experts but no routed-expert tensors ('.experts.' in the name) "
+        "were found; active parameters not computed\n"
+    )
+    assert json.loads(result.stdout)["parameters"]["active"] is None
