@@ -130,10 +130,13 @@ def test_deepseek_v3_active_parameters_leave_out_the_mtp_layer():
     main = 3 * (attention + dense_mlp + 2 * h) + 58 * (attention + moe_mlp + 2 * h) + 2 * V * h + h
     active = main - 58 * (E - k) * expert
     assert (main, active) == (671_026_419_200, 37_552_297_472)
-    assert active_of("deepseek-ai/DeepSeek-V3") == (main, 58 * E * expert, active)
+    counts = count_tensors(headers("deepseek-ai/DeepSeek-V3"), config("deepseek-ai/DeepSeek-V3"))
+    moe = parse_architecture(config("deepseek-ai/DeepSeek-V3")).moe
+    assert counts.routed_expert_params == 58 * E * expert
     # MTP module (layer 61): one MoE layer + embed_tokens, enorm, hnorm, eh_proj, shared_head.
     mtp = attention + moe_mlp + 2 * h + V * h + 2 * h + 2 * h * h + h + V * h
-    counts = count_tensors(headers("deepseek-ai/DeepSeek-V3"), config("deepseek-ai/DeepSeek-V3"))
+    assert counts.parameters - counts.by_component["mtp"] == main
+    assert active_parameters(main, counts.routed_expert_params, moe) == active
     assert counts.by_component["mtp"] == mtp == 13_463_426_304
     # DeepSeek-V3 technical report §1: 671B total parameters, 37B activated for each token;
     # the model card's "685B" is the Hub's stored total (parameters, MTP and F32 block scales).
@@ -282,10 +285,11 @@ def test_gpt_oss_summary_shows_stored_hub_and_active_counts(fake_hub):
 def test_explain_shows_the_active_parameter_formula(fake_hub):
     from hubmem.cli import main
 
-    out = CliRunner().invoke(main, ["deepseek-ai/DeepSeek-V3", "--seq-len", "1024", "--explain"]).stdout
+    out = CliRunner().invoke(main, ["mistralai/Mixtral-8x7B-v0.1", "--seq-len", "1024", "--explain"]).stdout
+    routed = 32 * 8 * 3 * 4096 * 14336
     assert (
         "active per token = (parameters − MTP) − routed experts × (E − k) / E = "
-        "(684,489,845,504 − 13,463,426,304) − 653,908,770,816 × 248 / 256 = 37,552,297,472" in out
+        f"(46,702,792,704 − 0) − {routed:,} × 6 / 8 = 12,879,925,248" in out
     )
 
 
