@@ -254,15 +254,25 @@ class CheckpointCounts:
         }
 
 
-def _logical_rows_cols(name: str, shape: tuple[int, ...], unpack: int, method: str) -> tuple[int, int]:
+def _logical_rows_cols(
+    name: str, shape: tuple[int, ...], unpack: int, method: str, hidden: int | None
+) -> tuple[int, int]:
     """(out_features, in_features) of a 2-D Linear weight, undoing int4 packing.
 
     Plain Linear and compressed-tensors `weight_packed` are [out, in(/pack)]; GPTQ stores qweight as
     [in / pack, out] and AWQ as [in, out / pack] (AutoGPTQ `QuantLinear`, AutoAWQ `WQLinear_GEMM`).
+    bitsandbytes 4-bit flattens the weight to [out·in / 2, 1] (the shape lives only in the
+    quant_state blob): read as [n / hidden_size, hidden_size], which keeps the group-128 and
+    128×128-block counts exact whenever the dimensions are multiples of 128 (only the per-row
+    count of down-projections comes out as intermediate instead of hidden rows).
     """
     rows, cols = shape[0], numel(shape[1:])
     if unpack > 1 and name.endswith("qweight"):
         return (cols * unpack, rows) if method == "awq" else (cols, rows * unpack)
+    if unpack == 2 and cols == 1:
+        n = rows * 2
+        width = hidden if hidden and n % hidden == 0 else n
+        return n // width, width
     return rows, cols * unpack
 
 
@@ -294,6 +304,8 @@ def count_tensors(
     quant = quant_format_from_config(config or {})
     dtypes = {name: dtype for tensors in headers.values() for name, (dtype, _) in tensors.items()}
     mtp_layers = _mtp_layers(config)
+    text = (config or {}).get("text_config") or config or {}
+    hidden = text.get("hidden_size") if isinstance(text.get("hidden_size"), int) else None
     counts = CheckpointCounts()
     by_dtype: Counter[str] = Counter()
     hub_by_dtype: Counter[str] = Counter()
@@ -331,7 +343,7 @@ def count_tensors(
             if component == "lm_head":
                 counts.has_lm_head = True
             if kind in ("attention", "mlp") and len(shape) >= 2 and not name.endswith("bias"):
-                rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "")
+                rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "", hidden)
                 counts.linear_params += params
                 counts.linear_rows += rows
                 counts.linear_groups_128 += rows * -(-cols // 128)

@@ -9,6 +9,7 @@ as every one of these tools leaves them by default.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -115,7 +116,7 @@ def quantize(fmt: str) -> tuple[dict, dict]:
                 tensors.update({n: (d, tuple(s)) for n, d, s in make(base, *shape)})
             else:
                 tensors[name] = (dtype16, tuple(shape))
-    return {"model.safetensors": tensors}, {**config(BASE), "quantization_config": qc}
+    return {"model.safetensors": tensors}, {**config(BASE), "quantization_config": copy.deepcopy(qc)}
 
 
 def by_dtype(headers: dict) -> tuple[dict[str, int], int]:
@@ -220,3 +221,20 @@ def test_real_nvfp4_moe_checkpoint_unpacks_to_the_base_models_parameters(fake_hu
     assert rows["stored"]["weights"] == p["stored_bytes"] == p["parameter_bytes"] + p["quant_metadata_bytes"]
     # hf_quant_config.json names an FP8 KV cache, but the default stays at the compute dtype (--kv-dtype fp8)
     assert rows["stored"]["kv_cache"] == L * 4096 * 2 * 4 * 128 * 2
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_requantization_rows_see_the_unpacked_shapes(fmt):
+    """fp8 / int8 / int4 rows of a quantized checkpoint are computed as for the 16-bit original: the
+    Linear shapes behind the packing (GPTQ [in/8, out], AWQ [in, out/8], bitsandbytes [out·in/2, 1])."""
+    headers, cfg = quantize(fmt)
+    counts = count_tensors(headers, cfg)
+    base = count_tensors(
+        {f: {n: (d, tuple(s)) for n, d, s in spec["tensors"]} for f, spec in layout(BASE)["files"].items()},
+        config(BASE),
+    )
+    for precision in ("fp32", "bf16", "fp8", "int4"):
+        assert memory.weight_bytes(counts, precision) == memory.weight_bytes(base, precision), precision
+    int8 = memory.weight_bytes(counts, "int8") - memory.weight_bytes(base, "int8")
+    # bitsandbytes 4-bit: down_proj read as [5632, 2048] instead of [2048, 5632]: 3,584 extra SCB rows a layer
+    assert int8 == (22 * (5632 - 2048) * 4 if fmt == "bnb-nf4" else 0)
