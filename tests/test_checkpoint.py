@@ -201,3 +201,15 @@ def test_unknown_model_type_falls_back_to_the_raw_dict():
         256,
     )
     assert a.normalised_by.startswith("raw config")
+
+
+def test_gpt_oss_20b_under_both_hub_counting_conventions():
+    """The Hub's figure at revision 6cee5e8 counts MXFP4 *_blocks bytes twice and *_scales once; a later
+    revision drops the scales, which leaves exactly the unpacked parameter count."""
+    data = layout("openai/gpt-oss-20b")
+    counts = count_tensors(headers("openai/gpt-oss-20b"), config("openai/gpt-oss-20b"))
+    assert counts.hub_by_dtype == data["published"]["by_dtype"]
+    later = data["published_later"]["by_dtype"]
+    assert counts.hub_by_dtype["U8"] - counts.mxfp4_scale_elements == later["U8"] == 19_110_297_600
+    assert counts.parameters == data["published_later"]["total"] == 20_914_757_184
+    assert counts.stored_by_dtype == {"BF16": 1_804_459_584, "U8": 10_152_345_600}  # the headers, as stored
