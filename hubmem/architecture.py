@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import MalformedConfigError
+from .moe import MoE, parse_moe
 from .variants import (
     ATTENTION_KINDS,
     MLA,
@@ -69,7 +70,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
 GATED_MLP_TYPES = frozenset(
     "llama mistral mixtral qwen2 qwen2_moe qwen3 qwen3_moe gemma gemma2 gemma3 gemma3_text phi3 olmo olmo2 "
     "cohere granite internlm2 deepseek_v2 deepseek_v3 mistral3 ministral smollm3 ernie4_5 ernie4_5_moe "
-    "glm glm4 exaone starcoder2_gated yi baichuan".split()
+    "glm glm4 exaone starcoder2_gated yi baichuan llama4 llama4_text gpt_oss qwen3_next".split()
 )
 # Learned absolute position embeddings (counted as parameters when estimating from the config).
 LEARNED_POSITION_TYPES = frozenset("gpt2 gpt_bigcode opt bert roberta gpt_neo whisper".split())
@@ -114,6 +115,7 @@ class Architecture:
     ssm: SSM | None = None
     encoder: Encoder | None = None
     towers: tuple[str, ...] = ()  # "vision", "audio": sub-configs beside the language model
+    moe: MoE | None = None  # mixture of experts (hubmem.moe), None for dense models
 
     @property
     def sliding_layers(self) -> int:
@@ -280,6 +282,7 @@ def parse_architecture(config: dict) -> Architecture:
         ssm=ssm_of(view, raw_text, model_type, layer_types, hidden),
         encoder=encoder_decoder[0] if encoder_decoder else None,
         towers=towers_of(config),
+        moe=parse_moe(raw_text, layers, intermediate),
     )
 
 

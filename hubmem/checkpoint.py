@@ -55,12 +55,13 @@ _MASK_RE = re.compile(r"(^|\.)(attn|attention|self_attention)\.bias$")
 
 # Quantization side tensors: bytes in the checkpoint, not parameters.
 # GPTQ/AWQ (`scales`, `qzeros`, `g_idx`), FP8 (`weight_scale_inv` DeepSeek-V3, `weight_scale`,
-# `input_scale` compressed-tensors/ModelOpt), bitsandbytes (`absmax`, `quant_map`, `SCB`,
+# `input_scale`, `weight_scale_2` compressed-tensors/ModelOpt; compressed-tensors also stores each packed
+# weight's logical `weight_shape` I64 [2]), bitsandbytes (`absmax`, `quant_map`, `SCB`,
 # `quant_state.*`), MXFP4 (`*_scales` beside `*_blocks`, gpt-oss).
 _QUANT_META_RE = re.compile(
-    r"(\.(scales|qzeros|g_idx|weight_scale_inv|weight_scale|input_scale|weight_zero_point|"
-    r"weight_global_scale|input_global_scale|absmax|quant_map|nested_absmax|nested_quant_map|SCB|"
-    r"weight_format|k_scale|v_scale)$)|(quant_state\.)|(_scales$)"
+    r"(\.(scales|qzeros|g_idx|weight_scale_inv|weight_scale|weight_scale_2|input_scale|weight_zero_point|"
+    r"weight_global_scale|input_global_scale|weight_shape|weight_g_idx|absmax|quant_map|nested_absmax|"
+    r"nested_quant_map|SCB|weight_format|k_scale|v_scale)$)|(quant_state\.)|(_scales$)"
 )
 
 _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -99,7 +100,28 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
 )
 
-COMPONENTS = ("embeddings", "attention", "ssm", "mlp", "norms", "lm_head", "vision", "audio", "other")
+COMPONENTS = (
+    "embeddings",
+    "attention",
+    "ssm",
+    "mlp",
+    "norms",
+    "lm_head",
+    "vision",
+    "audio",
+    "mtp",
+    "other",
+)
+
+# Routed experts: one tensor per expert (`mlp.experts.7.down_proj.weight` Mixtral/Qwen/DeepSeek,
+# also their GPTQ/AWQ `qweight`s) or fused [E, ...] tensors (`mlp.experts.gate_up_proj` Llama 4 /
+# transformers >= 5, gpt-oss `experts.gate_up_proj_blocks` and per-expert `_bias`). Shared experts
+# (`shared_expert.`, `shared_experts.`) and routers (`gate.weight`, `router`) are never routed.
+_ROUTED_EXPERT_RE = re.compile(r"\.experts\.")
+# Multi-token-prediction modules: Qwen3-Next `mtp.*`; DeepSeek-V3 stores its MTP layer as
+# `model.layers.{num_hidden_layers + j}.*` (num_nextn_predict_layers), found in `count_tensors`.
+_MTP_RE = re.compile(r"^mtp\.")
+_LAYER_INDEX_RE = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 
 
 def dtype_bits(dtype: str) -> int:
@@ -138,18 +160,8 @@ def numel(shape: tuple[int, ...] | list[int]) -> int:
 class QuantFormat:
     """How a pre-quantized checkpoint packs its weights (from config.json `quantization_config`)."""
 
-    method: str  # gptq, awq, bitsandbytes, fp8, mxfp4, compressed-tensors, ...
-    bits: int | None = None
-
-    def values_per_element(self, name: str, dtype: str) -> int:
-        """Logical weights held by one stored element of a packed weight tensor."""
-        if self.bits and dtype in ("I32", "U32") and name.endswith(("qweight", "weight_packed")):
-            return 32 // self.bits  # GPTQ/AWQ/compressed-tensors pack-quantized int4 in int32
-        if dtype == "U8" and (name.endswith("_blocks") or self.method == "bitsandbytes" and self.bits == 4):
-            return 2  # MXFP4 blocks (gpt-oss), bnb nf4/fp4: two 4-bit values per byte
-        if dtype == "U8" and self.method in ("modelopt", "nvfp4") and name.endswith("weight"):
-            return 2  # NVFP4 packs two e2m1 values per byte
-        return 1
+    method: str  # gptq, awq, bitsandbytes, fp8, mxfp4, compressed-tensors, modelopt, ...
+    bits: int | None = None  # bits per packed weight (GPTQ/AWQ `bits`, compressed-tensors `num_bits`)
 
 
 def quant_format_from_config(config: dict) -> QuantFormat | None:
@@ -160,7 +172,53 @@ def quant_format_from_config(config: dict) -> QuantFormat | None:
     bits = qc.get("bits") or qc.get("w_bit")
     if method == "bitsandbytes":
         bits = 4 if qc.get("load_in_4bit") else 8
+    groups = qc.get("config_groups")
+    if bits is None and isinstance(groups, dict):  # compressed-tensors: config_groups.<g>.weights.num_bits
+        bits = next(
+            (
+                g["weights"].get("num_bits")
+                for g in groups.values()
+                if isinstance(g, dict) and g.get("weights")
+            ),
+            None,
+        )
     return QuantFormat(method=method, bits=int(bits) if isinstance(bits, (int, float)) else None)
+
+
+def values_per_element(name: str, dtype: str, quant: QuantFormat | None, dtypes: dict[str, str]) -> int:
+    """Logical weights one stored element holds: the packing of each quantized storage format.
+
+    `dtypes`: every tensor name of the checkpoint -> its dtype (a packed weight is recognised by
+    the scale tensors stored beside it as much as by `quantization_config`).
+
+    - GPTQ `qweight` I32 [in·bits/32, out] (AutoGPTQ/GPTQModel `QuantLinear.pack`), AWQ `qweight`
+      I32 [in, out·bits/32] (AutoAWQ `WQLinear_GEMM.from_linear`), compressed-tensors
+      pack-quantized `weight_packed` I32 [out, in·bits/32] (`pack_to_int32`): 32 / bits values per
+      word; bits from `quantization_config` (`bits`, `w_bit`, `config_groups.*.weights.num_bits`),
+      4 when it does not say.
+    - Two 4-bit values per byte: MXFP4 `*_blocks` U8 (gpt-oss, transformers `Mxfp4Config`);
+      compressed-tensors NVFP4 `weight_packed` U8 (`nvfp4-pack-quantized`); ModelOpt NVFP4
+      `weight` U8 beside an F8_E4M3 `weight_scale`; bitsandbytes nf4/fp4 `weight` U8 [n/2, 1]
+      (`Params4bit`, saved with `weight.absmax` / `weight.quant_state.bitsandbytes__*`).
+    - Everything else (bitsandbytes int8 `weight` I8 + `SCB`, FP8 weights) one value per element.
+    """
+    if dtype in ("I32", "U32") and name.endswith(("qweight", "weight_packed")):
+        bits = quant.bits if quant and quant.bits else 4
+        return 32 // bits
+    if dtype != "U8":
+        return 1
+    if name.endswith(("_blocks", "weight_packed")):
+        return 2
+    if name.endswith("weight"):
+        if dtypes.get(name + "_scale") == "F8_E4M3":
+            return 2  # ModelOpt NVFP4: e2m1 pairs, one FP8 scale per 16 values
+        if name + ".absmax" in dtypes or any(
+            name + ".quant_state.bitsandbytes__" + q in dtypes for q in ("nf4", "fp4")
+        ):
+            return 2
+        if quant and quant.method == "bitsandbytes" and quant.bits == 4:
+            return 2
+    return 1
 
 
 @dataclass
@@ -180,6 +238,10 @@ class CheckpointCounts:
     linear_rows: int = 0  # Σ output features (per-row scales: LLM.int8 SCB)
     linear_groups_128: int = 0  # Σ rows × ceil(in/128) (GPTQ/AWQ group-128 scales and zeros)
     linear_blocks_128: int = 0  # Σ ceil(out/128) × ceil(in/128) (DeepSeek-V3 FP8 block scales)
+    routed_expert_params: int = 0  # parameters of routed experts outside MTP modules (hubmem.moe)
+    # Elements as the Hub's API counts them (`safetensors.parameters`): see `hub_elements`.
+    hub_by_dtype: dict[str, int] = field(default_factory=dict)
+    mxfp4_scale_elements: int = 0  # U8 `*_scales` elements beside MXFP4 `*_blocks` (gpt-oss)
     tensors: int = 0
     has_lm_head: bool = False
     exact: bool = True  # False when estimated from the config
@@ -199,6 +261,9 @@ class CheckpointCounts:
             "parameters": self.parameters,
             "stored_total": self.stored_total,
             "stored_by_dtype": dict(self.stored_by_dtype),
+            "hub_total": sum(self.hub_by_dtype.values()),
+            "hub_by_dtype": dict(self.hub_by_dtype),
+            "mxfp4_scale_elements": self.mxfp4_scale_elements,
             "stored_bytes": self.stored_bytes,
             "parameter_bytes": self.parameter_bytes,
             "quant_metadata_bytes": self.quant_metadata_bytes,
@@ -206,20 +271,52 @@ class CheckpointCounts:
             "buffer_bytes": self.buffer_bytes,
             "by_component": dict(self.by_component),
             "linear_params": self.linear_params,
+            "routed_expert_params": self.routed_expert_params,
             "tensors": self.tensors,
         }
 
 
-def _logical_rows_cols(name: str, shape: tuple[int, ...], unpack: int, method: str) -> tuple[int, int]:
+def _logical_rows_cols(
+    name: str, shape: tuple[int, ...], unpack: int, method: str, hidden: int | None
+) -> tuple[int, int]:
     """(out_features, in_features) of a 2-D Linear weight, undoing int4 packing.
 
     Plain Linear and compressed-tensors `weight_packed` are [out, in(/pack)]; GPTQ stores qweight as
     [in / pack, out] and AWQ as [in, out / pack] (AutoGPTQ `QuantLinear`, AutoAWQ `WQLinear_GEMM`).
+    bitsandbytes 4-bit flattens the weight to [out·in / 2, 1] (the shape lives only in the
+    quant_state blob): read as [n / hidden_size, hidden_size], which keeps the group-128 and
+    128×128-block counts exact whenever the dimensions are multiples of 128 (only the per-row
+    count of down-projections comes out as intermediate instead of hidden rows).
     """
     rows, cols = shape[0], numel(shape[1:])
     if unpack > 1 and name.endswith("qweight"):
         return (cols * unpack, rows) if method == "awq" else (cols, rows * unpack)
+    if unpack == 2 and cols == 1:
+        n = rows * 2
+        width = hidden if hidden and n % hidden == 0 else n
+        return n // width, width
     return rows, cols * unpack
+
+
+def hub_elements(name: str, dtype: str, elements: int) -> int:
+    """Elements the Hub's API counts for one tensor (`safetensors.parameters`, per dtype).
+
+    The Hub sums header elements, except that each byte of an MXFP4 `*_blocks` tensor counts as
+    the two FP4 values it holds. Its published gpt-oss-20b figure (API revision 6cee5e8, 2025-09)
+    is U8 19,707,494,400 = 2 × 9,555,148,800 block bytes + 597,196,800 `*_scales` bytes; a later
+    revision leaves the scales out (19,110,297,600 = this count − `mxfp4_scale_elements`).
+    GPTQ/AWQ `I32` words and bitsandbytes `U8` bytes are counted as stored.
+    """
+    return 2 * elements if dtype == "U8" and name.endswith("_blocks") else elements
+
+
+def _mtp_layers(config: dict | None) -> set[int]:
+    """Layer indexes that hold DeepSeek-style MTP modules: num_hidden_layers + j, j < num_nextn_predict_layers."""
+    raw = (config or {}).get("text_config") or config or {}
+    layers, extra = raw.get("num_hidden_layers"), raw.get("num_nextn_predict_layers")
+    if isinstance(layers, int) and isinstance(extra, int):
+        return set(range(layers, layers + extra))
+    return set()
 
 
 def count_tensors(
@@ -227,8 +324,13 @@ def count_tensors(
 ) -> CheckpointCounts:
     """Exact counts over every tensor of every file (files must not overlap: the caller picks one set)."""
     quant = quant_format_from_config(config or {})
+    dtypes = {name: dtype for tensors in headers.values() for name, (dtype, _) in tensors.items()}
+    mtp_layers = _mtp_layers(config)
+    text = (config or {}).get("text_config") or config or {}
+    hidden = text.get("hidden_size") if isinstance(text.get("hidden_size"), int) else None
     counts = CheckpointCounts()
     by_dtype: Counter[str] = Counter()
+    hub_by_dtype: Counter[str] = Counter()
     bytes_by_dtype: Counter[str] = Counter()
     by_component: Counter[str] = Counter()
     for tensors in headers.values():
@@ -238,7 +340,10 @@ def count_tensors(
             nbytes = elements * dtype_bits(dtype) // 8
             counts.tensors += 1
             by_dtype[dtype] += elements
+            hub_by_dtype[dtype] += hub_elements(name, dtype, elements)
             bytes_by_dtype[dtype] += nbytes
+            if dtype == "U8" and name.endswith("_scales"):
+                counts.mxfp4_scale_elements += elements
             if is_buffer(name, shape):
                 counts.buffers += elements
                 counts.buffer_bytes += nbytes
@@ -246,25 +351,29 @@ def count_tensors(
             if is_quant_metadata(name):
                 counts.quant_metadata_bytes += nbytes
                 continue
-            unpack = quant.values_per_element(name, dtype) if quant else 1
+            unpack = values_per_element(name, dtype, quant, dtypes)
             params = elements * unpack
             counts.parameters += params
             counts.parameter_bytes += nbytes
-            component = component_of(name)
+            layer = _LAYER_INDEX_RE.search(name)
+            is_mtp = bool(_MTP_RE.search(name)) or bool(layer and int(layer.group(1)) in mtp_layers)
+            kind = component_of(name)
+            component = "mtp" if is_mtp else kind
+            if not is_mtp and _ROUTED_EXPERT_RE.search(name):
+                counts.routed_expert_params += params
             by_component[component] += params
             if component == "lm_head":
                 counts.has_lm_head = True
             # SSM mixers: only their projections are Linear layers (not A_log, conv1d, dt_bias, D).
-            is_linear = (
-                component in ("attention", "mlp") or component == "ssm" and name.endswith("proj.weight")
-            )
+            is_linear = kind in ("attention", "mlp") or kind == "ssm" and name.endswith("proj.weight")
             if is_linear and len(shape) >= 2 and not name.endswith("bias"):
-                rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "")
+                rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "", hidden)
                 counts.linear_params += params
                 counts.linear_rows += rows
                 counts.linear_groups_128 += rows * -(-cols // 128)
                 counts.linear_blocks_128 += -(-rows // 128) * -(-cols // 128)
     counts.stored_by_dtype = dict(sorted(by_dtype.items()))
+    counts.hub_by_dtype = dict(sorted(hub_by_dtype.items()))
     counts.stored_bytes_by_dtype = dict(sorted(bytes_by_dtype.items()))
     counts.by_component = {c: by_component[c] for c in COMPONENTS if by_component[c]}
     return counts

@@ -13,6 +13,7 @@ from .checkpoint import CheckpointCounts, count_tensors, encoder_decoder_split
 from .errors import InvalidInputError
 from .estimated import estimate_counts
 from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, fit_label, smallest_fitting
+from .moe import active_parameters
 
 FALLBACK_SEQ_LEN = 2048
 
@@ -43,6 +44,14 @@ class Estimate:
     def download_bytes(self) -> int:
         return sum(size or 0 for size in self.weight_files.values())
 
+    @property
+    def active_parameters(self) -> int | None:
+        """Parameters one token uses (MoE models; MTP modules left out), else None (hubmem.moe)."""
+        moe, c = self.architecture.moe, self.counts
+        if moe is None or not c.routed_expert_params:
+            return None
+        return active_parameters(c.parameters - c.by_component.get("mtp", 0), c.routed_expert_params, moe)
+
     def row(self, precision: str) -> memory.InferenceRow:
         return next(r for r in self.rows if r.precision == precision)
 
@@ -54,7 +63,7 @@ class Estimate:
             "source": self.source,
             "weights_format": self.weights_format,
             "architecture": self.architecture.to_dict(),
-            "parameters": self.counts.to_dict(),
+            "parameters": {**self.counts.to_dict(), "active": self.active_parameters},
             "settings": {**self.settings.to_dict(), "seq_len_source": self.seq_len_source},
             "kv_bytes_per_token": {
                 r.precision: memory.kv_bytes_per_token(
@@ -171,6 +180,11 @@ def estimate_snapshot(
     if snapshot.headers:
         counts = count_tensors(snapshot.headers, snapshot.config)
         arch = arch_mod.refine_with_counts(arch, counts.by_component.get("mlp"))
+        if arch.moe is not None and not counts.routed_expert_params:
+            warnings.append(
+                f"config.json describes {arch.moe.num_experts} experts but no routed-expert tensors "
+                "('.experts.' in the name) were found; active parameters not computed"
+            )
     else:
         counts = estimate_counts(arch)
         found = _found_weights(snapshot)
@@ -287,6 +301,7 @@ def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCoun
         linear_rows=scaled(counts.linear_rows),
         linear_groups_128=scaled(counts.linear_groups_128),
         linear_blocks_128=scaled(counts.linear_blocks_128),
+        routed_expert_params=scaled(counts.routed_expert_params),
         exact=False,
     )
 
@@ -332,4 +347,4 @@ def _download_files(snapshot: hub.RepoSnapshot) -> dict[str, int | None]:
         if hub.INDEX_FILE in snapshot.files:
             names.add(hub.INDEX_FILE)
         return {n: snapshot.files.get(n) for n in sorted(names)}
-    return snapshot.weight_files()
+    return dict(sorted(hub.unreadable_weight_files(snapshot.files, snapshot.weights_format).items()))

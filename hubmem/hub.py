@@ -220,6 +220,27 @@ def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
     return "none", []
 
 
+def unreadable_weight_files(files: dict[str, Any], weights_format: str) -> dict[str, Any]:
+    """The files a download of a repo without safetensors would pull, each copy once.
+
+    PyTorch: the root-level `pytorch_model*.bin` set (with its index) when there is one, else the
+    root-level .bin/.pt/.pth files; TensorFlow (`tf_model.h5`), Flax (`*.msgpack`), ONNX exports
+    and `original/` copies are other formats of the same weights and are left out.
+    GGUF: every root-level .gguf (one file per quantization; a download picks one).
+    """
+    root = {p: s for p, s in files.items() if "/" not in p}
+    if weights_format == "gguf":
+        return {p: s for p, s in root.items() if p.endswith(".gguf")}
+    if weights_format == "pytorch":
+        hf = {
+            p: s
+            for p, s in root.items()
+            if p.startswith("pytorch_model") and p.endswith((".bin", ".bin.index.json"))
+        }
+        return hf or {p: s for p, s in root.items() if p.endswith((".bin", ".pt", ".pth"))}
+    return {}
+
+
 def _remote_headers(
     api: Any,
     pool: ThreadPoolExecutor,

@@ -139,6 +139,8 @@ def activation_bytes(
       SDPA / flash kernels never materialise it (FlashAttention, Dao et al. 2022 §3).
     - MLP phase: 2·b·s·h + m·b·s·i with m = 3 for gated MLPs (act(gate), up, and their product
       live together in LlamaMLP.forward) and m = 2 for plain MLPs (fc1 output and activation).
+      Mixture of experts: i = k·i_moe + i_shared in MoE layers (each token runs k experts), the
+      dense layers' own i elsewhere; the larger of the two (`MoE.token_mlp_widths`).
     - logits: fp32 b·V·4 for the last position only, as `generate` computes at prefill
       (`logits_to_keep=1`), or b·s·V·4 when every position is kept (`all_logits`).
     - MLA (DeepSeek): queries and expanded keys of a·(nope + rope) and values and output of a·v_head
@@ -158,6 +160,8 @@ def activation_bytes(
     if attn == "eager":
         attention_phase += b * arch.num_heads * s * s * (e + 4)
     m = 3 if arch.gated_mlp else 2
+    if arch.moe is not None:
+        i = max(arch.moe.token_mlp_widths(arch.num_layers))
     mlp_phase = 0 if arch.model_type in SSM_ONLY_TYPES else (2 * b * s * h + m * b * s * i) * e
     logits = b * (s if all_logits else 1) * arch.vocab_size * 4
     ssm_phase = 0
@@ -364,7 +368,7 @@ def inference_row(
         "activations",
         act.total,
         f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}{extra}) + logits {act.logits:,}; "
-        f"mlp = (2·b·s·h + {m}·b·s·i) × {e}, attention = (2·b·s·h + "
+        f"mlp = (2·b·s·h + {m}·b·s·i) × {e}{_moe_width_note(arch)}, attention = (2·b·s·h + "
         + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
         + (" + b·a·s²·(e+4)" if settings.attn == "eager" else "")
         + f") × {e} [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
@@ -384,6 +388,18 @@ def inference_row(
         act.total,
         settings.overhead_bytes,
         (w_term, *kv_terms, act_term, o_term),
+    )
+
+
+def _moe_width_note(arch: Architecture) -> str:
+    if arch.moe is None:
+        return ""
+    moe = arch.moe
+    shared = f" + {moe.shared_intermediate_size}" if moe.shared_intermediate_size else ""
+    return (
+        f" with i = max over layer kinds of k·i_moe{' + i_shared' if shared else ''} = "
+        f"{moe.experts_per_token}×{moe.expert_intermediate_size}{shared}"
+        + (f", dense {moe.dense_intermediate_size}" if len(moe.moe_layers) < arch.num_layers else "")
     )
 
 

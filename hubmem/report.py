@@ -100,8 +100,14 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     )
     dtypes = " · ".join(f"{d} {n:,}" for d, n in c.stored_by_dtype.items())
     param_line = f"{c.parameters:,} {kind}" + (f" (stored elements: {dtypes})" if dtypes else "")
+    if c.hub_by_dtype != c.stored_by_dtype:  # MXFP4 blocks: the Hub counts two values per byte
+        param_line += "; as the Hub counts them: " + " · ".join(
+            f"{d} {n:,}" for d, n in c.hub_by_dtype.items()
+        )
     if c.buffers:
         param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
+    if est.active_parameters is not None and a.moe is not None:
+        param_line += f"; active per token {est.active_parameters:,}"
     comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
     mlp = "gated MLP" if a.gated_mlp else "plain MLP"
     heads = f"heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}"
@@ -125,7 +131,13 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             + f" · vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
             f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
         ),
+        *([("experts", f"{a.moe.describe(a.num_layers)} ({a.moe.layer_rule})")] if a.moe is not None else []),
         *variant_lines(est),
+        *(
+            [("weight files", _file_sizes(est, units))]
+            if est.parameters_source == "config.json" and est.weight_files
+            else []
+        ),
         (
             "assumptions",
             f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
@@ -198,6 +210,13 @@ def variant_lines(est: Estimate) -> list[tuple[str, str]]:
     return lines
 
 
+def _file_sizes(est: Estimate, units: str, limit: int = 4) -> str:
+    """'pytorch_model-00001-of-00002.bin 9.29 GiB · …': what a download of an unreadable format pulls."""
+    files = sorted(est.weight_files.items())
+    shown = " · ".join(f"{name} {human(size or 0, units)} {units}" for name, size in files[:limit])
+    return shown + (f" · … {len(files) - limit} more" if len(files) > limit else "")
+
+
 def explanation(est: Estimate, units: str = "GiB") -> str:
     a = est.architecture
     out = [
@@ -206,6 +225,14 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
         f"  parameters: {PARAMETER_SOURCES[est.parameters_source]}"
         f"; {est.counts.tensors:,} tensors; buffers and quantization metadata excluded",
     ]
+    if a.moe is not None and est.active_parameters is not None:
+        c, (inactive, experts) = est.counts, a.moe.routed_share_inactive
+        mtp = c.by_component.get("mtp", 0)
+        out.append(
+            f"  active per token = (parameters − MTP) − routed experts × (E − k) / E = "
+            f"({c.parameters:,} − {mtp:,}) − {c.routed_expert_params:,} × {inactive} / {experts} "
+            f"= {est.active_parameters:,} (hubmem.moe)"
+        )
     for r in [*est.rows, *est.training_rows]:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
         if r in est.training_rows:

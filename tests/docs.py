@@ -33,6 +33,15 @@ DENSE_MODELS = [
     "meta-llama/Llama-3.1-70B",
 ]
 
+MOE_MODELS = [
+    "mistralai/Mixtral-8x7B-v0.1",
+    "Qwen/Qwen3-30B-A3B",
+    "baidu/ERNIE-4.5-21B-A3B-Thinking",
+    "openai/gpt-oss-20b",
+    "openai/gpt-oss-120b",
+    "deepseek-ai/DeepSeek-V3",
+]
+
 
 TRAINING_DEMO = ("meta-llama/Llama-3.1-8B", "--train", "full", "--seq-len", "4096", "--grad-checkpointing")
 SHARDED_DEMO = (
@@ -110,6 +119,35 @@ def blocks(invoke: Invoke) -> dict[str, str]:
     )
     out["measured"] = compare_measured.table(compare_measured.comparison(invoke))
     out["families"] = families(invoke)
+    moe_rows = []
+    for repo in MOE_MODELS:
+        d = json.loads(invoke([repo, "--format", "json", "--precision", "stored", "--seq-len", "8192"]))
+        a, p, moe = d["architecture"], d["parameters"], d["architecture"]["moe"]
+        moe_rows.append(
+            [
+                repo,
+                f"{p['parameters']:,}",
+                f"{p['active']:,}",
+                f"{moe['experts_per_token']} of {moe['num_experts']}",
+                f"{len(moe['moe_layers'])}/{a['num_layers']}",
+                " · ".join(p["stored_by_dtype"]),
+                f"{d['rows'][0]['weights'] / 1024**3:,.2f}",
+            ]
+        )
+    out["moe-models"] = render_rows(
+        [
+            "model",
+            "parameters",
+            "active per token",
+            "experts",
+            "MoE layers",
+            "stored",
+            "weights GiB as stored",
+        ],
+        moe_rows,
+        "markdown",
+        numeric=(1, 2, 6),
+    )
     return out
 
 

@@ -28,14 +28,21 @@ def headers(repo_id: str) -> dict:
     }
 
 
-def layout_totals(data: dict) -> dict[str, int]:
-    """Elements per dtype summed straight from a layout.json (independent of hubmem's code)."""
+def layout_totals(data: dict, hub_counting: bool = False) -> dict[str, int]:
+    """Elements per dtype summed straight from a layout.json (independent of hubmem's code).
+
+    `hub_counting`: weigh each tensor as the layout's own `hub_counting` table says the Hub counted it
+    when it published the figure (MXFP4 `U8 *_blocks` ×2, `U8 *_scales` ×1 or ×0).
+    """
+    weights = data.get("hub_counting") or {} if hub_counting else {}
     totals: dict[str, int] = {}
     for spec in data["files"].values():
-        for _, dtype, shape in spec["tensors"]:
+        for name, dtype, shape in spec["tensors"]:
             n = 1
             for x in shape:
                 n *= x
+            suffix = next((s for s in ("_blocks", "_scales") if name.endswith(s)), None)
+            n *= weights.get(f"{dtype} *{suffix}", 1) if suffix else 1
             totals[dtype] = totals.get(dtype, 0) + n
     return totals
 
@@ -43,9 +50,9 @@ def layout_totals(data: dict) -> dict[str, int]:
 def published_repos() -> list:
     """Fixture repos whose layout.json carries the Hub's published safetensors total.
 
-    A layout that does not itself add up to the published numbers (an unreconciled derivation, or a
-    checkpoint the Hub counts by another convention, e.g. MXFP4 `_blocks` as two values per byte) is
-    listed as skipped, with the reason, instead of silently dropped.
+    A layout that does not itself add up to the published numbers (counted the way the layout's
+    `hub_counting` says the Hub counted them) is listed as skipped, with the reason, instead of
+    silently dropped.
     """
     import pytest
 
@@ -55,7 +62,7 @@ def published_repos() -> list:
         published = data.get("published")
         if not published:
             continue
-        totals = layout_totals(data)
+        totals = layout_totals(data, hub_counting=True)
         by_dtype = published.get("by_dtype")
         reconciled = sum(totals.values()) == published["total"] and (not by_dtype or totals == by_dtype)
         if reconciled and not data.get("mismatch_note"):

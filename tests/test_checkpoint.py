@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hubmem.architecture import parse_architecture
 from hubmem.checkpoint import component_of, count_tensors, is_buffer
 
-from .helpers import FIXTURES, config, headers, layout, published_repos
+from .helpers import FIXTURES, config, headers, layout, layout_totals, published_repos
 
 
 def estimate_json(*args: str) -> dict:
@@ -25,13 +25,26 @@ def main_cli():
     return main
 
 
+def hub_counts_at_publication(data: dict, parameters: dict) -> dict[str, int]:
+    """hubmem's Hub-convention counts, adjusted to the convention of the day the figure was published:
+    a layout whose `hub_counting` says `U8 *_scales: 0` was published after the Hub stopped counting
+    the MXFP4 scales (hubmem.checkpoint.hub_elements)."""
+    hub = dict(parameters["hub_by_dtype"])
+    if (data.get("hub_counting") or {}).get("U8 *_scales") == 0:
+        hub["U8"] -= parameters["mxfp4_scale_elements"]
+    return hub
+
+
 @pytest.mark.parametrize("repo_id", published_repos())
-def test_stored_counts_equal_the_hubs_published_totals(fake_hub, repo_id):
-    published = layout(repo_id)["published"]
-    data = estimate_json(repo_id)["parameters"]
-    assert data["stored_total"] == published["total"]
+def test_hub_counts_equal_the_hubs_published_totals(fake_hub, repo_id):
+    data = layout(repo_id)
+    published = data["published"]
+    parameters = estimate_json(repo_id)["parameters"]
+    hub = hub_counts_at_publication(data, parameters)
+    assert sum(hub.values()) == published["total"]
     if published.get("by_dtype"):
-        assert data["stored_by_dtype"] == published["by_dtype"]
+        assert hub == published["by_dtype"]
+    assert parameters["stored_by_dtype"] == layout_totals(data)  # raw header elements, as stored
     assert fake_hub.weights_downloads() == []
 
 
@@ -188,3 +201,15 @@ def test_unknown_model_type_falls_back_to_the_raw_dict():
         256,
     )
     assert a.normalised_by.startswith("raw config")
+
+
+def test_gpt_oss_20b_under_both_hub_counting_conventions():
+    """The Hub's figure at revision 6cee5e8 counts MXFP4 *_blocks bytes twice and *_scales once; a later
+    revision drops the scales, which leaves exactly the unpacked parameter count."""
+    data = layout("openai/gpt-oss-20b")
+    counts = count_tensors(headers("openai/gpt-oss-20b"), config("openai/gpt-oss-20b"))
+    assert counts.hub_by_dtype == data["published"]["by_dtype"]
+    later = data["published_later"]["by_dtype"]
+    assert counts.hub_by_dtype["U8"] - counts.mxfp4_scale_elements == later["U8"] == 19_110_297_600
+    assert counts.parameters == data["published_later"]["total"] == 20_914_757_184
+    assert counts.stored_by_dtype == {"BF16": 1_804_459_584, "U8": 10_152_345_600}  # the headers, as stored
