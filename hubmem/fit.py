@@ -48,7 +48,7 @@ def target(gpu: str | None, gpu_memory: int | None = None, num_gpus: int = 1) ->
     if gpu_memory is not None:
         if gpu_memory < 1:
             raise InvalidInputError("--gpu-memory must be more than 0 bytes")
-        return Target(f"GPU with {gpu_memory / 1024**3:,.2f} GiB", gpu_memory, num_gpus)
+        return Target("custom GPU", gpu_memory, num_gpus)
     if gpu is None:
         if num_gpus != 1:
             raise InvalidInputError("--num-gpus needs --gpu or --gpu-memory")
