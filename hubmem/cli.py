@@ -363,7 +363,7 @@ def audit(
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
     options = _model_options(kwargs)
     tgt = fit.target(gpu, gpu_memory, num_gpus)
-    refs = audit_mod.read_ids(repos, files, click.get_text_stream("stdin"))
+    refs = audit_mod.read_ids(repos, files, sys.stdin)
     threading.Thread(target=_quiet_warm_up, daemon=True).start()  # transformers import overlaps the requests
 
     def task(ref: str) -> audit_mod.AuditRow:

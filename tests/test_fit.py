@@ -108,7 +108,12 @@ def test_search_helpers():
 
 def test_target_from_options():
     h100 = fit.target("H100", None, 2)
-    assert (h100.name, h100.key, h100.count, h100.usable_bytes) == ("H100 SXM 80GB", "h100-80gb", 2, 81_089 * MIB)
+    assert (h100.name, h100.key, h100.count, h100.usable_bytes) == (
+        "H100 SXM 80GB",
+        "h100-80gb",
+        2,
+        81_089 * MIB,
+    )
     assert fit.target(None, 24 * 1024**3).usable_bytes == 24 * 1024**3
     assert fit.target(None, None) is None
     for args, message in [

@@ -137,7 +137,12 @@ def test_usable_memory(key: str, usable_mib: int) -> None:
 
 def test_usable_is_below_what_nvidia_smi_shows() -> None:
     # nvidia-smi's memory.total (test_vendor_gb_means_gib_as_the_drivers_show) is more than torch gets.
-    for key, smi_mib in [("h100-80gb", 81_559), ("h200-141gb", 143_771), ("l4-24gb", 23_034), ("l40s-48gb", 46_068)]:
+    for key, smi_mib in [
+        ("h100-80gb", 81_559),
+        ("h200-141gb", 143_771),
+        ("l4-24gb", 23_034),
+        ("l40s-48gb", 46_068),
+    ]:
         assert find_gpu(key).usable_bytes < smi_mib * MIB
 
 
@@ -316,7 +321,9 @@ def test_exactly_equal_fits() -> None:
 
 def test_one_byte_more_goes_to_the_next_size() -> None:
     assert smallest_fitting(81_072 * MIB + 1).key == "h100-80gb"  # 81,089 MiB, as torch reports it
-    assert smallest_fitting(81_089 * MIB + 1).key == "rtx-pro-6000-96gb"  # 98,304 x 15,102/16,384 = 90,612 MiB
+    assert (
+        smallest_fitting(81_089 * MIB + 1).key == "rtx-pro-6000-96gb"
+    )  # 98,304 x 15,102/16,384 = 90,612 MiB
     assert smallest_fitting(81_089 * MIB + 1, catalogue=COMMON).key == "h200-141gb"
     assert smallest_fitting(143_156 * MIB + 1, catalogue=COMMON).key == "b200-180gb"
 
