@@ -18,7 +18,7 @@ from .fakehub import build_safetensors_header
 from .helpers import config, layout
 
 TINY = "test/tiny"
-O = 1024**3
+OVERHEAD = 1024**3
 HEADER = (
     "repo,sha,params,active_params,exact,dtype,context,precision,weights,total,kv_per_token,fits_on,fits,"
     "headroom,gpus_needed,max_seq_len,max_batch,download,status,exit_code,error\n"
@@ -43,7 +43,7 @@ def tiny_download() -> int:
 
 def tiny_row(ref: str, sha: str) -> str:
     # bf16 at the model's 2,048 tokens: 404,096 + 1280·2048 + 4000 + 1 GiB (see tests/test_fit.py)
-    total = 404_096 + 1280 * 2048 + 4000 + O
+    total = 404_096 + 1280 * 2048 + 4000 + OVERHEAD
     return f"{ref},{sha},202048,202048,True,bfloat16,2048,bf16,404096,{total},256,T4 16GB,,,,,,{tiny_download()},ok,0,\n"
 
 
@@ -157,7 +157,7 @@ def test_table_with_a_gpu(fake_hub):
 
 def test_max_batch_on_two_t4s_by_hand():
     # per GPU at s = 2048: 404,096/2 + b·(256·2048)/2 + (b·1024·2048 + 4000·b)/2 + 1 GiB <= 15,102 MiB
-    room = 15_102 * 1024**2 - O - 202_048
+    room = 15_102 * 1024**2 - OVERHEAD - 202_048
     per_sequence = 256 * 2048 // 2 + (1024 * 2048 + 4000) // 2
     assert room // per_sequence == 11_245
 

@@ -17,7 +17,7 @@ from .helpers import config, headers, layout
 
 TINY = "test/tiny"
 MIB = 1024**2
-O = 1024**3  # default overhead per GPU
+OVERHEAD = 1024**3  # default overhead per GPU
 
 # By hand from fixtures/repos/test__tiny (h 64, i 128, L 2, a 4, k 2, d 16, V 1000), bf16 row, sdpa:
 #   weights 202,048 x 2 = 404,096
@@ -29,7 +29,7 @@ W = 404_096
 
 
 def bf16_total(s: int, b: int) -> int:
-    return W + 1280 * b * s + 4000 * b + O
+    return W + 1280 * b * s + 4000 * b + OVERHEAD
 
 
 def tiny(**options):
@@ -40,8 +40,8 @@ def tiny(**options):
 
 def test_one_gpu_total_is_the_row_total():
     est = tiny(seq_len=1024)
-    assert est.row("bf16").total == bf16_total(1024, 1) == W + 1_310_720 + 4000 + O
-    v = fit.verdict(est, "bf16", fit.Target("card", O + 2 * MIB))
+    assert est.row("bf16").total == bf16_total(1024, 1) == W + 1_310_720 + 4000 + OVERHEAD
+    v = fit.verdict(est, "bf16", fit.Target("card", OVERHEAD + 2 * MIB))
     assert v.per_gpu_bytes == bf16_total(1024, 1)
     assert v.fits and v.headroom == 2 * MIB - (W + 1_310_720 + 4000) == 378_336
 
@@ -49,13 +49,13 @@ def test_one_gpu_total_is_the_row_total():
 def test_does_not_fit_and_the_fewest_gpus_that_do():
     est = tiny(seq_len=1024, batch=2)
     # one GPU: 404,096 + 2·1,310,720 + 8,000 = 3,033,536 model bytes > 2 MiB of room
-    one = fit.verdict(est, "bf16", fit.Target("card", O + 2 * MIB))
+    one = fit.verdict(est, "bf16", fit.Target("card", OVERHEAD + 2 * MIB))
     assert not one.fits
     assert one.headroom == 2 * MIB - 3_033_536 == -936_384
     # two GPUs: weights 202,048 + KV 524,288 / 2 (one KV head each) + activations 2,105,152 / 2 + overhead
     assert one.gpus_needed == 2
-    two = fit.verdict(est, "bf16", fit.Target("card", O + 2 * MIB, count=2))
-    assert two.per_gpu_bytes == 202_048 + 262_144 + 1_052_576 + O
+    two = fit.verdict(est, "bf16", fit.Target("card", OVERHEAD + 2 * MIB, count=2))
+    assert two.per_gpu_bytes == 202_048 + 262_144 + 1_052_576 + OVERHEAD
     assert two.fits
 
 
@@ -64,25 +64,25 @@ def test_kv_heads_are_replicated_beyond_their_count():
     est = tiny(seq_len=1024)
     row = est.row("bf16")
     assert (row.kv_cache, row.activations) == (262_144, 1_048_576 + 4000)
-    assert fit.per_gpu_bytes(row, est.architecture, 4) == 101_024 + 262_144 // 2 + 1_052_576 // 4 + O
+    assert fit.per_gpu_bytes(row, est.architecture, 4) == 101_024 + 262_144 // 2 + 1_052_576 // 4 + OVERHEAD
 
 
 def test_reverse_solve_longest_sequence_and_largest_batch():
     est = tiny(seq_len=1024)
-    v = fit.verdict(est, "bf16", fit.Target("card", O + 10 * MIB))
+    v = fit.verdict(est, "bf16", fit.Target("card", OVERHEAD + 10 * MIB))
     # 404,096 + 1280·s + 4000 <= 10,485,760  ->  s <= 7,873.17
     assert v.max_seq_len == 7_873
-    assert bf16_total(7_873, 1) <= O + 10 * MIB < bf16_total(7_874, 1)
+    assert bf16_total(7_873, 1) <= OVERHEAD + 10 * MIB < bf16_total(7_874, 1)
     # at s = 1024: 404,096 + b·(1,310,720 + 4000) <= 10,485,760  ->  b <= 7.67
     assert v.max_batch == 7
-    assert bf16_total(1024, 7) <= O + 10 * MIB < bf16_total(1024, 8)
+    assert bf16_total(1024, 7) <= OVERHEAD + 10 * MIB < bf16_total(1024, 8)
 
 
 def test_reverse_solve_when_nothing_fits():
     est = tiny(seq_len=1024)
-    v = fit.verdict(est, "bf16", fit.Target("card", O + W))  # room for the weights and nothing else
+    v = fit.verdict(est, "bf16", fit.Target("card", OVERHEAD + W))  # room for the weights and nothing else
     assert (v.max_seq_len, v.max_batch) == (0, 0)
-    assert fit.verdict(est, "bf16", fit.Target("card", O // 2)).gpus_needed is None  # overhead alone
+    assert fit.verdict(est, "bf16", fit.Target("card", OVERHEAD // 2)).gpus_needed is None  # overhead alone
 
 
 def test_rule_of_thumb_margin_splits_with_the_weights_and_has_no_reverse_solve():
@@ -147,7 +147,7 @@ def test_estimate_json_carries_the_verdicts(fake_hub):
     (v,) = json.loads(result.stdout)["fit"]
     assert v["gpu"] == "T4 16GB" and v["num_gpus"] == 2
     assert v["usable_bytes_per_gpu"] == 15_102 * MIB
-    assert v["per_gpu_bytes"] == 202_048 + 262_144 // 2 + 1_052_576 // 2 + O
+    assert v["per_gpu_bytes"] == 202_048 + 262_144 // 2 + 1_052_576 // 2 + OVERHEAD
     assert v["headroom_bytes"] == 15_102 * MIB - v["per_gpu_bytes"]
     assert v["fits"] is True and v["gpus_needed"] == 1
 
