@@ -428,7 +428,7 @@ def check(
     options = _model_options(kwargs)
     tgt = fit.target(gpu, gpu_memory, num_gpus)
     if tgt is None:
-        raise click.UsageError("check needs --gpu NAME or --gpu-memory SIZE")
+        raise errors.InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
     repo, revision = split_revision(repo, revision)
     chosen = None if precision == "auto" else [normalise_precision(precision)]
     est = run_estimate(repo, revision=revision, token=token, timeout=timeout, precisions=chosen, **options)

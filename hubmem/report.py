@@ -174,12 +174,16 @@ def _seq_limit(limit: int | None, max_context: int | None) -> str:
     return f"{limit:,}"
 
 
-def fit_cell(v: Verdict, units: str = "GiB") -> str:
-    """'yes, +62.59 GiB free' / 'no, 3.20 GiB short (needs 2)'."""
+def headroom_text(v: Verdict, units: str = "GiB") -> str:
+    """'+62.59 GiB free' / '3.20 GiB short (needs 2)'."""
     if v.fits:
-        return f"yes, {_signed(v.headroom, units)} {units} free"
+        return f"{_signed(v.headroom, units)} {units} free"
     need = f"needs {v.gpus_needed}" if v.gpus_needed else "not on any number of them"
-    return f"no, {human(-v.headroom, units)} {units} short ({need})"
+    return f"{human(-v.headroom, units)} {units} short ({need})"
+
+
+def fit_cell(v: Verdict, units: str = "GiB") -> str:
+    return ("yes, " if v.fits else "no, ") + headroom_text(v, units)
 
 
 def render_verdicts(verdicts: list[Verdict], est: Estimate, fmt: str = "table", units: str = "GiB") -> str:
@@ -296,7 +300,8 @@ def render_check(
         ),
         (
             "memory",
-            f"{human(v.per_gpu_bytes, units)} {units} per GPU: fits {fit_cell(v, units)}",
+            f"{human(v.per_gpu_bytes, units)} {units} per GPU: {'fits' if v.fits else 'does not fit'}, "
+            + headroom_text(v, units),
         ),
         (
             "",
