@@ -394,3 +394,40 @@ def test_module_imports_only_the_standard_library() -> None:
             assert node.level == 0 and node.module, "gpus.py imports nothing from hubmem"
             imported.add(node.module.split(".")[0])
     assert imported - {"__future__"} <= set(sys.stdlib_module_names)
+
+
+# --- hubmem gpus ------------------------------------------------------------------------------
+
+
+def test_gpus_command_csv_has_capacity_and_usable_bytes() -> None:
+    import csv
+    import io
+
+    from click.testing import CliRunner
+
+    from hubmem.cli import main
+
+    result = CliRunner().invoke(main, ["gpus", "--format", "csv"])
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["key"] for r in rows] == [g.key for g in CATALOGUE]
+    h100 = next(r for r in rows if r["key"] == "h100-80gb")
+    assert (h100["memory_bytes"], h100["usable_bytes"]) == ("85899345920", str(81_089 * MIB))
+    assert h100["usable_source"] == "reported by the runtime (torch total_memory)"
+    l4 = next(r for r in rows if r["key"] == "l4-24gb")
+    assert l4["usable_bytes"] == str(22_653 * MIB)
+    assert l4["usable_source"].startswith("gddr-ecc rule: capacity x 15,102/16,384")
+
+
+def test_gpus_command_table() -> None:
+    from click.testing import CliRunner
+
+    from hubmem.cli import main
+
+    result = CliRunner().invoke(main, ["gpus"])
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["key", "name", "memory", "GiB", "usable", "GiB", "vendor", "aliases", "source"]
+    h100 = next(line for line in lines if line.startswith("h100-80gb "))
+    assert "H100 SXM 80GB" in h100 and "  80.0  " in h100 and "  79.19  " in h100  # 81,089 MiB
+    assert len(lines) == 2 + len(CATALOGUE)
+    assert result.stderr.startswith("usable = what torch reports as the device's total")
