@@ -426,7 +426,17 @@ def test_gpus_command_table() -> None:
 
     result = CliRunner().invoke(main, ["gpus"])
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["key", "name", "memory", "GiB", "usable", "GiB", "vendor", "aliases", "source"]
+    assert lines[0].split() == [
+        "key",
+        "name",
+        "memory",
+        "GiB",
+        "usable",
+        "GiB",
+        "vendor",
+        "aliases",
+        "source",
+    ]
     h100 = next(line for line in lines if line.startswith("h100-80gb "))
     assert "H100 SXM 80GB" in h100 and "  80.0  " in h100 and "  79.19  " in h100  # 81,089 MiB
     assert len(lines) == 2 + len(CATALOGUE)
