@@ -70,6 +70,10 @@ def render_estimate(
             [r.precision, r.weights, r.kv_cache, r.activations, r.overhead, r.total, est.fits_on[r.precision]]
             for r in est.rows
         ]
+        if verdicts:  # --gpu: the verdict's fields after the row's, prefixed fit_
+            keys = [k for k in verdicts[0].to_dict() if k != "precision"]
+            headers += [f"fit_{k}" for k in keys]
+            rows = [row + [v.to_dict()[k] for k in keys] for row, v in zip(rows, verdicts)]
         return render_rows(headers, rows, "csv")
     headers = ["precision", f"weights {units}", f"KV cache {units}", f"activations {units}"]
     headers += [f"overhead {units}", f"total {units}", "fits on"]

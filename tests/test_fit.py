@@ -156,3 +156,21 @@ def test_unknown_gpu_is_an_error_line(fake_hub):
     result = CliRunner().invoke(main, [TINY, "--gpu", "a100-90gb"])
     assert result.exit_code == 3
     assert result.stderr == "Error: unknown GPU 'a100-90gb'; did you mean: a100-80gb, a100-40gb, h100-80gb?\n"
+
+
+def test_estimate_csv_appends_the_verdict_columns(fake_hub):
+    result = CliRunner().invoke(
+        main, [TINY, "--seq-len", "1024", "--precision", "bf16", "--gpu-memory", "1034MiB", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.stderr
+    header, row = result.stdout.splitlines()
+    assert header.endswith(
+        ",fits_on,fit_gpu,fit_gpu_key,fit_num_gpus,fit_usable_bytes_per_gpu,fit_per_gpu_bytes,fit_fits,"
+        "fit_headroom_bytes,fit_gpus_needed,fit_max_seq_len,fit_max_batch"
+    )
+    # 10 MiB of room past the overhead: 10,485,760 - (404,096 + 1,314,720) headroom; s <= 2,048 (model max)
+    total = bf16_total(1024, 1)
+    assert (
+        row
+        == f"bf16,404096,262144,1052576,{OVERHEAD},{total},T4 16GB,custom GPU,,1,{1034 * MIB},{total},True,{1034 * MIB - total},1,7873,7"
+    )
