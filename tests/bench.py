@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -120,6 +121,7 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
             listing.write_text("\n".join(ids) + "\n")
             home = tempfile.mkdtemp(dir=work)  # a cold cache for every run
             hub.clear_log()
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(
                 [
@@ -139,6 +141,8 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
                 check=False,
             )
             wall = time.perf_counter() - start
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
             rows = [json.loads(line) for line in done.stdout.splitlines()]
             ok = sum(r["status"] == "ok" for r in rows)
             per_repo: dict[str, int] = {}
@@ -148,7 +152,8 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
                         per_repo[repo_id] = per_repo.get(repo_id, 0) + 1
             worst = max(per_repo.values(), default=0)
             print(
-                f"hubmem audit, {count} repos, {latency_ms:.0f} ms latency, {label}: {wall:.2f} s, "
+                f"hubmem audit, {count} repos, {latency_ms:.0f} ms latency, {label}: {wall:.2f} s "
+                f"(client CPU {cpu:.2f} s, load average {os.getloadavg()[0]:.1f}), "
                 f"{ok}/{len(rows)} ok, exit {done.returncode}, {len(hub.requests)} requests, "
                 f"single-file repos: at most {worst} requests each ({len(single)} of them)"
             )
