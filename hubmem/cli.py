@@ -277,6 +277,14 @@ def gpus(fmt: str, units: str) -> None:
         )
 
 
+def exit_now(code: int) -> None:
+    """Flush and leave at once. A plain exit would wait for the requests still in flight: they run on
+    huggingface_hub / concurrent.futures threads that the interpreter joins at exit (up to --timeout)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 # Options `audit` and `check` take from `estimate`, the same click.Option objects (one definition).
 SHARED_MODEL_OPTIONS = (
     "token",
@@ -386,7 +394,7 @@ def audit(
     click.echo(render_audit(rows, fmt, units, tgt), nl=False)
     if result.interrupted:
         click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
-        sys.exit(130)
+        exit_now(130)
     if result.failed:
         names = ", ".join(r.ref for r in result.failed[:5]) + (", …" if len(result.failed) > 5 else "")
         raise errors.BatchFailedError(f"{len(result.failed)} of {result.total} repos failed: {names}")

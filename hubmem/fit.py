@@ -73,7 +73,7 @@ def per_gpu_bytes(row: memory.InferenceRow, arch: Architecture, n: int, serving_
     return -(-shared // n) + kv + each
 
 
-def gpus_needed(fits: Callable[[int], bool], limit: int = MAX_GPUS) -> int | None:
+def fewest_gpus(fits: Callable[[int], bool], limit: int = MAX_GPUS) -> int | None:
     """The smallest n in 1..limit with fits(n), for a fits() that stays true once true; else None."""
     return _first_true(fits, 1, limit)
 
@@ -166,7 +166,7 @@ def verdict(est, precision: str, tgt: Target) -> Verdict:
         label=row.label,
         target=tgt,
         per_gpu_bytes=per_gpu_bytes(row, arch, n, rule),
-        gpus_needed=gpus_needed(fits_on),
+        gpus_needed=fewest_gpus(fits_on),
         max_seq_len=None if rule else largest_fitting(lambda s: fits_at(s, settings.batch)),
         max_batch=None if rule else largest_fitting(lambda b: fits_at(settings.seq_len, b)),
     )

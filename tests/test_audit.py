@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 
 import pytest
 from click.testing import CliRunner
 
-from hubmem import audit, hub
+from hubmem import audit, cli, hub
 from hubmem.cli import audit as audit_command
 from hubmem.cli import main
 
@@ -196,6 +197,7 @@ def test_ctrl_c_prints_what_finished(fake_hub, monkeypatch):
                 raise KeyboardInterrupt
 
     monkeypatch.setattr(audit, "progress_bar", lambda total: Bar())
+    monkeypatch.setattr(cli, "exit_now", sys.exit)  # os._exit would end pytest (the real one: next test)
     result = run("acme/stuck", TINY, "nobody/nothing", "--format", "csv")
     assert result.exit_code == 130
     assert result.stderr == "Interrupted: 2 of 3 repos finished.\n"
@@ -240,3 +242,50 @@ def test_progress_bar_only_on_a_terminal():
 def test_default_jobs_match():
     jobs = next(p for p in audit_command.params if p.name == "jobs")
     assert jobs.default == audit.DEFAULT_JOBS == 16
+
+
+def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):
+    import fcntl
+    import os
+    import pty
+    import select
+    import signal
+    import struct
+    import subprocess
+    import termios
+    import time
+    from pathlib import Path
+
+    fake_hub.add_repo("acme/stuck", layout=layout(TINY), config=config(TINY))
+    fake_hub.hang("/api/models/acme/stuck", 60)
+    root = Path(__file__).resolve().parent.parent
+    tty, tty_child = pty.openpty()  # stderr on a terminal: the progress bar says when the first row is done
+    fcntl.ioctl(tty_child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # tqdm needs a width
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubmem.cli", "audit", TINY, "acme/stuck", "--format", "csv"],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=tty_child,
+        text=True,
+    )
+    os.close(tty_child)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"1/2" not in seen and time.monotonic() < deadline:
+        if select.select([tty], [], [], 0.1)[0]:
+            seen += os.read(tty, 4096)
+    assert b"1/2" in seen, seen
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - started
+    try:
+        while select.select([tty], [], [], 0.1)[0]:
+            seen += os.read(tty, 4096)
+    except OSError:  # the child closed its end
+        pass
+    os.close(tty)
+    assert elapsed < 5  # does not wait for the 60 s hang (nor the 10 s timeout)
+    assert proc.returncode == 130
+    assert out.splitlines(keepends=True) == [HEADER, tiny_row(TINY, fake_hub.sha(TINY))]
+    assert b"Interrupted: 1 of 2 repos finished.\r\n" in seen

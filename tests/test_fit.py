@@ -99,8 +99,8 @@ def test_search_helpers():
     assert fit.largest_fitting(lambda x: x <= 1) == 1
     assert fit.largest_fitting(lambda x: False) == 0
     assert fit.largest_fitting(lambda x: True, limit=77) == 77
-    assert fit.gpus_needed(lambda n: n >= 13) == 13
-    assert fit.gpus_needed(lambda n: False, limit=8) is None
+    assert fit.fewest_gpus(lambda n: n >= 13) == 13
+    assert fit.fewest_gpus(lambda n: False, limit=8) is None
     calls = []
     fit.largest_fitting(lambda x: calls.append(x) or x <= 1_000_000)
     assert len(calls) <= 2 * 21  # doubling + bisection, not a scan
