@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint format bench docs clean
+.PHONY: install demo test lint format bench docs compare clean
 
 $(BIN)/hubmem: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: install  ## round trips and wall time per model against the fake Hub with
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python tests/docs.py --write
+
+compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
+	$(BIN)/python tests/compare_measured.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -17,6 +17,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import MalformedConfigError
+from .variants import (
+    ATTENTION_KINDS,
+    MLA,
+    SSM,
+    SSM_ONLY_TYPES,
+    Encoder,
+    encoder_of,
+    layer_pattern,
+    mla_of,
+    ssm_of,
+    towers_of,
+)
+from .variants import first as _first
 
 # Raw-dict aliases, used when transformers does not know the model type (and to read configs
 # whose class keeps the original name). Order = preference.
@@ -89,40 +102,58 @@ class Architecture:
     tie_word_embeddings: bool
     dtype: str | None  # config torch_dtype / dtype, e.g. "bfloat16"
     gated_mlp: bool
-    # one entry per decoder layer: "full" or "sliding"
+    # one entry per decoder layer: "full", "sliding", "chunked" (attention with a KV cache) or
+    # "ssm" (a Mamba / linear-attention layer with a fixed state instead)
     layer_types: tuple[str, ...] = field(default=())
     sliding_window: int | None = None
     learned_positions: bool = False
     text_config_key: str | None = None  # "text_config" when the LM sits inside a multimodal config
     normalised_by: str = "raw config"
+    attention_chunk: int | None = None  # Llama 4 chunked local attention (`attention_chunk_size`)
+    mla: MLA | None = None
+    ssm: SSM | None = None
+    encoder: Encoder | None = None
+    towers: tuple[str, ...] = ()  # "vision", "audio": sub-configs beside the language model
 
     @property
     def sliding_layers(self) -> int:
         return sum(1 for t in self.layer_types if t == "sliding")
 
+    @property
+    def attention_layers(self) -> int:
+        """Layers that keep a KV cache (Falcon-H1's parallel hybrid layers count: they hold both)."""
+        return sum(1 for t in self.layer_types if t in ATTENTION_KINDS)
+
     def attention_pattern(self) -> str:
-        """Human summary: 'full', 'sliding 4096', or '21 sliding 4096 + 21 full'."""
-        sliding = self.sliding_layers
-        if not sliding:
+        """Human summary: 'full', 'sliding 4096', '21 sliding 4096 + 21 full', '36 gated_deltanet + 12 full'."""
+        counts: dict[str, int] = {}
+        for t in self.layer_types:
+            counts[t] = counts.get(t, 0) + 1
+        if not counts:
             return "full"
-        if sliding == self.num_layers:
-            return f"sliding {self.sliding_window}"
-        return f"{sliding} sliding {self.sliding_window} + {self.num_layers - sliding} full"
+        size = {"sliding": self.sliding_window, "chunked": self.attention_chunk}
+        names = {k: f"{k} {size[k]}" if size.get(k) else k for k in counts}
+        if self.mla is not None:
+            names["full"] = "full (MLA latent)"
+        if self.ssm is not None:
+            names["ssm"] = f"{self.ssm.kind}"
+        if len(counts) == 1:
+            (kind,) = counts
+            text = names[kind]
+        else:
+            order = ("ssm", "sliding", "chunked", "full")
+            text = " + ".join(f"{counts[k]} {names[k]}" for k in order if k in counts)
+        if self.ssm is not None and "ssm" not in counts:
+            text += f" ∥ {self.ssm.num_layers} {self.ssm.kind} (parallel hybrid)"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["architectures"] = list(self.architectures)
         d["layer_types"] = list(self.layer_types)
+        d["towers"] = list(self.towers)
         d["attention_pattern"] = self.attention_pattern()
         return d
-
-
-def _first(source: Any, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = source.get(name) if isinstance(source, dict) else getattr(source, name, None)
-        if value is not None:
-            return value
-    return None
 
 
 def _transformers_config(config: dict) -> Any | None:
@@ -179,9 +210,14 @@ def parse_architecture(config: dict) -> Architecture:
 
     hidden = need("hidden_size")
     layers = need("num_layers")
-    heads = need("num_heads")
     vocab = need("vocab_size")
     model_type = str(_first(raw_text, ("model_type",)) or config.get("model_type") or "unknown")
+    encoder_decoder = encoder_of(view, raw_text, model_type)
+    decoder = encoder_decoder[1] if encoder_decoder else {}
+    layers = decoder.get("num_layers", layers)
+    layer_types, window = layer_pattern(view, raw_text, layers)
+    # SSM-only models (Mamba) have no attention heads at all.
+    heads = 0 if model_type in SSM_ONLY_TYPES else decoder.get("num_heads") or need("num_heads")
 
     kv_heads = _first(view, ALIASES["num_kv_heads"]) or _first(raw_text, ALIASES["num_kv_heads"])
     multi_query = _first(raw_text, ("multi_query",)) or _first(view, ("multi_query",))
@@ -189,14 +225,24 @@ def parse_architecture(config: dict) -> Architecture:
         kv_heads = 1  # Falcon-7B / GPT-BigCode multi-query attention: one K/V head
     if model_type == "falcon" and not raw_text.get("new_decoder_architecture") and multi_query:
         kv_heads = 1  # FalconConfig fills num_kv_heads with num_attention_heads; the model uses 1
-    kv_heads = int(kv_heads or heads)
+    kv_heads = int(kv_heads or heads) if heads else 0
 
-    head_dim = _first(view, ("head_dim",)) or _first(raw_text, ("head_dim",)) or hidden // heads
+    head_dim = (
+        _first(view, ("head_dim",)) or _first(raw_text, ("head_dim",)) or (hidden // heads if heads else 0)
+    )
+    head_dim = decoder.get("head_dim", head_dim)
+    mla = mla_of(view, raw_text)
+    if mla is not None:  # DeepseekV3Config.head_dim is the RoPE part only; queries/keys use nope + rope
+        head_dim = mla.qk_head_dim
     intermediate = _first(view, ALIASES["intermediate_size"]) or _first(
         raw_text, ALIASES["intermediate_size"]
     )
-    intermediate = int(intermediate or 4 * hidden)  # GPT-2 n_inner=None, BLOOM, Falcon: 4h
-    max_context = _first(view, ALIASES["max_context"]) or _first(raw_text, ALIASES["max_context"])
+    intermediate = decoder.get("intermediate_size") or int(intermediate or 4 * hidden)  # GPT-2, BLOOM: 4h
+    max_context = (
+        decoder.get("max_context")
+        or _first(view, ALIASES["max_context"])
+        or _first(raw_text, ALIASES["max_context"])
+    )
 
     tie = _first(raw_text, ("tie_word_embeddings",))
     if tie is None:
@@ -205,9 +251,10 @@ def parse_architecture(config: dict) -> Architecture:
         tie = bool(getattr(view, "tie_word_embeddings", True)) if hf is not None else True
     dtype = _first(raw_text, ("torch_dtype", "dtype")) or _first(config, ("torch_dtype", "dtype"))
 
-    layer_types, window = _layer_pattern(view, raw_text, layers)
     hidden_act = str(_first(raw_text, ("hidden_act", "activation_function", "hidden_activation")) or "")
-    gated = model_type in GATED_MLP_TYPES or "glu" in hidden_act.lower()
+    # T5 v1.1 / flan-t5: feed_forward_proj "gated-gelu" (DenseGatedActDense: wi_0, wi_1, wo)
+    gated_ff = str(raw_text.get("feed_forward_proj") or "").startswith("gated")
+    gated = model_type in GATED_MLP_TYPES or "glu" in hidden_act.lower() or gated_ff
 
     return Architecture(
         model_type=model_type,
@@ -228,25 +275,23 @@ def parse_architecture(config: dict) -> Architecture:
         learned_positions=model_type in LEARNED_POSITION_TYPES,
         text_config_key=text_key,
         normalised_by=normalised_by,
+        attention_chunk=_chunk_size(view, raw_text, layer_types),
+        mla=mla,
+        ssm=ssm_of(view, raw_text, model_type, layer_types, hidden),
+        encoder=encoder_decoder[0] if encoder_decoder else None,
+        towers=towers_of(config),
     )
 
 
-def _layer_pattern(view: Any, raw: dict, layers: int) -> tuple[tuple[str, ...], int | None]:
-    """Per-layer 'full'/'sliding' kinds and the window size.
-
-    Precedence: an explicit `layer_types` list (transformers computes it for Gemma 2/3, Qwen2,
-    ...); else `sliding_window` applied to every layer (Mistral-7B-v0.1) unless
-    `use_sliding_window` is false (Qwen2 ships a window it does not use).
-    """
-    window = _first(view, ("sliding_window",)) or _first(raw, ("sliding_window",))
-    types = _first(view, ("layer_types",)) or _first(raw, ("layer_types",))
-    if isinstance(types, (list, tuple)) and len(types) == layers:
-        kinds = tuple("sliding" if "sliding" in str(t) or "local" in str(t) else "full" for t in types)
-        return kinds, int(window) if window and "sliding" in kinds else None
-    use = _first(raw, ("use_sliding_window",))
-    if isinstance(window, int) and window > 0 and use is not False:
-        return ("sliding",) * layers, int(window)
-    return ("full",) * layers, None
+def _chunk_size(view: Any, raw: dict, kinds: tuple[str, ...]) -> int | None:
+    if "chunked" not in kinds:
+        return None
+    size = _first(raw, ("attention_chunk_size",)) or _first(view, ("attention_chunk_size",))
+    if not isinstance(size, int) or size <= 0:
+        raise MalformedConfigError(
+            "config.json has chunked attention layers but no usable attention_chunk_size"
+        )
+    return size
 
 
 def refine_with_counts(arch: Architecture, mlp_params: int | None) -> Architecture:
@@ -256,7 +301,10 @@ def refine_with_counts(arch: Architecture, mlp_params: int | None) -> Architectu
     """
     if not mlp_params:
         return arch
-    per_layer_hi = mlp_params / (arch.num_layers * arch.hidden_size * arch.intermediate_size)
+    layers = arch.num_layers + (
+        arch.encoder.num_layers if arch.encoder else 0
+    )  # T5/BART/Whisper: both stacks
+    per_layer_hi = mlp_params / (layers * arch.hidden_size * arch.intermediate_size)
     gated = per_layer_hi > 2.5
     if gated == arch.gated_mlp:
         return arch

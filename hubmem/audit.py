@@ -96,7 +96,9 @@ class AuditRow:
             precision=p,
             weights=row.weights,
             total=row.total,
-            kv_per_token=memory.kv_bytes_per_token(a, memory.kv_element_bytes(est.settings, p)),
+            kv_per_token=memory.kv_bytes_per_token(
+                a, memory.kv_element_bytes(est.settings, p), memory.kv_format(est.settings)
+            ),
             fits_on=est.fits_on[p],
             download=est.download_bytes,
             status="ok",

@@ -50,7 +50,8 @@ DTYPE_BITS: dict[str, int] = {
 # GPT-NeoX/Pythia (`attention.bias`, `attention.masked_bias`), rotary `inv_freq` (Llama-2 era
 # checkpoints), BERT-style `position_ids`. transformers >= 5 ignores them on load
 # (e.g. GPT2PreTrainedModel._keys_to_ignore_on_load_unexpected = ["attn.bias", ...]).
-_BUFFER_RE = re.compile(r"(^|\.)(inv_freq|masked_bias|position_ids|_float_tensor)$")
+# BART's `final_logits_bias` is a registered buffer (BartForConditionalGeneration.register_buffer).
+_BUFFER_RE = re.compile(r"(^|\.)(inv_freq|masked_bias|position_ids|_float_tensor|final_logits_bias)$")
 _MASK_RE = re.compile(r"(^|\.)(attn|attention|self_attention)\.bias$")
 
 # Quantization side tensors: bytes in the checkpoint, not parameters.
@@ -77,19 +78,29 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         "embeddings",
         re.compile(
             r"(embed_tokens|(^|\.)wte\.|(^|\.)wpe\.|word_embeddings|embed_positions|position_embeddings|"
-            r"token_type_embeddings|tok_embeddings|(^|\.)shared\.weight|embed_in\.|relative_attention_bias)"
+            r"token_type_embeddings|tok_embeddings|(^|\.)shared\.weight|embed_in\.|relative_attention_bias|"
+            r"(^|\.)embeddings\.weight$)"
         ),
     ),
-    ("attention", re.compile(r"(attn|attention|self_attention|q_proj|k_proj|v_proj|o_proj|query_key_value)")),
+    # Mamba / Mamba2 mixers (`mixer.`, Jamba and Falcon-H1 `mamba.`) and Qwen3-Next gated DeltaNet
+    # (`linear_attn.`): recurrent layers, not attention.
+    ("ssm", re.compile(r"(\.mixer\.|\.mamba\.|\.linear_attn\.)")),
+    (
+        "attention",
+        re.compile(
+            r"(attn|attention|self_attention|q_proj|k_proj|v_proj|o_proj|query_key_value|SelfAttention|EncDecAttention)"
+        ),
+    ),
     (
         "mlp",
         re.compile(
-            r"(mlp|feed_forward|ffn|experts|gate_proj|up_proj|down_proj|fc1|fc2|intermediate|\.output\.dense|c_fc)"
+            r"(mlp|feed_forward|ffn|experts|gate_proj|up_proj|down_proj|fc1|fc2|intermediate|\.output\.dense|c_fc|"
+            r"DenseReluDense)"
         ),
     ),
 )
 
-COMPONENTS = ("embeddings", "attention", "mlp", "norms", "lm_head", "vision", "audio", "other")
+COMPONENTS = ("embeddings", "attention", "ssm", "mlp", "norms", "lm_head", "vision", "audio", "other")
 
 
 def dtype_bits(dtype: str) -> int:
@@ -247,7 +258,11 @@ def count_tensors(
             by_component[component] += params
             if component == "lm_head":
                 counts.has_lm_head = True
-            if component in ("attention", "mlp") and len(shape) >= 2 and not name.endswith("bias"):
+            # SSM mixers: only their projections are Linear layers (not A_log, conv1d, dt_bias, D).
+            is_linear = (
+                component in ("attention", "mlp") or component == "ssm" and name.endswith("proj.weight")
+            )
+            if is_linear and len(shape) >= 2 and not name.endswith("bias"):
                 rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "")
                 counts.linear_params += params
                 counts.linear_rows += rows
@@ -257,3 +272,23 @@ def count_tensors(
     counts.stored_bytes_by_dtype = dict(sorted(bytes_by_dtype.items()))
     counts.by_component = {c: by_component[c] for c in COMPONENTS if by_component[c]}
     return counts
+
+
+_STACK_RE = re.compile(r"(^|\.)(encoder|decoder)\.")
+
+
+def encoder_decoder_split(headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]]) -> dict[str, int]:
+    """Parameters of an encoder-decoder's encoder stack, decoder stack, and what they share.
+
+    By tensor name: `encoder.` / `model.encoder.` (T5, BART, Whisper) vs `decoder.`; the rest
+    (shared token embeddings, lm_head, BART's `model.shared`) is `shared`. Buffers and
+    quantization metadata are left out as in `count_tensors`.
+    """
+    split = {"encoder": 0, "decoder": 0, "shared": 0}
+    for tensors in headers.values():
+        for name, (_, shape) in tensors.items():
+            if is_buffer(name, tuple(shape)) or is_quant_metadata(name):
+                continue
+            m = _STACK_RE.search(name)
+            split[m.group(2) if m else "shared"] += numel(shape)
+    return split

@@ -111,6 +111,128 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _parameter_count(
+    ctx: click.Context | None, param: click.Parameter | None, value: str | None
+) -> int | None:
+    """click callback: '6e9', '6B', '1.5B', '350M' -> an integer parameter count."""
+    if value is None:
+        return None
+    text = value.strip().upper()
+    scale = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}.get(text[-1:], 1)
+    try:
+        number = float(text[:-1] if scale > 1 else text)
+    except ValueError as e:
+        raise click.BadParameter(f"'{value}' is not a parameter count (e.g. 6e9, 6B, 350M)") from e
+    return round(number * scale)
+
+
+TRAINING_OPTIONS = (
+    "regimes",
+    "optimizer",
+    "micro_batch",
+    "grad_checkpointing",
+    "lora_rank",
+    "lora_targets",
+    "grad_dtype",
+    "objective",
+    "activation_rule",
+    "gpus",
+    "zero",
+    "fsdp",
+    "tp",
+    "pp",
+    "offload",
+)
+
+
+def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--train and what it takes: regime, optimizer, batch shape, LoRA, sharding and parallelism."""
+    options = [
+        click.option(
+            "--train",
+            type=click.Choice(["full", "lora", "qlora"]),
+            help="Estimate training instead of inference: full fine-tuning, LoRA, or QLoRA (NF4 base).",
+        ),
+        click.option(
+            "--regime",
+            "regimes",
+            multiple=True,
+            type=click.Choice(["fp32", "bf16", "mixed", "int8"]),
+            help="Training rows (repeatable). Default: fp32 bf16 mixed. int8 = the S0 article's all-1-byte rule.",
+        ),
+        click.option(
+            "--optimizer",
+            type=click.Choice(["adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor"]),
+            default="adamw",
+            show_default=True,
+            help="Optimizer states: AdamW 2 per param, 8-bit Adam 2 bytes, SGD momentum 1, SGD 0, Adafactor factored.",
+        ),
+        click.option(
+            "--micro-batch", type=int, default=1, show_default=True, help="Sequences per GPU per step."
+        ),
+        click.option(
+            "--grad-checkpointing",
+            is_flag=True,
+            help="Keep each layer's input only and recompute in backward.",
+        ),
+        click.option("--lora-rank", type=int, default=16, show_default=True, help="LoRA rank r."),
+        click.option(
+            "--lora-targets",
+            default="q,k,v,o,gate,up,down",
+            show_default=True,
+            callback=lambda ctx, param, value: tuple(t.strip() for t in value.split(",") if t.strip()),
+            help="Projections LoRA adapts (comma-separated from q,k,v,o,gate,up,down).",
+        ),
+        click.option(
+            "--grad-dtype",
+            type=click.Choice(["fp32", "16bit"]),
+            default="fp32",
+            show_default=True,
+            help="Gradients in the mixed regime: fp32 (torch.autocast, HF Trainer) or 16bit (DeepSpeed, Megatron).",
+        ),
+        click.option(
+            "--objective",
+            type=click.Choice(["causal-lm", "classifier", "logits-sum"]),
+            default="causal-lm",
+            show_default=True,
+            help="Loss: causal-LM cross-entropy (fp32 b·s·V buffers), a classification head, or logits.sum().",
+        ),
+        click.option(
+            "--activations",
+            "activation_rule",
+            type=click.Choice(["korthikanti", "simple"]),
+            default="korthikanti",
+            show_default=True,
+            help="Activation rule: Korthikanti et al. 2022 (generalised) or the S0 article's (h + i)·s·L·bytes.",
+        ),
+        click.option(
+            "--gpus", type=int, help="GPUs in total = tp × pp × data-parallel replicas (default: tp × pp)."
+        ),
+        click.option(
+            "--zero",
+            type=click.Choice(["0", "1", "2", "3"]),
+            default="0",
+            show_default=True,
+            help="DeepSpeed ZeRO stage.",
+        ),
+        click.option(
+            "--fsdp",
+            type=click.Choice(["full", "grad-op"]),
+            help="PyTorch FSDP sharding (full = ZeRO-3, grad-op = ZeRO-2).",
+        ),
+        click.option("--tp", type=int, default=1, show_default=True, help="Tensor-parallel size."),
+        click.option("--pp", type=int, default=1, show_default=True, help="Pipeline-parallel stages (1F1B)."),
+        click.option(
+            "--offload",
+            type=click.Choice(["optimizer", "params"]),
+            help="Move optimizer states + master weights (and with 'params' the weights) to host RAM.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="hubmem")
 def main() -> None:
@@ -141,10 +263,32 @@ def main() -> None:
 )
 @click.option(
     "--kv-dtype",
-    type=click.Choice(["auto", "fp32", "bf16", "fp16", "fp8", "int8"]),
+    type=click.Choice(["auto", "fp32", "bf16", "fp16", "fp8", "int8", "fp8_ds_mla"]),
     default="auto",
     show_default=True,
-    help="KV cache dtype; auto = each row's compute dtype (16-bit for quantized rows).",
+    help="KV cache dtype; auto = each row's compute dtype (16-bit for quantized rows). "
+    "fp8_ds_mla: vLLM's 656-byte FP8 MLA latent (DeepSeek MLA models only).",
+)
+@click.option(
+    "--state-dtype",
+    type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+    default="auto",
+    show_default=True,
+    help="SSM / linear-attention state dtype (Mamba, Jamba, Qwen3-Next, Falcon-H1); "
+    "auto = each row's compute dtype, as vLLM's --mamba-ssm-cache-dtype auto.",
+)
+@click.option(
+    "--encoder-len",
+    type=int,
+    help="Encoder-decoder models: encoder tokens (frames), fixing the cross-attention KV. "
+    "Default: the model's source length (Whisper 1500, T5 n_positions, BART max_position_embeddings).",
+)
+@click.option(
+    "--image-tokens",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Multimodal models: image tokens (per image × images) added to --seq-len for KV and activations.",
 )
 @click.option(
     "--attn",
@@ -169,6 +313,13 @@ def main() -> None:
     help="Rule of thumb instead of KV/activation terms: total = weights × FACTOR (seed S4 uses 1.2).",
 )
 @click.option(
+    "--params",
+    "parameters",
+    callback=_parameter_count,
+    help="Replace the parameter count (e.g. 6e9, 7B) keeping config.json's dimensions (the seeds' round models).",
+)
+@training_options
+@click.option(
     "--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each Hub response."
 )
 @click.option("--explain", is_flag=True, help="Print every term with its inputs, formula and source.")
@@ -183,10 +334,15 @@ def estimate(
     batch: int,
     precisions: tuple[str, ...],
     kv_dtype: str,
+    state_dtype: str,
+    encoder_len: int | None,
+    image_tokens: int,
     attn: str,
     overhead: int,
     all_logits: bool,
     serving_factor: float | None,
+    parameters: int | None,
+    train: str | None,
     timeout: float,
     explain: bool,
     gpu: str | None,
@@ -194,14 +350,23 @@ def estimate(
     gpu_memory: int | None,
     fmt: str,
     units: str,
+    **training: Any,
 ) -> None:
-    """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision."""
+    """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
+    or with --train the per-GPU training memory for each precision regime."""
     from .estimate import estimate as run_estimate
     from .fit import target, verdicts
     from .report import render_estimate
 
     tgt = target(gpu, gpu_memory, num_gpus)
+    if tgt is not None and train is not None:
+        raise errors.InvalidInputError(
+            "--gpu, --num-gpus and --gpu-memory judge inference; training shows its own fits-on column"
+        )
     repo, revision = split_revision(repo, revision)
+    train_settings = training_settings(
+        train, training, attn=attn, overhead=overhead, batch=batch, precisions=precisions
+    )
     est = run_estimate(
         repo,
         revision=revision,
@@ -215,11 +380,62 @@ def estimate(
         precisions=list(precisions) or None,
         all_logits=all_logits,
         serving_factor=serving_factor,
+        parameters=parameters,
+        train=train_settings,
+        encoder_len=encoder_len,
+        image_tokens=image_tokens,
+        state_dtype=state_dtype,
     )
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
     fit = verdicts(est, tgt) if tgt is not None else None
     click.echo(render_estimate(est, fmt, units, explain, fit), nl=False)
+
+
+def training_settings(train: str | None, options: dict[str, Any], **shared: Any) -> Any:
+    """TrainingSettings from the --train options; an error when they are given without --train."""
+    ctx = click.get_current_context()
+    given = [
+        name
+        for name in (*TRAINING_OPTIONS, "batch", "precisions")
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if train is None:
+        extra = [n for n in given if n in TRAINING_OPTIONS]
+        if extra:
+            flag = "--" + extra[0].replace("_", "-").replace("regimes", "regime").replace(
+                "activation-rule", "activations"
+            )
+            raise errors.InvalidInputError(f"{flag} applies to training: add --train full|lora|qlora")
+        return None
+    if "batch" in given:
+        raise errors.InvalidInputError("--batch is for inference; with --train use --micro-batch")
+    if "precisions" in given:
+        raise errors.InvalidInputError(
+            "--precision is for inference; with --train use --regime fp32|bf16|mixed|int8"
+        )
+    from .training import DEFAULT_REGIMES, TrainingSettings
+
+    return TrainingSettings(
+        mode=train,
+        optimizer=options["optimizer"],
+        micro_batch=options["micro_batch"],
+        grad_checkpointing=options["grad_checkpointing"],
+        attn=shared["attn"],
+        lora_rank=options["lora_rank"],
+        lora_targets=options["lora_targets"],
+        grad_dtype=options["grad_dtype"],
+        objective=options["objective"],
+        activation_rule=options["activation_rule"],
+        gpus=options["gpus"],
+        zero=int(options["zero"]),
+        fsdp=options["fsdp"],
+        tp=options["tp"],
+        pp=options["pp"],
+        offload=options["offload"],
+        overhead_bytes=shared["overhead"],
+        regimes=tuple(dict.fromkeys(options["regimes"])) or DEFAULT_REGIMES,
+    )
 
 
 def split_revision(repo: str, revision: str | None) -> tuple[str, str | None]:

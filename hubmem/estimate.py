@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import architecture as arch_mod
-from . import hub, memory
+from . import hub, memory, training
 from .architecture import Architecture
-from .checkpoint import CheckpointCounts, count_tensors
+from .checkpoint import CheckpointCounts, count_tensors, encoder_decoder_split
 from .errors import InvalidInputError
 from .estimated import estimate_counts
-from .gpus import fit_label
+from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, fit_label, smallest_fitting
 
 FALLBACK_SEQ_LEN = 2048
 
@@ -32,6 +32,12 @@ class Estimate:
     weight_files: dict[str, int | None]  # files a download would pull, with sizes
     seq_len_source: str  # "option", "model max context", "fallback"
     warnings: list[str] = field(default_factory=list)
+    training_settings: training.TrainingSettings | None = None  # set with --train: rows are then empty
+    training_rows: list[training.TrainingRow] = field(default_factory=list)
+    parameters_source: str = "checkpoint"  # "checkpoint", "config.json", or "option" (--params)
+    stack_split: dict[str, int] = field(
+        default_factory=dict
+    )  # encoder-decoder: encoder/decoder/shared params
 
     @property
     def download_bytes(self) -> int:
@@ -52,7 +58,15 @@ class Estimate:
             "settings": {**self.settings.to_dict(), "seq_len_source": self.seq_len_source},
             "kv_bytes_per_token": {
                 r.precision: memory.kv_bytes_per_token(
-                    self.architecture, memory.kv_element_bytes(self.settings, r.precision)
+                    self.architecture,
+                    memory.kv_element_bytes(self.settings, r.precision),
+                    memory.kv_format(self.settings),
+                )
+                for r in self.rows
+            },
+            "state_bytes_per_sequence": {
+                r.precision: memory.state_bytes_per_sequence(
+                    self.architecture, *memory.state_element_bytes(self.settings, r.precision)
                 )
                 for r in self.rows
             },
@@ -60,6 +74,16 @@ class Estimate:
             "weight_files": self.weight_files,
             "download_bytes": self.download_bytes,
             "warnings": list(self.warnings),
+            "stack_split": dict(self.stack_split),
+            **({"training": self.training_dict()} if self.training_settings else {}),
+        }
+
+    def training_dict(self) -> dict:
+        assert self.training_settings is not None
+        return {
+            "settings": {**self.training_settings.to_dict(), "seq_len": self.settings.seq_len},
+            "parameters_source": self.parameters_source,
+            "rows": [{**r.to_dict(), "fits_on": self.fits_on[r.regime]} for r in self.training_rows],
         }
 
 
@@ -113,16 +137,35 @@ def estimate_snapshot(
     precisions: list[str] | tuple[str, ...] | None = None,
     all_logits: bool = False,
     serving_factor: float | None = None,
+    parameters: int | None = None,
+    train: training.TrainingSettings | None = None,
+    encoder_len: int | None = None,
+    image_tokens: int = 0,
+    state_dtype: str = "auto",
 ) -> Estimate:
-    """The memory estimate for metadata already fetched (pure: no network)."""
+    """The memory estimate for metadata already fetched (pure: no network).
+
+    `parameters` replaces the parameter count (the seeds' "6B" / "1B" models); `train` switches to
+    training rows (hubmem.training) instead of inference rows.
+    encoder_len: encoder-decoder models only; default the model's natural source length
+    (Whisper 1500 frames, T5 512, BART 1024), else the decoder length. image_tokens: tokens per
+    image × images, added to the sequence (KV cache, activations) of models with a vision tower.
+    state_dtype: dtype of the SSM (temporal) state, as vLLM's --mamba-ssm-cache-dtype.
+    """
     if batch < 1:
         raise InvalidInputError("--batch must be at least 1")
     if attn not in ("sdpa", "eager"):
         raise InvalidInputError(f"unknown attention implementation '{attn}' (sdpa or eager)")
-    if kv_dtype != "auto" and kv_dtype not in memory.DTYPE_BYTES:
+    if kv_dtype not in ("auto", memory.FP8_DS_MLA) and kv_dtype not in memory.DTYPE_BYTES:
         raise InvalidInputError(
-            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)})"
+            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)}, {memory.FP8_DS_MLA})"
         )
+    if state_dtype != "auto" and state_dtype not in memory.DTYPE_BYTES:
+        raise InvalidInputError(
+            f"unknown state dtype '{state_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)})"
+        )
+    if image_tokens < 0:
+        raise InvalidInputError("--image-tokens must be at least 0")
     warnings = list(snapshot.notes)
     arch = arch_mod.parse_architecture(snapshot.config)
     if snapshot.headers:
@@ -136,6 +179,14 @@ def estimate_snapshot(
             "parameters estimated from config.json, not exact"
         )
 
+    params_source = "checkpoint" if counts.exact else "config.json"
+    if parameters is not None:
+        if parameters < 1:
+            raise InvalidInputError("--params must be at least 1")
+        counts = with_parameters(counts, parameters)
+        params_source = "option"
+        warnings.append(f"parameter count set by --params to {parameters:,}; dimensions from config.json")
+
     if seq_len is not None:
         if seq_len < 1:
             raise InvalidInputError("--seq-len must be at least 1")
@@ -148,6 +199,13 @@ def estimate_snapshot(
         seq_len, seq_source = FALLBACK_SEQ_LEN, "fallback"
         warnings.append(f"config.json gives no max context; assuming --seq-len {FALLBACK_SEQ_LEN}")
 
+    encoder_len, warning = _encoder_len(arch, encoder_len, seq_len)
+    warnings += [warning] if warning else []
+    if image_tokens and "vision" not in arch.towers:
+        raise InvalidInputError(
+            f"--image-tokens: '{snapshot.repo_id}' has no vision tower (no vision_config)"
+        )
+
     settings = memory.InferenceSettings(
         seq_len=seq_len,
         batch=batch,
@@ -156,14 +214,27 @@ def estimate_snapshot(
         overhead_bytes=overhead_bytes,
         all_logits=all_logits,
         serving_factor=serving_factor,
+        encoder_len=encoder_len,
+        image_tokens=image_tokens,
+        state_dtype=state_dtype,
     )
-    keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
-    if not precisions and _is_stored_distinct(counts):
-        keys.append("stored")
-    keys = list(dict.fromkeys(keys))
-    rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
-    fits = {r.precision: fit_label(r.total, r.overhead) for r in rows}
-    weight_files = _download_files(snapshot)
+    rows: list[memory.InferenceRow] = []
+    train_rows: list[training.TrainingRow] = []
+    if train is not None:
+        if seq_source != "option":
+            warnings.append(
+                f"training at {seq_len:,} tokens per sequence ({seq_source}); pass --seq-len for your data"
+            )
+        shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
+        train_rows = training.training_rows(shape, seq_len, train)
+        fits = {r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows}
+    else:
+        keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
+        if not precisions and _is_stored_distinct(counts):
+            keys.append("stored")
+        keys = list(dict.fromkeys(keys))
+        rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
+        fits = {r.precision: fit_label(r.total, r.overhead) for r in rows}
     return Estimate(
         repo_id=snapshot.repo_id,
         revision=snapshot.revision,
@@ -175,10 +246,64 @@ def estimate_snapshot(
         settings=settings,
         rows=rows,
         fits_on=fits,
-        weight_files=weight_files,
+        weight_files=_download_files(snapshot),
         seq_len_source=seq_source,
         warnings=warnings,
+        stack_split=encoder_decoder_split(snapshot.headers) if arch.encoder and snapshot.headers else {},
+        training_settings=train,
+        training_rows=train_rows,
+        parameters_source=params_source,
     )
+
+
+def training_fit_label(
+    shape: training.ModelShape, row: training.TrainingRow, seq_len: int, settings: training.TrainingSettings
+) -> str:
+    """The smallest common GPU that holds the per-GPU total; else how many 80 GB GPUs ZeRO-3 would need."""
+    gpu = smallest_fitting(row.total, catalogue=COMMON)
+    if gpu is not None:
+        return gpu.name
+    reference = find_gpu(MULTI_GPU_REFERENCE)
+    n = training.replicas_to_fit(shape, row.regime, seq_len, settings, reference.memory_bytes)
+    if n is None:
+        return "none: activations too large (try --grad-checkpointing, --tp)"
+    return f"{n * settings.tp * settings.pp}× {reference.name} with ZeRO-3"
+
+
+def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCounts:
+    """The counts rescaled to `parameters` (--params): every per-component and Linear figure keeps its
+    share, so weights at each precision and the training terms follow the stated total."""
+    old = max(counts.parameters, 1)
+
+    def scaled(n: int) -> int:
+        return n * parameters // old
+
+    return replace(
+        counts,
+        parameters=parameters,
+        parameter_bytes=scaled(counts.parameter_bytes),
+        by_component={k: scaled(v) for k, v in counts.by_component.items()},
+        linear_params=scaled(counts.linear_params),
+        linear_rows=scaled(counts.linear_rows),
+        linear_groups_128=scaled(counts.linear_groups_128),
+        linear_blocks_128=scaled(counts.linear_blocks_128),
+        exact=False,
+    )
+
+
+def _encoder_len(arch: Architecture, encoder_len: int | None, seq_len: int) -> tuple[int, str | None]:
+    """The encoder length of an encoder-decoder model (0 for decoder-only), and a warning if any."""
+    if arch.encoder is None:
+        if encoder_len is not None:
+            raise InvalidInputError(f"--encoder-len: '{arch.model_type}' is not an encoder-decoder model")
+        return 0, None
+    if encoder_len is not None:
+        if encoder_len < 1:
+            raise InvalidInputError("--encoder-len must be at least 1")
+        return encoder_len, None
+    if arch.encoder.source_len:
+        return arch.encoder.source_len, None
+    return seq_len, f"config.json gives no encoder length; assuming --encoder-len {seq_len} (= --seq-len)"
 
 
 def _is_stored_distinct(counts: CheckpointCounts) -> bool:

@@ -3,7 +3,8 @@ solve (the longest context and the largest batch that still fit). Pure: no netwo
 
 Splitting over N GPUs is tensor parallelism (Megatron-LM, Shoeybi et al. 2019 §3): each GPU holds
 1/N of every weight matrix and of the activations, and ceil(k/N) of the k KV heads (vLLM replicates
-KV heads when N > k, `get_num_kv_heads` in vllm/config); the per-GPU overhead (CUDA context,
+KV heads when N > k, `get_num_kv_heads` in vllm/config; an MLA latent counts as one head, kept
+whole on every GPU); the per-GPU overhead (CUDA context,
 framework reserve) is paid on every GPU. Engines also need N to divide the head count; that is not
 enforced here. Every total is compared with the GPU's *usable* memory (`hubmem.gpus`, "Usable
 memory").
@@ -66,7 +67,9 @@ def per_gpu_bytes(row: memory.InferenceRow, arch: Architecture, n: int, serving_
     With the rule-of-thumb total (`serving_factor`) the row's margin sits in `overhead`; it scales
     with the weights, so it is split like them instead of being paid on every GPU.
     """
-    k = max(arch.num_kv_heads, 1)
+    # MLA's latent cache is one "head" that every GPU keeps whole (vLLM gives MLA num_kv_heads 1);
+    # so is an SSM-only model's state (no KV heads): both stay unsplit, the conservative reading.
+    k = 1 if getattr(arch, "mla", None) is not None else max(arch.num_kv_heads, 1)
     kv = row.kv_cache * -(-k // n) // k  # ceil(k/n) heads of k on each GPU
     shared = row.weights + row.activations + (row.overhead if serving_factor else 0)
     each = 0 if serving_factor else row.overhead

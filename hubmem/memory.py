@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 
 from .architecture import Architecture
 from .checkpoint import CheckpointCounts
+from .kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: part of this module's API)
+    FP8_DS_MLA,
+    cross_attention_bytes,
+    kv_bytes_per_token,
+    kv_cache_bytes,
+    kv_tokens,
+    state_bytes_per_sequence,
+    token_bytes,
+)
+from .variants import SSM_ONLY_TYPES
 
 GiB = 1024**3
 GB = 10**9
@@ -97,39 +107,28 @@ def compute_dtype_bytes(precision: str) -> int:
     return 4 if precision == "fp32" else 2
 
 
-def kv_tokens(arch: Architecture, seq_len: int) -> int:
-    """Σ over layers of the tokens each layer keeps: s for full attention, min(s, window) for sliding."""
-    window = arch.sliding_window or seq_len
-    return sum(min(seq_len, window) if kind == "sliding" else seq_len for kind in arch.layer_types)
-
-
-def kv_cache_bytes(arch: Architecture, *, batch: int, seq_len: int, kv_bytes: int) -> int:
-    """KV cache = b × Σ_layers tokens(layer) × 2 (K and V) × k × d × e.
-
-    Source: vLLM `FullAttentionSpec.page_size_bytes` (2 · block · k · d · e per layer) and
-    `SlidingWindowSpec` (min(s, window) tokens kept per sliding layer).
-    """
-    return batch * kv_tokens(arch, seq_len) * 2 * arch.num_kv_heads * arch.head_dim * kv_bytes
-
-
-def kv_bytes_per_token(arch: Architecture, kv_bytes: int) -> int:
-    """KV bytes one token adds over all layers (while below any sliding window)."""
-    return arch.num_layers * 2 * arch.num_kv_heads * arch.head_dim * kv_bytes
-
-
 @dataclass(frozen=True)
 class ActivationTerms:
     attention_phase: int
     mlp_phase: int
     logits: int
+    ssm_phase: int = 0  # Mamba / linear-attention mixer of one layer
+    encoder_phase: int = 0  # the encoder's own layer peak (encoder-decoder models)
 
     @property
     def total(self) -> int:
-        return max(self.attention_phase, self.mlp_phase) + self.logits
+        return max(self.attention_phase, self.mlp_phase, self.ssm_phase, self.encoder_phase) + self.logits
 
 
 def activation_bytes(
-    arch: Architecture, *, batch: int, seq_len: int, e: int, attn: str = "sdpa", all_logits: bool = False
+    arch: Architecture,
+    *,
+    batch: int,
+    seq_len: int,
+    e: int,
+    attn: str = "sdpa",
+    all_logits: bool = False,
+    encoder_len: int = 0,
 ) -> ActivationTerms:
     """Peak transient memory of one decoder layer at prefill, plus the logits buffer.
 
@@ -142,17 +141,38 @@ def activation_bytes(
       live together in LlamaMLP.forward) and m = 2 for plain MLPs (fc1 output and activation).
     - logits: fp32 b·V·4 for the last position only, as `generate` computes at prefill
       (`logits_to_keep=1`), or b·s·V·4 when every position is kept (`all_logits`).
+    - MLA (DeepSeek): queries and expanded keys of a·(nope + rope) and values and output of a·v_head
+      per token (`kv_b_proj` expands the cached latent at prefill; only the latent is cached).
+    - SSM mixer: 2·b·s·h + b·s·(in_proj width + conv width + scan output width): the input
+      projection, the convolved x(BC) and the scan output live together (MambaMixer.forward).
+      Mamba-only models have no MLP phase.
+    - encoder-decoder: the encoder layer's own peak at the encoder length, same formulas.
     The KV written by the layer is counted in the KV cache, not here.
     """
     b, s, h, i = batch, seq_len, arch.hidden_size, arch.intermediate_size
-    ad = arch.num_heads * arch.head_dim
-    attention_phase = (2 * b * s * h + 2 * b * s * ad) * e
+    if arch.mla is not None:
+        per_token = arch.num_heads * (2 * arch.mla.qk_head_dim + 2 * arch.mla.v_head_dim)
+    else:
+        per_token = 2 * arch.num_heads * arch.head_dim
+    attention_phase = (2 * b * s * h + b * s * per_token) * e if arch.num_heads else 0
     if attn == "eager":
         attention_phase += b * arch.num_heads * s * s * (e + 4)
     m = 3 if arch.gated_mlp else 2
-    mlp_phase = (2 * b * s * h + m * b * s * i) * e
+    mlp_phase = 0 if arch.model_type in SSM_ONLY_TYPES else (2 * b * s * h + m * b * s * i) * e
     logits = b * (s if all_logits else 1) * arch.vocab_size * 4
-    return ActivationTerms(attention_phase, mlp_phase, logits)
+    ssm_phase = 0
+    if arch.ssm is not None:
+        widths = arch.ssm.in_proj_width + arch.ssm.conv_state[-1] + arch.ssm.inner
+        ssm_phase = (2 * b * s * h + b * s * widths) * e
+    encoder_phase = 0
+    if arch.encoder is not None and encoder_len:
+        enc, n = arch.encoder, encoder_len
+        enc_attention = (2 * b * n * enc.hidden_size + 2 * b * n * enc.num_heads * enc.head_dim) * e
+        if attn == "eager":
+            enc_attention += b * enc.num_heads * n * n * (e + 4)
+        enc_mlp = (2 * b * n * enc.hidden_size + m * b * n * enc.intermediate_size) * e
+        encoder_phase = max(enc_attention, enc_mlp)
+    return ActivationTerms(attention_phase, mlp_phase, logits, ssm_phase, encoder_phase)
 
 
 @dataclass(frozen=True)
@@ -164,6 +184,9 @@ class InferenceSettings:
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     all_logits: bool = False
     serving_factor: float | None = None  # S4 rule of thumb: total = weights × factor
+    encoder_len: int = 0  # encoder-decoder: tokens (frames) the encoder sees; fixes the cross-attention KV
+    image_tokens: int = 0  # multimodal: image tokens added to the sequence (tokens per image × images)
+    state_dtype: str = "auto"  # SSM temporal state (vLLM --mamba-ssm-cache-dtype); auto = compute dtype
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -212,7 +235,87 @@ class InferenceRow:
 def kv_element_bytes(settings: InferenceSettings, precision: str) -> int:
     if settings.kv_dtype == "auto":
         return compute_dtype_bytes(precision)
+    if settings.kv_dtype == FP8_DS_MLA:
+        return 1
     return DTYPE_BYTES[settings.kv_dtype]
+
+
+def kv_format(settings: InferenceSettings) -> str | None:
+    """A cache layout that is not plain elements (vLLM's fp8_ds_mla), or None."""
+    return FP8_DS_MLA if settings.kv_dtype == FP8_DS_MLA else None
+
+
+def state_element_bytes(settings: InferenceSettings, precision: str) -> tuple[int, int]:
+    """(conv, temporal) bytes per element of the SSM state: the compute dtype unless --state-dtype."""
+    conv = compute_dtype_bytes(precision)
+    return conv, conv if settings.state_dtype == "auto" else DTYPE_BYTES[settings.state_dtype]
+
+
+def _kv_formula(b: int, tokens: int, shape: str) -> str:
+    """'b × Σ_layers tokens × 2 × k × d × e = 1 × 2,048 × 2 × 2 × 16 × 2' from 'formula = values'."""
+    formula, values = shape.split(" = ")
+    return f"b × Σ_layers tokens × {formula} = {b} × {tokens:,} × {values}"
+
+
+def cache_terms(arch: Architecture, precision: str, settings: InferenceSettings) -> tuple[Term, ...]:
+    """The KV cache (self-attention, cross-attention) and recurrent state terms of one row."""
+    b = settings.batch
+    s = settings.seq_len + settings.image_tokens
+    e_kv = kv_element_bytes(settings, precision)
+    fmt = kv_format(settings)
+    per_layer = token_bytes(arch, e_kv, fmt)
+    if fmt == FP8_DS_MLA:
+        shape, source = (
+            "656 B (fp8_ds_mla) = 512 fp8 latent + 4 fp32 scales + 64 bf16 rope",
+            "vLLM MLAAttentionSpec (fp8_ds_mla: block_size × 656; backends/mla/flashmla_sparse.py)",
+        )
+    elif arch.mla is not None:
+        shape = (
+            f"(kv_lora_rank + rope) × e = ({arch.mla.kv_lora_rank} + {arch.mla.qk_rope_head_dim}) × {e_kv}"
+        )
+        source = "vLLM MLAAttentionSpec (one latent per token, num_kv_heads 1, no ×2)"
+    else:
+        shape = f"2 × k × d × e = 2 × {arch.num_kv_heads} × {arch.head_dim} × {e_kv}"
+        source = "vLLM kv_cache_interface FullAttentionSpec / SlidingWindowSpec / ChunkedLocalAttentionSpec"
+    tokens = kv_tokens(arch, s)
+    terms = []
+    if arch.attention_layers:
+        terms.append(
+            Term(
+                "kv_cache",
+                b * tokens * per_layer,
+                _kv_formula(b, tokens, shape)
+                + f" (attention: {arch.attention_pattern()}, s={s:,}"
+                + (f" incl. {settings.image_tokens:,} image tokens" if settings.image_tokens else "")
+                + ")",
+                source,
+            )
+        )
+    if arch.encoder is not None:
+        n = settings.encoder_len
+        terms.append(
+            Term(
+                "cross_kv",
+                cross_attention_bytes(arch, batch=b, encoder_len=n, kv_bytes=e_kv),
+                f"b × L_decoder × encoder_len × 2 × k × d × e = {b} × {arch.num_layers} × {n:,} × 2 × "
+                f"{arch.num_kv_heads} × {arch.head_dim} × {e_kv} (fixed while decoding)",
+                "vLLM CrossAttentionSpec; transformers EncoderDecoderCache.cross_attention_cache",
+            )
+        )
+    if arch.ssm is not None:
+        conv, temporal = state_element_bytes(settings, precision)
+        ssm = arch.ssm
+        terms.append(
+            Term(
+                "state",
+                b * state_bytes_per_sequence(arch, conv, temporal),
+                f"b × {ssm.kind} layers × (conv {'×'.join(map(str, ssm.conv_state))} × {conv} + "
+                f"ssm {'×'.join(map(str, ssm.temporal_state))} × {temporal}) = {b} × {ssm.num_layers} × "
+                f"({ssm.conv_elements:,} × {conv} + {ssm.temporal_elements:,} × {temporal}) (per sequence, any s)",
+                "vLLM MambaSpec; mamba_utils MambaStateShapeCalculator / MambaStateDtypeCalculator",
+            )
+        )
+    return tuple(terms)
 
 
 def inference_row(
@@ -239,23 +342,30 @@ def inference_row(
         return InferenceRow(precision, spec.label, weights, 0, 0, margin, (w_term, m_term))
 
     e = compute_dtype_bytes(precision)
-    e_kv = kv_element_bytes(settings, precision)
-    kv = kv_cache_bytes(arch, batch=b, seq_len=s, kv_bytes=e_kv)
-    tokens = kv_tokens(arch, s)
-    kv_term = Term(
-        "kv_cache",
-        kv,
-        f"b × Σ_layers tokens × 2 × k × d × e = {b} × {tokens:,} × 2 × {arch.num_kv_heads} × {arch.head_dim} × {e_kv}"
-        f" (attention: {arch.attention_pattern()}, s={s:,})",
-        "vLLM kv_cache_interface FullAttentionSpec / SlidingWindowSpec",
+    s += settings.image_tokens
+    kv_terms = cache_terms(arch, precision, settings)
+    kv = sum(t.bytes for t in kv_terms)
+    act = activation_bytes(
+        arch,
+        batch=b,
+        seq_len=s,
+        e=e,
+        attn=settings.attn,
+        all_logits=settings.all_logits,
+        encoder_len=settings.encoder_len,
     )
-    act = activation_bytes(arch, batch=b, seq_len=s, e=e, attn=settings.attn, all_logits=settings.all_logits)
     m = 3 if arch.gated_mlp else 2
+    extra = "".join(
+        f", {name} {value:,}"
+        for name, value in (("ssm mixer", act.ssm_phase), ("encoder", act.encoder_phase))
+        if value
+    )
     act_term = Term(
         "activations",
         act.total,
-        f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}) + logits {act.logits:,}; "
-        f"mlp = (2·b·s·h + {m}·b·s·i) × {e}, attention = (2·b·s·h + 2·b·s·a·d"
+        f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}{extra}) + logits {act.logits:,}; "
+        f"mlp = (2·b·s·h + {m}·b·s·i) × {e}, attention = (2·b·s·h + "
+        + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
         + (" + b·a·s²·(e+4)" if settings.attn == "eager" else "")
         + f") × {e} [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
         "hubmem.memory.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
@@ -273,7 +383,7 @@ def inference_row(
         kv,
         act.total,
         settings.overhead_bytes,
-        (w_term, kv_term, act_term, o_term),
+        (w_term, *kv_terms, act_term, o_term),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from .estimate import Estimate
 from .fit import Verdict
+from .training import REGIMES
 
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 UNITS = {"GiB": 1024**3, "GB": 10**9}
@@ -56,6 +57,8 @@ def render_estimate(
         if verdicts is not None:
             data["fit"] = [v.to_dict() for v in verdicts]
         return json.dumps(data, indent=2 if fmt == "json" else None) + "\n"
+    if est.training_settings is not None:
+        return render_training(est, fmt, units, explain)
     if fmt == "csv":
         headers = [
             "precision",
@@ -110,13 +113,18 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     sha = f" ({est.sha[:7]})" if est.sha else ""
     files = [f for f in est.weight_files if f.endswith((".safetensors", ".bin", ".gguf", ".pt", ".pth"))]
     download = f"{human(est.download_bytes, units)} {units} in {len(files)} file{'s' * (len(files) != 1)}"
-    kind = "exact" if c.exact else "ESTIMATED from config.json"
+    kind = {"option": "set by --params", "config.json": "ESTIMATED from config.json"}.get(
+        est.parameters_source, "exact"
+    )
     dtypes = " · ".join(f"{d} {n:,}" for d, n in c.stored_by_dtype.items())
     param_line = f"{c.parameters:,} {kind}" + (f" (stored elements: {dtypes})" if dtypes else "")
     if c.buffers:
         param_line += f"; {c.buffers:,} non-parameter buffer elements not counted"
     comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
-    mlp = "gated" if a.gated_mlp else "plain"
+    mlp = "gated MLP" if a.gated_mlp else "plain MLP"
+    heads = f"heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}"
+    if not a.attention_layers:  # Mamba: SSM mixers only, `intermediate` is the mixer's inner width
+        mlp, heads = "SSM inner width, no MLP", "no attention"
     lines = [
         ("model", f"{ref}{sha} · {est.source} · {est.weights_format} · download {download}"),
         ("parameters", param_line),
@@ -126,8 +134,8 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
         ),
         (
             "architecture",
-            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp} MLP) · "
-            f"layers {a.num_layers} · heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}",
+            f"{a.model_type} · hidden {a.hidden_size} · intermediate {a.intermediate_size} ({mlp}) · "
+            f"layers {a.num_layers} · {heads}",
         ),
         (
             "",
@@ -135,18 +143,77 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             + f" · vocab {a.vocab_size:,} · tied embeddings {'yes' if a.tie_word_embeddings else 'no'} · "
             f"dtype {a.dtype or 'unspecified'} · attention {a.attention_pattern()}",
         ),
+        *variant_lines(est),
         (
             "assumptions",
             f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
             + ("at each row's compute dtype" if s.kv_dtype == "auto" else s.kv_dtype)
             + f" · attention {s.attn} · overhead {human(s.overhead_bytes, units)} {units}/GPU"
             + (f" · rule of thumb × {s.serving_factor}" if s.serving_factor else "")
-            + (" · logits for all positions" if s.all_logits else ""),
+            + (" · logits for all positions" if s.all_logits else "")
+            + (f" · encoder {s.encoder_len:,} tokens" if a.encoder else "")
+            + (f" · {s.image_tokens:,} image tokens" if s.image_tokens else "")
+            + (f" · SSM state {s.state_dtype}" if a.ssm and s.state_dtype != "auto" else ""),
         ),
     ]
+    if est.training_settings is not None:
+        lines.pop()  # the inference assumptions; training_summary() states the training ones
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
     return f"```\n{text}\n```" if markdown else text
+
+
+PARAMETER_SOURCES = {
+    "checkpoint": "sum of tensor elements in the safetensors headers",
+    "config.json": "estimated from config.json (no safetensors)",
+    "option": "set by --params (component shares kept from the checkpoint or config.json)",
+}
+
+
+def variant_lines(est: Estimate) -> list[tuple[str, str]]:
+    """Summary lines for MLA, SSM state, encoder-decoder and multimodal towers (none for plain decoders)."""
+    a, lines = est.architecture, []
+    if a.mla:
+        m = a.mla
+        lines.append(
+            (
+                "MLA",
+                f"kv_lora_rank {m.kv_lora_rank} · rope {m.qk_rope_head_dim} · nope {m.qk_nope_head_dim} · "
+                f"v head {m.v_head_dim} · q_lora_rank {m.q_lora_rank or 'none'}",
+            )
+        )
+    if a.ssm:
+        from .memory import state_bytes_per_sequence, state_element_bytes
+
+        per_seq = state_bytes_per_sequence(a, *state_element_bytes(est.settings, "bf16"))
+        lines.append(
+            (
+                "state",
+                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {per_seq:,} bytes per sequence at 16-bit "
+                f"(fixed, any length) · KV only in {a.attention_layers} attention layers",
+            )
+        )
+    if a.encoder:
+        e, split = a.encoder, est.stack_split
+        lines.append(
+            (
+                "encoder",
+                f"layers {e.num_layers} · hidden {e.hidden_size} · heads {e.num_heads} · "
+                f"source length {e.source_len or 'none'}"
+                + (f" ({e.source_len_from})" if e.source_len else "")
+                + " · decoder = the architecture line",
+            )
+        )
+        if split:
+            lines.append(("", " · ".join(f"{k} {v:,}" for k, v in split.items()) + " parameters"))
+    if a.towers:
+        lines.append(
+            (
+                "towers",
+                " · ".join(a.towers) + " (weights counted; KV and activations from the language model)",
+            )
+        )
+    return lines
 
 
 def explanation(est: Estimate, units: str = "GiB") -> str:
@@ -154,11 +221,13 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
     out = [
         "How each number is computed",
         f"  config normalised by {a.normalised_by}",
-        f"  parameters: {'sum of tensor elements in the safetensors headers' if est.counts.exact else 'estimated from config.json (no safetensors)'}"
+        f"  parameters: {PARAMETER_SOURCES[est.parameters_source]}"
         f"; {est.counts.tensors:,} tensors; buffers and quantization metadata excluded",
     ]
-    for r in est.rows:
+    for r in [*est.rows, *est.training_rows]:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
+        if r in est.training_rows:
+            out.append(f"  regime: {REGIMES[r.regime].description}")
         for t in r.terms:
             out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
             out.append(f"  {'':<12} {'':>18}    source: {t.source}")
@@ -332,3 +401,74 @@ def render_check(
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {val}".rstrip() for k, val in lines) + "\n"
     return f"```\n{text}```\n" if fmt == "markdown" else text
+
+
+TRAINING_COLUMNS = (
+    "weights",
+    "gradients",
+    "optimizer",
+    "master",
+    "activations",
+    "logits",
+    "overhead",
+    "total",
+)
+
+
+def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
+    """The per-GPU training table: one row per precision regime, one column per component."""
+    t = est.training_settings
+    assert t is not None
+    offload = t.offload is not None
+    if fmt == "csv":
+        headers = ["regime", *(f"{c}_bytes" for c in TRAINING_COLUMNS), "host_ram_bytes", "pipeline_stage"]
+        rows = [
+            [r.regime, *(getattr(r, c) for c in TRAINING_COLUMNS), r.host, r.stage, est.fits_on[r.regime]]
+            for r in est.training_rows
+        ]
+        return render_rows([*headers, "fits_on"], rows, "csv")
+    headers = ["regime", *(f"{c} {units}" for c in TRAINING_COLUMNS)]
+    headers += [f"host RAM {units}"] if offload else []
+    rows = [
+        [r.label, *(human(getattr(r, c), units) for c in TRAINING_COLUMNS)]
+        + ([human(r.host, units)] if offload else [])
+        + [est.fits_on[r.regime]]
+        for r in est.training_rows
+    ]
+    table = render_rows([*headers, "fits on"], rows, fmt, numeric=tuple(range(1, len(headers))))
+    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    head = summary(est, units) + "\n" + training_summary(est, units)
+    parts = [
+        f"```\n{head}\n```" if fmt == "markdown" else head,
+        "",
+        table.rstrip("\n"),
+        f"{unit_note}; per GPU"
+        + (f" (pipeline stage: {est.training_rows[0].stage})" if t.pp > 1 and est.training_rows else "")
+        + ".",
+    ]
+    if explain:
+        parts += ["", explanation(est, units)]
+    return "\n".join(parts) + "\n"
+
+
+def training_summary(est: Estimate, units: str = "GiB") -> str:
+    t = est.training_settings
+    assert t is not None
+    trainable = est.training_rows[0].trainable if est.training_rows else 0
+    mode = t.mode if t.mode == "full" else f"{t.mode} rank {t.lora_rank} on {','.join(t.lora_targets)}"
+    parallel = f"{t.world} GPU{'s' * (t.world > 1)}"
+    if t.world > 1:
+        shard = f"FSDP {t.fsdp}" if t.fsdp else (f"ZeRO-{t.zero}" if t.zero else "no sharding")
+        parallel += f" = tp {t.tp} × pp {t.pp} × dp {t.dp} · {shard}"
+    if t.offload:
+        parallel += f" · offload {t.offload} to host"
+    line = (
+        f"training      {mode} · {trainable:,} trainable"
+        + (" per tp×pp rank" if t.tp * t.pp > 1 else "")
+        + f" · {t.optimizer} · micro-batch {t.micro_batch} · "
+        f"seq {est.settings.seq_len:,} · attention {t.attn} · "
+        + ("gradient checkpointing · " if t.grad_checkpointing else "")
+        + f"{t.objective} loss · activations {t.activation_rule}"
+        + (f" · mixed grads {t.grad_dtype}" if "mixed" in t.regimes else "")
+    )
+    return line + f"\n              {parallel} · overhead {human(t.overhead_bytes, units)} {units}/GPU"

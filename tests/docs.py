@@ -4,16 +4,19 @@ tests/test_docs.py fails when one is stale. Every number in those blocks comes f
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
+
+if __package__:
+    from . import compare_measured
+else:  # run as a script: tests/ is sys.path[0]
+    import compare_measured
 
 Invoke = Callable[[list[str]], str]  # CLI args -> stdout (the caller points HF_ENDPOINT at the fake Hub)
 
@@ -41,6 +44,11 @@ AUDIT_EXAMPLE = [
 ]
 # The check example's free space is this figure, not the build machine's (which changes every run).
 EXAMPLE_FREE_BYTES = 500 * 10**9
+TRAINING_DEMO = ("meta-llama/Llama-3.1-8B", "--train", "full", "--seq-len", "4096", "--grad-checkpointing")
+SHARDED_DEMO = (
+    "meta-llama/Llama-3.1-70B", "--train", "full", "--regime", "mixed", "--seq-len", "4096", "--grad-checkpointing",
+    "--gpus", "16", "--zero", "3", "--micro-batch", "2",
+)  # fmt: skip
 
 
 def fenced(text: str, lang: str = "") -> str:
@@ -105,6 +113,14 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         "markdown",
         numeric=(1, 2, 5, 6, 7),
     )
+    out["training-demo"] = fenced(
+        f"$ hubmem {' '.join(TRAINING_DEMO)}\n"
+        + invoke(list(TRAINING_DEMO))
+        + f"\n$ hubmem {' '.join(SHARDED_DEMO)}\n"
+        + invoke(list(SHARDED_DEMO))
+    )
+    out["measured"] = compare_measured.table(compare_measured.comparison(invoke))
+    out["families"] = families(invoke)
     return out
 
 
@@ -145,6 +161,43 @@ def fit_blocks(invoke: Invoke) -> dict[str, str]:
     return out
 
 
+# Architectures whose cache is not plain K/V in every layer (issue 3): bf16, batch 1, 8,192 tokens.
+FAMILY_MODELS = [
+    "deepseek-ai/DeepSeek-V3",
+    "Qwen/Qwen3-Next-80B-A3B-Instruct",
+    "state-spaces/mamba-130m-hf",
+    "openai/whisper-small",
+    "google/flan-t5-base",
+    "EbanLee/kobart-summary-v3",
+]
+
+
+def families(invoke: Invoke) -> str:
+    from hubmem.report import render_rows
+
+    rows = []
+    for repo in FAMILY_MODELS:
+        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
+        terms = {t["name"]: t["bytes"] for t in d["rows"][0]["terms"]}
+        cross = terms.get("cross_kv")
+        rows.append(
+            [
+                repo,
+                d["architecture"]["attention_pattern"],
+                f"{d['kv_bytes_per_token']['bf16']:,}",
+                f"{d['state_bytes_per_sequence']['bf16']:,}",
+                f"{cross:,} ({d['settings']['encoder_len']:,} tokens)" if cross is not None else "-",
+                f"{d['rows'][0]['kv_cache'] / 1024**3:,.3f}",
+            ]
+        )
+    return render_rows(
+        ["model", "layers", "KV B/token", "state B/sequence", "cross-attention KV B", "KV + state GiB"],
+        rows,
+        "markdown",
+        numeric=(2, 3, 5),
+    )
+
+
 def render(readme: str, generated: dict[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         return m.group(1) + generated[m.group("name")] + m.group(4)
@@ -153,30 +206,14 @@ def render(readme: str, generated: dict[str, str]) -> str:
 
 
 def main() -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fakehub import FakeHub
+    def rendered(invoke: Invoke) -> str:
+        return render(README.read_text(), blocks(invoke))
 
-    hub = FakeHub(ROOT / "fixtures" / "repos").start()
-    home = tempfile.mkdtemp()
-    os.environ.update(
-        HF_ENDPOINT=hub.url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", NO_COLOR="1", COLUMNS="120"
-    )
-    os.environ.pop("HF_HUB_OFFLINE", None)
-    from click.testing import CliRunner
-
-    from hubmem.cli import main as cli
-
-    def invoke(args: list[str]) -> str:
-        result = CliRunner().invoke(cli, args, terminal_width=120)
-        assert result.exit_code == 0, result.stderr
-        return result.stdout
-
-    text = render(README.read_text(), blocks(invoke))
+    text = compare_measured.with_fake_hub(rendered)
     if "--write" in sys.argv:
         README.write_text(text)
     else:
         sys.stdout.write(text)
-    hub.stop()
     return 0
 
 

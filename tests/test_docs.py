@@ -18,7 +18,16 @@ def invoke(args: list[str]) -> str:
 def test_readme_generated_blocks_are_current(fake_hub):
     readme = docs.README.read_text()
     names = {m.group("name") for m in docs.BLOCK_RE.finditer(readme)}
-    assert names == {"demo", "help", "exit-codes", "s2", "models"} | {
+    assert names == {
+        "demo",
+        "help",
+        "exit-codes",
+        "s2",
+        "models",
+        "families",
+        "training-demo",
+        "measured",
+    } | {
         "audit",
         "audit-help",
         "fit",

@@ -174,3 +174,19 @@ def test_estimate_csv_appends_the_verdict_columns(fake_hub):
         row
         == f"bf16,404096,262144,1052576,{OVERHEAD},{total},T4 16GB,custom GPU,,1,{1034 * MIB},{total},True,{1034 * MIB - total},1,7873,7"
     )
+
+
+def test_an_mla_latent_is_kept_whole_on_every_gpu(fake_hub):
+    # DeepSeek-V3: one latent of (512 + 64) x 2 bytes per token per layer, 61 layers; at 1,024 tokens
+    # 1,024 x 61 x 576 x 2 = 71,958,528 bytes on each GPU, however many share the weights.
+    result = CliRunner().invoke(
+        main,
+        ["deepseek-ai/DeepSeek-V3", "--precision", "bf16", "--seq-len", "1024", "--gpu", "h200", "--num-gpus",
+         "8", "--format", "json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    row, (v,) = data["rows"][0], data["fit"]
+    assert row["kv_cache"] == 1024 * 61 * 576 * 2 == 71_958_528
+    shared = row["weights"] + row["activations"]
+    assert v["per_gpu_bytes"] == -(-shared // 8) + 71_958_528 + OVERHEAD

@@ -1,0 +1,731 @@
+"""Training memory per GPU: pure formulas, plain numbers in, integer bytes out. No network, no torch.
+
+Per GPU, training holds (ZeRO paper, Rajbhandari et al. 2020, §3.1; transformers docs
+`model_memory_anatomy`): weights + gradients + optimizer states (+ fp32 master weights in mixed
+precision) + the activations kept for backward + the logits / loss buffers + overhead.
+
+Notation (DESIGN.md): b micro-batch, s sequence length, h hidden, i intermediate, L layers, a heads,
+k KV heads, d head_dim, V vocab, e bytes per activation element, t tensor-parallel size, p pipeline
+stages, N data-parallel replicas.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from .architecture import Architecture
+from .checkpoint import CheckpointCounts
+from .errors import InvalidInputError
+from .memory import DEFAULT_OVERHEAD_BYTES, Term
+
+
+@dataclass(frozen=True)
+class Regime:
+    """Bytes per parameter of each training tensor under one precision regime."""
+
+    key: str
+    label: str
+    weight: int  # the weights the forward pass reads
+    grad: int
+    master: int  # fp32 master copy kept by the optimizer (0 when the weights are the master)
+    state: int  # one optimizer state element (torch.optim allocates states like the parameter)
+    act: int  # activation element (e)
+    description: str
+
+
+REGIMES: dict[str, Regime] = {
+    r.key: r
+    for r in (
+        Regime(
+            key="fp32", label="fp32", weight=4, grad=4, master=0, state=4, act=4,
+            description="weights, gradients, optimizer states and activations in fp32",
+        ),
+        Regime(
+            key="bf16", label="bf16/fp16 pure", weight=2, grad=2, master=0, state=2, act=2,
+            description="everything in 16-bit; torch.optim creates the states like the parameter (zeros_like)",
+        ),
+        Regime(
+            key="mixed", label="mixed (fp32 master)", weight=2, grad=4, master=4, state=4, act=2,
+            description="16-bit compute copy + fp32 master weights, gradients and optimizer states: torch.autocast "
+            "as the HF Trainer's fp16/bf16=True, 2 + 4 + 4 + 8 = 18 B/param with AdamW (--grad-dtype 16bit: "
+            "DeepSpeed/Megatron's 2 + 2 + 12 = 16, ZeRO paper §3.1)",
+        ),
+        Regime(
+            key="int8", label="int8 (S0 article)", weight=1, grad=1, master=0, state=1, act=1,
+            description="every tensor in 1 byte: the S0 article's assumption, not something a framework trains with",
+        ),
+    )
+}  # fmt: skip
+DEFAULT_REGIMES = ("fp32", "bf16", "mixed")
+
+OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
+TRAIN_MODES = ("full", "lora", "qlora")
+OBJECTIVES = ("causal-lm", "classifier", "logits-sum")
+ACTIVATION_RULES = ("korthikanti", "simple")
+LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
+# bitsandbytes 8-bit optimizers quantize each state blockwise with one fp32 absmax per 2048 values
+# (bitsandbytes `Optimizer2State.init_state`: blocks = ceil(n / 2048), absmax1/absmax2 float32).
+BNB_STATE_BLOCK = 2048
+# QLoRA §3: NF4 blocks of 64 weights; their absmax quantized to 8 bits in blocks of 256 with one
+# fp32 second-level constant: 4 + 8/64 + 32/(64·256) = 4.127 bits per weight.
+NF4_BLOCK = 64
+NF4_BLOCK2 = 256
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    mode: str = "full"  # full | lora | qlora
+    optimizer: str = "adamw"
+    micro_batch: int = 1
+    grad_checkpointing: bool = False
+    attn: str = "sdpa"
+    lora_rank: int = 16
+    lora_targets: tuple[str, ...] = LORA_MODULES
+    grad_dtype: str = "fp32"  # gradients in the mixed regime: fp32 (torch.autocast) or 16bit (DeepSpeed)
+    objective: str = "causal-lm"
+    activation_rule: str = "korthikanti"
+    gpus: int | None = None  # None = tp × pp (one data-parallel replica)
+    zero: int = 0  # ZeRO stage; FSDP full = 3, grad-op = 2
+    fsdp: str | None = None
+    tp: int = 1
+    pp: int = 1
+    offload: str | None = None  # optimizer | params
+    overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
+    regimes: tuple[str, ...] = DEFAULT_REGIMES
+
+    @property
+    def world(self) -> int:
+        return self.tp * self.pp if self.gpus is None else self.gpus
+
+    @property
+    def dp(self) -> int:
+        return self.world // (self.tp * self.pp)
+
+    @property
+    def shard_stage(self) -> int:
+        """ZeRO stage in effect: FSDP FULL_SHARD shards like ZeRO-3, SHARD_GRAD_OP like ZeRO-2."""
+        if self.fsdp:
+            return {"full": 3, "grad-op": 2}[self.fsdp]
+        return self.zero
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["lora_targets"] = list(self.lora_targets)
+        d["regimes"] = list(self.regimes)
+        d["gpus"] = self.world
+        d["data_parallel"] = self.dp
+        d["shard_stage"] = self.shard_stage
+        return d
+
+
+def validate(settings: TrainingSettings, arch: Architecture) -> None:
+    """Reject combinations no framework runs, each with one clear sentence (InvalidInputError, exit 3)."""
+    s = settings
+    if s.mode not in TRAIN_MODES:
+        raise InvalidInputError(f"unknown --train mode '{s.mode}' ({', '.join(TRAIN_MODES)})")
+    if s.optimizer not in OPTIMIZERS:
+        raise InvalidInputError(f"unknown --optimizer '{s.optimizer}' ({', '.join(OPTIMIZERS)})")
+    for key in s.regimes:
+        if key not in REGIMES:
+            raise InvalidInputError(f"unknown --regime '{key}' ({', '.join(REGIMES)})")
+    if s.objective not in OBJECTIVES:
+        raise InvalidInputError(f"unknown --objective '{s.objective}' ({', '.join(OBJECTIVES)})")
+    if s.activation_rule not in ACTIVATION_RULES:
+        raise InvalidInputError(
+            f"unknown --activations '{s.activation_rule}' ({', '.join(ACTIVATION_RULES)})"
+        )
+    if s.micro_batch < 1:
+        raise InvalidInputError("--micro-batch must be at least 1")
+    if s.mode in ("lora", "qlora") and s.lora_rank < 1:
+        raise InvalidInputError("--lora-rank must be at least 1")
+    unknown = [t for t in s.lora_targets if t not in LORA_MODULES]
+    if unknown or not s.lora_targets:
+        raise InvalidInputError(
+            f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
+        )
+    if s.zero and s.fsdp:
+        raise InvalidInputError("--zero and --fsdp are alternatives: give one of them")
+    if s.zero not in (0, 1, 2, 3):
+        raise InvalidInputError("--zero must be 0, 1, 2 or 3")
+    if min(s.world, s.tp, s.pp) < 1:
+        raise InvalidInputError("--gpus, --tp and --pp must be at least 1")
+    if s.world % (s.tp * s.pp):
+        raise InvalidInputError(f"--gpus {s.gpus} is not divisible by --tp × --pp = {s.tp * s.pp}")
+    if arch.num_heads % s.tp:
+        raise InvalidInputError(f"--tp {s.tp} does not divide the {arch.num_heads} attention heads")
+    if arch.num_kv_heads % s.tp and s.tp % arch.num_kv_heads:
+        raise InvalidInputError(
+            f"--tp {s.tp} and the {arch.num_kv_heads} KV heads: one must divide the other"
+        )
+    if s.pp > arch.num_layers:
+        raise InvalidInputError(f"--pp {s.pp} exceeds the model's {arch.num_layers} layers")
+    if s.offload and not s.shard_stage:
+        raise InvalidInputError(
+            f"--offload {s.offload} needs --zero 1-3 or --fsdp (DeepSpeed ZeRO-Offload / FSDP)"
+        )
+    if s.offload == "params" and s.shard_stage != 3:
+        raise InvalidInputError("--offload params needs --zero 3 or --fsdp full (parameters must be sharded)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters: the matrices of a decoder, LoRA adapters, QLoRA base
+
+
+def linear_shapes(arch: Architecture) -> dict[str, tuple[int, int]]:
+    """(out_features, in_features) of each block projection, as transformers' Llama/GPT modules hold
+    them: q (a·d × h), k and v (k·d × h), o (h × a·d), gate and up (i × h), down (h × i)."""
+    h, q_out, kv_out, i = (
+        arch.hidden_size,
+        arch.num_heads * arch.head_dim,
+        arch.num_kv_heads * arch.head_dim,
+        arch.intermediate_size,
+    )
+    shapes = {
+        "q": (q_out, h),
+        "k": (kv_out, h),
+        "v": (kv_out, h),
+        "o": (h, q_out),
+        "up": (i, h),
+        "down": (h, i),
+    }
+    if arch.gated_mlp:
+        shapes["gate"] = (i, h)
+    return shapes
+
+
+def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
+    """LoRA (Hu et al. 2021, §4): each adapted W (out × in) gains A (r × in) and B (out × r):
+    r·(in + out) trainable parameters, per layer. A target the model lacks (gate on a plain MLP) adds 0."""
+    shapes = linear_shapes(arch)
+    per_layer = sum(rank * (shapes[t][0] + shapes[t][1]) for t in targets if t in shapes)
+    return arch.num_layers * per_layer
+
+
+def lora_matrices(arch: Architecture, rank: int, targets: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the LoRA A and B matrices (for Adafactor's factored states)."""
+    shapes = linear_shapes(arch)
+    out = []
+    for t in targets:
+        if t in shapes:
+            rows, cols = shapes[t]
+            out += [(rank, cols, arch.num_layers), (rows, rank, arch.num_layers)]
+    return out
+
+
+def model_matrices(arch: Architecture) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the model's 2-D parameters from its dimensions: block projections × L,
+    token embeddings, learned positions where the model has them, an untied lm_head."""
+    out = [(r, c, arch.num_layers) for r, c in linear_shapes(arch).values()]
+    out.append((arch.vocab_size, arch.hidden_size, 1))
+    if arch.learned_positions and arch.max_context:
+        out.append((arch.max_context, arch.hidden_size, 1))
+    if not arch.tie_word_embeddings:
+        out.append((arch.vocab_size, arch.hidden_size, 1))
+    return out
+
+
+def nf4_bytes(n: int) -> int:
+    """bitsandbytes NF4 with double quantization (QLoRA §3): 4-bit values, one 8-bit absmax per 64
+    weights, one fp32 constant per 256 absmaxes: n/2 + n/64 + 4·n/(64·256) bytes ≈ 4.127 bits/weight."""
+    blocks = -(-n // NF4_BLOCK)
+    return -(-n // 2) + blocks + 4 * -(-blocks // NF4_BLOCK2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimizer states
+
+
+def optimizer_state_bytes(
+    optimizer: str, trainable: int, state_bytes: int, matrices: list[tuple[int, int, int]]
+) -> tuple[int, str]:
+    """Bytes of the optimizer's states for `trainable` parameters, and the formula shown by --explain.
+
+    - AdamW: exp_avg + exp_avg_sq, 2 states per parameter (torch.optim.AdamW; 8 B/param in fp32).
+    - 8-bit AdamW (bitsandbytes, Dettmers et al. 2022 §2): 2 × 1 byte + one fp32 absmax per 2048 per state.
+    - SGD: no state; SGD with momentum: one momentum buffer per parameter (torch.optim.SGD).
+    - Adafactor (Shazeer & Stern 2018, §3; transformers.Adafactor with beta1=None, the HF default): a
+      factored second moment, rows + cols per matrix, a full one for 1-D parameters; no momentum.
+    """
+    n, e = trainable, state_bytes
+    if optimizer == "adamw":
+        return 2 * n * e, f"2 states × {n:,} params × {e} B"
+    if optimizer == "adamw-8bit":
+        absmax = 2 * 4 * -(-n // BNB_STATE_BLOCK)
+        return (
+            2 * n + absmax,
+            f"2 states × {n:,} params × 1 B + fp32 absmax per {BNB_STATE_BLOCK} ({absmax:,} B)",
+        )
+    if optimizer == "sgd":
+        return 0, "plain SGD keeps no state"
+    if optimizer == "sgd-momentum":
+        return n * e, f"1 momentum buffer × {n:,} params × {e} B"
+    if optimizer == "adafactor":
+        factored = sum((r + c) * count for r, c, count in matrices)
+        in_matrices = sum(r * c * count for r, c, count in matrices)
+        vectors = max(0, n - in_matrices)
+        return (factored + vectors) * e, (
+            f"(Σ rows + cols over 2-D params {factored:,} + 1-D params {vectors:,}) × {e} B (factored 2nd moment)"
+        )
+    raise ValueError(f"unknown optimizer {optimizer!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations
+
+
+def dropout_from_config(config: dict) -> tuple[bool, bool]:
+    """(attention dropout, hidden dropout) > 0 in a config.json (BERT, GPT-2 keep both at 0.1; Llama 0)."""
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+
+    def positive(*names: str) -> bool:
+        return any(isinstance(text.get(n), (int, float)) and text.get(n) > 0 for n in names)
+
+    return (
+        positive("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop", "attn_dropout"),
+        positive("hidden_dropout_prob", "hidden_dropout", "resid_pdrop", "dropout"),
+    )
+
+
+@dataclass(frozen=True)
+class LayerActivations:
+    replicated: int  # bytes not split by tensor parallelism (Korthikanti §4.2.2: LN and linear inputs, masks)
+    sharded: int  # bytes split by t
+    scores: int  # eager attention's a·s² tensors (split by t)
+    formula: str
+
+    def per_gpu(self, tp: int) -> int:
+        return self.replicated + (self.sharded + self.scores) // tp
+
+
+def layer_activations(
+    arch: Architecture,
+    *,
+    b: int,
+    s: int,
+    e: int,
+    attn: str,
+    attn_dropout: bool,
+    hidden_dropout: bool,
+    softmax_bytes: int,
+    norm_bytes: int | None = None,
+    tp: int = 1,
+) -> LayerActivations:
+    """Activations one transformer layer keeps for backward (Korthikanti et al. 2022, arXiv 2205.05198 §4.1),
+    generalised to GQA, gated MLPs, any element size and transformers' fp32 softmax.
+
+    Derivation. The paper counts, per layer, in 16-bit with a = h/d query heads and k = a:
+      attention 11sbh + 5as²b: QKV input 2sbh, Q and K 4sbh, V 2sbh, output-projection input 2sbh,
+        dropout mask sbh; softmax output 2as²b, its dropout mask as²b, dropout output 2as²b;
+      MLP 19sbh: first linear input 2sbh, GeLU input 8sbh and output 8sbh (i = 4h), dropout mask sbh;
+      two LayerNorm inputs 4sbh;  total sbh·(34 + 5as/h).
+    Written per element with e bytes, GQA and any MLP:
+      replicated = e·sb·(2h LN inputs + 2h inputs of QKV and of the MLP) + sb·h per hidden dropout mask (×2)
+      sharded    = e·sb·(a·d Q + 2·k·d K,V + a·d o_proj input + m·i), m = 2 (plain: act input, fc2 input)
+                   or 4 (gated: gate out, up out, act(gate), product = down input);
+                   SDPA/flash stores no s² tensor but keeps its own output (e·sb·a·d, beside the o_proj input
+                   copy) and an fp32 log-sum-exp 4·b·a·s for its backward (FlashAttention-2 §3.1)
+      scores     = b·a·s² · (f + [1 + f if attention dropout] + [e if f ≠ e]) with eager attention, f the
+                   softmax output's bytes: 4 when the softmax runs in fp32 (transformers' eager path and
+                   torch.autocast both do), plus the e-byte copy the matmul with V saves.
+    Check: e = 2, f = 2, a·d = h, k = a, m = 2, i = 4h, both dropouts: replicated 10sbh, sharded 24sbh,
+    scores 5as²b — the paper's sbh(10 + 24/t + 5as/(ht)) of §4.2.2 with t = 1.
+    Tensor parallel (Megatron, no sequence parallelism) splits heads and i by t; KV heads below t are
+    replicated (k/t, at least 1).
+    `norm_bytes` (default e) sizes the replicated 4h: under torch.autocast with an fp32 model, layer_norm
+    runs in fp32 (autocast's fp32 op list) and RMSNorm multiplies by its fp32 weight, so the norm inputs
+    (the fp32 residual stream) and outputs are 4 bytes while the Linear outputs are 16-bit.
+    """
+    h, i, a, d = arch.hidden_size, arch.intermediate_size, arch.num_heads, arch.head_dim
+    kv = arch.num_kv_heads
+    kv_per_rank = max(1, kv // tp)
+    m = 4 if arch.gated_mlp else 2
+    sb = s * b
+    masks = 2 if hidden_dropout else 0
+    n_b = e if norm_bytes is None else norm_bytes
+    replicated = n_b * sb * 4 * h + sb * h * masks
+    # K and V per rank: k/t heads (at least one) — scale back by t since `sharded` is divided by t later.
+    sharded = e * sb * (2 * a * d + 2 * kv_per_rank * tp * d + m * i)
+    scores = 0
+    if attn == "eager":
+        f = softmax_bytes
+        per_element = f + ((1 + f) if attn_dropout else 0) + (e if f != e else 0)
+        scores = b * a * s * s * per_element
+        attn_text = (
+            f"eager: b·a·s²·{per_element} (softmax {f} B"
+            + (", dropout mask + output" if attn_dropout else "")
+            + (f", {e} B copy for ·V" if f != e else "")
+            + ")"
+        )
+    else:
+        # Flash / memory-efficient backward re-reads its output and fp32 log-sum-exp (FlashAttention-2 §3.1,
+        # torch `_scaled_dot_product_flash_attention` saves out and logsumexp); the o_proj input is a
+        # separate contiguous copy (transformers: attn_output.transpose(1, 2).contiguous()).
+        sharded += e * sb * a * d + 4 * b * a * s
+        attn_text = "sdpa/flash: no s² tensor; saved output e·s·b·a·d + fp32 log-sum-exp 4·b·a·s"
+    formula = (
+        f"{n_b}·s·b·4h + {masks}·s·b·h masks (replicated) + [{e}·s·b·(2·a·d + 2·k·d + {m}·i)"
+        f" + {attn_text}] / t; s={s}, b={b}, h={h}, i={i}, a={a}, k={kv}, d={d}, t={tp}"
+    )
+    return LayerActivations(replicated, sharded, scores, formula)
+
+
+def simple_activation_bytes(arch: Architecture, *, b: int, s: int, e: int, layers: int) -> int:
+    """The S0 article's rule: (hidden + intermediate) × context × layers × bytes, per instance."""
+    return b * (arch.hidden_size + arch.intermediate_size) * s * layers * e
+
+
+def logits_bytes(objective: str, *, b: int, s: int, vocab: int, e: int, tp: int = 1) -> tuple[int, str]:
+    """Logits and loss buffers at their peak (the start of backward), split by t (vocab-parallel).
+
+    causal-lm: transformers' ForCausalLMLoss upcasts the logits to fp32 and cross_entropy keeps the fp32
+    log-softmax (b·s·V·4); its backward adds the gradient w.r.t. the log-softmax and w.r.t. the logits
+    (b·s·V·4 each): b·s·V·12. classifier: b × labels, negligible. logits-sum (transformers' SDPA
+    training benchmark, loss = logits.sum()): the e-byte logits stay referenced, the gradient is a view.
+    """
+    if objective == "causal-lm":
+        return (
+            12 * b * s * vocab // tp,
+            f"fp32 log-softmax + 2 fp32 gradients: b·s·V·(4 + 4 + 4) / t = {b}·{s}·{vocab}·12 / {tp}",
+        )
+    if objective == "logits-sum":
+        return e * b * s * vocab // tp, f"logits kept in {e} B: b·s·V·{e} / t"
+    return 0, "classification head: b × labels, negligible"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    regime: str
+    label: str
+    weights: int
+    gradients: int
+    optimizer: int
+    master: int
+    activations: int
+    logits: int
+    overhead: int
+    host: int  # host RAM per GPU process for offloaded states
+    stage: str  # pipeline stage reported ("only", "first", "last")
+    trainable: int
+    terms: tuple[Term, ...] = field(default=())
+
+    @property
+    def total(self) -> int:
+        return (
+            self.weights
+            + self.gradients
+            + self.optimizer
+            + self.master
+            + self.activations
+            + self.logits
+            + self.overhead
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "regime": self.regime,
+            "label": self.label,
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "master": self.master,
+            "activations": self.activations,
+            "logits": self.logits,
+            "overhead": self.overhead,
+            "total": self.total,
+            "host_ram": self.host,
+            "pipeline_stage": self.stage,
+            "trainable_parameters": self.trainable,
+            "terms": [t.to_dict() for t in self.terms],
+        }
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the training formulas read from the model: counts, dimensions, dropout."""
+
+    arch: Architecture
+    counts: CheckpointCounts
+    attn_dropout: bool = False
+    hidden_dropout: bool = False
+
+
+def _stage_params(counts: CheckpointCounts, arch: Architecture, pp: int, stage: str) -> int:
+    """Parameters held by one pipeline stage: ceil(L/p) layers' share of the blocks, the embeddings on the
+    first stage, the lm_head (or the tied embedding's copy, as Megatron keeps it) on the last."""
+    if pp == 1:
+        return counts.parameters
+    comp = counts.by_component
+    embeddings = comp.get("embeddings", 0)
+    head = comp.get("lm_head", 0) or (embeddings if arch.tie_word_embeddings else 0)
+    blocks = _block_params(counts)
+    share = blocks * math.ceil(arch.num_layers / pp) // arch.num_layers
+    return share + (embeddings if stage == "first" else head)
+
+
+def _block_params(counts: CheckpointCounts) -> int:
+    """Parameters in the decoder blocks: everything but the embeddings and the lm_head."""
+    comp = counts.by_component
+    return counts.parameters - comp.get("embeddings", 0) - comp.get("lm_head", 0)
+
+
+def training_row(shape: ModelShape, regime_key: str, seq_len: int, settings: TrainingSettings) -> TrainingRow:
+    """Per-GPU memory for one regime: the larger of the first and last pipeline stage."""
+    stages = ("only",) if settings.pp == 1 else ("first", "last")
+    rows = [_stage_row(shape, regime_key, seq_len, settings, stage) for stage in stages]
+    return max(rows, key=lambda r: r.total)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where one GPU sits: its pipeline stage, its share of the parameters, its data-parallel sharding."""
+
+    stage: str
+    params: int  # parameters on this GPU before data-parallel sharding (stage share / t)
+    stage_params: int  # parameters on this pipeline stage before tensor parallelism
+    layers: int  # decoder layers on this stage
+    inflight: int  # micro-batches whose activations this stage holds (1F1B: p on the first stage)
+    replicas: int
+    zero: int
+
+    def shard(self, nbytes: int, from_stage: int) -> tuple[int, str]:
+        """`nbytes` divided over the data-parallel replicas once ZeRO reaches `from_stage`."""
+        if self.zero >= from_stage and self.replicas > 1:
+            return -(-nbytes // self.replicas), f" / N={self.replicas} (ZeRO-{self.zero})"
+        return nbytes, ""
+
+
+def _stage_row(
+    shape: ModelShape, regime_key: str, seq_len: int, st: TrainingSettings, stage: str
+) -> TrainingRow:
+    arch, counts, regime = shape.arch, shape.counts, REGIMES[regime_key]
+    stage_params = _stage_params(counts, arch, st.pp, stage)
+    at = _Layout(
+        stage=stage,
+        params=-(-stage_params // st.tp),
+        stage_params=stage_params,
+        layers=math.ceil(arch.num_layers / st.pp),
+        inflight=st.pp if stage == "first" else 1,
+        replicas=st.dp,
+        zero=st.shard_stage,
+    )
+    weights, trainable, w_term = _weight_term(shape, regime, st, at)
+    gathered = _gathered_term(shape, regime, st, at)
+    grad_b = 2 if regime.key == "mixed" and st.grad_dtype == "16bit" else regime.grad
+    gradients, gdiv = at.shard(trainable * grad_b, 2)
+    optimizer, o_text = _optimizer(shape, regime, st, at, trainable)
+    master, mdiv = at.shard(trainable * regime.master, 1)
+    activations, a_term = _activation_term(shape, regime, st, at, seq_len)
+    logits, l_text = _logits(arch, regime, st, at, seq_len)
+
+    host, moved = 0, ""
+    if st.offload:  # DeepSpeed ZeRO-Offload / ZeRO-Infinity, FSDP CPUOffload: states live in host RAM
+        host, optimizer, master = optimizer + master, 0, 0
+        moved = "optimizer states + master weights"
+        if st.offload == "params":
+            host, weights, gradients = host + weights + gradients, 0, 0
+            moved = "weights, gradients, optimizer states + master weights"
+    terms = [
+        replace(w_term, bytes=weights),
+        *([gathered] if gathered else []),
+        Term(
+            "gradients",
+            gradients,
+            f"{trainable:,} trainable × {grad_b} B{gdiv}",
+            "ZeRO paper §3.1, §5.2 (P_os+g)",
+        ),
+        Term("optimizer", optimizer, o_text, "torch.optim / bitsandbytes / Adafactor §3; ZeRO §5.1 (P_os)"),
+        Term(
+            "master",
+            master,
+            f"{trainable:,} × {regime.master} B fp32 master{mdiv}",
+            "ZeRO paper §3.1 (mixed precision keeps an fp32 copy)",
+        ),
+        a_term,
+        Term("logits", logits, l_text, "transformers ForCausalLMLoss (fp32 upcast) + torch cross_entropy"),
+        *(
+            [
+                Term(
+                    "offloaded",
+                    0,
+                    f"{moved} in host RAM: {host:,} B per GPU",
+                    "DeepSpeed ZeRO-Offload; FSDP CPUOffload",
+                )
+            ]
+            if st.offload
+            else []
+        ),
+        Term(
+            "overhead",
+            st.overhead_bytes,
+            "CUDA context + framework reserve per GPU (--overhead)",
+            "pytorch/pytorch#86509; transformers model_memory_anatomy (1343 MB)",
+        ),
+    ]
+    gathered_bytes = gathered.bytes if gathered else 0
+    return TrainingRow(
+        regime.key, regime.label, weights + gathered_bytes, gradients, optimizer, master, activations,
+        logits, st.overhead_bytes, host, stage, trainable, tuple(terms),
+    )  # fmt: skip
+
+
+def _weight_term(
+    shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout
+) -> tuple[int, int, Term]:
+    """(weights on this GPU, trainable parameters on this GPU, term). Full fine-tuning trains every weight in
+    the regime's dtype; LoRA keeps the frozen base at the compute dtype, QLoRA its Linear weights in NF4."""
+    arch, counts = shape.arch, shape.counts
+    where = (
+        f"{at.stage_params:,} params"
+        + (f" on the {at.stage} pipeline stage" if st.pp > 1 else "")
+        + (f" / t={st.tp}" if st.tp > 1 else "")
+    )
+    if st.mode == "full":
+        weights, wdiv = at.shard(at.params * regime.weight, 3)
+        return (
+            weights,
+            at.params,
+            Term("weights", weights, f"{where} × {regime.weight} B{wdiv}", _WEIGHT_SOURCE),
+        )
+    adapters = lora_parameters(arch, st.lora_rank, st.lora_targets)
+    trainable = -(-adapters * at.layers // arch.num_layers // st.tp)
+    if st.mode == "qlora":
+        linear = counts.linear_params * at.stage_params // max(counts.parameters, 1) // st.tp
+        rest_b = min(regime.weight, 2)
+        base = nf4_bytes(linear) + (at.params - linear) * rest_b
+        text = f"frozen {linear:,} Linear weights in NF4 (4.127 bits) + {at.params - linear:,} others × {rest_b} B"
+    else:
+        base = at.params * regime.weight
+        text = f"frozen {where} × {regime.weight} B"
+    weights, wdiv = at.shard(base + trainable * regime.weight, 3)
+    formula = f"{text} + adapters {trainable:,} × {regime.weight} B{wdiv}"
+    return weights, trainable, Term("weights", weights, formula, _WEIGHT_SOURCE)
+
+
+_WEIGHT_SOURCE = "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)"
+
+
+def _gathered_term(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> Term | None:
+    """ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next (FSDP
+    forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers are live."""
+    if at.zero != 3 or (at.replicas == 1 and st.offload != "params"):
+        return None
+    layer = _block_params(shape.counts) // shape.arch.num_layers // st.tp
+    gathered = 2 * (nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight)
+    return Term(
+        "gathered layers",
+        gathered,
+        f"2 layers (current + prefetched) × {layer:,} params, all-gathered in full",
+        "PyTorch FSDP forward/backward prefetch; DeepSpeed ZeRO-3 prefetch (the weights column includes it)",
+    )
+
+
+def _optimizer(
+    shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout, trainable: int
+) -> tuple[int, str]:
+    """The whole model's optimizer states, then this GPU's share (as its share of trainable parameters)."""
+    total = _trainable_total(shape, st)
+    if st.mode == "full":
+        matrices = model_matrices(shape.arch)
+    else:
+        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets)
+    states, text = optimizer_state_bytes(st.optimizer, total, regime.state, matrices)
+    if trainable != total:
+        states = states * trainable // total
+        text += f" × {trainable:,}/{total:,} on this GPU"
+    states, div = at.shard(states, 1)
+    return states, f"{st.optimizer}: {text}{div}"
+
+
+def _activation_term(
+    shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout, seq_len: int
+) -> tuple[int, Term]:
+    """Activations kept for backward: micro-batches in flight on this stage × its layers."""
+    arch, b, s, e, t = shape.arch, st.micro_batch, seq_len, regime.act, st.tp
+    if st.activation_rule == "simple":
+        total = simple_activation_bytes(arch, b=b, s=s, e=e, layers=at.layers) * at.inflight // t
+        formula = f"b·(h + i)·s·L·e = {b}·({arch.hidden_size} + {arch.intermediate_size})·{s}·{at.layers}·{e}"
+        return total, Term("activations", total, formula, "seed article S0 (simple activation rule)")
+    softmax = 4 if e in (2, 4) else e  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
+    layer = layer_activations(
+        arch,
+        b=b,
+        s=s,
+        e=e,
+        attn=st.attn,
+        attn_dropout=shape.attn_dropout,
+        hidden_dropout=shape.hidden_dropout,
+        softmax_bytes=softmax,
+        norm_bytes=4 if _autocast(regime, st) else e,
+        tp=t,
+    )
+    one = layer.per_gpu(t)
+    if st.grad_checkpointing:
+        # each layer's input (the residual stream: fp32 under autocast), replicated across TP ranks (§4.3)
+        kept = (4 if _autocast(regime, st) else e) * s * b * arch.hidden_size
+        total = kept * at.layers * at.inflight + one
+        formula = (
+            f"checkpointed: layer input s·b·h = {kept:,} B × {at.layers} layers × {at.inflight} in flight"
+            f" + one layer recomputed {one:,}; layer = {layer.formula}"
+        )
+    else:
+        total = one * at.layers * at.inflight
+        formula = f"{one:,} per layer × {at.layers} layers × {at.inflight} micro-batch(es) in flight; layer = {layer.formula}"
+    source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
+    return total, Term("activations", total, formula, source)
+
+
+def _autocast(regime: Regime, st: TrainingSettings) -> bool:
+    """Mixed precision with fp32 gradients is torch.autocast over an fp32 model (the HF Trainer's fp16/bf16)."""
+    return regime.key == "mixed" and st.grad_dtype == "fp32"
+
+
+def _logits(
+    arch: Architecture, regime: Regime, st: TrainingSettings, at: _Layout, seq_len: int
+) -> tuple[int, str]:
+    if at.stage == "first":
+        return 0, "the loss lives on the last pipeline stage"
+    if st.activation_rule == "simple":
+        return 0, "included in the simple rule"
+    return logits_bytes(
+        st.objective, b=st.micro_batch, s=seq_len, vocab=arch.vocab_size, e=regime.act, tp=st.tp
+    )
+
+
+def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
+    if st.mode == "full":
+        return shape.counts.parameters
+    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets)
+
+
+def training_rows(shape: ModelShape, seq_len: int, settings: TrainingSettings) -> list[TrainingRow]:
+    validate(settings, shape.arch)
+    return [training_row(shape, key, seq_len, settings) for key in settings.regimes]
+
+
+def replicas_to_fit(
+    shape: ModelShape, regime: str, seq_len: int, settings: TrainingSettings, capacity: int, limit: int = 4096
+) -> int | None:
+    """Smallest data-parallel degree N whose per-GPU total fits `capacity` bytes when the model states are
+    sharded ZeRO-3-style over N (the user's tp, pp, batch and offload kept); None when even `limit` is not
+    enough (activations, logits and the gathered layers do not shrink with N). Per-GPU totals only fall as
+    N grows, so a binary search finds it."""
+
+    def fits(n: int) -> bool:
+        trial = replace(settings, gpus=n * settings.tp * settings.pp, zero=3, fsdp=None)
+        return training_row(shape, regime, seq_len, trial).total <= capacity
+
+    if not fits(limit):
+        return None
+    low, high = 1, limit
+    while low < high:
+        mid = (low + high) // 2
+        if fits(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low

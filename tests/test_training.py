@@ -1,0 +1,442 @@
+"""Training memory: the pure formulas (bytes derived by hand here), sharding arithmetic through the CLI,
+bad combinations, and the measured-vs-estimated table the README carries."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from hubmem import training
+from hubmem.architecture import Architecture
+from hubmem.checkpoint import CheckpointCounts
+from hubmem.cli import main
+
+from . import compare_measured, docs
+
+
+def arch(**over) -> Architecture:
+    """A GPT-style layer as Korthikanti et al. count it: h = a·d, k = a, plain MLP with i = 4h."""
+    base = dict(
+        model_type="gpt2",
+        architectures=(),
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_layers=24,
+        num_heads=16,
+        num_kv_heads=16,
+        head_dim=64,
+        max_context=2048,
+        vocab_size=50000,
+        tie_word_embeddings=True,
+        dtype=None,
+        gated_mlp=False,
+        layer_types=("full",) * 24,
+    )
+    base.update(over)
+    return Architecture(**base)
+
+
+def counts(parameters: int, **components: int) -> CheckpointCounts:
+    c = CheckpointCounts()
+    c.parameters = parameters
+    c.by_component = components or {"attention": parameters}
+    c.linear_params = parameters
+    return c
+
+
+# --- optimizer states, LoRA, NF4 -------------------------------------------------------------
+
+
+def test_optimizer_states_per_parameter():
+    n = 1_000_000
+    assert training.optimizer_state_bytes("adamw", n, 4, [])[0] == 8_000_000  # exp_avg + exp_avg_sq, fp32
+    assert training.optimizer_state_bytes("adamw", n, 2, [])[0] == 4_000_000  # pure bf16: states like params
+    assert training.optimizer_state_bytes("sgd", n, 4, [])[0] == 0
+    assert training.optimizer_state_bytes("sgd-momentum", n, 4, [])[0] == 4_000_000
+    # 8-bit: 2 bytes + one fp32 absmax per 2048 values per state: ceil(1e6 / 2048) = 489 blocks.
+    assert training.optimizer_state_bytes("adamw-8bit", n, 4, [])[0] == 2_000_000 + 2 * 4 * 489
+
+
+def test_adafactor_factors_matrices_and_keeps_vectors_whole():
+    # two 10×20 matrices (400 elements) + 30 one-dimensional parameters: (2·(10 + 20) + 30) × 4 bytes.
+    assert training.optimizer_state_bytes("adafactor", 430, 4, [(10, 20, 2)])[0] == (60 + 30) * 4
+
+
+def test_lora_parameters_of_llama_3_8b_at_rank_16():
+    """PEFT prints 'trainable params: 41,943,040' for Llama-3-8B, r=16 on all seven projections:
+    per layer 16·(4096+4096)·2 (q, o) + 16·(1024+4096)·2 (k, v) + 16·(14336+4096)·3 (gate, up, down)."""
+    llama = arch(
+        hidden_size=4096, intermediate_size=14336, num_layers=32, num_heads=32, num_kv_heads=8,
+        head_dim=128, gated_mlp=True,
+    )  # fmt: skip
+    per_layer = 16 * 8192 * 2 + 16 * 5120 * 2 + 16 * 18432 * 3
+    assert per_layer == 1_310_720
+    assert training.lora_parameters(llama, 16, training.LORA_MODULES) == 41_943_040
+    assert training.lora_parameters(llama, 8, ("q", "v")) == 32 * 8 * (8192 + 5120)
+    # a plain MLP has no gate: the target adds nothing
+    assert training.lora_parameters(arch(), 4, ("gate",)) == 0
+
+
+def test_nf4_double_quant_is_4_127_bits_per_weight():
+    n = 64 * 256 * 2  # two second-level blocks
+    assert training.nf4_bytes(n) == n // 2 + n // 64 + 4 * 2
+    assert training.nf4_bytes(n) * 8 / n == pytest.approx(4 + 8 / 64 + 32 / (64 * 256))
+    assert training.nf4_bytes(1) == 1 + 1 + 4  # ceil everywhere: one value still costs its block
+
+
+# --- activations --------------------------------------------------------------------------------
+
+
+def test_korthikanti_constant_34_plus_5as_over_h():
+    """The paper's §4.1 case: 16-bit, softmax in 16-bit, both dropouts: s·b·h·(34 + 5·a·s/h) per layer."""
+    s, b, h, a = 512, 2, 1024, 16
+    layer = training.layer_activations(
+        arch(), b=b, s=s, e=2, attn="eager", attn_dropout=True, hidden_dropout=True, softmax_bytes=2
+    )
+    assert layer.per_gpu(1) == s * b * h * 34 + 5 * a * s * s * b
+
+
+def test_korthikanti_tensor_parallel_10_plus_24_over_t():
+    """§4.2.2 without sequence parallelism: s·b·h·(10 + 24/t + 5·a·s/(h·t))."""
+    s, b, h, a, t = 512, 2, 1024, 16, 4
+    layer = training.layer_activations(
+        arch(), b=b, s=s, e=2, attn="eager", attn_dropout=True, hidden_dropout=True, softmax_bytes=2, tp=t
+    )
+    assert layer.per_gpu(t) == s * b * h * 10 + s * b * h * 24 // t + 5 * a * s * s * b // t
+
+
+def test_sdpa_drops_the_s_squared_term_but_keeps_its_output_and_lse():
+    s, b, h, a = 512, 2, 1024, 16
+    layer = training.layer_activations(
+        arch(), b=b, s=s, e=2, attn="sdpa", attn_dropout=True, hidden_dropout=True, softmax_bytes=4
+    )
+    assert layer.scores == 0
+    assert layer.per_gpu(1) == s * b * h * 34 + 2 * s * b * h + 4 * b * a * s
+
+
+def test_gqa_gated_mlp_without_dropout():
+    """Llama-3-8B shapes in bf16 with SDPA: e·s·b·(4h + 2·a·d + 2·k·d + 4·i + a·d) + 4·b·a·s."""
+    llama = arch(
+        hidden_size=4096, intermediate_size=14336, num_heads=32, num_kv_heads=8, head_dim=128, gated_mlp=True
+    )
+    s, b = 2048, 1
+    layer = training.layer_activations(
+        llama, b=b, s=s, e=2, attn="sdpa", attn_dropout=False, hidden_dropout=False, softmax_bytes=4
+    )
+    expected = 2 * s * b * (4 * 4096 + 2 * 4096 + 2 * 1024 + 4 * 14336 + 4096) + 4 * b * 32 * s
+    assert layer.per_gpu(1) == expected == 360_972_288  # 4096 · 88,064 + 262,144
+
+
+def test_eager_scores_with_transformers_fp32_softmax():
+    """16-bit eager attention in transformers: fp32 softmax (4 B) + the 16-bit copy the ·V matmul saves (2 B)."""
+    s, b, a = 256, 1, 16
+    layer = training.layer_activations(
+        arch(), b=b, s=s, e=2, attn="eager", attn_dropout=False, hidden_dropout=False, softmax_bytes=4
+    )
+    assert layer.scores == b * a * s * s * 6
+
+
+def test_simple_rule_of_the_s0_article():
+    llama = arch(hidden_size=4096, intermediate_size=11008, num_layers=32)
+    assert training.simple_activation_bytes(llama, b=1, s=2048, e=1, layers=32) == 989_855_744
+
+
+def test_logits_and_loss_buffers():
+    assert training.logits_bytes("causal-lm", b=2, s=10, vocab=100, e=2)[0] == 2 * 10 * 100 * 12
+    assert training.logits_bytes("causal-lm", b=2, s=10, vocab=100, e=2, tp=4)[0] == 2 * 10 * 100 * 12 // 4
+    assert training.logits_bytes("logits-sum", b=2, s=10, vocab=100, e=2)[0] == 2 * 10 * 100 * 2
+    assert training.logits_bytes("classifier", b=2, s=10, vocab=100, e=2)[0] == 0
+
+
+def test_dropout_read_from_config():
+    assert training.dropout_from_config(
+        {"attention_probs_dropout_prob": 0.1, "hidden_dropout_prob": 0.1}
+    ) == (
+        True,
+        True,
+    )
+    assert training.dropout_from_config({"attention_dropout": 0.0}) == (False, False)
+    assert training.dropout_from_config({"attn_pdrop": 0.1, "resid_pdrop": 0.0}) == (True, False)
+
+
+# --- rows: regimes, checkpointing, sharding, pipeline ------------------------------------------------
+
+
+def row(settings: training.TrainingSettings, regime: str, model: Architecture | None = None, n: int = 10**9):
+    model = model or arch()
+    shape = training.ModelShape(model, counts(n))
+    return training.training_row(shape, regime, 512, settings)
+
+
+@pytest.mark.parametrize(
+    ("regime", "grad_dtype", "per_param"),
+    [
+        ("fp32", "fp32", 4 + 4 + 8),
+        ("bf16", "fp32", 2 + 2 + 4),
+        ("mixed", "fp32", 2 + 4 + 8 + 4),
+        ("mixed", "16bit", 16),
+    ],
+)
+def test_model_states_bytes_per_parameter(regime, grad_dtype, per_param):
+    """fp32 16 B, pure 16-bit 8 B (torch.optim states like the parameter), mixed 18 B with torch.autocast's
+    fp32 gradients (transformers model_memory_anatomy: 6 + 4 + 8) or 16 B with 16-bit ones (ZeRO §3.1)."""
+    r = row(training.TrainingSettings(grad_dtype=grad_dtype), regime)
+    assert r.weights + r.gradients + r.optimizer + r.master == per_param * 10**9
+
+
+def test_gradient_checkpointing_keeps_layer_inputs_and_one_layer():
+    plain = row(training.TrainingSettings(), "bf16")
+    ckpt = row(training.TrainingSettings(grad_checkpointing=True), "bf16")
+    one_layer = plain.activations // 24
+    assert ckpt.activations == 24 * 2 * 512 * 1024 + one_layer
+
+
+@pytest.mark.parametrize(
+    ("zero", "per_gpu"),
+    [(0, 2 + 2 + 12), (1, 2 + 2 + 12 / 8), (2, 2 + (2 + 12) / 8), (3, 16 / 8)],
+)
+def test_zero_stages_shard_the_16_bytes(zero, per_gpu):
+    r = row(training.TrainingSettings(grad_dtype="16bit", gpus=8, zero=zero), "mixed")
+    sharded = sum(t.bytes for t in r.terms if t.name in ("weights", "gradients", "optimizer", "master"))
+    assert sharded == per_gpu * 10**9
+
+
+def test_zero_3_adds_two_gathered_layers():
+    r = row(training.TrainingSettings(gpus=8, zero=3), "bf16")
+    gathered = next(t for t in r.terms if t.name == "gathered layers")
+    assert gathered.bytes == 2 * (10**9 // 24) * 2
+    assert r.weights == 2 * 10**9 // 8 + gathered.bytes
+    assert sum(t.bytes for t in r.terms) == r.total
+
+
+def test_fsdp_full_is_zero_3_and_grad_op_is_zero_2():
+    z3 = row(training.TrainingSettings(gpus=4, zero=3), "mixed")
+    z2 = row(training.TrainingSettings(gpus=4, zero=2), "mixed")
+    assert row(training.TrainingSettings(gpus=4, fsdp="full"), "mixed") == z3
+    assert row(training.TrainingSettings(gpus=4, fsdp="grad-op"), "mixed") == z2
+
+
+def test_tensor_parallel_divides_model_states():
+    r = row(training.TrainingSettings(tp=4), "fp32")
+    assert (r.weights, r.gradients, r.optimizer) == (10**9, 10**9, 2 * 10**9)
+
+
+def test_pipeline_first_stage_holds_p_micro_batches_of_its_layers():
+    """1F1B: stage 1 keeps p micro-batches in flight for its L/p layers = L layers' worth (Korthikanti §4.2.3);
+    its parameters are the embeddings and L/p layers' blocks."""
+    model = arch()
+    shape = training.ModelShape(model, counts(1_200_000_000, embeddings=200_000_000, attention=1_000_000_000))
+    one = training.training_row(shape, "bf16", 512, training.TrainingSettings())
+    staged = training.training_row(shape, "bf16", 512, training.TrainingSettings(pp=4, gpus=4))
+    assert staged.stage == "first"
+    assert staged.activations == one.activations  # 4 micro-batches × 6 layers = 24 layers
+    assert staged.weights == (1_000_000_000 * 6 // 24 + 200_000_000) * 2
+    assert staged.logits == 0  # the loss lives on the last stage
+
+
+def test_offload_moves_states_to_host():
+    r = row(training.TrainingSettings(gpus=2, zero=2, offload="optimizer"), "mixed")
+    assert r.optimizer == r.master == 0
+    assert r.host == (8 + 4) * 10**9 // 2
+    p = row(training.TrainingSettings(gpus=2, zero=3, offload="params"), "mixed")
+    gathered = next(t.bytes for t in p.terms if t.name == "gathered layers")
+    assert p.weights == gathered and p.gradients == 0
+    assert p.host == (2 + 4 + 8 + 4) * 10**9 // 2
+    assert sum(t.bytes for t in p.terms) == p.total
+
+
+def test_qlora_base_is_nf4_and_only_adapters_train():
+    model = arch()
+    r = row(training.TrainingSettings(mode="qlora", lora_rank=8, lora_targets=("q", "v")), "bf16", model)
+    adapters = 24 * 8 * (2048 + 2048)
+    assert r.trainable == adapters
+    assert r.weights == training.nf4_bytes(10**9) + adapters * 2
+    assert r.gradients == adapters * 2 and r.optimizer == adapters * 4
+
+
+# --- the CLI: seeds-independent sharding and errors ---------------------------------------------------
+
+
+def cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def training_json(*args: str) -> dict:
+    result = cli(*args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["training"]
+
+
+def test_json_carries_every_term_and_settings(fake_hub):
+    data = training_json("test/tiny", "--train", "full", "--seq-len", "128", "--gpus", "2", "--zero", "1")
+    assert data["settings"]["data_parallel"] == 2 and data["settings"]["seq_len"] == 128
+    assert [r["regime"] for r in data["rows"]] == ["fp32", "bf16", "mixed"]
+    for r in data["rows"]:
+        assert sum(t["bytes"] for t in r["terms"]) == r["total"]
+        assert {t["name"] for t in r["terms"]} >= {
+            "weights",
+            "gradients",
+            "optimizer",
+            "master",
+            "activations",
+        }
+
+
+def test_tiny_full_fine_tune_fp32_exact(fake_hub):
+    """test/tiny: 202,048 params, h 64, i 128 gated, 2 layers, 4 heads, 2 KV heads, d 16, V 1000.
+    fp32, AdamW, b 1, s 128, SDPA, no dropout, overhead 0:
+    states 202,048 × 16; per layer 4·128·(4·64 + 2·64 + 2·32 + 4·128 + 64) + 4·4·128; logits 128·1000·12."""
+    data = training_json(
+        "test/tiny", "--train", "full", "--regime", "fp32", "--seq-len", "128", "--overhead", "0GB"
+    )
+    r = data["rows"][0]
+    layer = 4 * 128 * (4 * 64 + 2 * 64 + 2 * 32 + 4 * 128 + 64) + 4 * 4 * 128
+    assert r["weights"] + r["gradients"] + r["optimizer"] == 202_048 * 16
+    assert r["activations"] == 2 * layer
+    assert r["logits"] == 128 * 1000 * 12
+    assert r["total"] == 202_048 * 16 + 2 * layer + 128 * 1000 * 12
+
+
+def test_table_has_a_column_per_component(fake_hub):
+    result = cli(
+        "test/tiny",
+        "--train",
+        "lora",
+        "--seq-len",
+        "128",
+        "--gpus",
+        "2",
+        "--zero",
+        "2",
+        "--offload",
+        "optimizer",
+    )
+    assert result.exit_code == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("regime"))
+    assert re.split(r"\s{2,}", header.strip()) == [
+        "regime", "weights GiB", "gradients GiB", "optimizer GiB", "master GiB", "activations GiB",
+        "logits GiB", "overhead GiB", "total GiB", "host RAM GiB", "fits on",
+    ]  # fmt: skip
+    assert "2 GPUs = tp 1 × pp 1 × dp 2 · ZeRO-2 · offload optimizer to host" in result.stdout
+
+
+def test_explain_shows_each_term_with_formula(fake_hub):
+    result = cli("test/tiny", "--train", "full", "--regime", "mixed", "--seq-len", "64", "--explain")
+    assert result.exit_code == 0
+    assert "Korthikanti et al. 2022" in result.stdout
+    assert "202,048 × 4 B fp32 master" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--train", "full", "--zero", "2", "--fsdp", "full"),
+            "--zero and --fsdp are alternatives: give one of them",
+        ),
+        (("--train", "full", "--tp", "3"), "--tp 3 does not divide the 4 attention heads"),
+        (("--train", "full", "--gpus", "3", "--tp", "2"), "--gpus 3 is not divisible by --tp × --pp = 2"),
+        (("--train", "full", "--pp", "3"), "--pp 3 exceeds the model's 2 layers"),
+        (("--train", "lora", "--lora-rank", "0"), "--lora-rank must be at least 1"),
+        (
+            ("--train", "lora", "--lora-targets", "q,x"),
+            "unknown --lora-targets 'x' (choose from q,k,v,o,gate,up,down)",
+        ),
+        (("--train", "full", "--micro-batch", "0"), "--micro-batch must be at least 1"),
+        (("--train", "full", "--offload", "optimizer"), "--offload optimizer needs --zero 1-3 or --fsdp"),
+        (
+            ("--train", "full", "--gpus", "2", "--zero", "2", "--offload", "params"),
+            "--offload params needs --zero 3 or --fsdp full (parameters must be sharded)",
+        ),
+        (
+            (
+                "--optimizer",
+                "sgd",
+            ),
+            "--optimizer applies to training: add --train full|lora|qlora",
+        ),
+        (
+            (
+                "--gpus",
+                "4",
+            ),
+            "--gpus applies to training: add --train full|lora|qlora",
+        ),
+        (("--train", "full", "--batch", "4"), "--batch is for inference; with --train use --micro-batch"),
+        (("--train", "full", "--params", "0"), "--params must be at least 1"),
+    ],
+)
+def test_bad_combinations_exit_3(fake_hub, args, message):
+    result = cli("test/tiny", "--seq-len", "64", *args)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith(f"Error: {message}")
+
+
+# --- measured training memory vs the estimates ----------------------------------------------------
+
+
+def test_measured_comparison_matches_the_readme(fake_hub):
+    """Each row's error, recomputed now, is the one the README's generated table shows, and every row outside
+    ±15 % has an explanation under its label in the README (the explanation names the row)."""
+    from .test_docs import invoke
+
+    results = compare_measured.comparison(invoke)
+    readme = docs.README.read_text()
+    block = next(m.group("body") for m in docs.BLOCK_RE.finditer(readme) if m.group("name") == "measured")
+    for r in results:
+        line = next(line for line in block.splitlines() if line.startswith(f"| {r['label']} "))
+        assert f"{r['error'] * 100:+.1f} %" in line
+        if abs(r["error"]) > compare_measured.TOLERANCE:
+            assert f"**{r['label']}**" in readme, (
+                f"{r['label']} is outside ±15 % and the README does not explain it"
+            )
+
+
+def test_replicas_to_fit_is_the_smallest_zero3_degree():
+    """bf16 AdamW on 1e9 params: 8 B/param sharded over N, plus what does not shrink with N (two gathered
+    layers, activations, logits, overhead). N = ceil(8e9 / (capacity − fixed))."""
+    model = arch()
+    shape = training.ModelShape(model, counts(10**9))
+    settings = training.TrainingSettings(overhead_bytes=10**9)
+    layer = training.layer_activations(
+        model, b=1, s=512, e=2, attn="sdpa", attn_dropout=False, hidden_dropout=False, softmax_bytes=4
+    )
+    fixed = 2 * (10**9 // 24) * 2 + 24 * layer.per_gpu(1) + 512 * 50000 * 12 + 10**9
+    capacity = 4 * 10**9
+    expected = -(-8 * 10**9 // (capacity - fixed))
+    assert training.replicas_to_fit(shape, "bf16", 512, settings, capacity) == expected
+    assert training.replicas_to_fit(shape, "bf16", 512, settings, fixed) is None  # never below the fixed part
+
+
+def test_params_accepts_suffixes(fake_hub):
+    six_b = training_json(
+        "test/tiny", "--train", "full", "--regime", "fp32", "--seq-len", "8", "--params", "6B"
+    )
+    assert six_b["rows"][0]["weights"] == 24 * 10**9
+    assert six_b["parameters_source"] == "option"
+    m = training_json(
+        "test/tiny", "--train", "full", "--regime", "fp32", "--seq-len", "8", "--params", "350M"
+    )
+    assert m["rows"][0]["weights"] == 1_400_000_000
+
+
+def test_autocast_keeps_norm_inputs_and_outputs_in_fp32():
+    """Mixed with fp32 gradients = torch.autocast over an fp32 model: the replicated 4h per layer are 4 bytes
+    (layer_norm on autocast's fp32 list, fp32 residual stream); DeepSpeed-style 16-bit gradients keep them 16-bit."""
+    amp = row(training.TrainingSettings(grad_dtype="fp32"), "mixed")
+    deepspeed = row(training.TrainingSettings(grad_dtype="16bit"), "mixed")
+    assert amp.activations - deepspeed.activations == 24 * (4 - 2) * 512 * 4 * 1024
+
+
+def test_cli_choices_are_the_library_names():
+    """cli.py spells the choices out (it imports no hubmem module before a command runs); they must match."""
+    params = {p.name: p for p in main.commands["estimate"].params}
+    assert tuple(params["train"].type.choices) == training.TRAIN_MODES
+    assert tuple(params["regimes"].type.choices) == tuple(training.REGIMES)
+    assert tuple(params["optimizer"].type.choices) == training.OPTIMIZERS
+    assert tuple(params["objective"].type.choices) == training.OBJECTIVES
+    assert tuple(params["activation_rule"].type.choices) == training.ACTIVATION_RULES
+    assert params["lora_targets"].default == ",".join(training.LORA_MODULES)
