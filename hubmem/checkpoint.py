@@ -13,6 +13,7 @@ Nothing here touches the network. Three different totals come out, on purpose:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -132,6 +133,7 @@ def dtype_bits(dtype: str) -> int:
         raise UnknownDtypeError(f"unknown safetensors dtype '{dtype}' (known: {known})") from None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # names repeat across layers' and models' checkpoints (audits)
 def component_of(name: str) -> str:
     """Which part of the model a tensor belongs to, from its name alone."""
     for component, pattern in _COMPONENT_RULES:
@@ -140,6 +142,7 @@ def component_of(name: str) -> str:
     return "other"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_buffer(name: str, shape: tuple[int, ...]) -> bool:
     """True for stored tensors that are not parameters (masks, rotary frequencies, ids)."""
     if _BUFFER_RE.search(name):
@@ -148,6 +151,7 @@ def is_buffer(name: str, shape: tuple[int, ...]) -> bool:
     return bool(_MASK_RE.search(name)) and len(shape) == 4
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_quant_metadata(name: str) -> bool:
     return bool(_QUANT_META_RE.search(name))
 

@@ -70,7 +70,7 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--format",
         "fmt",
-        type=click.Choice(["table", "json", "csv", "markdown"]),
+        type=click.Choice(["table", "json", "jsonl", "csv", "markdown"]),
         default="table",
         show_default=True,
         help="Output format.",
@@ -88,6 +88,27 @@ def _memory(ctx: click.Context | None, param: click.Parameter | None, value: str
         return parse_memory(value)
     except (ValueError, TypeError) as e:
         raise click.BadParameter(str(e)) from e
+
+
+def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--gpu, --num-gpus, --gpu-memory: the GPUs a fit verdict is asked about."""
+    fn = click.option(
+        "--gpu-memory",
+        callback=_memory,
+        help="Usable memory of a GPU not in the catalogue, e.g. 24GiB (instead of --gpu).",
+    )(fn)
+    fn = click.option(
+        "--num-gpus",
+        type=int,
+        default=1,
+        show_default=True,
+        help="How many of them, split tensor-parallel (the overhead is paid on each).",
+    )(fn)
+    fn = click.option(
+        "--gpu",
+        help="Verdict for this GPU (`hubmem gpus` lists names; any case, e.g. h100, a100-80gb, 4090).",
+    )(fn)
+    return fn
 
 
 def _parameter_count(
@@ -302,6 +323,7 @@ def main() -> None:
     "--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each Hub response."
 )
 @click.option("--explain", is_flag=True, help="Print every term with its inputs, formula and source.")
+@gpu_options
 @output_options
 @handle_errors
 def estimate(
@@ -323,6 +345,9 @@ def estimate(
     train: str | None,
     timeout: float,
     explain: bool,
+    gpu: str | None,
+    num_gpus: int,
+    gpu_memory: int | None,
     fmt: str,
     units: str,
     **training: Any,
@@ -330,8 +355,14 @@ def estimate(
     """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
     or with --train the per-GPU training memory for each precision regime."""
     from .estimate import estimate as run_estimate
+    from .fit import target, verdicts
     from .report import render_estimate
 
+    tgt = target(gpu, gpu_memory, num_gpus)
+    if tgt is not None and train is not None:
+        raise errors.InvalidInputError(
+            "--gpu, --num-gpus and --gpu-memory judge inference; training shows its own fits-on column"
+        )
     repo, revision = split_revision(repo, revision)
     train_settings = training_settings(
         train, training, attn=attn, overhead=overhead, batch=batch, precisions=precisions
@@ -357,7 +388,8 @@ def estimate(
     )
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    click.echo(render_estimate(est, fmt, units, explain), nl=False)
+    fit = verdicts(est, tgt) if tgt is not None else None
+    click.echo(render_estimate(est, fmt, units, explain, fit), nl=False)
 
 
 def training_settings(train: str | None, options: dict[str, Any], **shared: Any) -> Any:
@@ -422,29 +454,223 @@ def gpus(fmt: str, units: str) -> None:
     from .gpus import catalogue_rows
     from .report import render_rows
 
-    unit = units
     rows = catalogue_rows()
-    if fmt in ("json", "csv"):
-        headers = ["key", "name", "memory_bytes", "vendor", "aliases", "source"]
-        data = [
-            [r["key"], r["name"], r["memory_bytes"], r["vendor"], " ".join(r["aliases"]), r["source"]]
-            for r in rows
+    if fmt in ("json", "jsonl", "csv"):
+        headers = [
+            "key",
+            "name",
+            "memory_bytes",
+            "usable_bytes",
+            "vendor",
+            "aliases",
+            "source",
+            "usable_source",
         ]
+        data = [[r[h] if h != "aliases" else " ".join(r["aliases"]) for h in headers] for r in rows]
+        numeric: tuple[int, ...] = ()
     else:
-        headers = ["key", "name", f"memory {unit}", "vendor", "aliases", "source"]
-        div = 1024**3 if unit == "GiB" else 10**9
+        headers = ["key", "name", f"memory {units}", f"usable {units}", "vendor", "aliases", "source"]
+        div = 1024**3 if units == "GiB" else 10**9
         data = [
             [
                 r["key"],
                 r["name"],
                 f"{r['memory_bytes'] / div:,.1f}",
+                f"{r['usable_bytes'] / div:,.2f}",
                 r["vendor"],
                 ", ".join(r["aliases"]),
                 r["source"],
             ]
             for r in rows
         ]
-    click.echo(render_rows(headers, data, fmt), nl=False)
+        numeric = (2, 3)
+    click.echo(render_rows(headers, data, fmt, numeric=numeric), nl=False)
+    if fmt in ("table", "markdown"):
+        click.echo(
+            "usable = what torch reports as the device's total (total_memory), measured or by the rule "
+            "in usable_source (--format json); fit verdicts compare with it.",
+            err=True,
+        )
+
+
+def exit_now(code: int) -> None:
+    """Flush and leave at once. A plain exit would wait for the requests still in flight: they run on
+    huggingface_hub / concurrent.futures threads that the interpreter joins at exit (up to --timeout)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+# Options `audit` and `check` take from `estimate`, the same click.Option objects (one definition).
+SHARED_MODEL_OPTIONS = (
+    "token",
+    "seq_len",
+    "batch",
+    "kv_dtype",
+    "attn",
+    "overhead",
+    "all_logits",
+    "serving_factor",
+    "timeout",
+)
+PRECISION_CHOICE = click.Choice(["auto", "fp32", "bf16", "fp16", "fp8", "int8", "int4", "stored"])
+PRECISION_HELP = (
+    "Precision to judge. auto: the checkpoint as stored when quantized, fp32 for a float32 config, else bf16."
+)
+
+
+def borrow_options(command: click.Command, source: click.Command, names: tuple[str, ...]) -> None:
+    """Give `command` the options called `names` of `source`, before its output options."""
+    borrowed = [p for p in source.params if p.name in names]
+    at = next((i for i, p in enumerate(command.params) if p.name == "fmt"), len(command.params))
+    command.params[at:at] = borrowed
+
+
+def _model_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """estimate_snapshot's options out of the borrowed CLI options."""
+    options = {k: kwargs.pop(k) for k in SHARED_MODEL_OPTIONS if k not in ("token", "timeout")}
+    options["overhead_bytes"] = options.pop("overhead")
+    return options
+
+
+@main.command()
+@click.argument("repos", nargs=-1)
+@click.option(
+    "-f",
+    "--file",
+    "files",
+    multiple=True,
+    help="Read repo ids from FILE: one per line (REPO or REPO@REVISION), # comments, blank lines; - is stdin.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=int,
+    default=16,  # hubmem.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
+    show_default=True,
+    help="Repos fetched at once (they share one HTTP connection pool and the metadata cache).",
+)
+@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True, help=PRECISION_HELP)
+@click.option(
+    "--sort",
+    "sort_key",
+    help="Order rows by a JSON column (total, params, download, ...); -COLUMN: descending.",
+)
+@gpu_options
+@output_options
+@handle_errors
+def audit(
+    repos: tuple[str, ...],
+    files: tuple[str, ...],
+    jobs: int,
+    precision: str,
+    sort_key: str | None,
+    gpu: str | None,
+    num_gpus: int,
+    gpu_memory: int | None,
+    fmt: str,
+    units: str,
+    **kwargs: Any,
+) -> None:
+    """Audit many repos at once: one row each, in input order (REPO[@REVISION] arguments, -f FILE, - for stdin).
+
+    An id that fails (missing, gated, malformed, timeout) becomes an error row and the others go on;
+    the exit code is 30 when any failed. Ctrl-C prints the rows that finished and exits 130.
+    """
+    import threading
+
+    from . import audit as audit_mod
+    from . import fit
+    from .estimate import _quiet_warm_up
+    from .report import render_audit
+
+    token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
+    options = _model_options(kwargs)
+    tgt = fit.target(gpu, gpu_memory, num_gpus)
+    refs = audit_mod.read_ids(repos, files, sys.stdin)
+    threading.Thread(target=_quiet_warm_up, daemon=True).start()  # transformers import overlaps the requests
+
+    def task(ref: str) -> audit_mod.AuditRow:
+        repo, revision = split_revision(ref, None)
+        return audit_mod.audit_one(
+            repo,
+            revision,
+            ref,
+            token=token,
+            timeout=timeout,
+            precision=precision,
+            target=tgt,
+            options=options,
+        )
+
+    bar = audit_mod.progress_bar(len(refs))
+    with bar:
+        result = audit_mod.run_audit(refs, task, jobs=jobs, on_done=lambda _row: bar.update())
+    rows = audit_mod.sort_rows(result.rows, sort_key) if sort_key else result.rows
+    click.echo(render_audit(rows, fmt, units, tgt), nl=False)
+    if result.interrupted:
+        click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
+        exit_now(130)
+    if result.failed:
+        names = ", ".join(r.ref for r in result.failed[:5]) + (", …" if len(result.failed) > 5 else "")
+        raise errors.BatchFailedError(f"{len(result.failed)} of {result.total} repos failed: {names}")
+
+
+@main.command()
+@click.argument("repo")
+@click.option("--revision", help="Branch, tag or commit (default: main). Also REPO@REVISION.")
+@click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True, help=PRECISION_HELP)
+@click.option(
+    "--cache-dir", help="Where the weights would be downloaded (default: HF_HUB_CACHE, i.e. $HF_HOME/hub)."
+)
+@gpu_options
+@output_options
+@handle_errors
+def check(
+    repo: str,
+    revision: str | None,
+    precision: str,
+    cache_dir: str | None,
+    gpu: str | None,
+    num_gpus: int,
+    gpu_memory: int | None,
+    fmt: str,
+    units: str,
+    **kwargs: Any,
+) -> None:
+    """Before pulling REPO: will it fit on the GPUs, and is there disk for the download?
+
+    Exit 0: ready to pull; 40: will not fit on the GPUs; 41: fits, but not enough disk where the
+    Hugging Face cache lives; other codes: errors (see the README).
+    """
+    from . import disk, fit
+    from .estimate import estimate as run_estimate
+    from .estimate import normalise_precision
+    from .report import render_check
+
+    token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
+    options = _model_options(kwargs)
+    tgt = fit.target(gpu, gpu_memory, num_gpus)
+    if tgt is None:
+        raise errors.InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
+    repo, revision = split_revision(repo, revision)
+    chosen = None if precision == "auto" else [normalise_precision(precision)]
+    est = run_estimate(repo, revision=revision, token=token, timeout=timeout, precisions=chosen, **options)
+    for warning in est.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    verdict = fit.verdict(est, fit.default_precision(est) if chosen is None else chosen[0], tgt)
+    files = disk.files_to_download(est.weight_files, est.weights_format) if est.source != "local" else {}
+    plan = disk.plan_download(est.repo_id, est.sha, files, disk.cache_dir(cache_dir))
+    outcome = (
+        errors.WillNotFitError if not verdict.fits else errors.NotEnoughDiskError if not plan.enough else None
+    )
+    click.echo(render_check(est, verdict, plan, outcome, fmt, units), nl=False)
+    if outcome is not None:
+        sys.exit(outcome.exit_code)
+
+
+borrow_options(audit, estimate, SHARED_MODEL_OPTIONS)
+borrow_options(check, estimate, SHARED_MODEL_OPTIONS)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -94,10 +94,21 @@ class BatchFailedError(HubmemError):
     meaning = "a batch finished but at least one repository failed"
 
 
+class WillNotFitError(HubmemError):
+    exit_code = 40
+    meaning = "check: the model will not fit on the given GPUs (checked before the disk)"
+
+
+class NotEnoughDiskError(HubmemError):
+    exit_code = 41
+    meaning = "check: it fits on the GPUs, but the Hugging Face cache's disk lacks room for the download"
+
+
 def exit_code_table() -> list[tuple[int, str, str]]:
     """(code, error class, meaning) for every documented exit code, ordered by code."""
     rows = [(0, "-", "success"), (1, "-", "unexpected error (a bug: rerun with HUBMEM_DEBUG=1)")]
     rows.append((2, "-", "usage error (unknown option, missing argument)"))
+    rows.append((130, "-", "interrupted (Ctrl-C); `hubmem audit` still prints the rows that finished"))
     stack = list(HubmemError.__subclasses__())
     while stack:
         cls = stack.pop()

@@ -24,8 +24,27 @@ MI300X     192 GB           205,822,885,888 B        183,105 MiB
 So every entry below is ``<vendor figure> * 2**30``. The driver keeps a few hundred MiB of that for
 itself (page tables, reserved regions: 361 MiB on H100, ~1 GiB on Blackwell), and GDDR boards with
 ECC enabled (T4, L4, A10, L40S) give up a further 1/16 of the memory to the ECC check bits. Both
-are noted per entry; neither is subtracted here. The CUDA context and allocator reserve are a
+are noted per entry; ``memory_bytes`` keeps the vendor figure, and ``usable_bytes`` (below) is what
+fit verdicts use. The CUDA context and allocator reserve are a
 separate overhead term elsewhere in hubmem.
+
+Usable memory
+-------------
+A fit verdict compares an estimate with ``Gpu.usable_bytes``: the device memory the CUDA / ROCm
+runtime reports as the total, ``torch.cuda.get_device_properties(i).total_memory``
+(``cudaDeviceProp.totalGlobalMem``), which is also what vLLM's ``--gpu-memory-utilization`` takes
+its fraction of. It is below both the vendor capacity and nvidia-smi's total: an H100 80GB has
+81,920 MiB, nvidia-smi shows 81,559 MiB and torch 81,089 MiB (79.19 GiB). hubmem's own overhead
+term (CUDA context, allocator reserve, ``--overhead``) is then counted *inside* that figure.
+
+Where a public log records the runtime's figure for a card, ``reported_bytes`` holds it (T4,
+RTX 4090, A100 40GB, H100 SXM, H200). Every other entry applies the ratio measured on a card of
+the same memory kind (`USABLE_FRACTION`): HBM x 40,536/40,960 (A100 40GB, the lowest HBM ratio on
+record: H100 98.99 %, H200 99.15 %), GDDR with ECC x 15,102/16,384 (T4: the 1/16 of ECC check
+bits plus the driver's reserve), GDDR without ECC x 24,563/24,576 (RTX 4090). Workstation cards
+(RTX A6000, 6000 Ada, PRO 6000) get the ECC rule although ECC can be switched off: the
+conservative choice for a "will it fit" question. ``hubmem gpus`` shows both figures and the
+rule behind each usable one.
 
 Bare names
 ----------
@@ -48,6 +67,21 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 _GIB = 1024**3
+_MIB = 1024**2
+
+# Usable memory of entries without a recorded runtime figure: the ratio runtime-total / vendor
+# capacity measured on a card of the same memory kind (torch `total_memory` as printed in public
+# logs; _CudaDeviceProperties prints bytes // 2**20 as "MB").
+USABLE_FRACTION = {
+    "hbm": Fraction(40_536, 40_960),  # A100-SXM4-40GB: 40,536 MiB of 40 GiB, the lowest HBM ratio seen
+    "gddr-ecc": Fraction(15_102, 16_384),  # Tesla T4: 15,102 MiB of 16 GiB (ECC takes 1/16, driver the rest)
+    "gddr": Fraction(24_563, 24_576),  # GeForce RTX 4090: 24,563 MiB of 24 GiB (no ECC)
+}
+USABLE_RULE = {
+    "hbm": "capacity x 40,536/40,960 (A100 40GB as reported by torch)",
+    "gddr-ecc": "capacity x 15,102/16,384 (T4 as reported by torch: ECC 1/16 + driver reserve)",
+    "gddr": "capacity x 24,563/24,576 (RTX 4090 as reported by torch)",
+}
 
 
 @dataclass(frozen=True)
@@ -66,6 +100,28 @@ class Gpu:
     source: str
     """The vendor specification (page or datasheet) the memory figure comes from."""
     note: str = ""
+    memory_kind: str = "hbm"
+    """``hbm``, ``gddr-ecc`` (GDDR with ECC on by default) or ``gddr``: picks the usable-memory rule."""
+    reported_bytes: int | None = None
+    """What the CUDA/ROCm runtime reports as the device's total (``torch.cuda.get_device_properties(
+    i).total_memory``), where a public log records it; see `usable_bytes`."""
+
+    @property
+    def usable_bytes(self) -> int:
+        """Memory a framework can allocate on this device: see "Usable memory" in the module docstring."""
+        if self.reported_bytes is not None:
+            return self.reported_bytes
+        return (
+            self.memory_bytes
+            * USABLE_FRACTION[self.memory_kind].numerator
+            // (USABLE_FRACTION[self.memory_kind].denominator)
+        )
+
+    @property
+    def usable_source(self) -> str:
+        if self.reported_bytes is not None:
+            return "reported by the runtime (torch total_memory)"
+        return f"{self.memory_kind} rule: {USABLE_RULE[self.memory_kind]}"
 
 
 class UnknownGpuError(ValueError):
@@ -110,6 +166,8 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("t4", "tesla t4", "nvidia t4"),
         "NVIDIA T4 Tensor Core GPU datasheet (16 GB GDDR6)",
         f"{_ECC_NOTE}: nvidia-smi reports 15,360 MiB (modal-labs/modal-client#2797)",
+        memory_kind="gddr-ecc",
+        reported_bytes=15_102 * _MIB,
     ),
     Gpu(
         "V100 16GB",
@@ -137,6 +195,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("l4", "nvidia l4"),
         "NVIDIA L4 Tensor Core GPU datasheet (24 GB GDDR6)",
         f"{_ECC_NOTE}: nvidia-smi reports 23,034 MiB (modal-labs/modal-client#2797)",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "RTX 4090 24GB",
@@ -145,6 +204,8 @@ CATALOGUE: tuple[Gpu, ...] = (
         "NVIDIA",
         ("4090", "rtx4090", "rtx 4090", "geforce rtx 4090", "nvidia geforce rtx 4090"),
         "NVIDIA GeForce RTX 4090 specifications (24 GB GDDR6X)",
+        memory_kind="gddr",
+        reported_bytes=24_563 * _MIB,
     ),
     Gpu(
         "A10G 24GB",
@@ -154,6 +215,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("a10g", "nvidia a10g"),
         "AWS EC2 G5 instance specifications (NVIDIA A10G Tensor Core GPU, 24 GB per GPU)",
         f"AWS-only variant of the A10; {_ECC_NOTE}",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "A10 24GB",
@@ -163,6 +225,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("a10", "nvidia a10"),
         "NVIDIA A10 Tensor Core GPU datasheet (24 GB GDDR6)",
         f"{_ECC_NOTE}: nvidia-smi reports 23,028 MiB (modal-labs/modal-client#2797)",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "RTX 3090 24GB",
@@ -171,6 +234,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         "NVIDIA",
         ("3090", "rtx3090", "rtx 3090", "geforce rtx 3090", "nvidia geforce rtx 3090"),
         "NVIDIA GeForce RTX 3090 specifications (24 GB GDDR6X)",
+        memory_kind="gddr",
     ),
     Gpu(
         "RTX 5090 32GB",
@@ -179,6 +243,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         "NVIDIA",
         ("5090", "rtx5090", "rtx 5090", "geforce rtx 5090", "nvidia geforce rtx 5090"),
         "NVIDIA GeForce RTX 5090 specifications (32 GB GDDR7)",
+        memory_kind="gddr",
     ),
     Gpu(
         "V100 32GB",
@@ -215,6 +280,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         _SRC_A100,
         "bare 'a100' means this 40GB card (the smaller variant; AWS p4d, GCP a2-highgpu, Colab); "
         "nvidia-smi reports 40,960 MiB (modal-labs/modal-client#2797)",
+        reported_bytes=40_536 * _MIB,
     ),
     Gpu(
         "L40S 48GB",
@@ -224,6 +290,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("l40s", "nvidia l40s"),
         "NVIDIA L40S GPU datasheet (48 GB GDDR6 with ECC)",
         f"{_ECC_NOTE}: nvidia-smi reports 46,068 MiB (modal-labs/modal-client#2797)",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "L40 48GB",
@@ -233,6 +300,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("l40", "nvidia l40"),
         "NVIDIA L40 GPU datasheet (48 GB GDDR6 with ECC)",
         _ECC_NOTE,
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "RTX A6000 48GB",
@@ -241,6 +309,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         "NVIDIA",
         ("a6000", "rtxa6000", "rtx a6000", "nvidia rtx a6000"),
         "NVIDIA RTX A6000 datasheet (48 GB GDDR6 with ECC)",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "RTX 6000 Ada 48GB",
@@ -249,6 +318,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         "NVIDIA",
         ("rtx6000ada", "6000ada", "rtx 6000 ada", "nvidia rtx 6000 ada generation"),
         "NVIDIA RTX 6000 Ada Generation datasheet (48 GB GDDR6 with ECC)",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "MI250X 128GB (one 64GB GCD)",
@@ -278,6 +348,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         _SRC_H100,
         "bare 'h100' means this card (80GB, like the PCIe card; the 94GB NVL is 'h100-nvl'); "
         "nvidia-smi reports 81,559 MiB (modal-labs/modal-client#2797)",
+        reported_bytes=81_089 * _MIB,
     ),
     Gpu(
         "H100 PCIe 80GB",
@@ -319,6 +390,7 @@ CATALOGUE: tuple[Gpu, ...] = (
             "nvidia rtx pro 6000 blackwell workstation edition",
         ),
         "NVIDIA RTX PRO 6000 Blackwell datasheet (96 GB GDDR7 with ECC)",
+        memory_kind="gddr-ecc",
     ),
     Gpu(
         "H200 141GB",
@@ -328,6 +400,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("h200", "h200-sxm", "h200-nvl", "nvidia h200", "nvidia h200 nvl"),
         "NVIDIA H200 Tensor Core GPU datasheet (141 GB HBM3e, SXM and NVL)",
         "141 GiB, not 141e9 bytes: nvidia-smi reports 143,771 MiB, more than 141e9 bytes (134,468 MiB)",
+        reported_bytes=143_156 * _MIB,
     ),
     Gpu(
         "B200 180GB",
@@ -511,7 +584,7 @@ def _common_rank(gpu: Gpu) -> int:
 
 
 def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] = CATALOGUE) -> Gpu | None:
-    """The GPU with the least memory that is still ``>= required_bytes``; None if none is enough.
+    """The GPU with the least usable memory that is still ``>= required_bytes``; None if none is enough.
 
     Ties in memory go to the entry earlier in `COMMON` (then earlier in ``catalogue``). Pass
     ``catalogue=COMMON`` for the "fits on" column.
@@ -521,9 +594,9 @@ def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] = CATALOGU
     if required_bytes < 0:
         raise ValueError(f"required_bytes must be >= 0, got {required_bytes}")
     candidates = [
-        (gpu.memory_bytes, _common_rank(gpu), position, gpu)
+        (gpu.usable_bytes, _common_rank(gpu), position, gpu)
         for position, gpu in enumerate(catalogue)
-        if gpu.memory_bytes >= required_bytes
+        if gpu.usable_bytes >= required_bytes
     ]
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 
@@ -531,7 +604,8 @@ def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] = CATALOGU
 def catalogue_rows(catalogue: Iterable[Gpu] = CATALOGUE) -> list[dict[str, object]]:
     """One plain dict per GPU for the `hubmem gpus` listing (rendering is the caller's business).
 
-    Keys: name, key, memory_bytes (int), memory_gib and memory_gb (unrounded floats), vendor,
+    Keys: name, key, memory_bytes (int), memory_gib and memory_gb (unrounded floats), usable_bytes
+    (int) and usable_source (see "Usable memory"), vendor,
     aliases (list), source, note, common (bool: in the "fits on" short list).
     """
     return [
@@ -541,6 +615,8 @@ def catalogue_rows(catalogue: Iterable[Gpu] = CATALOGUE) -> list[dict[str, objec
             "memory_bytes": gpu.memory_bytes,
             "memory_gib": gpu.memory_bytes / 2**30,
             "memory_gb": gpu.memory_bytes / 10**9,
+            "usable_bytes": gpu.usable_bytes,
+            "usable_source": gpu.usable_source,
             "vendor": gpu.vendor,
             "aliases": list(gpu.aliases),
             "source": gpu.source,
@@ -562,7 +638,7 @@ def gpus_needed(total_bytes: int, per_gpu_overhead: int, gpu: Gpu) -> int | None
     Shoeybi et al. 2019 §3); None when the overhead alone does not fit.
     """
     shared = total_bytes - per_gpu_overhead
-    room = gpu.memory_bytes - per_gpu_overhead
+    room = gpu.usable_bytes - per_gpu_overhead
     if room <= 0:
         return None
     return max(1, -(-shared // room))

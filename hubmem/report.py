@@ -9,9 +9,10 @@ import json
 from typing import Any
 
 from .estimate import Estimate
+from .fit import Verdict
 from .training import REGIMES
 
-FORMATS = ("table", "json", "csv", "markdown")
+FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 UNITS = {"GiB": 1024**3, "GB": 10**9}
 _TABULATE_FMT = {"table": "simple", "markdown": "github"}
 
@@ -27,6 +28,8 @@ def render_rows(headers: list[str], rows: list[list[Any]], fmt: str, numeric: tu
     """
     if fmt == "json":
         return json.dumps([dict(zip(headers, r)) for r in rows], indent=2) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(dict(zip(headers, r))) + "\n" for r in rows)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -42,9 +45,18 @@ def render_rows(headers: list[str], rows: list[list[Any]], fmt: str, numeric: tu
     )
 
 
-def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
-    if fmt == "json":
-        return json.dumps(est.to_dict(), indent=2) + "\n"
+def render_estimate(
+    est: Estimate,
+    fmt: str = "table",
+    units: str = "GiB",
+    explain: bool = False,
+    verdicts: list[Verdict] | None = None,
+) -> str:
+    if fmt in ("json", "jsonl"):
+        data = est.to_dict()
+        if verdicts is not None:
+            data["fit"] = [v.to_dict() for v in verdicts]
+        return json.dumps(data, indent=2 if fmt == "json" else None) + "\n"
     if est.training_settings is not None:
         return render_training(est, fmt, units, explain)
     if fmt == "csv":
@@ -61,6 +73,10 @@ def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", expla
             [r.precision, r.weights, r.kv_cache, r.activations, r.overhead, r.total, est.fits_on[r.precision]]
             for r in est.rows
         ]
+        if verdicts:  # --gpu: the verdict's fields after the row's, prefixed fit_
+            keys = [k for k in verdicts[0].to_dict() if k != "precision"]
+            headers += [f"fit_{k}" for k in keys]
+            rows = [row + [v.to_dict()[k] for k in keys] for row, v in zip(rows, verdicts)]
         return render_rows(headers, rows, "csv")
     headers = ["precision", f"weights {units}", f"KV cache {units}", f"activations {units}"]
     headers += [f"overhead {units}", f"total {units}", "fits on"]
@@ -84,6 +100,8 @@ def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", expla
         table.rstrip("\n"),
         f"{unit_note}; per GPU.",
     ]
+    if verdicts:
+        parts += ["", render_verdicts(verdicts, est, fmt, units).rstrip("\n")]
     if explain:
         parts += ["", explanation(est, units)]
     return "\n".join(parts) + "\n"
@@ -241,6 +259,175 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
             out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
             out.append(f"  {'':<12} {'':>18}    source: {t.source}")
     return "\n".join(out)
+
+
+def _signed(n: int, units: str) -> str:
+    return ("+" if n >= 0 else "-") + human(abs(n), units)
+
+
+def _seq_limit(limit: int | None, max_context: int | None) -> str:
+    """A reverse-solved sequence length, capped at the model's own max context (said so)."""
+    if limit is None:
+        return "n/a"
+    if max_context and limit >= max_context:
+        return f"{max_context:,} (model max)"
+    return f"{limit:,}"
+
+
+def headroom_text(v: Verdict, units: str = "GiB") -> str:
+    """'+62.59 GiB free' / '3.20 GiB short (needs 2)'."""
+    if v.fits:
+        return f"{_signed(v.headroom, units)} {units} free"
+    need = f"needs {v.gpus_needed}" if v.gpus_needed else "not on any number of them"
+    return f"{human(-v.headroom, units)} {units} short ({need})"
+
+
+def fit_cell(v: Verdict, units: str = "GiB") -> str:
+    return ("yes, " if v.fits else "no, ") + headroom_text(v, units)
+
+
+def render_verdicts(verdicts: list[Verdict], est: Estimate, fmt: str = "table", units: str = "GiB") -> str:
+    """The fit table for `estimate --gpu`: one row per precision on the target GPUs."""
+    tgt = verdicts[0].target
+    headers = ["precision", f"per GPU {units}", "fits", "GPUs needed", "max seq len", "max batch"]
+    rows = [
+        [
+            v.label,
+            human(v.per_gpu_bytes, units),
+            fit_cell(v, units),
+            "-" if v.gpus_needed is None else str(v.gpus_needed),
+            _seq_limit(v.max_seq_len, est.architecture.max_context),
+            "n/a" if v.max_batch is None else f"{v.max_batch:,}",
+        ]
+        for v in verdicts
+    ]
+    s = est.settings
+    title = (
+        f"on {tgt.describe()} ({human(tgt.usable_bytes, units)} {units} usable each, tensor parallel; "
+        f"max seq len at batch {s.batch}, max batch at seq {s.seq_len:,})"
+    )
+    return title + "\n" + render_rows(headers, rows, fmt, numeric=(1, 3, 4, 5))
+
+
+def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any = None) -> str:
+    """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown."""
+    from .audit import COLUMNS
+
+    if fmt in ("json", "jsonl", "csv"):
+        return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)
+    fit_header = f"fits {target.describe()}" if target is not None else "fits on"
+    headers = ["repo", "params", "active", "dtype", "context", "precision", f"weights {units}"]
+    headers += [f"total {units}", "KV B/token", fit_header]
+    if target is not None:
+        headers += ["max seq len", "max batch"]
+    headers += [f"download {units}", "status"]
+    table = []
+    for r in rows:
+        f = r.fields()
+        if not r.ok:
+            cells = [f["repo"]] + [""] * (len(headers) - 2)
+            table.append(cells + [f"error {f['exit_code']}: {f['error']}"])
+            continue
+        est = r.estimate
+        cells = [
+            f["repo"],
+            f"{f['params']:,}" + ("" if f["exact"] else " (est.)"),
+            f"{f['active_params']:,}",
+            f["dtype"] or "-",
+            "-" if f["context"] is None else f"{f['context']:,}",
+            est.row(f["precision"]).label,
+            human(f["weights"], units),
+            human(f["total"], units),
+            f"{f['kv_per_token']:,}",
+            fit_cell(r.verdict, units) if r.verdict is not None else f["fits_on"],
+        ]
+        if target is not None:
+            cells += [
+                _seq_limit(f["max_seq_len"], f["context"]),
+                "n/a" if f["max_batch"] is None else f"{f['max_batch']:,}",
+            ]
+        cells += [human(f["download"], units), "ok"]
+        table.append(cells)
+    numeric = (1, 2, 4, 6, 7, 8) + ((10, 11, 12) if target is not None else (10,))
+    return render_rows(headers, table, fmt, numeric=numeric)
+
+
+CHECK_OUTCOMES = {
+    None: "ready to pull",
+    "WillNotFitError": "will not fit on the GPUs",
+    "NotEnoughDiskError": "fits, but not enough disk for the download",
+}
+
+
+def render_check(
+    est: Estimate, v: Verdict, plan: Any, outcome: Any, fmt: str = "table", units: str = "GiB"
+) -> str:
+    """`hubmem check`: the fit verdict, the download against free disk, and the outcome with its exit code."""
+    name = outcome.__name__ if outcome is not None else None
+    code = outcome.exit_code if outcome is not None else 0
+    if fmt in ("json", "jsonl", "csv"):
+        data = {
+            "repo_id": est.repo_id,
+            "revision": est.revision,
+            "sha": est.sha,
+            "ready": outcome is None,
+            "outcome": CHECK_OUTCOMES[name],
+            "exit_code": code,
+            "fit": v.to_dict(),
+            "disk": plan.to_dict(),
+            "settings": est.settings.to_dict(),
+        }
+        if fmt == "csv":
+            flat = {k: val for k, val in data.items() if not isinstance(val, dict)}
+            flat.update({f"fit_{k}": val for k, val in data["fit"].items()})
+            flat.update({f"disk_{k}": val for k, val in data["disk"].items() if not isinstance(val, dict)})
+            return render_rows(list(flat), [list(flat.values())], "csv")
+        return json.dumps(data, indent=2 if fmt == "json" else None) + "\n"
+    t, s = v.target, est.settings
+    sha = f" ({est.sha[:7]})" if est.sha else ""
+    pulled = len(plan.to_pull)
+    cached = (
+        f", {len(plan.cached)} already cached ({human(sum(plan.cached.values()), units)} {units})"
+        if plan.cached
+        else ""
+    )
+    lines = [
+        ("repo", f"{est.repo_id}{sha}"),
+        ("precision", f"{v.label} · batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source})"),
+        (
+            "gpus",
+            f"{t.describe()} · {human(t.usable_bytes, units)} {units} usable each",
+        ),
+        (
+            "memory",
+            f"{human(v.per_gpu_bytes, units)} {units} per GPU: {'fits' if v.fits else 'does not fit'}, "
+            + headroom_text(v, units),
+        ),
+        (
+            "",
+            f"max seq len {_seq_limit(v.max_seq_len, est.architecture.max_context)} at batch {s.batch} · "
+            f"max batch {'n/a' if v.max_batch is None else f'{v.max_batch:,}'} at seq {s.seq_len:,} · "
+            f"fewest GPUs that fit: {v.gpus_needed if v.gpus_needed else 'none'}",
+        ),
+        (
+            "download",
+            f"{human(plan.needed_bytes, units)} {units} ({plan.needed_bytes:,} bytes) in {pulled} "
+            f"file{'s' * (pulled != 1)}{cached}",
+        ),
+        (
+            "disk",
+            f"{human(plan.free_bytes, units)} {units} free at {plan.cache_dir}: "
+            + (
+                "enough"
+                if plan.enough
+                else f"{human(plan.needed_bytes - plan.free_bytes, units)} {units} short"
+            ),
+        ),
+        ("verdict", f"{CHECK_OUTCOMES[name]} (exit {code})"),
+    ]
+    width = max(len(k) for k, _ in lines)
+    text = "\n".join(f"{k:<{width}}  {val}".rstrip() for k, val in lines) + "\n"
+    return f"```\n{text}```\n" if fmt == "markdown" else text
 
 
 TRAINING_COLUMNS = (

@@ -3,13 +3,17 @@
 Reports, per fixture model: requests and wall time of hubmem.hub.fetch with a cold cache, the same with
 the metadata cached (a second run), and with the single-request sharded-header endpoint switched off;
 then the full CLI's wall time and the start-up time of `hubmem --help`. Medians over --repeat runs.
+Last, `hubmem audit` over 200 distinct repo ids (the fixture repos registered again and again under
+new names), with the default --jobs and with --jobs 1, and the requests each single-file repo cost.
 Numbers depend on this machine's load: compare ratios, not absolute times.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -65,10 +69,102 @@ def cli_time(args: list[str], env: dict, repeat: int) -> float:
     return statistics.median(times)
 
 
+def tensor_count(fixture: Path) -> int:
+    return sum(len(f["tensors"]) for f in json.loads((fixture / "layout.json").read_text())["files"].values())
+
+
+def register_copies(hub: FakeHub, count: int, sources: list[Path], org: str) -> tuple[list[str], set[str]]:
+    """`count` distinct repo ids (org/...) cycling through `sources`; also returns the single-file ones."""
+    from fakehub import repo_id_from_dirname
+
+    ids, single = [], set()
+    for i in range(count):
+        src = sources[i % len(sources)]
+        layout = json.loads((src / "layout.json").read_text())
+        layout.pop("repo_id", None)
+        files = {p.relative_to(src).as_posix(): p.read_bytes() for p in src.rglob("*") if p.is_file()}
+        files.pop("layout.json")
+        repo_id = f"{org}/{repo_id_from_dirname(src.name).split('/')[-1]}-{i}"
+        hub.add_repo(repo_id, layout=layout, files=files)
+        ids.append(repo_id)
+        if not layout.get("index") and len(layout.get("files") or {}) == 1:
+            single.add(repo_id)
+    return ids, single
+
+
+# Fixtures with more tensors than this (the MoE checkpoints: Qwen3-30B-A3B 18,867, Qwen3-Next 75,587,
+# DeepSeek-V3 91,991) cost seconds of CPU each to parse and count; the "typical" set leaves them out.
+TYPICAL_MAX_TENSORS = 5_000
+
+
+def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
+    """`hubmem audit` (the CLI in a subprocess, cold cache) over `count` ids: the typical fixtures with
+    the default --jobs and with --jobs 1, then every fixture (MoE giants included) with the default."""
+    every = sorted(d for d in FIXTURES.iterdir() if (d / "layout.json").is_file())
+    typical = [d for d in every if tensor_count(d) <= TYPICAL_MAX_TENSORS]
+    print(
+        f"audit benchmark: typical set = {len(typical)} of {len(every)} fixtures (<= {TYPICAL_MAX_TENSORS:,} tensors)"
+    )
+    runs = [
+        ("typical, default --jobs", "bench", typical, []),
+        ("typical, --jobs 1", "bench", typical, ["--jobs", "1"]),
+        ("all fixtures, default --jobs", "bench-all", every, []),
+    ]
+    root = str(Path(__file__).resolve().parent.parent)
+    registered: dict[str, tuple[list[str], set[str]]] = {}
+    with tempfile.TemporaryDirectory() as work:
+        for label, org, sources, extra in runs:
+            if org not in registered:
+                registered[org] = register_copies(hub, count, sources, org)
+            ids, single = registered[org]
+            listing = Path(work) / f"{org}.txt"
+            listing.write_text("\n".join(ids) + "\n")
+            home = tempfile.mkdtemp(dir=work)  # a cold cache for every run
+            hub.clear_log()
+            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "hubmem.cli",
+                    "audit",
+                    "-f",
+                    str(listing),
+                    "--format",
+                    "jsonl",
+                    *extra,
+                ],
+                env={**env, "HF_HOME": str(home), "PYTHONPATH": root},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            wall = time.perf_counter() - start
+            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+            rows = [json.loads(line) for line in done.stdout.splitlines()]
+            ok = sum(r["status"] == "ok" for r in rows)
+            per_repo: dict[str, int] = {}
+            for r in hub.requests:
+                for repo_id in single:
+                    if f"/{repo_id}/" in r.path + "/":
+                        per_repo[repo_id] = per_repo.get(repo_id, 0) + 1
+            worst = max(per_repo.values(), default=0)
+            print(
+                f"hubmem audit, {count} repos, {latency_ms:.0f} ms latency, {label}: {wall:.2f} s "
+                f"(client CPU {cpu:.2f} s, load average {os.getloadavg()[0]:.1f}), "
+                f"{ok}/{len(rows)} ok, exit {done.returncode}, {len(hub.requests)} requests, "
+                f"single-file repos: at most {worst} requests each ({len(single)} of them)"
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--audit", type=int, default=200, help="repo ids in the audit benchmark (0: skip it)")
+    parser.add_argument("--audit-only", action="store_true", help="skip the per-model measurements")
     args = parser.parse_args()
 
     hub = FakeHub(FIXTURES, latency_ms=args.latency_ms).start()
@@ -83,7 +179,7 @@ def main() -> int:
     print(
         f"{'model':<28} {'cold req':>8} {'cold s':>7} {'cached req':>10} {'cached s':>8} {'no-endpoint req':>15} {'s':>6}"
     )
-    for repo in MODELS:
+    for repo in [] if args.audit_only else MODELS:
         cold_t, cold_n = median_fetch(hub, repo, args.repeat, warm=False)
         warm_t, warm_n = median_fetch(hub, repo, args.repeat, warm=True)
         hub.sharded_endpoint = False
@@ -92,12 +188,17 @@ def main() -> int:
         print(f"{repo:<28} {cold_n:>8} {cold_t:>7.3f} {warm_n:>10} {warm_t:>8.3f} {off_n:>15} {off_t:>6.3f}")
 
     env = dict(os.environ)
-    help_t = cli_time(["--help"], env, max(args.repeat, 10))
-    with tempfile.TemporaryDirectory() as cli_home:
-        env["HF_HOME"] = cli_home
-        full_t = cli_time(["meta-llama/Llama-3.1-8B", "--format", "json"], env, args.repeat)
-    print(f"hubmem --help start-up: {help_t:.3f} s (median of {max(args.repeat, 10)})")
-    print(f"hubmem meta-llama/Llama-3.1-8B (CLI, end to end, transformers import included): {full_t:.3f} s")
+    if not args.audit_only:
+        help_t = cli_time(["--help"], env, max(args.repeat, 10))
+        with tempfile.TemporaryDirectory() as cli_home:
+            env["HF_HOME"] = cli_home
+            full_t = cli_time(["meta-llama/Llama-3.1-8B", "--format", "json"], env, args.repeat)
+        print(f"hubmem --help start-up: {help_t:.3f} s (median of {max(args.repeat, 10)})")
+        print(
+            f"hubmem meta-llama/Llama-3.1-8B (CLI, end to end, transformers import included): {full_t:.3f} s"
+        )
+    if args.audit:
+        audit_bench(hub, env, args.audit, args.latency_ms)
     hub.stop()
     return 0
 

@@ -43,6 +43,16 @@ MOE_MODELS = [
 ]
 
 
+AUDIT_EXAMPLE = [
+    "Qwen/Qwen2.5-7B-Instruct",
+    "meta-llama/Llama-3.1-8B",
+    "mistralai/Mistral-7B-v0.1",
+    "google/gemma-2-9b",
+    "tiiuae/falcon-40b",
+    "meta-llama/Llama-3.1-70B",
+]
+# The check example's free space is this figure, not the build machine's (which changes every run).
+EXAMPLE_FREE_BYTES = 500 * 10**9
 TRAINING_DEMO = ("meta-llama/Llama-3.1-8B", "--train", "full", "--seq-len", "4096", "--grad-checkpointing")
 SHARDED_DEMO = (
     "meta-llama/Llama-3.1-70B", "--train", "full", "--regime", "mixed", "--seq-len", "4096", "--grad-checkpointing",
@@ -64,6 +74,7 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         + invoke(["Qwen/Qwen2.5-7B-Instruct", "--seq-len", "32768"])
     )
     out["help"] = fenced("$ hubmem estimate --help\n" + invoke(["estimate", "--help"]))
+    out.update(fit_blocks(invoke))
     out["exit-codes"] = render_rows(
         ["exit code", "error", "meaning"], [list(r) for r in exit_code_table()], "markdown"
     )
@@ -147,6 +158,43 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         moe_rows,
         "markdown",
         numeric=(1, 2, 6),
+    )
+    return out
+
+
+def fit_blocks(invoke: Invoke) -> dict[str, str]:
+    """The audit / fit / check examples and their --help."""
+    from hubmem import disk
+
+    out = {}
+    audit_args = [*AUDIT_EXAMPLE, "--gpu", "h100", "--seq-len", "8192", "--format", "markdown"]
+    out["audit"] = fenced("$ hubmem audit " + " ".join(audit_args)) + "\n" + invoke(["audit", *audit_args])
+    out["audit-help"] = fenced("$ hubmem audit --help\n" + invoke(["audit", "--help"]))
+    fit_args = ["meta-llama/Llama-3.1-70B", "--gpu", "a100-80gb", "--num-gpus", "2", "--seq-len", "8192"]
+    out["fit"] = fenced("$ hubmem " + " ".join(fit_args) + "\n…\n" + invoke(fit_args).split("\n\n")[-1])
+    check_args = [
+        "meta-llama/Llama-3.1-8B",
+        "--gpu",
+        "l4",
+        "--seq-len",
+        "8192",
+        "--cache-dir",
+        "/data/hf-cache",
+    ]
+    real_free = disk.free_bytes
+    disk.free_bytes = lambda path: EXAMPLE_FREE_BYTES
+    try:
+        out["check"] = fenced(
+            "$ hubmem check " + " ".join(check_args) + "\n" + invoke(["check", *check_args])
+        )
+    finally:
+        disk.free_bytes = real_free
+    out["check-help"] = fenced("$ hubmem check --help\n" + invoke(["check", "--help"]))
+    out["gpus"] = fenced(
+        "$ hubmem gpus --format csv | cut -d, -f1-4\n"
+        + "\n".join(
+            ",".join(line.split(",")[:4]) for line in invoke(["gpus", "--format", "csv"]).splitlines()
+        )
     )
     return out
 

@@ -21,6 +21,7 @@ from hubmem.gpus import (
 )
 
 GIB = 1024**3
+MIB = 1024**2
 
 
 # --- capacities -------------------------------------------------------------------------------
@@ -105,6 +106,53 @@ def test_catalogue_covers_the_devices_people_ask_about() -> None:
         "tpu-v4", "tpu-v5e", "tpu-v5p",
     ]:  # fmt: skip
         assert find_gpu(name).key == name
+
+
+# --- usable memory ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "usable_mib"),
+    [
+        # torch.cuda.get_device_properties().total_memory in public logs (printed as bytes // 2**20)
+        ("t4-16gb", 15_102),
+        ("rtx4090-24gb", 24_563),
+        ("a100-40gb", 40_536),
+        ("h100-80gb", 81_089),
+        ("h200-141gb", 143_156),
+        # the rules, worked by hand: capacity in MiB x the ratio measured on a card of the same kind
+        ("l4-24gb", 22_653),  # 24,576 x 15,102/16,384
+        ("l40s-48gb", 45_306),  # 49,152 x 15,102/16,384
+        ("rtx3090-24gb", 24_563),  # 24,576 x 24,563/24,576
+        ("a100-80gb", 81_072),  # 81,920 x 40,536/40,960
+        ("b200-180gb", 182_412),  # 184,320 x 40,536/40,960
+        ("v100-16gb", 16_214),  # 16,384 x 40,536/40,960 = 16,214.4, rounded down
+    ],
+)
+def test_usable_memory(key: str, usable_mib: int) -> None:
+    gpu = find_gpu(key)
+    assert gpu.usable_bytes // MIB == usable_mib
+    assert gpu.usable_bytes < gpu.memory_bytes
+
+
+def test_usable_is_below_what_nvidia_smi_shows() -> None:
+    # nvidia-smi's memory.total (test_vendor_gb_means_gib_as_the_drivers_show) is more than torch gets.
+    for key, smi_mib in [
+        ("h100-80gb", 81_559),
+        ("h200-141gb", 143_771),
+        ("l4-24gb", 23_034),
+        ("l40s-48gb", 46_068),
+    ]:
+        assert find_gpu(key).usable_bytes < smi_mib * MIB
+
+
+def test_the_issue_s_accelerators_are_all_there() -> None:
+    names = ["h100", "h100-nvl", "h200", "b200", "a100-40gb", "a100-80gb", "l40s", "l4", "a10g", "rtx3090",
+             "4090", "rtx 5090", "v100-16gb", "v100-32gb", "t4", "mi300x", "tpu v4", "tpu-v5e"]  # fmt: skip
+    found = [find_gpu(n) for n in names]
+    assert [g.memory_bytes // GIB for g in found] == [80, 94, 141, 180, 40, 80, 48, 24, 24, 24, 24, 32, 16, 32,
+                                                      16, 192, 32, 16]  # fmt: skip
+    assert all(g.source for g in found)
 
 
 # --- lookup -----------------------------------------------------------------------------------
@@ -266,14 +314,23 @@ def test_parse_memory_wants_a_string() -> None:
 
 
 def test_exactly_equal_fits() -> None:
-    assert smallest_fitting(80 * GIB).key == "a100-80gb"  # A100 80GB is listed before H100 in COMMON
-    assert smallest_fitting(141 * GIB).key == "h200-141gb"
+    # A100 80GB (HBM rule): 81,920 MiB x 40,536/40,960 = 81,072 MiB; H100 PCIe ties, A100 is in COMMON.
+    assert smallest_fitting(81_072 * MIB).key == "a100-80gb"
+    assert smallest_fitting(143_156 * MIB).key == "h200-141gb"  # H200 as torch reports it
 
 
 def test_one_byte_more_goes_to_the_next_size() -> None:
-    assert smallest_fitting(80 * GIB + 1).key == "h100-nvl-94gb"
-    assert smallest_fitting(80 * GIB + 1, catalogue=COMMON).key == "h200-141gb"
-    assert smallest_fitting(141 * GIB + 1, catalogue=COMMON).key == "b200-180gb"
+    assert smallest_fitting(81_072 * MIB + 1).key == "h100-80gb"  # 81,089 MiB, as torch reports it
+    assert (
+        smallest_fitting(81_089 * MIB + 1).key == "rtx-pro-6000-96gb"
+    )  # 98,304 x 15,102/16,384 = 90,612 MiB
+    assert smallest_fitting(81_089 * MIB + 1, catalogue=COMMON).key == "h200-141gb"
+    assert smallest_fitting(143_156 * MIB + 1, catalogue=COMMON).key == "b200-180gb"
+
+
+def test_a_vendor_80gb_model_does_not_fit_an_80gb_card() -> None:
+    # 80 GiB is the H100's capacity, but the runtime hands out 81,089 MiB of its 81,920.
+    assert smallest_fitting(80 * GIB, catalogue=COMMON).key == "h200-141gb"
 
 
 def test_ties_go_to_the_common_card() -> None:
@@ -286,8 +343,9 @@ def test_ties_go_to_the_common_card() -> None:
 def test_ties_outside_common_go_to_the_first_listed() -> None:
     l40 = find_gpu("l40")
     a6000 = find_gpu("a6000")
-    assert smallest_fitting(48 * GIB, catalogue=[a6000, l40]) is a6000
-    assert smallest_fitting(48 * GIB, catalogue=[l40, a6000]) is l40
+    assert smallest_fitting(44 * GIB, catalogue=[a6000, l40]) is a6000
+    assert smallest_fitting(44 * GIB, catalogue=[l40, a6000]) is l40
+    assert smallest_fitting(48 * GIB, catalogue=[l40, a6000]) is None  # ECC: 45,306 MiB usable
 
 
 def test_nothing_fits() -> None:
@@ -336,3 +394,50 @@ def test_module_imports_only_the_standard_library() -> None:
             assert node.level == 0 and node.module, "gpus.py imports nothing from hubmem"
             imported.add(node.module.split(".")[0])
     assert imported - {"__future__"} <= set(sys.stdlib_module_names)
+
+
+# --- hubmem gpus ------------------------------------------------------------------------------
+
+
+def test_gpus_command_csv_has_capacity_and_usable_bytes() -> None:
+    import csv
+    import io
+
+    from click.testing import CliRunner
+
+    from hubmem.cli import main
+
+    result = CliRunner().invoke(main, ["gpus", "--format", "csv"])
+    assert result.exit_code == 0 and result.stderr == ""
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["key"] for r in rows] == [g.key for g in CATALOGUE]
+    h100 = next(r for r in rows if r["key"] == "h100-80gb")
+    assert (h100["memory_bytes"], h100["usable_bytes"]) == ("85899345920", str(81_089 * MIB))
+    assert h100["usable_source"] == "reported by the runtime (torch total_memory)"
+    l4 = next(r for r in rows if r["key"] == "l4-24gb")
+    assert l4["usable_bytes"] == str(22_653 * MIB)
+    assert l4["usable_source"].startswith("gddr-ecc rule: capacity x 15,102/16,384")
+
+
+def test_gpus_command_table() -> None:
+    from click.testing import CliRunner
+
+    from hubmem.cli import main
+
+    result = CliRunner().invoke(main, ["gpus"])
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "key",
+        "name",
+        "memory",
+        "GiB",
+        "usable",
+        "GiB",
+        "vendor",
+        "aliases",
+        "source",
+    ]
+    h100 = next(line for line in lines if line.startswith("h100-80gb "))
+    assert "H100 SXM 80GB" in h100 and "  80.0  " in h100 and "  79.19  " in h100  # 81,089 MiB
+    assert len(lines) == 2 + len(CATALOGUE)
+    assert result.stderr.startswith("usable = what torch reports as the device's total")

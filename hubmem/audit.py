@@ -1,0 +1,251 @@
+"""Batch audit: many repo ids at once, one row each, in input order; one bad repo never stops the rest.
+
+Workers are daemon threads pulling from one queue, and all of them share huggingface_hub's HTTP
+session (`get_session()`, one connection pool) and hubmem's metadata cache. They are daemon threads
+(not a ThreadPoolExecutor, whose threads the interpreter joins at exit) so that Ctrl-C returns at
+once with the rows that finished, instead of waiting for requests in flight to time out.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import errors, fit, hub, memory
+from .estimate import Estimate, estimate_snapshot, normalise_precision
+
+# Each repo spends ~3 round trips waiting on the network and a few ms of CPU: 16 workers keep two
+# cores busy at 50 ms latency (tests/bench.py: 200 repos), and stay far below the HTTP pool's 100
+# connections (each repo opens at most 2 at a time, 8 for a sharded repo without the Hub's
+# single-request header endpoint).
+DEFAULT_JOBS = 16
+
+
+def parse_id_lines(text: str) -> list[str]:
+    """Repo ids from a file's text: one per line; `#` starts a comment; blank lines are skipped."""
+    ids = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            ids.append(line)
+    return ids
+
+
+def read_ids(args: Iterable[str], files: Iterable[str], stdin: TextIO) -> list[str]:
+    """Ids from the arguments, then from each file (`-` is stdin, also as an argument)."""
+    ids: list[str] = []
+    stdin_text: str | None = None
+
+    def from_stdin() -> list[str]:
+        nonlocal stdin_text
+        if stdin_text is None:
+            stdin_text = stdin.read()
+        return parse_id_lines(stdin_text)
+
+    for arg in args:
+        ids.extend(from_stdin() if arg == "-" else [arg])
+    for name in files:
+        if name == "-":
+            ids.extend(from_stdin())
+            continue
+        try:
+            ids.extend(parse_id_lines(Path(name).read_text()))
+        except (OSError, UnicodeDecodeError) as e:
+            raise errors.InvalidInputError(f"cannot read repo ids from '{name}': {e}") from e
+    if not ids:
+        raise errors.InvalidInputError("no repo ids given (arguments, -f FILE, or - for stdin)")
+    return ids
+
+
+@dataclass
+class AuditRow:
+    ref: str  # as given, e.g. "org/name@v1"
+    estimate: Estimate | None = None
+    precision: str | None = None
+    verdict: fit.Verdict | None = None
+    error: errors.HubmemError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def fields(self) -> dict[str, Any]:
+        """Plain values (bytes as ints, None when unknown) keyed by column name."""
+        out: dict[str, Any] = dict.fromkeys(COLUMNS)
+        out["repo"] = self.ref
+        if self.error is not None:
+            out.update(status="error", exit_code=self.error.exit_code, error=str(self.error))
+            return out
+        est, p = self.estimate, self.precision
+        assert est is not None and p is not None
+        row, a, c = est.row(p), est.architecture, est.counts
+        out.update(
+            sha=est.sha,
+            params=c.parameters,
+            # MoE: parameters a token runs through (hubmem.moe); a dense model's are its total.
+            active_params=est.active_parameters if est.active_parameters is not None else c.parameters,
+            exact=c.exact,
+            dtype=a.dtype
+            or (max(c.stored_by_dtype, key=c.stored_by_dtype.get) if c.stored_by_dtype else None),
+            context=a.max_context,
+            precision=p,
+            weights=row.weights,
+            total=row.total,
+            kv_per_token=memory.kv_bytes_per_token(
+                a, memory.kv_element_bytes(est.settings, p), memory.kv_format(est.settings)
+            ),
+            fits_on=est.fits_on[p],
+            download=est.download_bytes,
+            status="ok",
+            exit_code=0,
+        )
+        if self.verdict is not None:
+            v = self.verdict
+            out.update(
+                fits=v.fits,
+                headroom=v.headroom,
+                gpus_needed=v.gpus_needed,
+                max_seq_len=v.max_seq_len,
+                max_batch=v.max_batch,
+            )
+        return out
+
+
+COLUMNS = (
+    "repo",
+    "sha",
+    "params",
+    "active_params",
+    "exact",
+    "dtype",
+    "context",
+    "precision",
+    "weights",
+    "total",
+    "kv_per_token",
+    "fits_on",
+    "fits",
+    "headroom",
+    "gpus_needed",
+    "max_seq_len",
+    "max_batch",
+    "download",
+    "status",
+    "exit_code",
+    "error",
+)
+
+
+@dataclass
+class AuditResult:
+    rows: list[AuditRow]  # input order; only the finished ones when interrupted
+    total: int  # ids asked for
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[AuditRow]:
+        return [r for r in self.rows if not r.ok]
+
+
+def audit_one(
+    repo: str,
+    revision: str | None,
+    ref: str,
+    *,
+    token: str | None = None,
+    timeout: float = hub.DEFAULT_TIMEOUT,
+    precision: str = "auto",
+    target: fit.Target | None = None,
+    options: dict[str, Any] | None = None,
+) -> AuditRow:
+    """Fetch and estimate one repo; any failure becomes the row's error (a bug: exit code 1)."""
+    try:
+        snapshot = hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+        chosen = None if precision == "auto" else [normalise_precision(precision)]
+        est = estimate_snapshot(snapshot, precisions=chosen, **(options or {}))
+        key = fit.default_precision(est) if chosen is None else chosen[0]
+        verdict = fit.verdict(est, key, target) if target is not None else None
+        return AuditRow(ref, est, key, verdict)
+    except errors.HubmemError as e:
+        return AuditRow(ref, error=e)
+    except Exception as e:  # a bug on one repo must not sink the batch
+        return AuditRow(ref, error=errors.HubmemError(f"internal error: {type(e).__name__}: {e}"))
+
+
+def run_audit(
+    refs: list[str],
+    task: Callable[[str], AuditRow],
+    *,
+    jobs: int = DEFAULT_JOBS,
+    on_done: Callable[[AuditRow], None] | None = None,
+) -> AuditResult:
+    """Run `task(ref)` for every ref on `jobs` threads; rows come back in input order.
+
+    `on_done` runs in the calling thread as each row finishes (progress bars). Ctrl-C (or a
+    KeyboardInterrupt raised by `on_done`) stops handing out work and returns the finished rows
+    with `interrupted` set.
+    """
+    if jobs < 1:
+        raise errors.InvalidInputError("--jobs must be at least 1")
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in range(len(refs)):
+        todo.put(i)
+    done: queue.SimpleQueue[tuple[int, AuditRow]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            done.put((i, task(refs[i])))
+
+    for _ in range(min(jobs, len(refs))):
+        threading.Thread(target=worker, name="hubmem-audit", daemon=True).start()
+
+    rows: dict[int, AuditRow] = {}
+    interrupted = False
+    try:
+        while len(rows) < len(refs):
+            try:
+                i, row = done.get(timeout=0.2)  # a timed wait, so that Ctrl-C is seen promptly
+            except queue.Empty:
+                continue
+            rows[i] = row
+            if on_done is not None:
+                on_done(row)
+    except KeyboardInterrupt:
+        interrupted = True
+        stop.set()
+        while True:  # rows that finished while we were interrupted still count
+            try:
+                i, row = done.get_nowait()
+            except queue.Empty:
+                break
+            rows[i] = row
+    return AuditResult([rows[i] for i in sorted(rows)], len(refs), interrupted)
+
+
+def sort_rows(rows: list[AuditRow], key: str) -> list[AuditRow]:
+    """Rows ordered by a column (`-column`: descending); error rows, and rows without a value, last."""
+    descending = key.startswith("-")
+    column = key.lstrip("-")
+    if column not in COLUMNS:
+        raise errors.InvalidInputError(f"cannot sort by '{column}' (choose from {', '.join(COLUMNS)})")
+    valued = [r for r in rows if r.fields()[column] is not None]
+    rest = [r for r in rows if r.fields()[column] is None]
+    valued.sort(key=lambda r: r.fields()[column], reverse=descending)
+    return valued + rest
+
+
+def progress_bar(total: int, stream: TextIO = sys.stderr) -> Any:
+    """A tqdm bar on `stream` when it is a terminal; a silent stand-in otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False)

@@ -1,0 +1,304 @@
+"""`hubmem audit` over the fake Hub: exact rows for good and bad repos, input order, exit codes,
+id files and stdin, formats, sorting, Ctrl-C, requests per repo."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from hubmem import audit, cli, hub
+from hubmem.cli import audit as audit_command
+from hubmem.cli import main
+
+from .fakehub import build_safetensors_header
+from .helpers import config, layout
+
+TINY = "test/tiny"
+OVERHEAD = 1024**3
+HEADER = (
+    "repo,sha,params,active_params,exact,dtype,context,precision,weights,total,kv_per_token,fits_on,fits,"
+    "headroom,gpus_needed,max_seq_len,max_batch,download,status,exit_code,error\n"
+)
+
+
+@pytest.fixture(autouse=True)
+def no_retry_waits(monkeypatch):
+    monkeypatch.setattr(hub, "_sleep", lambda s: None)
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, ["audit", *args], input=input)
+
+
+def tiny_download() -> int:
+    """model.safetensors as the fake Hub builds it: length prefix + padded JSON header + tensor data."""
+    spec = layout(TINY)["files"]["model.safetensors"]
+    head, data = build_safetensors_header(spec["tensors"], spec["metadata"])
+    return len(head) + data
+
+
+def tiny_row(ref: str, sha: str) -> str:
+    # bf16 at the model's 2,048 tokens: 404,096 + 1280·2048 + 4000 + 1 GiB (see tests/test_fit.py)
+    total = 404_096 + 1280 * 2048 + 4000 + OVERHEAD
+    return f"{ref},{sha},202048,202048,True,bfloat16,2048,bf16,404096,{total},256,T4 16GB,,,,,,{tiny_download()},ok,0,\n"
+
+
+def error_row(ref: str, code: int, message: str) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([ref] + [""] * 17 + ["error", code, message])
+    return buf.getvalue()
+
+
+def test_mixed_good_and_bad_repos_keep_input_order(fake_hub):
+    fake_hub.add_repo("acme/gated", layout=layout(TINY), config=config(TINY), hub={"gated": "manual"})
+    fake_hub.add_repo("acme/broken", layout=layout(TINY), config=b"{not json")
+    fake_hub.add_repo("acme/slow", layout=layout(TINY), config=config(TINY))
+    fake_hub.hang("/api/models/acme/slow", 5)  # answers after the client's 0.5 s timeout
+    fake_hub.hang("/api/models/test/tiny", 0.3, times=1)  # the first id finishes after the others
+    ids = [TINY, "acme/slow", "nobody/nothing", "acme/gated", "acme/broken", f"{TINY}@nope", "not/a/valid/id",
+           "Qwen/Qwen2.5-7B"]  # fmt: skip
+    result = run(*ids, "--format", "csv", "--timeout", "0.5")
+    assert result.exit_code == 30
+    assert result.stderr == (
+        "Error: 6 of 8 repos failed: acme/slow, nobody/nothing, acme/gated, acme/broken, test/tiny@nope, …\n"
+    )
+    rows = result.stdout.splitlines(keepends=True)
+    assert rows[0] == HEADER
+    assert rows[1] == tiny_row(TINY, fake_hub.sha(TINY))
+    assert rows[2:8] == [
+        error_row("acme/slow", 21, "the Hub did not answer in time for 'acme/slow' (ReadTimeout)"),
+        error_row(
+            "nobody/nothing",
+            10,
+            "repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)",
+        ),
+        error_row(
+            "acme/gated",
+            11,
+            "'acme/gated' is gated (accept its terms on the Hub page, then pass --token or set HF_TOKEN)",
+        ),
+        error_row(
+            "acme/broken",
+            14,
+            "config.json of 'acme/broken' is not valid JSON: "
+            "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        error_row("test/tiny@nope", 12, "revision 'nope' not found in 'test/tiny'"),
+        error_row(
+            "not/a/valid/id", 3, "'not/a/valid/id' is neither a Hub repo id (org/name) nor a local folder"
+        ),
+    ]
+    assert rows[8].startswith("Qwen/Qwen2.5-7B,") and rows[8].endswith(",ok,0,\n")
+    assert len(rows) == 9
+
+
+def test_all_good_exits_0_and_a_single_file_repo_costs_4_requests(fake_hub):
+    ids = [TINY, "openai-community/gpt2", "meta-llama/Llama-3.2-1B"]  # three single-file repos
+    result = run(*ids, "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # not a terminal: no progress bar
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["repo"] for d in lines] == ids
+    assert [d["params"] for d in lines] == [202_048, 124_439_808, 1_235_814_400]
+    assert len(fake_hub.requests) == 3 * 4  # model_info, config.json, header Range GET + its CDN redirect
+    assert fake_hub.weights_downloads() == []
+
+
+def test_ids_from_a_file_and_stdin(fake_hub, tmp_path):
+    listing = tmp_path / "ids.txt"
+    listing.write_text(f"# models to audit\n\n{TINY}   # the tiny one\n  nobody/nothing\n")
+    result = run("-f", str(listing), "-", "--format", "csv", input="openai-community/gpt2\n# done\n")
+    assert result.exit_code == 30
+    assert [line.split(",")[0] for line in result.stdout.splitlines()[1:]] == [
+        "openai-community/gpt2",  # arguments (here `-`) come before files
+        TINY,
+        "nobody/nothing",
+    ]
+
+
+def test_parse_id_lines():
+    text = "a/b\n\n# comment\n  c/d@v1  # trailing\n#e/f\n"
+    assert audit.parse_id_lines(text) == ["a/b", "c/d@v1"]
+    assert audit.read_ids(["x/y", "-"], ["-"], io.StringIO("s/t\n")) == ["x/y", "s/t", "s/t"]
+
+
+def test_unreadable_id_file_and_no_ids(fake_hub, tmp_path):
+    missing = run("-f", str(tmp_path / "nope.txt"))
+    assert missing.exit_code == 3
+    assert missing.stderr.startswith(f"Error: cannot read repo ids from '{tmp_path / 'nope.txt'}': ")
+    empty = run("-", input="# nothing\n\n")
+    assert empty.exit_code == 3
+    assert empty.stderr == "Error: no repo ids given (arguments, -f FILE, or - for stdin)\n"
+
+
+def test_table_with_a_gpu(fake_hub):
+    result = run(TINY, "nobody/nothing", "--gpu", "t4", "--num-gpus", "2")
+    assert result.exit_code == 30
+    # 2 GPUs, one KV head each: 202,048 + 524,288/2 + (1024·2048 + 4000)/2 + 1 GiB per GPU; T4: 15,102 MiB
+    # max batch at 2,048 tokens: 202,048 + b·(1,310,720/2... worked in tests/test_fit.py) -> 11,245
+    assert result.stdout == (
+        "repo              params    active  dtype       context  precision      weights GiB    total GiB"
+        "    KV B/token  fits 2× T4 16GB             max seq len    max batch    download GiB  status\n"
+        "--------------  --------  --------  --------  ---------  -----------  -------------  -----------"
+        "  ------------  --------------------  -----------------  -----------  --------------  "
+        + "-"
+        * 102
+        + "\n"
+        "test/tiny        202,048   202,048  bfloat16      2,048  bf16/fp16             0.00         1.00"
+        "           256  yes, +13.75 GiB free  2,048 (model max)       11,245            0.00  ok\n"
+        "nobody/nothing" + " " * 168 + "error 10: repository 'nobody/nothing' not found "
+        "(check the id; private repos need --token or HF_TOKEN)\n"
+    )
+
+
+def test_max_batch_on_two_t4s_by_hand():
+    # per GPU at s = 2048: 404,096/2 + b·(256·2048)/2 + (b·1024·2048 + 4000·b)/2 + 1 GiB <= 15,102 MiB
+    room = 15_102 * 1024**2 - OVERHEAD - 202_048
+    per_sequence = 256 * 2048 // 2 + (1024 * 2048 + 4000) // 2
+    assert room // per_sequence == 11_245
+
+
+def test_sort_by_a_column(fake_hub):
+    ids = ["meta-llama/Llama-3.2-1B", "nobody/nothing", TINY, "openai-community/gpt2"]
+    up = run(*ids, "--format", "jsonl", "--sort", "total")
+    down = run(*ids, "--format", "jsonl", "--sort", "-params")
+    assert [json.loads(x)["repo"] for x in up.stdout.splitlines()] == [TINY, "openai-community/gpt2",
+                                                                      "meta-llama/Llama-3.2-1B", "nobody/nothing"]  # fmt: skip
+    assert [json.loads(x)["repo"] for x in down.stdout.splitlines()] == ["meta-llama/Llama-3.2-1B",
+                                                                        "openai-community/gpt2", TINY, "nobody/nothing"]  # fmt: skip
+    bad = run(TINY, "--sort", "size")
+    assert bad.exit_code == 3
+    assert bad.stderr.startswith("Error: cannot sort by 'size' (choose from repo, sha, params, ")
+
+
+def test_ctrl_c_prints_what_finished(fake_hub, monkeypatch):
+    fake_hub.add_repo("acme/stuck", layout=layout(TINY), config=config(TINY))
+    fake_hub.hang("/api/models/acme/stuck", 30)
+
+    class Bar:
+        """Stands in for the progress bar; Ctrl-C arrives as the second row finishes."""
+
+        updates = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, n: int = 1) -> None:
+            Bar.updates += 1
+            if Bar.updates == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit, "progress_bar", lambda total: Bar())
+    monkeypatch.setattr(cli, "exit_now", sys.exit)  # os._exit would end pytest (the real one: next test)
+    result = run("acme/stuck", TINY, "nobody/nothing", "--format", "csv")
+    assert result.exit_code == 130
+    assert result.stderr == "Interrupted: 2 of 3 repos finished.\n"
+    assert result.stdout.splitlines(keepends=True) == [
+        HEADER,
+        tiny_row(TINY, fake_hub.sha(TINY)),
+        error_row(
+            "nobody/nothing",
+            10,
+            "repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)",
+        ),
+    ]
+
+
+def test_run_audit_returns_input_order_and_catches_bugs():
+    def task(ref: str) -> audit.AuditRow:
+        if ref == "boom":
+            raise AssertionError("not caught here: audit_one catches, run_audit only orders")
+        return audit.AuditRow(ref)
+
+    result = audit.run_audit([str(i) for i in range(50)], task, jobs=7)
+    assert [r.ref for r in result.rows] == [str(i) for i in range(50)]
+    assert not result.interrupted and result.total == 50
+    row = audit.audit_one("test/tiny", None, "x", precision="nonsense")
+    assert row.error is not None and row.error.exit_code == 3
+    assert str(row.error) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
+
+
+def test_progress_bar_only_on_a_terminal():
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        with audit.progress_bar(3, stream) as bar:
+            bar.update(3)
+    assert "| 0/3 [" in tty.getvalue() and "repo/s" in tty.getvalue()
+    assert pipe.getvalue() == ""
+
+
+def test_default_jobs_match():
+    jobs = next(p for p in audit_command.params if p.name == "jobs")
+    assert jobs.default == audit.DEFAULT_JOBS == 16
+
+
+def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):
+    import fcntl
+    import os
+    import pty
+    import select
+    import signal
+    import struct
+    import subprocess
+    import termios
+    import time
+    from pathlib import Path
+
+    fake_hub.add_repo("acme/stuck", layout=layout(TINY), config=config(TINY))
+    fake_hub.hang("/api/models/acme/stuck", 60)
+    root = Path(__file__).resolve().parent.parent
+    tty, tty_child = pty.openpty()  # stderr on a terminal: the progress bar says when the first row is done
+    fcntl.ioctl(tty_child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # tqdm needs a width
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubmem.cli", "audit", TINY, "acme/stuck", "--format", "csv"],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        stderr=tty_child,
+        text=True,
+    )
+    os.close(tty_child)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"1/2" not in seen and time.monotonic() < deadline:
+        if select.select([tty], [], [], 0.1)[0]:
+            seen += os.read(tty, 4096)
+    assert b"1/2" in seen, seen
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - started
+    try:
+        while select.select([tty], [], [], 0.1)[0]:
+            seen += os.read(tty, 4096)
+    except OSError:  # the child closed its end
+        pass
+    os.close(tty)
+    assert elapsed < 5  # does not wait for the 60 s hang (nor the 10 s timeout)
+    assert proc.returncode == 130
+    assert out.splitlines(keepends=True) == [HEADER, tiny_row(TINY, fake_hub.sha(TINY))]
+    assert b"Interrupted: 1 of 2 repos finished.\r\n" in seen
+
+
+def test_moe_rows_show_active_parameters(fake_hub):
+    # Qwen3-30B-A3B: 48 layers × 128 experts × 3·2048·768 routed weights, 8 of 128 visited per token, so
+    # active = total − routed × 120/128; a dense model's active figure is its total.
+    routed = 48 * 128 * 3 * 2048 * 768
+    total = 30_532_122_624  # the Hub's published safetensors total (MANIFEST.csv)
+    result = run("Qwen/Qwen3-30B-A3B", TINY, "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    moe, dense = (json.loads(line) for line in result.stdout.splitlines())
+    assert (moe["params"], moe["active_params"]) == (total, total - routed * 120 // 128)
+    assert moe["active_params"] == 3_353_032_704  # "3.3B activated" (model card)
+    assert dense["active_params"] == dense["params"] == 202_048
