@@ -659,7 +659,7 @@ def check(
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
     verdict = fit.verdict(est, fit.default_precision(est) if chosen is None else chosen[0], tgt)
-    files = disk.files_to_download(est.weight_files, est.weights_format) if est.source != "local" else {}
+    files = disk.files_to_download(est.weight_files) if est.source != "local" else {}
     plan = disk.plan_download(est.repo_id, est.sha, files, disk.cache_dir(cache_dir))
     outcome = (
         errors.WillNotFitError if not verdict.fits else errors.NotEnoughDiskError if not plan.enough else None

@@ -4,7 +4,7 @@ already holds, and the free space where the cache lives.
 Which files: the set hubmem read the headers of (`Estimate.weight_files`: `model.safetensors`, or
 the shards of `model.safetensors.index.json` plus the index), which is what transformers'
 `from_pretrained` pulls; never the `.bin` duplicates, `consolidated.*` or `original/` copies. A repo
-without safetensors pulls its `pytorch_model*.bin` files (see `files_to_download`).
+without safetensors pulls its `pytorch_model*.bin` files (`hub.unreadable_weight_files`).
 
 Already cached: a file present in the cache's snapshot for the same commit
 (`huggingface_hub.try_to_load_from_cache`) costs nothing. Anything else counts in full, also a
@@ -64,19 +64,12 @@ def free_bytes(path: str) -> int:
     return shutil.disk_usage(probe).free
 
 
-def files_to_download(weight_files: dict[str, int | None], weights_format: str) -> dict[str, int]:
+def files_to_download(weight_files: dict[str, int | None]) -> dict[str, int]:
     """The weight files a download pulls, with sizes (unknown sizes count as 0).
 
-    Safetensors repos: the set whose headers were read, as given. Otherwise the root-level
-    `pytorch_model*.bin` files when there are any (what `from_pretrained` loads), else every
-    root-level weight file but `consolidated.*` copies (a GGUF repo: all its quantizations).
+    `Estimate.weight_files` is already that set, each copy once: the safetensors files whose headers
+    were read, or for other repos `hub.unreadable_weight_files` (root `pytorch_model*.bin`, ...).
     """
-    if weights_format != "safetensors":
-        root = {p: s for p, s in weight_files.items() if "/" not in p}
-        bins = {p: s for p, s in root.items() if p.startswith("pytorch_model") and p.endswith(".bin")}
-        weight_files = (
-            bins or {p: s for p, s in root.items() if not p.startswith("consolidated")} or weight_files
-        )
     return {p: s or 0 for p, s in weight_files.items()}
 
 

@@ -214,6 +214,9 @@ def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
     preferred = [p for p in root if not p.startswith("consolidated")] or root
     if preferred:
         return "safetensors", preferred
+    # PyTorch weights at the root are what `from_pretrained` loads: they win over GGUF exports.
+    if any(p.endswith((".bin", ".pt", ".pth")) and "/" not in p for p in files):
+        return "pytorch", []
     if any(p.endswith(".gguf") for p in files):
         return "gguf", []
     if any(p.endswith((".bin", ".pt", ".pth")) for p in files):
