@@ -16,6 +16,7 @@ commit makes no request at all and HF_HUB_OFFLINE=1 works for anything fetched b
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -57,10 +58,9 @@ class RepoSnapshot:
         return {p: s for p, s in self.files.items() if p.endswith(_WEIGHT_SUFFIXES)}
 
     def to_json(self) -> dict:
-        # shallow, not dataclasses.asdict: its deep copy of ~90k header tuples took 3.8 s for DeepSeek-V3
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["headers"] = {f: {n: [dt, list(sh)] for n, (dt, sh) in t.items()} for f, t in self.headers.items()}
-        return d
+        # shallow, not dataclasses.asdict (its deep copy of DeepSeek-V3's ~92k header tuples took
+        # 3.8 s): json writes the (dtype, shape) tuples as arrays as they are
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, d: dict) -> RepoSnapshot:
@@ -111,6 +111,14 @@ def fetch(
     return snapshot
 
 
+@functools.lru_cache(maxsize=1)
+def _http_pool() -> ThreadPoolExecutor:
+    """One pool for every request of the process (an audit's repos share it and huggingface_hub's
+    connection pool): no threads started per repo. Its tasks are single requests that never wait on
+    each other, so any number of callers can share it without deadlock."""
+    return ThreadPoolExecutor(max_workers=32, thread_name_prefix="hubmem-http")
+
+
 def _ref(repo: str, revision: str | None) -> str:
     return f"{repo}@{revision}" if revision else repo
 
@@ -119,33 +127,29 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        info_future = pool.submit(
-            with_retries, api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
+    pool = _http_pool()
+    info_future = pool.submit(
+        with_retries, api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
+    )
+    config_future = pool.submit(get_small_file, api, repo, "config.json", revision, token, timeout)
+    try:
+        info = info_future.result()
+    except Exception as e:
+        raise translate(e, repo, revision) from e
+    files = {s.rfilename: s.size for s in (info.siblings or [])}
+    if "config.json" not in files:
+        raise errors.ConfigNotFoundError(
+            f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
         )
-        config_future = pool.submit(get_small_file, api, repo, "config.json", revision, token, timeout)
-        try:
-            info = info_future.result()
-        except Exception as e:
-            raise translate(e, repo, revision) from e
-        files = {s.rfilename: s.size for s in (info.siblings or [])}
-        if "config.json" not in files:
-            raise errors.ConfigNotFoundError(
-                f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
-            )
-        weights_format, plan = plan_weight_files(files)
-        headers_future = (
-            pool.submit(_remote_headers, api, pool, repo, info.sha, revision, plan, token, timeout)
-            if plan
-            else None
-        )
-        try:
-            config_bytes = config_future.result()
-            headers = headers_future.result() if headers_future else {}
-        except errors.HubmemError:
-            raise
-        except Exception as e:
-            raise translate(e, repo, revision) from e
+    weights_format, plan = plan_weight_files(files)
+    try:
+        # in this thread, while config.json is in flight: pool tasks never wait on other pool tasks
+        headers = _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout) if plan else {}
+        config_bytes = config_future.result()
+    except errors.HubmemError:
+        raise
+    except Exception as e:
+        raise translate(e, repo, revision) from e
     config = parse_config(config_bytes, f"'{_ref(repo, revision)}'")
     return RepoSnapshot(
         repo_id=repo,
