@@ -15,24 +15,14 @@ BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-
 
 if __package__:
     from . import compare_measured
+    from .fakehub import repo_id_from_dirname
 else:  # run as a script: tests/ is sys.path[0]
     import compare_measured
+    from fakehub import repo_id_from_dirname
 
 Invoke = Callable[[list[str]], str]  # CLI args -> stdout (the caller points HF_ENDPOINT at the fake Hub)
 
 S2_MEASURED_GB = {"fp32": 3.21, "bf16": 1.60, "int8": 0.89}
-DENSE_MODELS = [
-    "openai-community/gpt2",
-    "meta-llama/Llama-3.2-1B",
-    "meta-llama/Llama-3.1-8B",
-    "mistralai/Mistral-7B-v0.1",
-    "Qwen/Qwen2.5-7B-Instruct",
-    "google/gemma-2-9b",
-    "microsoft/phi-2",
-    "tiiuae/falcon-40b",
-    "meta-llama/Llama-3.1-70B",
-]
-
 MOE_MODELS = [
     "mistralai/Mixtral-8x7B-v0.1",
     "Qwen/Qwen3-30B-A3B",
@@ -91,37 +81,7 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         ["precision", "measured GB (S2)", "hubmem weights GB", "error"], rows, "markdown", numeric=(1, 2, 3)
     )
 
-    model_rows = []
-    for repo in DENSE_MODELS:
-        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
-        a, p = d["architecture"], d["parameters"]
-        model_rows.append(
-            [
-                repo,
-                f"{p['parameters']:,}",
-                f"{p['stored_total']:,}",
-                f"{a['num_layers']}/{a['num_heads']}/{a['num_kv_heads']}/{a['head_dim']}",
-                a["attention_pattern"],
-                f"{d['kv_bytes_per_token']['bf16']:,}",
-                f"{d['rows'][0]['weights'] / 1024**3:,.2f}",
-                f"{d['rows'][0]['total'] / 1024**3:,.2f}",
-            ]
-        )
-    out["models"] = render_rows(
-        [
-            "model",
-            "parameters",
-            "stored elements",
-            "L/a/k/d",
-            "attention",
-            "KV B/token",
-            "weights GiB",
-            "total GiB",
-        ],
-        model_rows,
-        "markdown",
-        numeric=(1, 2, 5, 6, 7),
-    )
+    out["models"] = model_table(invoke)
     out["training-demo"] = fenced(
         f"$ hubmem {' '.join(TRAINING_DEMO)}\n"
         + invoke(list(TRAINING_DEMO))
@@ -208,6 +168,68 @@ FAMILY_MODELS = [
     "google/flan-t5-base",
     "EbanLee/kobart-summary-v3",
 ]
+
+
+def family(d: dict) -> str:
+    """'llama', 'deepseek_v3 · MoE 8/256 · MLA', 'whisper · encoder-decoder', ... from the JSON estimate."""
+    a = d["architecture"]
+    parts = [a["model_type"]]
+    if a.get("moe"):
+        parts.append(f"MoE {a['moe']['experts_per_token']}/{a['moe']['num_experts']}")
+    if a.get("mla"):
+        parts.append("MLA")
+    if a.get("ssm"):
+        parts.append(
+            f"{a['ssm']['kind']} state" + (" + attention" if d["kv_bytes_per_token"]["bf16"] else "")
+        )
+    if a.get("encoder"):
+        parts.append("encoder-decoder")
+    parts += list(a.get("towers") or ())
+    return " · ".join(parts)
+
+
+def model_table(invoke: Invoke) -> str:
+    """Every fixture model the fake Hub serves: family, exact parameters (total / active per token),
+    KV bytes per token and state per sequence at the default KV dtype (bf16 here), bf16 weights."""
+    from hubmem.report import render_rows
+
+    repos = sorted(
+        (repo_id_from_dirname(d.name) for d in (ROOT / "fixtures" / "repos").iterdir() if d.is_dir()),
+        key=str.lower,
+    )
+    rows = []
+    for repo in (r for r in repos if r != "test/tiny"):
+        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
+        p, bf16 = d["parameters"], d["rows"][0]
+        rows.append(
+            [
+                repo,
+                family(d),
+                f"{p['parameters']:,}",
+                f"{p['active']:,}" if p.get("active") is not None else "= total",
+                d["architecture"]["attention_pattern"],
+                f"{d['kv_bytes_per_token']['bf16']:,}",
+                f"{d['state_bytes_per_sequence']['bf16']:,}"
+                if d["state_bytes_per_sequence"]["bf16"]
+                else "-",
+                f"{bf16['weights'] / 1024**3:,.2f}",
+            ]
+        )
+    return render_rows(
+        [
+            "model",
+            "family",
+            "parameters",
+            "active per token",
+            "attention",
+            "KV B/token",
+            "state B/seq",
+            "weights bf16 GiB",
+        ],
+        rows,
+        "markdown",
+        numeric=(2, 3, 5, 6, 7),
+    )
 
 
 def families(invoke: Invoke) -> str:
