@@ -20,6 +20,7 @@ from .errors import MalformedConfigError
 from .moe import MoE, parse_moe
 from .variants import (
     ATTENTION_KINDS,
+    BIDIRECTIONAL,
     MLA,
     SSM,
     SSM_ONLY_TYPES,
@@ -139,6 +140,8 @@ class Architecture:
             names["full"] = "full (MLA latent)"
         if self.ssm is not None:
             names["ssm"] = f"{self.ssm.kind}"
+        if BIDIRECTIONAL in names:
+            names[BIDIRECTIONAL] = "bidirectional (encoder-only, no KV cache)"
         if len(counts) == 1:
             (kind,) = counts
             text = names[kind]

@@ -30,6 +30,29 @@ _LAYER_KIND = {
 }
 # Models made of SSM mixers only (no attention, no MLP).
 SSM_ONLY_TYPES = frozenset({"mamba", "mamba2", "falcon_mamba"})
+# Encoder-only families (bidirectional attention over the whole input, nothing cached between
+# steps): vLLM gives their layers an `EncoderOnlyAttentionSpec`, whose `max_memory_usage_bytes` is 0
+# ("Encoder-only layers do not need KV cache", vllm/v1/kv_cache_interface.py).
+ENCODER_ONLY_TYPES = frozenset(
+    {
+        "bert", "roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "deberta", "deberta-v2",
+        "distilbert", "electra", "albert", "mpnet", "modernbert", "nomic_bert", "megatron-bert",
+        "ernie", "roberta-prelayernorm", "data2vec-text",
+    }
+)  # fmt: skip
+# Layer kind of an encoder-only model: attention without a KV cache.
+BIDIRECTIONAL = "bidirectional"
+
+
+def is_encoder_only(raw: dict) -> bool:
+    """A BERT-family config used as an encoder (BertModel, *ForMaskedLM, *ForSequenceClassification...).
+
+    The same families can be configured as decoders (`is_decoder: true`, BertLMHeadModel /
+    RobertaForCausalLM): those keep a KV cache like any causal model.
+    """
+    if raw.get("model_type") not in ENCODER_ONLY_TYPES or raw.get("is_decoder"):
+        return False
+    return not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in raw.get("architectures") or ())
 
 
 def first(source: Any, names: tuple[str, ...]) -> Any:
@@ -102,13 +125,15 @@ class Encoder:
 
 
 def layer_pattern(view: Any, raw: dict, layers: int) -> tuple[tuple[str, ...], int | None]:
-    """Per-layer kinds ("full", "sliding", "chunked", "ssm") and the sliding window size.
+    """Per-layer kinds ("full", "sliding", "chunked", "ssm", "bidirectional") and the sliding window size.
 
     Precedence: an explicit `layer_types` list (transformers computes it for Gemma 2/3, Qwen2,
     Llama 4, Jamba, Qwen3-Next, Falcon-H1, Mamba, ...); else the raw config's own pattern fields
     (`_raw_layer_kinds`); else `sliding_window` applied to every layer (Mistral-7B-v0.1) unless
     `use_sliding_window` is false (Qwen2 ships a window it does not use).
     """
+    if is_encoder_only(raw):
+        return (BIDIRECTIONAL,) * layers, None
     window = first(view, ("sliding_window",)) or first(raw, ("sliding_window",))
     types = first(view, ("layer_types",)) or first(raw, ("layer_types",))
     if isinstance(types, (list, tuple)) and len(types) == layers:
