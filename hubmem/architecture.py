@@ -22,6 +22,7 @@ from .variants import (
     ATTENTION_KINDS,
     BIDIRECTIONAL,
     MLA,
+    MLP_ONLY,
     SSM,
     SSM_ONLY_TYPES,
     Encoder,
@@ -142,11 +143,13 @@ class Architecture:
             names["ssm"] = f"{self.ssm.kind}"
         if BIDIRECTIONAL in names:
             names[BIDIRECTIONAL] = "bidirectional (encoder-only, no KV cache)"
+        if MLP_ONLY in names:
+            names[MLP_ONLY] = "MLP-only"
         if len(counts) == 1:
             (kind,) = counts
             text = names[kind]
         else:
-            order = ("ssm", "sliding", "chunked", "full")
+            order = ("ssm", "sliding", "chunked", "full", MLP_ONLY)
             text = " + ".join(f"{counts[k]} {names[k]}" for k in order if k in counts)
         if self.ssm is not None and "ssm" not in counts:
             text += f" ∥ {self.ssm.num_layers} {self.ssm.kind} (parallel hybrid)"

@@ -83,8 +83,9 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     # Mamba / Mamba2 mixers (`mixer.`, Jamba and Falcon-H1 `mamba.`) and Qwen3-Next gated DeltaNet
-    # (`linear_attn.`): recurrent layers, not attention.
-    ("ssm", re.compile(r"(\.mixer\.|\.mamba\.|\.linear_attn\.)")),
+    # (`linear_attn.`): recurrent layers, not attention. Nemotron-H names every block `mixer`: its
+    # attention (q/k/v/o_proj) and MLP (up/down_proj) blocks fall through to the rules below.
+    ("ssm", re.compile(r"(\.mixer\.(?!(q|k|v|o|up|down|gate)_proj\.)|\.mamba\.|\.linear_attn\.)")),
     (
         "attention",
         re.compile(

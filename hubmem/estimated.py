@@ -17,7 +17,8 @@ Other layer kinds reuse the Architecture's specs (hubmem.variants):
   bias inner each, with r = ceil(h / 16) (transformers' and Jamba's default time_step_rank);
   mamba2 (`Mamba2Mixer`) conv bias conv_dim, dt_bias / A_log / D one per head, gated norm inner;
   gated_deltanet (`Qwen3NextGatedDeltaNet`) dt_bias / A_log one per value head, norm v_head_dim.
-  SSM-only models (Mamba) have no MLP and one norm per layer.
+  SSM-only models (Mamba) have no MLP and one norm per layer; Nemotron-H layers hold one block
+  each (Mamba2 mixer, attention or MLP) and one norm.
 - Encoder-decoders (T5, BART, Whisper): the encoder's layers (self-attention, MLP, two norms)
   at the encoder's dimensions; each decoder layer adds a cross-attention block (4·h·a·d) and a
   third norm; learned encoder positions (source length · h) where the decoder has learned ones.
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from .architecture import Architecture
 from .checkpoint import CheckpointCounts
-from .variants import SSM_ONLY_TYPES
+from .variants import MLP_ONLY, SSM_ONLY_TYPES
 
 
 def _attention_shapes(arch: Architecture) -> list[tuple[int, int]]:
@@ -77,14 +78,17 @@ def estimate_counts(arch: Architecture) -> CheckpointCounts:
     h, i, L = arch.hidden_size, arch.intermediate_size, arch.num_layers
     mlp_mats = 3 if arch.gated_mlp else 2
     kinds = arch.layer_types or ("full",) * L
-    attention_layers = sum(1 for k in kinds if k != "ssm") if arch.num_heads else 0
+    attention_layers = sum(1 for k in kinds if k not in ("ssm", MLP_ONLY)) if arch.num_heads else 0
+    # Nemotron-H: each layer is one block (mixer, attention or MLP) with one norm
+    one_block_layers = MLP_ONLY in kinds
+    mlp_layers = kinds.count(MLP_ONLY) if one_block_layers else L
     attn_shapes = _attention_shapes(arch) if attention_layers else []
     # (component, count of layers, Linear (rows, cols) shapes, other parameters) per kind of block
     blocks = [("attention", attention_layers, attn_shapes, 0)]
     if arch.ssm is not None:
         blocks.append(("ssm", arch.ssm.num_layers, *_ssm_mixer(arch)))
     # (count of layers, MLP widths in the layer, router rows) per kind of layer
-    mlps = [] if arch.model_type in SSM_ONLY_TYPES else [(L, [i], 0)]
+    mlps = [] if arch.model_type in SSM_ONLY_TYPES else [(mlp_layers, [i], 0)]
     if arch.moe is not None:
         moe = arch.moe
         moe_layers = len(moe.moe_layers)
@@ -96,7 +100,7 @@ def estimate_counts(arch: Architecture) -> CheckpointCounts:
         for w in widths:
             shapes += _mlp_shapes(h, w, mlp_mats)
         blocks.append(("mlp", n, shapes, 0))
-    norms = ((1 if arch.model_type in SSM_ONLY_TYPES else 2) * L + 1) * h
+    norms = ((1 if arch.model_type in SSM_ONLY_TYPES or one_block_layers else 2) * L + 1) * h
     if arch.mla is not None:  # q_a_layernorm and kv_a_layernorm
         norms += attention_layers * (arch.mla.kv_lora_rank + (arch.mla.q_lora_rank or 0))
     embeddings = arch.vocab_size * h + (arch.max_context or 0) * h * arch.learned_positions

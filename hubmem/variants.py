@@ -12,6 +12,7 @@ from typing import Any
 from .errors import MalformedConfigError
 
 ATTENTION_KINDS = ("full", "sliding", "chunked")
+MLP_ONLY = "mlp"  # a layer with neither attention nor a mixer (Nemotron-H `-` / `E` layers)
 
 # transformers' `layer_types` names -> hubmem kinds. Falcon-H1's "hybrid" layers run attention and
 # a Mamba2 mixer in parallel: the attention part is a full layer, the mixer is counted in `SSM`.
@@ -27,6 +28,8 @@ _LAYER_KIND = {
     "linear_attention": "ssm",
     "mamba": "ssm",
     "mamba2": "ssm",
+    "mlp": MLP_ONLY,  # Nemotron-H: a layer that is only an MLP (or MoE) block
+    "moe": MLP_ONLY,
 }
 # Models made of SSM mixers only (no attention, no MLP).
 SSM_ONLY_TYPES = frozenset({"mamba", "mamba2", "falcon_mamba"})
@@ -165,6 +168,8 @@ def _raw_layer_kinds(raw: dict, layers: int) -> tuple[str, ...] | None:
       Mamba otherwise (transformers JambaConfig.layers_block_type).
     - Qwen3-Next `full_attention_interval` N: full attention when (i + 1) % N == 0, gated DeltaNet
       otherwise (transformers Qwen3NextConfig).
+    - Nemotron-H `hybrid_override_pattern`: one character per layer, M Mamba2, * attention,
+      - MLP, E MoE (transformers NemotronHConfig.layers_block_type).
     - Llama 4 `no_rope_layers`: 1 = RoPE layer with chunked local attention, 0 = NoPE global layer;
       absent, every `no_rope_layer_interval`-th (default 4) layer is NoPE (transformers
       Llama4TextConfig; chunking applies only with `attention_chunk_size`).
@@ -172,6 +177,11 @@ def _raw_layer_kinds(raw: dict, layers: int) -> tuple[str, ...] | None:
     model_type = raw.get("model_type")
     if model_type in SSM_ONLY_TYPES:
         return ("ssm",) * layers
+    hybrid = raw.get("hybrid_override_pattern")
+    if isinstance(hybrid, str) and len(hybrid) == layers:  # Nemotron-H: M mamba2, * attention, - MLP, E MoE
+        kinds = {"M": "ssm", "*": "full", "-": MLP_ONLY, "E": MLP_ONLY}
+        if set(hybrid) <= set(kinds):
+            return tuple(kinds[c] for c in hybrid)
     pattern = raw.get("sliding_window_pattern")
     if isinstance(pattern, int) and pattern > 0 and raw.get("sliding_window"):
         return tuple("full" if (i + 1) % pattern == 0 else "sliding" for i in range(layers))
@@ -240,8 +250,12 @@ def ssm_of(view: Any, raw: dict, model_type: str, kinds: tuple[str, ...], hidden
             inner, state, kernel = get("intermediate_size"), get("state_size"), get("conv_kernel")
         # mamba1_state_shape: conv (conv_kernel - 1, intermediate), temporal (intermediate, state_size)
         return SSM("mamba1", ssm_layers, (kernel - 1, inner), (inner, state), 2 * inner, inner)
-    if model_type in ("mamba2", "falcon_h1"):
-        if model_type == "falcon_h1":  # FalconH1SSMDecoderLayer: d_ssm or mamba_expand · hidden
+    if model_type in ("mamba2", "falcon_h1", "nemotron_h"):
+        if model_type == "nemotron_h":  # vLLM NemotronHMambaDecoderLayer: MambaMixer2(intermediate_size=
+            # mamba_num_heads · mamba_head_dim, n_groups, num_heads=mamba_num_heads, head_dim=mamba_head_dim)
+            heads, head_dim, groups = get("mamba_num_heads"), get("mamba_head_dim"), get("n_groups")
+            inner, state, kernel = heads * head_dim, get("ssm_state_size"), get("conv_kernel")
+        elif model_type == "falcon_h1":  # FalconH1SSMDecoderLayer: d_ssm or mamba_expand · hidden
             d_ssm = first(raw, ("mamba_d_ssm",)) or first(view, ("mamba_d_ssm",))
             inner = d_ssm or int(get("mamba_expand") * hidden)
             groups, heads, head_dim = get("mamba_n_groups"), get("mamba_n_heads"), get("mamba_d_head")

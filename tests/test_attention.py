@@ -112,6 +112,7 @@ def test_gemma3_keeps_5_local_layers_per_global_one():
     [
         ("google__gemma-3-1b-it", None),
         ("meta-llama__Llama-4-Scout-17B-16E-Instruct", "text_config"),
+        ("nvidia__Nemotron-H-56B-Base-8K", None),
     ],
 )
 def test_raw_pattern_fields_give_the_same_layers_as_transformers(name, text_key):
