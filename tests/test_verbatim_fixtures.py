@@ -4,6 +4,8 @@
   per-dtype figure is BF16 1,558,406,144 + F8_E4M3 31,205,621,760 (layout.json `published`).
 - nvidia/Nemotron-H-56B-Base-8K: hybrid Mamba2 / attention / MLP layers from
   `hybrid_override_pattern`; no published total was found, so it is derived by hand below.
+- a real AWQ checkpoint's tensor list (a stored report of a local Qwen3-32B-AWQ directory): its
+  config is not a verbatim Hub file, so it is a header dict in the test, not a fixture repo.
 Every expected number is derived from the config's dimensions in the test, not read from hubmem.
 """
 
@@ -122,3 +124,52 @@ def test_nemotron_h_config_only_estimate_is_exact():
         estimate_counts(parse_architecture(cfg)).parameters
         == count_tensors(headers(NEMOTRON_H), cfg).parameters
     )
+
+
+# ---------------------------------------------------------------------------- a real AWQ tensor list
+
+
+def _qwen3_32b_awq_headers() -> dict:
+    """The tensor list of a local `Qwen3-32B-AWQ` checkpoint as a stored public model report prints it
+    (search-index id 62727925985: 4 safetensors files, 1,603 tensors, 5,731,472,384 elements, 18.00 GB;
+    per Linear `qweight` I32 [in, out/8], `qzeros` I32 [in/128, out/8], `scales` BF16 [in/128, out],
+    AutoAWQ GEMM layout). Its config is printed by transformers 5.7 (quant_method awq, bits 4,
+    group_size 128, version gemm, zero_point true), so it is no verbatim Hub file and no fixture repo.
+    """
+    h, i, q, kv, V = 5120, 25600, 8192, 1024, 151936
+    linear = {
+        "self_attn.q_proj": (h, q),
+        "self_attn.k_proj": (h, kv),
+        "self_attn.v_proj": (h, kv),
+        "self_attn.o_proj": (q, h),
+        "mlp.gate_proj": (h, i),
+        "mlp.up_proj": (h, i),
+        "mlp.down_proj": (i, h),
+    }
+    tensors = {"model.embed_tokens.weight": ("BF16", (V, h)), "lm_head.weight": ("BF16", (V, h))}
+    tensors["model.norm.weight"] = ("BF16", (h,))
+    for n in range(64):
+        p = f"model.layers.{n}."
+        for name, (fan_in, fan_out) in linear.items():
+            tensors[p + name + ".qweight"] = ("I32", (fan_in, fan_out // 8))
+            tensors[p + name + ".qzeros"] = ("I32", (fan_in // 128, fan_out // 8))
+            tensors[p + name + ".scales"] = ("BF16", (fan_in // 128, fan_out))
+        for norm, width in (("input_layernorm", h), ("post_attention_layernorm", h)):
+            tensors[p + norm + ".weight"] = ("BF16", (width,))
+        for norm in ("self_attn.q_norm", "self_attn.k_norm"):
+            tensors[p + norm + ".weight"] = ("BF16", (128,))
+    return {"model.safetensors": tensors}
+
+
+def test_a_real_awq_checkpoint_unpacks_to_the_bf16_models_parameters_and_matches_the_int4_row(fake_hub):
+    awq = {"quant_method": "awq", "bits": 4, "group_size": 128, "version": "gemm", "zero_point": True}
+    hdrs = _qwen3_32b_awq_headers()
+    assert sum(len(t) for t in hdrs.values()) == 1603  # the report's tensor count
+    counts = count_tensors(hdrs, {**config("Qwen/Qwen3-32B"), "quantization_config": awq})
+    assert counts.stored_total == 5_731_472_384  # the report's element total (packed words as stored)
+    assert counts.parameters == layout("Qwen/Qwen3-32B")["published"]["total"] == 32_762_123_264
+    assert counts.stored_bytes == 19_325_298_688 and round(counts.stored_bytes / 2**30, 2) == 18.00
+    # hubmem's int4 row for the BF16 model (4 bits + fp16 scale and 4-bit zero per 128 inputs) predicts
+    # exactly the bytes this real AWQ checkpoint stores
+    rows = {r["precision"]: r["weights"] for r in cli_json("Qwen/Qwen3-32B", "--seq-len", "4096")["rows"]}
+    assert rows["int4"] == counts.stored_bytes
