@@ -20,7 +20,9 @@ from .errors import MalformedConfigError
 from .moe import MoE, parse_moe
 from .variants import (
     ATTENTION_KINDS,
+    BIDIRECTIONAL,
     MLA,
+    MLP_ONLY,
     SSM,
     SSM_ONLY_TYPES,
     Encoder,
@@ -139,11 +141,15 @@ class Architecture:
             names["full"] = "full (MLA latent)"
         if self.ssm is not None:
             names["ssm"] = f"{self.ssm.kind}"
+        if BIDIRECTIONAL in names:
+            names[BIDIRECTIONAL] = "bidirectional (encoder-only, no KV cache)"
+        if MLP_ONLY in names:
+            names[MLP_ONLY] = "MLP-only"
         if len(counts) == 1:
             (kind,) = counts
             text = names[kind]
         else:
-            order = ("ssm", "sliding", "chunked", "full")
+            order = ("ssm", "sliding", "chunked", "full", MLP_ONLY)
             text = " + ".join(f"{counts[k]} {names[k]}" for k in order if k in counts)
         if self.ssm is not None and "ssm" not in counts:
             text += f" ∥ {self.ssm.num_layers} {self.ssm.kind} (parallel hybrid)"

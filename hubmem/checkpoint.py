@@ -84,8 +84,9 @@ _COMPONENT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     # Mamba / Mamba2 mixers (`mixer.`, Jamba and Falcon-H1 `mamba.`) and Qwen3-Next gated DeltaNet
-    # (`linear_attn.`): recurrent layers, not attention.
-    ("ssm", re.compile(r"(\.mixer\.|\.mamba\.|\.linear_attn\.)")),
+    # (`linear_attn.`): recurrent layers, not attention. Nemotron-H names every block `mixer`: its
+    # attention (q/k/v/o_proj) and MLP (up/down_proj) blocks fall through to the rules below.
+    ("ssm", re.compile(r"(\.mixer\.(?!(q|k|v|o|up|down|gate)_proj\.)|\.mamba\.|\.linear_attn\.)")),
     (
         "attention",
         re.compile(
@@ -292,6 +293,14 @@ def _logical_rows_cols(
     128×128-block counts exact whenever the dimensions are multiples of 128 (only the per-row
     count of down-projections comes out as intermediate instead of hidden rows).
     """
+    if len(shape) >= 3 and _ROUTED_EXPERT_RE.search(name) and not name.endswith("qweight"):
+        # Fused experts hold E matrices. MXFP4 `*_blocks` are [E, out, in/32, 16] (transformers
+        # integrations/mxfp4.py); plain tensors are [E, in, out] (Llama4TextExperts and GptOssExperts
+        # compute `hidden @ gate_up_proj[e]`, transformers models/llama4, models/gpt_oss).
+        experts = shape[0]
+        if name.endswith("_blocks"):
+            return experts * shape[1], numel(shape[2:]) * unpack
+        return experts * shape[-1], numel(shape[1:-1]) * unpack
     rows, cols = shape[0], numel(shape[1:])
     if unpack > 1 and name.endswith("qweight"):
         return (cols * unpack, rows) if method == "awq" else (cols, rows * unpack)

@@ -19,7 +19,7 @@ from .kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: part of this mo
     state_bytes_per_sequence,
     token_bytes,
 )
-from .variants import SSM_ONLY_TYPES
+from .variants import BIDIRECTIONAL, SSM_ONLY_TYPES
 
 GiB = 1024**3
 GB = 10**9
@@ -293,6 +293,16 @@ def cache_terms(arch: Architecture, precision: str, settings: InferenceSettings)
                 + (f" incl. {settings.image_tokens:,} image tokens" if settings.image_tokens else "")
                 + ")",
                 source,
+            )
+        )
+    if BIDIRECTIONAL in arch.layer_types:
+        terms.append(
+            Term(
+                "kv_cache",
+                0,
+                f"encoder-only ({arch.model_type}): {len(arch.layer_types)} bidirectional layers attend over "
+                "the whole input in one pass; nothing is cached between steps",
+                "vLLM kv_cache_interface EncoderOnlyAttentionSpec (max_memory_usage_bytes = 0)",
             )
         )
     if arch.encoder is not None:

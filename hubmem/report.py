@@ -129,7 +129,7 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
     comps = " · ".join(f"{k} {v:,}" for k, v in c.by_component.items())
     mlp = "gated MLP" if a.gated_mlp else "plain MLP"
     heads = f"heads {a.num_heads} · kv heads {a.num_kv_heads} · head dim {a.head_dim}"
-    if not a.attention_layers:  # Mamba: SSM mixers only, `intermediate` is the mixer's inner width
+    if not a.attention_layers and a.ssm is not None:  # Mamba: SSM mixers only, `intermediate` = mixer width
         mlp, heads = "SSM inner width, no MLP", "no attention"
     lines = [
         ("model", f"{ref}{sha} · {est.source} · {est.weights_format} · download {download}"),

@@ -12,6 +12,7 @@ from typing import Any
 from .errors import MalformedConfigError
 
 ATTENTION_KINDS = ("full", "sliding", "chunked")
+MLP_ONLY = "mlp"  # a layer with neither attention nor a mixer (Nemotron-H `-` / `E` layers)
 
 # transformers' `layer_types` names -> hubmem kinds. Falcon-H1's "hybrid" layers run attention and
 # a Mamba2 mixer in parallel: the attention part is a full layer, the mixer is counted in `SSM`.
@@ -27,9 +28,34 @@ _LAYER_KIND = {
     "linear_attention": "ssm",
     "mamba": "ssm",
     "mamba2": "ssm",
+    "mlp": MLP_ONLY,  # Nemotron-H: a layer that is only an MLP (or MoE) block
+    "moe": MLP_ONLY,
 }
 # Models made of SSM mixers only (no attention, no MLP).
 SSM_ONLY_TYPES = frozenset({"mamba", "mamba2", "falcon_mamba"})
+# Encoder-only families (bidirectional attention over the whole input, nothing cached between
+# steps): vLLM gives their layers an `EncoderOnlyAttentionSpec`, whose `max_memory_usage_bytes` is 0
+# ("Encoder-only layers do not need KV cache", vllm/v1/kv_cache_interface.py).
+ENCODER_ONLY_TYPES = frozenset(
+    {
+        "bert", "roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "deberta", "deberta-v2",
+        "distilbert", "electra", "albert", "mpnet", "modernbert", "nomic_bert", "megatron-bert",
+        "ernie", "roberta-prelayernorm", "data2vec-text",
+    }
+)  # fmt: skip
+# Layer kind of an encoder-only model: attention without a KV cache.
+BIDIRECTIONAL = "bidirectional"
+
+
+def is_encoder_only(raw: dict) -> bool:
+    """A BERT-family config used as an encoder (BertModel, *ForMaskedLM, *ForSequenceClassification...).
+
+    The same families can be configured as decoders (`is_decoder: true`, BertLMHeadModel /
+    RobertaForCausalLM): those keep a KV cache like any causal model.
+    """
+    if raw.get("model_type") not in ENCODER_ONLY_TYPES or raw.get("is_decoder"):
+        return False
+    return not any(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in raw.get("architectures") or ())
 
 
 def first(source: Any, names: tuple[str, ...]) -> Any:
@@ -102,13 +128,15 @@ class Encoder:
 
 
 def layer_pattern(view: Any, raw: dict, layers: int) -> tuple[tuple[str, ...], int | None]:
-    """Per-layer kinds ("full", "sliding", "chunked", "ssm") and the sliding window size.
+    """Per-layer kinds ("full", "sliding", "chunked", "ssm", "bidirectional") and the sliding window size.
 
     Precedence: an explicit `layer_types` list (transformers computes it for Gemma 2/3, Qwen2,
     Llama 4, Jamba, Qwen3-Next, Falcon-H1, Mamba, ...); else the raw config's own pattern fields
     (`_raw_layer_kinds`); else `sliding_window` applied to every layer (Mistral-7B-v0.1) unless
     `use_sliding_window` is false (Qwen2 ships a window it does not use).
     """
+    if is_encoder_only(raw):
+        return (BIDIRECTIONAL,) * layers, None
     window = first(view, ("sliding_window",)) or first(raw, ("sliding_window",))
     types = first(view, ("layer_types",)) or first(raw, ("layer_types",))
     if isinstance(types, (list, tuple)) and len(types) == layers:
@@ -140,6 +168,8 @@ def _raw_layer_kinds(raw: dict, layers: int) -> tuple[str, ...] | None:
       Mamba otherwise (transformers JambaConfig.layers_block_type).
     - Qwen3-Next `full_attention_interval` N: full attention when (i + 1) % N == 0, gated DeltaNet
       otherwise (transformers Qwen3NextConfig).
+    - Nemotron-H `hybrid_override_pattern`: one character per layer, M Mamba2, * attention,
+      - MLP, E MoE (transformers NemotronHConfig.layers_block_type).
     - Llama 4 `no_rope_layers`: 1 = RoPE layer with chunked local attention, 0 = NoPE global layer;
       absent, every `no_rope_layer_interval`-th (default 4) layer is NoPE (transformers
       Llama4TextConfig; chunking applies only with `attention_chunk_size`).
@@ -147,6 +177,11 @@ def _raw_layer_kinds(raw: dict, layers: int) -> tuple[str, ...] | None:
     model_type = raw.get("model_type")
     if model_type in SSM_ONLY_TYPES:
         return ("ssm",) * layers
+    hybrid = raw.get("hybrid_override_pattern")
+    if isinstance(hybrid, str) and len(hybrid) == layers:  # Nemotron-H: M mamba2, * attention, - MLP, E MoE
+        kinds = {"M": "ssm", "*": "full", "-": MLP_ONLY, "E": MLP_ONLY}
+        if set(hybrid) <= set(kinds):
+            return tuple(kinds[c] for c in hybrid)
     pattern = raw.get("sliding_window_pattern")
     if isinstance(pattern, int) and pattern > 0 and raw.get("sliding_window"):
         return tuple("full" if (i + 1) % pattern == 0 else "sliding" for i in range(layers))
@@ -215,8 +250,12 @@ def ssm_of(view: Any, raw: dict, model_type: str, kinds: tuple[str, ...], hidden
             inner, state, kernel = get("intermediate_size"), get("state_size"), get("conv_kernel")
         # mamba1_state_shape: conv (conv_kernel - 1, intermediate), temporal (intermediate, state_size)
         return SSM("mamba1", ssm_layers, (kernel - 1, inner), (inner, state), 2 * inner, inner)
-    if model_type in ("mamba2", "falcon_h1"):
-        if model_type == "falcon_h1":  # FalconH1SSMDecoderLayer: d_ssm or mamba_expand · hidden
+    if model_type in ("mamba2", "falcon_h1", "nemotron_h"):
+        if model_type == "nemotron_h":  # vLLM NemotronHMambaDecoderLayer: MambaMixer2(intermediate_size=
+            # mamba_num_heads · mamba_head_dim, n_groups, num_heads=mamba_num_heads, head_dim=mamba_head_dim)
+            heads, head_dim, groups = get("mamba_num_heads"), get("mamba_head_dim"), get("n_groups")
+            inner, state, kernel = heads * head_dim, get("ssm_state_size"), get("conv_kernel")
+        elif model_type == "falcon_h1":  # FalconH1SSMDecoderLayer: d_ssm or mamba_expand · hidden
             d_ssm = first(raw, ("mamba_d_ssm",)) or first(view, ("mamba_d_ssm",))
             inner = d_ssm or int(get("mamba_expand") * hidden)
             groups, heads, head_dim = get("mamba_n_groups"), get("mamba_n_heads"), get("mamba_d_head")

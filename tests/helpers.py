@@ -74,3 +74,32 @@ def published_repos() -> list:
             )
             out.append(pytest.param(data["repo_id"], marks=pytest.mark.skip(reason=reason[:200])))
     return out
+
+
+# DeepSeek-V2-Lite(-Chat)'s dimensions as transformers logs print its loaded config (stored public logs,
+# search-index ids 62526029280 and 36729022437), with MoE fields from a stored Megatron-style re-typing
+# of it (64 routed experts of 1408, 2 shared, first layer dense) and the DeepSeek-V2 paper (6 routed
+# experts per token); a hand-written subset: no verbatim config.json of this repo was found.
+DEEPSEEK_V2_LITE = {
+    "architectures": ["DeepseekV2ForCausalLM"],
+    "model_type": "deepseek_v2",
+    "hidden_size": 2048,
+    "intermediate_size": 10944,
+    "num_hidden_layers": 27,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 16,
+    "vocab_size": 102400,
+    "max_position_embeddings": 163840,
+    "kv_lora_rank": 512,
+    "q_lora_rank": None,
+    "qk_nope_head_dim": 128,
+    "qk_rope_head_dim": 64,
+    "v_head_dim": 128,
+    "n_routed_experts": 64,
+    "n_shared_experts": 2,
+    "moe_intermediate_size": 1408,
+    "num_experts_per_tok": 6,
+    "first_k_dense_replace": 1,
+    "moe_layer_freq": 1,
+    "tie_word_embeddings": False,
+}

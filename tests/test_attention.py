@@ -16,7 +16,7 @@ from hubmem.estimate import estimate_snapshot
 from hubmem.hub import RepoSnapshot
 from hubmem.variants import _raw_layer_kinds
 
-from .helpers import config
+from .helpers import DEEPSEEK_V2_LITE, config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
 DSV3 = "deepseek-ai/DeepSeek-V3"
@@ -74,26 +74,7 @@ def test_fp8_ds_mla_needs_an_mla_model(fake_hub):
 
 
 def test_deepseek_v2_lite_mla_without_query_lora():
-    # DeepSeek-V2-Lite(-Chat)'s dimensions as transformers logs print its loaded config (stored public
-    # logs, search-index ids 62526029280 and 36729022437); a hand-written subset, not the Hub file.
-    a = parse_architecture(
-        {
-            "architectures": ["DeepseekV2ForCausalLM"],
-            "model_type": "deepseek_v2",
-            "hidden_size": 2048,
-            "intermediate_size": 10944,
-            "num_hidden_layers": 27,
-            "num_attention_heads": 16,
-            "num_key_value_heads": 16,
-            "vocab_size": 102400,
-            "max_position_embeddings": 163840,
-            "kv_lora_rank": 512,
-            "q_lora_rank": None,
-            "qk_nope_head_dim": 128,
-            "qk_rope_head_dim": 64,
-            "v_head_dim": 128,
-        }
-    )
+    a = parse_architecture(DEEPSEEK_V2_LITE)
     assert a.mla.q_lora_rank is None and a.head_dim == 192
     assert memory.kv_bytes_per_token(a, 2) == 27 * (512 + 64) * 2 == 31_104
     assert memory.kv_bytes_per_token(a, 1, "fp8_ds_mla") == 27 * 656
@@ -131,6 +112,7 @@ def test_gemma3_keeps_5_local_layers_per_global_one():
     [
         ("google__gemma-3-1b-it", None),
         ("meta-llama__Llama-4-Scout-17B-16E-Instruct", "text_config"),
+        ("nvidia__Nemotron-H-56B-Base-8K", None),
     ],
 )
 def test_raw_pattern_fields_give_the_same_layers_as_transformers(name, text_key):

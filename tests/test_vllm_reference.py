@@ -12,8 +12,8 @@ The reference below is written from vLLM's own code and reads the raw config.jso
   MLAAttentionSpec k · d · e (no ×2), summed over the layers that have attention.
 - MambaSpec: Σ prod(shape) · e over (conv, temporal) from mamba_utils.MambaStateShapeCalculator.
 
-Encoder-only models (BERT) have no KV cache in vLLM (`EncoderOnlyAttentionSpec`, 0 bytes) and are
-skipped with that reason; hubmem still sizes a decoder-style cache for them.
+Encoder-only models (BERT) have no KV cache in vLLM: their layers get an `EncoderOnlyAttentionSpec`,
+whose `max_memory_usage_bytes` is 0.
 """
 
 from __future__ import annotations
@@ -32,16 +32,7 @@ E = 2  # bytes per element: bf16
 
 def reference_configs() -> list:
     paths = sorted(REFERENCE.glob("*.json")) + sorted(REFERENCE.glob("nonverbatim/*.json"))
-    out = []
-    for path in paths:
-        raw = json.loads(path.read_text())
-        if raw.get("model_type") == "bert":
-            out.append(
-                pytest.param(path, marks=pytest.mark.skip(reason="encoder-only: vLLM keeps no KV cache"))
-            )
-        else:
-            out.append(pytest.param(path, id=path.stem))
-    return out
+    return [pytest.param(path, id=path.stem) for path in paths]
 
 
 def _get(c: dict, *names: str):
@@ -55,6 +46,8 @@ def vllm_attention_layers(c: dict) -> int:
     """Decoder layers that own an attention KV cache (the rest are Mamba / linear attention)."""
     model_type = c.get("model_type")
     if model_type == "mamba":
+        return 0
+    if model_type == "bert" and not c.get("is_decoder"):  # BertModel / BertFor*: EncoderOnlyAttentionSpec
         return 0
     if model_type == "t5":
         return _get(c, "num_decoder_layers", "num_layers")
@@ -115,7 +108,7 @@ def test_kv_bytes_per_token_equal_vllm_page_sizes(path):
     assert memory.state_bytes_per_sequence(arch, conv, temporal) == vllm_state_bytes_per_sequence(text)
 
 
-def test_the_reference_covers_full_sliding_mla_mamba_and_linear_attention():
+def test_the_reference_covers_full_sliding_mla_mamba_linear_attention_and_encoder_only():
     kinds = set()
     for param in reference_configs():
         (path,) = param.values
@@ -124,4 +117,13 @@ def test_the_reference_covers_full_sliding_mla_mamba_and_linear_attention():
         kinds |= {"mla"} if arch.mla else set()
         kinds |= {arch.ssm.kind} if arch.ssm else set()
         kinds |= {"encoder-decoder"} if arch.encoder else set()
-    assert kinds >= {"full", "sliding", "ssm", "mla", "mamba1", "gated_deltanet", "encoder-decoder"}
+    assert kinds >= {
+        "full",
+        "sliding",
+        "ssm",
+        "mla",
+        "mamba1",
+        "gated_deltanet",
+        "encoder-decoder",
+        "bidirectional",
+    }
