@@ -54,7 +54,19 @@ def fenced(text: str, lang: str = "") -> str:
     return f"```{lang}\n{text.rstrip()}\n```\n"
 
 
+def _memoised(invoke: Invoke) -> Invoke:
+    seen: dict[tuple[str, ...], str] = {}
+
+    def cached(args: list[str]) -> str:
+        if tuple(args) not in seen:
+            seen[tuple(args)] = invoke(args)
+        return seen[tuple(args)]
+
+    return cached
+
+
 def blocks(invoke: Invoke) -> dict[str, str]:
+    invoke = _memoised(invoke)  # several tables read the same estimate (DeepSeek-V3 costs ~1 s each time)
     from hubmem.errors import exit_code_table
     from hubmem.report import render_rows
 
