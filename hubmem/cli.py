@@ -102,11 +102,12 @@ def gpu_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         type=int,
         default=1,
         show_default=True,
-        help="How many of them, split tensor-parallel (the overhead is paid on each).",
+        help="How many of them, split tensor-parallel (the overhead is paid on each). With --train: --gpus.",
     )(fn)
     fn = click.option(
         "--gpu",
-        help="Verdict for this GPU (`hubmem gpus` lists names; any case, e.g. h100, a100-80gb, 4090).",
+        help="Verdict for this GPU (`hubmem gpus` lists names; any case, e.g. h100, a100-80gb, 4090); "
+        "with --train, per regime on --gpus of them.",
     )(fn)
     return fn
 
@@ -358,11 +359,9 @@ def estimate(
     from .fit import target, verdicts
     from .report import render_estimate
 
-    tgt = target(gpu, gpu_memory, num_gpus)
-    if tgt is not None and train is not None:
-        raise errors.InvalidInputError(
-            "--gpu, --num-gpus and --gpu-memory judge inference; training shows its own fits-on column"
-        )
+    if train is not None and num_gpus != 1:
+        raise errors.InvalidInputError("with --train, --gpus N sets the number of GPUs (tp × pp × replicas)")
+    tgt = target(gpu, gpu_memory, 1 if train is not None else num_gpus)
     repo, revision = split_revision(repo, revision)
     train_settings = training_settings(
         train, training, attn=attn, overhead=overhead, batch=batch, precisions=precisions
@@ -382,13 +381,14 @@ def estimate(
         serving_factor=serving_factor,
         parameters=parameters,
         train=train_settings,
+        train_gpu=(tgt.name, tgt.usable_bytes) if tgt is not None and train is not None else None,
         encoder_len=encoder_len,
         image_tokens=image_tokens,
         state_dtype=state_dtype,
     )
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    fit = verdicts(est, tgt) if tgt is not None else None
+    fit = verdicts(est, tgt) if tgt is not None and train is None else None
     click.echo(render_estimate(est, fmt, units, explain, fit), nl=False)
 
 

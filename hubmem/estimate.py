@@ -36,6 +36,8 @@ class Estimate:
     training_settings: training.TrainingSettings | None = None  # set with --train: rows are then empty
     training_rows: list[training.TrainingRow] = field(default_factory=list)
     parameters_source: str = "checkpoint"  # "checkpoint", "config.json", or "option" (--params)
+    # with --train --gpu: per regime {gpu, usable_bytes, fits, headroom_bytes, gpus_needed}
+    training_fit: dict[str, dict] = field(default_factory=dict)
     stack_split: dict[str, int] = field(
         default_factory=dict
     )  # encoder-decoder: encoder/decoder/shared params
@@ -93,6 +95,7 @@ class Estimate:
             "settings": {**self.training_settings.to_dict(), "seq_len": self.settings.seq_len},
             "parameters_source": self.parameters_source,
             "rows": [{**r.to_dict(), "fits_on": self.fits_on[r.regime]} for r in self.training_rows],
+            **({"fit": self.training_fit} if self.training_fit else {}),
         }
 
 
@@ -148,6 +151,7 @@ def estimate_snapshot(
     serving_factor: float | None = None,
     parameters: int | None = None,
     train: training.TrainingSettings | None = None,
+    train_gpu: tuple[str, int] | None = None,
     encoder_len: int | None = None,
     image_tokens: int = 0,
     state_dtype: str = "auto",
@@ -155,7 +159,8 @@ def estimate_snapshot(
     """The memory estimate for metadata already fetched (pure: no network).
 
     `parameters` replaces the parameter count (the seeds' "6B" / "1B" models); `train` switches to
-    training rows (hubmem.training) instead of inference rows.
+    training rows (hubmem.training) instead of inference rows; `train_gpu` (name, usable bytes per GPU)
+    turns their fits-on column into a verdict for that GPU (`--train --gpu`).
     encoder_len: encoder-decoder models only; default the model's natural source length
     (Whisper 1500 frames, T5 512, BART 1024), else the decoder length. image_tokens: tokens per
     image × images, added to the sequence (KV cache, activations) of models with a vision tower.
@@ -234,6 +239,7 @@ def estimate_snapshot(
     )
     rows: list[memory.InferenceRow] = []
     train_rows: list[training.TrainingRow] = []
+    train_fit: dict[str, dict] = {}
     if train is not None:
         if seq_source != "option":
             warnings.append(
@@ -241,7 +247,11 @@ def estimate_snapshot(
             )
         shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
         train_rows = training.training_rows(shape, seq_len, train)
-        fits = {r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows}
+        if train_gpu is not None:
+            train_fit = {r.regime: training_fit(shape, r, seq_len, train, *train_gpu) for r in train_rows}
+            fits = {regime: f["label"] for regime, f in train_fit.items()}
+        else:
+            fits = {r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows}
     else:
         keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
         if not precisions and _is_stored_distinct(counts):
@@ -267,6 +277,7 @@ def estimate_snapshot(
         training_settings=train,
         training_rows=train_rows,
         parameters_source=params_source,
+        training_fit=train_fit,
     )
 
 
@@ -278,10 +289,41 @@ def training_fit_label(
     if gpu is not None:
         return gpu.name
     reference = find_gpu(MULTI_GPU_REFERENCE)
-    n = training.replicas_to_fit(shape, row.regime, seq_len, settings, reference.memory_bytes)
+    n = training.replicas_to_fit(shape, row.regime, seq_len, settings, reference.usable_bytes)
     if n is None:
         return "none: activations too large (try --grad-checkpointing, --tp)"
     return f"{n * settings.tp * settings.pp}× {reference.name} with ZeRO-3"
+
+
+def training_fit(
+    shape: training.ModelShape,
+    row: training.TrainingRow,
+    seq_len: int,
+    settings: training.TrainingSettings,
+    gpu_name: str,
+    usable_bytes: int,
+) -> dict:
+    """Does this regime's per-GPU total fit the named GPU (`--train --gpu`)? If not, how many such GPUs
+    ZeRO-3 would need at the same micro-batch, sequence length, tp and pp (`training.replicas_to_fit`)."""
+    fits = row.total <= usable_bytes
+    needed = None
+    if not fits:
+        n = training.replicas_to_fit(shape, row.regime, seq_len, settings, usable_bytes)
+        needed = None if n is None else n * settings.tp * settings.pp
+    if fits:
+        label = f"yes: {settings.world}× {gpu_name}"
+    elif needed is None:
+        label = f"no: not on any number of {gpu_name} (activations; try --grad-checkpointing, --tp)"
+    else:
+        label = f"no: {needed}× {gpu_name} with ZeRO-3"
+    return {
+        "gpu": gpu_name,
+        "usable_bytes": usable_bytes,
+        "fits": fits,
+        "headroom_bytes": usable_bytes - row.total,
+        "gpus_needed": settings.world if fits else needed,
+        "label": label,
+    }
 
 
 def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCounts:

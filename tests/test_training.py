@@ -440,3 +440,38 @@ def test_cli_choices_are_the_library_names():
     assert tuple(params["objective"].type.choices) == training.OBJECTIVES
     assert tuple(params["activation_rule"].type.choices) == training.ACTIVATION_RULES
     assert params["lora_targets"].default == ",".join(training.LORA_MODULES)
+
+
+def test_gpu_verdict_per_training_regime(fake_hub):
+    # Llama-3.2-1B full fine-tuning on a T4: each regime's per-GPU total against the T4's usable memory.
+    from hubmem.gpus import find_gpu
+
+    t4 = find_gpu("t4")
+    args = ["meta-llama/Llama-3.2-1B", "--train", "full", "--seq-len", "1024", "--gpu", "t4"]
+    result = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    d = json.loads(result.stdout)["training"]
+    totals = {r["regime"]: r["total"] for r in d["rows"]}
+    fit = d["fit"]
+    for regime, total in totals.items():
+        assert fit[regime]["usable_bytes"] == t4.usable_bytes
+        assert fit[regime]["headroom_bytes"] == t4.usable_bytes - total
+        assert fit[regime]["fits"] == (total <= t4.usable_bytes)
+    # fp32: 1,235,814,400 × 16 B of weights, gradients and AdamW states alone exceed a T4 (15 GiB usable)
+    assert not fit["fp32"]["fits"]
+    n = fit["fp32"]["gpus_needed"]
+    assert fit["fp32"]["label"] == f"no: {n}× {t4.name} with ZeRO-3"
+    # n is the smallest ZeRO-3 data-parallel degree whose per-GPU total fits: n fits, n − 1 does not
+    for gpus, fits in ((n, True), (n - 1, False)):
+        r = CliRunner().invoke(
+            main, [*args, "--gpus", str(gpus), "--zero", "3", "--regime", "fp32", "--format", "json"]
+        )
+        assert r.exit_code == 0, r.stderr
+        assert json.loads(r.stdout)["training"]["fit"]["fp32"]["fits"] is fits
+    assert fit["bf16"]["fits"] and fit["bf16"]["label"] == f"yes: 1× {t4.name}"
+
+
+def test_num_gpus_is_refused_with_train(fake_hub):
+    result = CliRunner().invoke(main, ["test/tiny", "--train", "full", "--gpu", "t4", "--num-gpus", "2"])
+    assert result.exit_code == 3
+    assert result.stderr == "Error: with --train, --gpus N sets the number of GPUs (tp × pp × replicas)\n"
