@@ -12,7 +12,8 @@ from .architecture import Architecture
 from .checkpoint import CheckpointCounts, count_tensors, encoder_decoder_split
 from .errors import InvalidInputError
 from .estimated import estimate_counts
-from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, fit_label, smallest_fitting
+from .fit import fits_on_label
+from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
 from .moe import active_parameters
 
 FALLBACK_SEQ_LEN = 2048
@@ -258,7 +259,7 @@ def estimate_snapshot(
             keys.append("stored")
         keys = list(dict.fromkeys(keys))
         rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
-        fits = {r.precision: fit_label(r.total, r.overhead) for r in rows}
+        fits = {r.precision: fits_on_label(r, arch, serving_factor is not None) for r in rows}
     return Estimate(
         repo_id=snapshot.repo_id,
         revision=snapshot.revision,

@@ -76,6 +76,19 @@ def per_gpu_bytes(row: memory.InferenceRow, arch: Architecture, n: int, serving_
     return -(-shared // n) + kv + each
 
 
+def fits_on_label(row: memory.InferenceRow, arch: Architecture, serving_factor: bool = False) -> str:
+    """The estimate table's "fits on": the smallest common GPU that holds the row on its own, else the
+    fewest H100 80GB that hold it split tensor-parallel, by the same per-GPU rule as `--gpu`."""
+    from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
+
+    gpu = smallest_fitting(per_gpu_bytes(row, arch, 1, serving_factor), catalogue=COMMON)
+    if gpu is not None:
+        return gpu.name
+    reference = find_gpu(MULTI_GPU_REFERENCE)
+    n = fewest_gpus(lambda n: per_gpu_bytes(row, arch, n, serving_factor) <= reference.usable_bytes)
+    return f"{n}× {reference.name}" if n else "none"
+
+
 def fewest_gpus(fits: Callable[[int], bool], limit: int = MAX_GPUS) -> int | None:
     """The smallest n in 1..limit with fits(n), for a fits() that stays true once true; else None."""
     return _first_true(fits, 1, limit)

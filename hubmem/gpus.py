@@ -629,26 +629,3 @@ def catalogue_rows(catalogue: Iterable[Gpu] = CATALOGUE) -> list[dict[str, objec
 
 # The card a multi-GPU answer is given in when no single common card holds the model.
 MULTI_GPU_REFERENCE = "h100-80gb"
-
-
-def gpus_needed(total_bytes: int, per_gpu_overhead: int, gpu: Gpu) -> int | None:
-    """Fewest such GPUs that hold `total_bytes` split tensor-parallel, each paying its own overhead.
-
-    Everything but the overhead divides by N (weights, KV heads, activations: Megatron-LM TP,
-    Shoeybi et al. 2019 §3); None when the overhead alone does not fit.
-    """
-    shared = total_bytes - per_gpu_overhead
-    room = gpu.usable_bytes - per_gpu_overhead
-    if room <= 0:
-        return None
-    return max(1, -(-shared // room))
-
-
-def fit_label(total_bytes: int, per_gpu_overhead: int) -> str:
-    """'A100 80GB' for the smallest common GPU that holds the total, else e.g. '3× H100 SXM 80GB'."""
-    gpu = smallest_fitting(total_bytes, catalogue=COMMON)
-    if gpu is not None:
-        return gpu.name
-    reference = find_gpu(MULTI_GPU_REFERENCE)
-    n = gpus_needed(total_bytes, per_gpu_overhead, reference)
-    return f"{n}× {reference.name}" if n else "none"

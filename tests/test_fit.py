@@ -190,3 +190,32 @@ def test_an_mla_latent_is_kept_whole_on_every_gpu(fake_hub):
     assert row["kv_cache"] == 1024 * 61 * 576 * 2 == 71_958_528
     shared = row["weights"] + row["activations"]
     assert v["per_gpu_bytes"] == -(-shared // 8) + 71_958_528 + OVERHEAD
+
+
+def test_fits_on_column_splits_like_the_gpu_verdict(fake_hub):
+    # Llama-3.1-70B bf16 at its 131,072-token context: no single common GPU holds it, so "fits on" names
+    # the fewest H100 SXM 80GB (81,089 MiB usable) that hold weights + activations split n ways, the
+    # 8 KV heads split ceil(8/n) per GPU, and the 1 GiB overhead on each GPU.
+    result = CliRunner().invoke(main, ["meta-llama/Llama-3.1-70B", "--precision", "bf16", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout)["rows"][0]
+    usable = 81_089 * 1024**2
+
+    def per_gpu(n: int) -> int:
+        return (
+            -(-(row["weights"] + row["activations"]) // n)
+            + row["kv_cache"] * -(-8 // n) // 8
+            + row["overhead"]
+        )
+
+    n = next(n for n in range(1, 64) if per_gpu(n) <= usable)
+    assert n > 1 and per_gpu(n - 1) > usable
+    assert row["fits_on"] == f"{n}× H100 SXM 80GB"
+    verdict = json.loads(
+        CliRunner()
+        .invoke(
+            main, ["meta-llama/Llama-3.1-70B", "--precision", "bf16", "--gpu", "h100", "--format", "json"]
+        )
+        .stdout
+    )["fit"]
+    assert verdict[0]["gpus_needed"] == n
