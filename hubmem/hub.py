@@ -287,7 +287,7 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
     """(dtype, shape) per tensor, after checking dtypes and byte ranges are consistent."""
     out = {}
     for name, info in meta.tensors.items():
-        dtype, shape = str(info.dtype), tuple(int(x) for x in info.shape)
+        dtype, shape = str(info.dtype), tuple(map(int, info.shape))
         bits = dtype_bits(dtype)  # UnknownDtypeError for anything else
         begin, end = info.data_offsets
         nbits = numel(shape) * bits
