@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import errors
-from .checkpoint import dtype_bits, numel
+from .checkpoint import DTYPE_BITS, dtype_bits
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -288,9 +289,9 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
     out = {}
     for name, info in meta.tensors.items():
         dtype, shape = str(info.dtype), tuple(map(int, info.shape))
-        bits = dtype_bits(dtype)  # UnknownDtypeError for anything else
+        bits = DTYPE_BITS.get(dtype) or dtype_bits(dtype)  # UnknownDtypeError for anything else
         begin, end = info.data_offsets
-        nbits = numel(shape) * bits
+        nbits = math.prod(shape) * bits  # per tensor: no numel() call (audit hot loop)
         if end < begin or nbits % 8 == 0 and (end - begin) != nbits // 8:
             raise errors.MalformedHeaderError(
                 f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "
