@@ -91,19 +91,22 @@ def fetch(
             f"'{repo}' is neither a Hub repo id (org/name) nor a local folder"
         ) from e
 
-    cached = _cache_load(repo, revision)
-    if constants.is_offline_mode():
-        if cached is None:
+    # The cache is read only where it can answer: parsing a large cached header costs milliseconds,
+    # thrown away whenever the Hub answers (a branch may have moved).
+    offline = constants.is_offline_mode()
+    if offline or revision is not None and _SHA_RE.match(revision):
+        cached = _cache_load(repo, revision)
+        if cached is not None:
+            return cached  # offline, or a commit: it never changes, no request needed
+        if offline:
             raise errors.OfflineNotCachedError(
                 f"offline mode (HF_HUB_OFFLINE=1) and '{_ref(repo, revision)}' was never fetched",
                 hint="run once online first",
             )
-        return cached
-    if cached is not None and revision is not None and _SHA_RE.match(revision):
-        return cached  # a commit never changes: no request needed
     try:
         snapshot = _fetch_online(repo, revision, token, timeout)
     except (errors.HubConnectionError, errors.HubTimeoutError):
+        cached = _cache_load(repo, revision)
         if cached is None:
             raise
         cached.notes.append("the Hub could not be reached: using metadata cached earlier")
