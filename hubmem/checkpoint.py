@@ -158,7 +158,7 @@ def is_quant_metadata(name: str) -> bool:
 
 
 def numel(shape: tuple[int, ...] | list[int]) -> int:
-    return math.prod(shape) if shape else 1
+    return math.prod(shape)  # 1 for a scalar's empty shape
 
 
 @dataclass(frozen=True)
@@ -323,6 +323,40 @@ def hub_elements(name: str, dtype: str, elements: int) -> int:
     return 2 * elements if dtype == "U8" and name.endswith("_blocks") else elements
 
 
+# Layer and expert numbers (`.12.`): every layer's tensors share one name template, so that the
+# regex classification below runs once per template, not once per tensor (count_tensors is the
+# per-tensor hot loop of `hubmem audit`).
+_LAYER_NUMBER_RE = re.compile(r"(?<=\.)\d+(?=\.)")
+
+
+@dataclass(frozen=True)
+class _NameKind:
+    buffer: bool  # a buffer whatever its shape
+    mask: bool  # a buffer when 4-D (causal masks)
+    quant_metadata: bool
+    component: str  # component_of
+    mtp: bool  # Qwen3-Next `mtp.*` (DeepSeek's MTP layers are found by layer index)
+    routed_expert: bool
+    # SSM mixers: only their projections are Linear layers (not A_log, conv1d, dt_bias, D).
+    linear: bool
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _classify(template: str) -> _NameKind:
+    """What the regexes say about a tensor name; the same for every layer number (no rule reads one)."""
+    kind = component_of(template)
+    return _NameKind(
+        buffer=bool(_BUFFER_RE.search(template)),
+        mask=bool(_MASK_RE.search(template)),
+        quant_metadata=is_quant_metadata(template),
+        component=kind,
+        mtp=bool(_MTP_RE.search(template)),
+        routed_expert=bool(_ROUTED_EXPERT_RE.search(template)),
+        linear=(kind in ("attention", "mlp") or kind == "ssm" and template.endswith("proj.weight"))
+        and not template.endswith("bias"),
+    )
+
+
 def _mtp_layers(config: dict | None) -> set[int]:
     """Layer indexes that hold DeepSeek-style MTP modules: num_hidden_layers + j, j < num_nextn_predict_layers."""
     raw = (config or {}).get("text_config") or config or {}
@@ -348,8 +382,7 @@ def count_tensors(
     by_component: Counter[str] = Counter()
     for tensors in headers.values():
         for name, (dtype, shape) in tensors.items():
-            shape = tuple(shape)
-            elements = numel(shape)
+            elements = math.prod(shape)
             nbytes = elements * dtype_bits(dtype) // 8
             counts.tensors += 1
             by_dtype[dtype] += elements
@@ -357,29 +390,29 @@ def count_tensors(
             bytes_by_dtype[dtype] += nbytes
             if dtype == "U8" and name.endswith("_scales"):
                 counts.mxfp4_scale_elements += elements
-            if is_buffer(name, shape):
+            kind = _classify(_LAYER_NUMBER_RE.sub("#", name))
+            if kind.buffer or kind.mask and len(shape) == 4:  # as is_buffer
                 counts.buffers += elements
                 counts.buffer_bytes += nbytes
                 continue
-            if is_quant_metadata(name):
+            if kind.quant_metadata:
                 counts.quant_metadata_bytes += nbytes
                 continue
             unpack = values_per_element(name, dtype, quant, dtypes)
             params = elements * unpack
             counts.parameters += params
             counts.parameter_bytes += nbytes
-            layer = _LAYER_INDEX_RE.search(name)
-            is_mtp = bool(_MTP_RE.search(name)) or bool(layer and int(layer.group(1)) in mtp_layers)
-            kind = component_of(name)
-            component = "mtp" if is_mtp else kind
-            if not is_mtp and _ROUTED_EXPERT_RE.search(name):
+            is_mtp = kind.mtp
+            if mtp_layers and not is_mtp:
+                layer = _LAYER_INDEX_RE.search(name)
+                is_mtp = bool(layer and int(layer.group(1)) in mtp_layers)
+            component = "mtp" if is_mtp else kind.component
+            if not is_mtp and kind.routed_expert:
                 counts.routed_expert_params += params
             by_component[component] += params
             if component == "lm_head":
                 counts.has_lm_head = True
-            # SSM mixers: only their projections are Linear layers (not A_log, conv1d, dt_bias, D).
-            is_linear = kind in ("attention", "mlp") or kind == "ssm" and name.endswith("proj.weight")
-            if is_linear and len(shape) >= 2 and not name.endswith("bias"):
+            if kind.linear and len(shape) >= 2:
                 rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "", hidden)
                 counts.linear_params += params
                 counts.linear_rows += rows

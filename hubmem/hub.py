@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import errors
-from .checkpoint import dtype_bits, numel
+from .checkpoint import DTYPE_BITS, dtype_bits
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -90,19 +91,22 @@ def fetch(
             f"'{repo}' is neither a Hub repo id (org/name) nor a local folder"
         ) from e
 
-    cached = _cache_load(repo, revision)
-    if constants.is_offline_mode():
-        if cached is None:
+    # The cache is read only where it can answer: parsing a large cached header costs milliseconds,
+    # thrown away whenever the Hub answers (a branch may have moved).
+    offline = constants.is_offline_mode()
+    if offline or revision is not None and _SHA_RE.match(revision):
+        cached = _cache_load(repo, revision)
+        if cached is not None:
+            return cached  # offline, or a commit: it never changes, no request needed
+        if offline:
             raise errors.OfflineNotCachedError(
                 f"offline mode (HF_HUB_OFFLINE=1) and '{_ref(repo, revision)}' was never fetched",
                 hint="run once online first",
             )
-        return cached
-    if cached is not None and revision is not None and _SHA_RE.match(revision):
-        return cached  # a commit never changes: no request needed
     try:
         snapshot = _fetch_online(repo, revision, token, timeout)
     except (errors.HubConnectionError, errors.HubTimeoutError):
+        cached = _cache_load(repo, revision)
         if cached is None:
             raise
         cached.notes.append("the Hub could not be reached: using metadata cached earlier")
@@ -287,10 +291,10 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
     """(dtype, shape) per tensor, after checking dtypes and byte ranges are consistent."""
     out = {}
     for name, info in meta.tensors.items():
-        dtype, shape = str(info.dtype), tuple(int(x) for x in info.shape)
-        bits = dtype_bits(dtype)  # UnknownDtypeError for anything else
+        dtype, shape = str(info.dtype), tuple(map(int, info.shape))
+        bits = DTYPE_BITS.get(dtype) or dtype_bits(dtype)  # UnknownDtypeError for anything else
         begin, end = info.data_offsets
-        nbits = numel(shape) * bits
+        nbits = math.prod(shape) * bits  # per tensor: no numel() call (audit hot loop)
         if end < begin or nbits % 8 == 0 and (end - begin) != nbits // 8:
             raise errors.MalformedHeaderError(
                 f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "

@@ -228,3 +228,21 @@ def test_exit_codes_are_distinct():
     codes = [code for code, _, _ in table]
     assert len(codes) == len(set(codes))
     assert (11, "GatedRepoError", errors.GatedRepoError.meaning) in table
+
+
+def test_unreachable_hub_falls_back_to_the_metadata_cached_earlier(fake_hub, monkeypatch):
+    from huggingface_hub import constants
+
+    online = hub.fetch(TINY)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens: connection refused
+    fallback = hub.fetch(TINY)
+    assert (fallback.source, fallback.sha, fallback.headers) == ("cache", online.sha, online.headers)
+    assert fallback.notes == ["the Hub could not be reached: using metadata cached earlier"]
+
+
+def test_unreachable_hub_with_nothing_cached_is_a_connection_error(fake_hub, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(errors.HubConnectionError, match="cannot reach the Hub for 'test/tiny'"):
+        hub.fetch(TINY)
