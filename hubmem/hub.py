@@ -16,7 +16,6 @@ commit makes no request at all and HF_HUB_OFFLINE=1 works for anything fetched b
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -115,14 +114,6 @@ def fetch(
     return snapshot
 
 
-@functools.lru_cache(maxsize=1)
-def _http_pool() -> ThreadPoolExecutor:
-    """One pool for every request of the process (an audit's repos share it and huggingface_hub's
-    connection pool): no threads started per repo. Its tasks are single requests that never wait on
-    each other, so any number of callers can share it without deadlock."""
-    return ThreadPoolExecutor(max_workers=32, thread_name_prefix="hubmem-http")
-
-
 def _ref(repo: str, revision: str | None) -> str:
     return f"{repo}@{revision}" if revision else repo
 
@@ -131,29 +122,33 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
-    pool = _http_pool()
-    info_future = pool.submit(
-        with_retries, api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
-    )
-    config_future = pool.submit(get_small_file, api, repo, "config.json", revision, token, timeout)
-    try:
-        info = info_future.result()
-    except Exception as e:
-        raise translate(e, repo, revision) from e
-    files = {s.rfilename: s.size for s in (info.siblings or [])}
-    if "config.json" not in files:
-        raise errors.ConfigNotFoundError(
-            f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
+    # a pool per repo: leaving the block waits for every request it started, also after an error,
+    # so none is left running into the next repo's or the caller's time
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        info_future = pool.submit(
+            with_retries, api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
         )
-    weights_format, plan = plan_weight_files(files)
-    try:
-        # in this thread, while config.json is in flight: pool tasks never wait on other pool tasks
-        headers = _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout) if plan else {}
-        config_bytes = config_future.result()
-    except errors.HubmemError:
-        raise
-    except Exception as e:
-        raise translate(e, repo, revision) from e
+        config_future = pool.submit(get_small_file, api, repo, "config.json", revision, token, timeout)
+        try:
+            info = info_future.result()
+        except Exception as e:
+            raise translate(e, repo, revision) from e
+        files = {s.rfilename: s.size for s in (info.siblings or [])}
+        if "config.json" not in files:
+            raise errors.ConfigNotFoundError(
+                f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
+            )
+        weights_format, plan = plan_weight_files(files)
+        try:
+            # in this thread while config.json is in flight; shard reads are the pool's leaf tasks
+            headers = (
+                _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout) if plan else {}
+            )
+            config_bytes = config_future.result()
+        except errors.HubmemError:
+            raise
+        except Exception as e:
+            raise translate(e, repo, revision) from e
     config = parse_config(config_bytes, f"'{_ref(repo, revision)}'")
     return RepoSnapshot(
         repo_id=repo,

@@ -190,13 +190,15 @@ def test_connection_refused(fake_hub, monkeypatch):
 def test_offline_with_nothing_cached(fake_hub, monkeypatch):
     from huggingface_hub import constants
 
+    # a repo no other test uses: a request left in flight by an earlier test cannot be mistaken for one
+    fake_hub.add_repo("acme/offline-only", layout=layout(TINY), config=config(TINY))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert_error(
-        run(TINY),
+        run("acme/offline-only"),
         23,
-        "offline mode (HF_HUB_OFFLINE=1) and 'test/tiny' was never fetched (run once online first)",
+        "offline mode (HF_HUB_OFFLINE=1) and 'acme/offline-only' was never fetched (run once online first)",
     )
-    assert fake_hub.requests == []
+    assert [r.path for r in fake_hub.requests if "offline-only" in r.path] == []
 
 
 def test_offline_after_one_online_run_makes_no_request(fake_hub, monkeypatch):

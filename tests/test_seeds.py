@@ -55,7 +55,15 @@ def test_s4_serving_rule_of_thumb_on_llama_3_1_70b(fake_hub):
 def test_s4_needs_at_least_two_80_gb_gpus(fake_hub):
     row = rows("meta-llama/Llama-3.1-70B", "--precision", "bf16", "--serving-factor", "1.2")["bf16"]
     assert row["fits_on"] == "B200 180GB"  # 157.7 GiB: more than an H200's 141 GiB
-    args = ["meta-llama/Llama-3.1-70B", "--precision", "bf16", "--serving-factor", "1.2", "--gpu", "a100-80gb"]
+    args = [
+        "meta-llama/Llama-3.1-70B",
+        "--precision",
+        "bf16",
+        "--serving-factor",
+        "1.2",
+        "--gpu",
+        "a100-80gb",
+    ]
     result = CliRunner().invoke(main, [*args, "--format", "json"])
     assert result.exit_code == 0, result.stderr
     verdict = json.loads(result.stdout)["fit"][0]
