@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from .architecture import Architecture
 from .checkpoint import CheckpointCounts
 from .errors import InvalidInputError
+from .fit import fewest_gpus
 from .memory import DEFAULT_OVERHEAD_BYTES, Term
 
 
@@ -719,13 +720,4 @@ def replicas_to_fit(
         trial = replace(settings, gpus=n * settings.tp * settings.pp, zero=3, fsdp=None)
         return training_row(shape, regime, seq_len, trial).total <= capacity
 
-    if not fits(limit):
-        return None
-    low, high = 1, limit
-    while low < high:
-        mid = (low + high) // 2
-        if fits(mid):
-            high = mid
-        else:
-            low = mid + 1
-    return low
+    return fewest_gpus(fits, limit)
