@@ -597,7 +597,8 @@ class FakeHub:
     def hang(
         self, path_substring: str, seconds: float, times: int | None = None, *, method: str | None = None
     ) -> Fault:
-        """Hold matching requests for ``seconds`` before answering them normally (to trigger client timeouts)."""
+        """Hold matching requests for ``seconds`` before answering them normally (to trigger client timeouts);
+        ``reset`` cuts the hold short and answers 404, so nothing held outlives its test."""
         fault = Fault(path_substring, method, seconds=seconds, remaining=times)
         with self._lock:
             self._faults.append(fault)
@@ -686,10 +687,13 @@ class FakeHub:
                         fault.remaining -= 1
         if latency:
             wake.wait(latency / 1000)
-        if hang is not None:
-            wake.wait(hang.seconds)
+        reset_while_held = hang is not None and wake.wait(hang.seconds)
 
-        if fail is not None:
+        if reset_while_held:
+            # the test that set the hang is over: a final 404 (never retried) ends the client's pipeline
+            # instead of letting it go on into the next test's request log
+            reply = _error(404, "fake Hub reset while this request was held", "RepoNotFound")
+        elif fail is not None:
             reply = _error(
                 fail.status or 500, f"Injected failure ({fail.status})", extra=fail.headers.items()
             )

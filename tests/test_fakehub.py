@@ -425,6 +425,26 @@ def test_a_hanging_server_surfaces_as_httpx_read_timeout(fake_hub):
     assert [r.status for r in fake_hub.requests] == [0, 0]  # still held by the server when the client gave up
 
 
+def test_a_request_held_when_the_hub_is_reset_ends_with_a_404(fake_hub):
+    # what a test leaves hanging must not go on into the next test's request log
+    import threading
+
+    fake_hub.hang("/api/models/test/tiny", seconds=30)
+    statuses: list[int] = []
+    client = threading.Thread(
+        target=lambda: statuses.append(
+            httpx2.get(f"{fake_hub.url}/api/models/{TINY}", timeout=10).status_code
+        )
+    )
+    started = time.perf_counter()
+    client.start()
+    while not fake_hub.requests:  # held by the server
+        time.sleep(0.01)
+    fake_hub.reset()
+    client.join(5)
+    assert statuses == [404] and time.perf_counter() - started < 5
+
+
 def test_parse_safetensors_file_metadata_times_out_without_retry(fake_hub):
     fake_hub.hang("/resolve/", seconds=5)
     with pytest.raises(httpx2.ReadTimeout):
