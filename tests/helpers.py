@@ -103,3 +103,14 @@ DEEPSEEK_V2_LITE = {
     "moe_layer_freq": 1,
     "tie_word_embeddings": False,
 }
+
+
+def cli_json(*args: str) -> dict:
+    """`hubmem ARGS --format json` through click's runner, parsed; fails the test on a non-zero exit."""
+    from click.testing import CliRunner
+
+    from hubmem.cli import main
+
+    result = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert result.exit_code == 0, (result.exit_code, result.stderr)
+    return json.loads(result.stdout)

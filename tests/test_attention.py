@@ -16,7 +16,7 @@ from hubmem.estimate import estimate_snapshot
 from hubmem.hub import RepoSnapshot
 from hubmem.variants import _raw_layer_kinds
 
-from .helpers import DEEPSEEK_V2_LITE, config
+from .helpers import DEEPSEEK_V2_LITE, cli_json, config
 
 CONFIGS = Path(__file__).resolve().parent.parent / "fixtures" / "configs"
 DSV3 = "deepseek-ai/DeepSeek-V3"
@@ -24,12 +24,6 @@ DSV3 = "deepseek-ai/DeepSeek-V3"
 
 def fixture_config(name: str) -> dict:
     return json.loads((CONFIGS / f"{name}.json").read_text())
-
-
-def cli_json(*args: str) -> dict:
-    result = CliRunner().invoke(main, [*args, "--format", "json"])
-    assert result.exit_code == 0, (result.exit_code, result.stderr)
-    return json.loads(result.stdout)
 
 
 def cli_error(*args: str) -> tuple[int, str]:

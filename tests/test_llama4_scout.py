@@ -7,21 +7,9 @@ published total (108,641,793,536 BF16, see the layout's `published.source`) and 
 
 from __future__ import annotations
 
-import json
-
-from click.testing import CliRunner
-
-from hubmem.cli import main
-
-from .helpers import config
+from .helpers import cli_json, config
 
 SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
-
-
-def cli_json(*args: str) -> dict:
-    result = CliRunner().invoke(main, [*args, "--format", "json"])
-    assert result.exit_code == 0, (result.exit_code, result.stderr)
-    return json.loads(result.stdout)
 
 
 def _text_params(t: dict) -> tuple[int, int]:

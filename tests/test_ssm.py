@@ -15,16 +15,10 @@ from hubmem import memory
 from hubmem.architecture import parse_architecture
 from hubmem.cli import main
 
-from .helpers import config
+from .helpers import cli_json, config
 
 MAMBA = "state-spaces/mamba-130m-hf"
 QWEN3_NEXT = "Qwen/Qwen3-Next-80B-A3B-Instruct"
-
-
-def cli_json(*args: str) -> dict:
-    result = CliRunner().invoke(main, [*args, "--format", "json"])
-    assert result.exit_code == 0, (result.exit_code, result.stderr)
-    return json.loads(result.stdout)
 
 
 def test_mamba_130m_runs_and_has_state_but_no_kv(fake_hub):

@@ -11,25 +11,14 @@ Every expected number is derived from the config's dimensions in the test, not r
 
 from __future__ import annotations
 
-import json
-
-from click.testing import CliRunner
-
 from hubmem.architecture import parse_architecture
 from hubmem.checkpoint import count_tensors
-from hubmem.cli import main
 from hubmem.estimated import estimate_counts
 
-from .helpers import config, headers, layout
+from .helpers import cli_json, config, headers, layout
 
 QWEN_FP8 = "Qwen/Qwen3-32B-FP8"
 NEMOTRON_H = "nvidia/Nemotron-H-56B-Base-8K"
-
-
-def cli_json(*args: str) -> dict:
-    result = CliRunner().invoke(main, [*args, "--format", "json"])
-    assert result.exit_code == 0, (result.exit_code, result.stderr)
-    return json.loads(result.stdout)
 
 
 # ---------------------------------------------------------------------------- Qwen3-32B-FP8
