@@ -577,18 +577,17 @@ def audit(
     An id that fails (missing, gated, malformed, timeout) becomes an error row and the others go on;
     the exit code is 30 when any failed. Ctrl-C prints the rows that finished and exits 130.
     """
-    import threading
 
     from . import audit as audit_mod
     from . import fit
-    from .estimate import _quiet_warm_up
+    from .estimate import start_warm_up
     from .report import render_audit
 
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
     options = _model_options(kwargs)
     tgt = fit.target(gpu, gpu_memory, num_gpus)
     refs = audit_mod.read_ids(repos, files, sys.stdin)
-    threading.Thread(target=_quiet_warm_up, daemon=True).start()  # transformers import overlaps the requests
+    start_warm_up()  # transformers' import overlaps the requests
 
     def task(ref: str) -> audit_mod.AuditRow:
         repo, revision = split_revision(ref, None)

@@ -126,17 +126,22 @@ def estimate(
     `options` are those of `estimate_snapshot` (seq_len, batch, kv_dtype, attn, overhead_bytes,
     precisions, all_logits, serving_factor).
     """
-    # transformers' config import (~1.7 s) overlaps the network round trips.
-    threading.Thread(target=_quiet_warm_up, daemon=True).start()
+    start_warm_up()
     snapshot = hub.fetch(repo, revision=revision, token=token, timeout=timeout)
     return estimate_snapshot(snapshot, **options)
 
 
-def _quiet_warm_up() -> None:
-    try:
-        arch_mod.warm_up()
-    except Exception:  # the real import happens again (and reports) when it is needed
-        pass
+def start_warm_up() -> None:
+    """Import transformers' config machinery (~1.7 s) in a background thread, so that it overlaps the
+    network round trips of `hub.fetch` (one call serves a whole audit)."""
+
+    def quiet() -> None:
+        try:
+            arch_mod.warm_up()
+        except Exception:  # the real import happens again (and reports) when it is needed
+            pass
+
+    threading.Thread(target=quiet, daemon=True).start()
 
 
 def estimate_snapshot(
