@@ -39,9 +39,8 @@ class Estimate:
     parameters_source: str = "checkpoint"  # "checkpoint", "config.json", or "option" (--params)
     # with --train --gpu: per regime {gpu, usable_bytes, fits, headroom_bytes, gpus_needed}
     training_fit: dict[str, dict] = field(default_factory=dict)
-    stack_split: dict[str, int] = field(
-        default_factory=dict
-    )  # encoder-decoder: encoder/decoder/shared params
+    # encoder-decoder: parameters of the encoder, the decoder and what they share
+    stack_split: dict[str, int] = field(default_factory=dict)
 
     @property
     def download_bytes(self) -> int:
