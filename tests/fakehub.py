@@ -48,6 +48,7 @@ Every request is logged on arrival (``requests``, ``filter``, ``count``, ``weigh
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -150,6 +151,30 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=512)
+def _parse_header(raw: bytes) -> dict[str, Any] | None:
+    """Parsed once per header, as the real Hub serves header metadata from its own store: the fake's
+    CPU shares this machine's two cores with the client a benchmark measures."""
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return header if isinstance(header, dict) else None
+
+
+@functools.lru_cache(maxsize=512)
+def _dtype_totals(raw: bytes) -> dict[str, int] | None:
+    """Elements per dtype in one safetensors header (the Hub's `safetensors.parameters` per file)."""
+    header = _parse_header(raw)
+    if header is None:
+        return None
+    totals: dict[str, int] = {}
+    for name, tensor in header.items():
+        if name != "__metadata__":
+            totals[tensor["dtype"]] = totals.get(tensor["dtype"], 0) + math.prod(tensor["shape"])
+    return totals
+
+
 @dataclass(frozen=True)
 class RepoFile:
     """One file of a repo. Its bytes are ``head`` followed by ``size - len(head)`` zeros (never stored)."""
@@ -195,14 +220,17 @@ class RepoFile:
         return known + bytes(max(0, stop - max(start, len(self.head))))
 
     def safetensors_header(self) -> dict[str, Any] | None:
-        """The parsed JSON header, or None when the file is not a well-formed safetensors file."""
+        """The parsed JSON header (shared: read it, never change it), or None when the file is not a
+        well-formed safetensors file."""
         if self.header_end <= 8 or len(self.head) < self.header_end:
             return None
-        try:
-            header = json.loads(self.head[8 : self.header_end])
-        except (UnicodeDecodeError, ValueError):
+        return _parse_header(self.head[8 : self.header_end])
+
+    def dtype_totals(self) -> dict[str, int] | None:
+        """Elements per dtype over this file's tensors, or None when it is not a safetensors file."""
+        if self.safetensors_header() is None:
             return None
-        return header if isinstance(header, dict) else None
+        return _dtype_totals(self.head[8 : self.header_end])
 
     def is_weights_read(self, start: int, stop: int, ranged: bool) -> bool:
         """Whether serving bytes [start, stop) amounts to downloading weights rather than reading metadata."""
@@ -919,14 +947,12 @@ class FakeHub:
         for f in repo.files.values():
             if not f.path.endswith(".safetensors"):
                 continue
-            header = f.safetensors_header()
-            if header is None:
+            totals = f.dtype_totals()
+            if totals is None:
                 continue
             found = True
-            for name, tensor in header.items():
-                if name != "__metadata__":
-                    dtype = tensor["dtype"]
-                    parameters[dtype] = parameters.get(dtype, 0) + math.prod(tensor["shape"])
+            for dtype, count in totals.items():
+                parameters[dtype] = parameters.get(dtype, 0) + count
         if not found:
             return None
         return {"parameters": parameters, "total": sum(parameters.values())}
