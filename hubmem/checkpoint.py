@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from .errors import UnknownDtypeError
@@ -357,6 +356,11 @@ def _classify(template: str) -> _NameKind:
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)  # names repeat across the checkpoints of one family (audits)
+def _kind_of(name: str) -> _NameKind:
+    return _classify(_LAYER_NUMBER_RE.sub("#", name))
+
+
 def _mtp_layers(config: dict | None) -> set[int]:
     """Layer indexes that hold DeepSeek-style MTP modules: num_hidden_layers + j, j < num_nextn_predict_layers."""
     raw = (config or {}).get("text_config") or config or {}
@@ -369,60 +373,78 @@ def _mtp_layers(config: dict | None) -> set[int]:
 def count_tensors(
     headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]], config: dict | None = None
 ) -> CheckpointCounts:
-    """Exact counts over every tensor of every file (files must not overlap: the caller picks one set)."""
+    """Exact counts over every tensor of every file (files must not overlap: the caller picks one set).
+
+    The per-tensor hot loop of `hubmem audit`: sums live in locals, and a name's classification is
+    looked up once per name (`_kind_of`), so keep per-tensor work out of it.
+    """
     quant = quant_format_from_config(config or {})
+    method = quant.method if quant else ""
     dtypes = {name: dtype for tensors in headers.values() for name, (dtype, _) in tensors.items()}
     mtp_layers = _mtp_layers(config)
     text = (config or {}).get("text_config") or config or {}
     hidden = text.get("hidden_size") if isinstance(text.get("hidden_size"), int) else None
-    counts = CheckpointCounts()
-    by_dtype: Counter[str] = Counter()
-    hub_by_dtype: Counter[str] = Counter()
-    bytes_by_dtype: Counter[str] = Counter()
-    by_component: Counter[str] = Counter()
+    by_dtype: dict[str, int] = {}
+    hub_by_dtype: dict[str, int] = {}
+    bytes_by_dtype: dict[str, int] = {}
+    by_component: dict[str, int] = {}
+    tensors_seen = parameters = parameter_bytes = quant_bytes = buffers = buffer_bytes = 0
+    scale_elements = routed = linear_params = linear_rows = groups_128 = blocks_128 = 0
     for tensors in headers.values():
+        tensors_seen += len(tensors)
         for name, (dtype, shape) in tensors.items():
             elements = math.prod(shape)
-            nbytes = elements * dtype_bits(dtype) // 8
-            counts.tensors += 1
-            by_dtype[dtype] += elements
-            hub_by_dtype[dtype] += hub_elements(name, dtype, elements)
-            bytes_by_dtype[dtype] += nbytes
+            nbytes = elements * (DTYPE_BITS.get(dtype) or dtype_bits(dtype)) // 8
+            by_dtype[dtype] = by_dtype.get(dtype, 0) + elements
+            hub_by_dtype[dtype] = hub_by_dtype.get(dtype, 0) + hub_elements(name, dtype, elements)
+            bytes_by_dtype[dtype] = bytes_by_dtype.get(dtype, 0) + nbytes
             if dtype == "U8" and name.endswith("_scales"):
-                counts.mxfp4_scale_elements += elements
-            kind = _classify(_LAYER_NUMBER_RE.sub("#", name))
+                scale_elements += elements
+            kind = _kind_of(name)
             if kind.buffer or kind.mask and len(shape) == 4:  # as is_buffer
-                counts.buffers += elements
-                counts.buffer_bytes += nbytes
+                buffers += elements
+                buffer_bytes += nbytes
                 continue
             if kind.quant_metadata:
-                counts.quant_metadata_bytes += nbytes
+                quant_bytes += nbytes
                 continue
             unpack = values_per_element(name, dtype, quant, dtypes)
             params = elements * unpack
-            counts.parameters += params
-            counts.parameter_bytes += nbytes
+            parameters += params
+            parameter_bytes += nbytes
             is_mtp = kind.mtp
             if mtp_layers and not is_mtp:
                 layer = _LAYER_INDEX_RE.search(name)
                 is_mtp = bool(layer and int(layer.group(1)) in mtp_layers)
             component = "mtp" if is_mtp else kind.component
             if not is_mtp and kind.routed_expert:
-                counts.routed_expert_params += params
-            by_component[component] += params
-            if component == "lm_head":
-                counts.has_lm_head = True
+                routed += params
+            by_component[component] = by_component.get(component, 0) + params
             if kind.linear and len(shape) >= 2:
-                rows, cols = _logical_rows_cols(name, shape, unpack, quant.method if quant else "", hidden)
-                counts.linear_params += params
-                counts.linear_rows += rows
-                counts.linear_groups_128 += rows * -(-cols // 128)
-                counts.linear_blocks_128 += -(-rows // 128) * -(-cols // 128)
-    counts.stored_by_dtype = dict(sorted(by_dtype.items()))
-    counts.hub_by_dtype = dict(sorted(hub_by_dtype.items()))
-    counts.stored_bytes_by_dtype = dict(sorted(bytes_by_dtype.items()))
-    counts.by_component = {c: by_component[c] for c in COMPONENTS if by_component[c]}
-    return counts
+                rows, cols = _logical_rows_cols(name, shape, unpack, method, hidden)
+                linear_params += params
+                linear_rows += rows
+                groups_128 += rows * -(-cols // 128)
+                blocks_128 += -(-rows // 128) * -(-cols // 128)
+    return CheckpointCounts(
+        stored_by_dtype=dict(sorted(by_dtype.items())),
+        stored_bytes_by_dtype=dict(sorted(bytes_by_dtype.items())),
+        parameters=parameters,
+        parameter_bytes=parameter_bytes,
+        quant_metadata_bytes=quant_bytes,
+        buffers=buffers,
+        buffer_bytes=buffer_bytes,
+        by_component={c: by_component[c] for c in COMPONENTS if by_component.get(c)},
+        linear_params=linear_params,
+        linear_rows=linear_rows,
+        linear_groups_128=groups_128,
+        linear_blocks_128=blocks_128,
+        routed_expert_params=routed,
+        hub_by_dtype=dict(sorted(hub_by_dtype.items())),
+        mxfp4_scale_elements=scale_elements,
+        tensors=tensors_seen,
+        has_lm_head="lm_head" in by_component,
+    )
 
 
 _STACK_RE = re.compile(r"(^|\.)(encoder|decoder)\.")

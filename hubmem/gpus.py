@@ -576,11 +576,14 @@ def parse_memory(text: str) -> int:
     return math.floor(exact + Fraction(1, 2))
 
 
+_COMMON_RANK = {id(gpu): rank for rank, gpu in enumerate(COMMON)}
+
+
 def _common_rank(gpu: Gpu) -> int:
-    for rank, common in enumerate(COMMON):
-        if common == gpu:
-            return rank
-    return len(COMMON)
+    rank = _COMMON_RANK.get(id(gpu))  # per row of every audit: no dataclass __eq__ over the list
+    if rank is None:
+        rank = next((r for r, common in enumerate(COMMON) if common == gpu), len(COMMON))
+    return rank
 
 
 def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] = CATALOGUE) -> Gpu | None:

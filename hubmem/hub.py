@@ -17,7 +17,6 @@ commit makes no request at all and HF_HUB_OFFLINE=1 works for anything fetched b
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import time
@@ -285,18 +284,32 @@ def _remote_headers(
 def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
     """(dtype, shape) per tensor, after checking dtypes and byte ranges are consistent."""
     out = {}
-    for name, info in meta.tensors.items():
-        dtype, shape = str(info.dtype), tuple(map(int, info.shape))
-        bits = DTYPE_BITS.get(dtype) or dtype_bits(dtype)  # UnknownDtypeError for anything else
-        begin, end = info.data_offsets
-        nbits = math.prod(shape) * bits  # per tensor: no numel() call (audit hot loop)
+    for name, info in meta.tensors.items():  # audit hot loop: per-tensor work stays minimal
+        dtype, shape = info.dtype, info.shape  # as JSON gave them: TensorInfo checks no types
+        bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
+        bits = bits or dtype_bits(str(dtype))  # UnknownDtypeError for anything else
+        offsets = info.data_offsets
+        if not (_naturals(shape) and len(offsets) == 2 and _naturals(offsets)):
+            raise errors.MalformedHeaderError(
+                f"malformed safetensors header in '{filename}': tensor '{name}' has shape {shape!r} and "
+                f"data_offsets {list(offsets)!r}; both must be lists of non-negative integers"
+            )
+        begin, end = offsets
+        nbits = info.parameter_count * bits  # TensorInfo's product of the shape (1 for a scalar)
         if end < begin or nbits % 8 == 0 and (end - begin) != nbits // 8:
             raise errors.MalformedHeaderError(
                 f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "
                 f"spans {end - begin} bytes, expected {nbits // 8}"
             )
-        out[name] = (dtype, shape)
+        out[name] = (dtype, tuple(shape))
     return out
+
+
+def _naturals(values: Any) -> bool:
+    """A list (or tuple) of non-negative ints, bools excluded: JSON's shape and offsets, checked."""
+    return (
+        type(values) in (list, tuple) and all(type(v) is int for v in values) and min(values, default=0) >= 0
+    )
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:

@@ -171,7 +171,11 @@ def _dtype_totals(raw: bytes) -> dict[str, int] | None:
     totals: dict[str, int] = {}
     for name, tensor in header.items():
         if name != "__metadata__":
-            totals[tensor["dtype"]] = totals.get(tensor["dtype"], 0) + math.prod(tensor["shape"])
+            try:
+                count = math.prod(tensor["shape"])
+            except TypeError:
+                return None  # shape not numbers: the Hub leaves such a file out of its summary
+            totals[tensor["dtype"]] = totals.get(tensor["dtype"], 0) + int(count)
     return totals
 
 

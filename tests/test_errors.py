@@ -135,6 +135,29 @@ def test_header_offsets_disagree_with_shape(fake_hub):
     assert_error(run("acme/offsets"), 16, "tensor 'w' (F32 [4]) spans 8 bytes, expected 16")
 
 
+@pytest.mark.parametrize(
+    "shape, offsets",
+    [
+        (["2", "2"], [0, 16]),
+        ([-2, -2], [0, 16]),
+        ([2.0, 2], [0, 16]),
+        ([True, 4], [0, 16]),
+        ([4], [0, "16"]),
+        ([4], [0, 8, 16]),
+    ],
+)
+def test_header_shape_or_offsets_not_naturals(fake_hub, shape, offsets):
+    header = {"w": {"dtype": "F32", "shape": shape, "data_offsets": offsets}}
+    fake_hub.add_repo(
+        "acme/shape", config=config(TINY), files={"model.safetensors": safetensors_bytes(header) + bytes(16)}
+    )
+    assert_error(
+        run("acme/shape"),
+        16,
+        f"tensor 'w' has shape {shape!r} and data_offsets {offsets!r}; both must be lists of non-negative integers",
+    )
+
+
 def test_oversized_header(fake_hub):
     fake_hub.add_repo(
         "acme/huge", config=config(TINY), files={"model.safetensors": safetensors_bytes(b"{}", 30_000_000)}
