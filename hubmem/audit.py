@@ -1,23 +1,22 @@
 """Batch audit: many repo ids at once, one row each, in input order; one bad repo never stops the rest.
 
-Workers are daemon threads pulling from one queue, and all of them share huggingface_hub's HTTP
-session (`get_session()`, one connection pool) and hubmem's metadata cache. They are daemon threads
-(not a ThreadPoolExecutor, whose threads the interpreter joins at exit) so that Ctrl-C returns at
-once with the rows that finished, instead of waiting for requests in flight to time out.
+The fetches run on `--jobs` threads (hubmem.batch: in a forked helper process where a second CPU
+can run it), sharing huggingface_hub's HTTP session (one connection pool) and hubmem's metadata
+cache; each estimate is made in the calling thread as its fetch lands. Workers are daemons and the
+helper is killed on Ctrl-C, so it returns at once with the rows that finished, instead of waiting
+for requests in flight to time out.
 """
 
 from __future__ import annotations
 
-import queue
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import errors, fit, hub, memory
-from .estimate import Estimate, estimate_snapshot, normalise_precision
+from . import batch, errors, fit, hub, memory
+from .estimate import Estimate, estimate_snapshot, normalise_precision, start_warm_up
 
 # Each repo spends ~3 round trips waiting on the network and a few ms of CPU: 16 workers keep two
 # cores busy at 50 ms latency (tests/bench.py: 200 repos), and stay far below the HTTP pool's 100
@@ -152,22 +151,20 @@ class AuditResult:
         return [r for r in self.rows if not r.ok]
 
 
-def audit_one(
-    repo: str,
-    revision: str | None,
+def audit_row(
     ref: str,
+    fetched: hub.RepoSnapshot | errors.HubmemError,
     *,
-    token: str | None = None,
-    timeout: float = hub.DEFAULT_TIMEOUT,
     precision: str = "auto",
     target: fit.Target | None = None,
     options: dict[str, Any] | None = None,
 ) -> AuditRow:
-    """Fetch and estimate one repo; any failure becomes the row's error (a bug: exit code 1)."""
+    """The row for one fetched repo (pure: no network); any failure becomes the row's error (a bug: exit 1)."""
+    if isinstance(fetched, errors.HubmemError):
+        return AuditRow(ref, error=fetched)
     try:
-        snapshot = hub.fetch(repo, revision=revision, token=token, timeout=timeout)
         chosen = None if precision == "auto" else [normalise_precision(precision)]
-        est = estimate_snapshot(snapshot, precisions=chosen, **(options or {}))
+        est = estimate_snapshot(fetched, precisions=chosen, **(options or {}))
         key = fit.default_precision(est) if chosen is None else chosen[0]
         verdict = fit.verdict(est, key, target) if target is not None else None
         return AuditRow(ref, est, key, verdict)
@@ -179,56 +176,32 @@ def audit_one(
 
 def run_audit(
     refs: list[str],
-    task: Callable[[str], AuditRow],
+    fetch: Callable[[str], hub.RepoSnapshot],
+    evaluate: Callable[[str, hub.RepoSnapshot | errors.HubmemError], AuditRow],
     *,
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[AuditRow], None] | None = None,
 ) -> AuditResult:
-    """Run `task(ref)` for every ref on `jobs` threads; rows come back in input order.
+    """`fetch(ref)` for every ref on `jobs` threads (in a helper process where that uses a second
+    core: hubmem.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
+    transformers' import (`start_warm_up`) overlaps the first fetches. Rows come back in input order.
 
-    `on_done` runs in the calling thread as each row finishes (progress bars). Ctrl-C (or a
-    KeyboardInterrupt raised by `on_done`) stops handing out work and returns the finished rows
-    with `interrupted` set.
+    `on_done` runs here as each row finishes (progress bars). Ctrl-C (or a KeyboardInterrupt raised
+    by `on_done`) stops handing out work and returns the finished rows with `interrupted` set.
     """
-    if jobs < 1:
-        raise errors.InvalidInputError("--jobs must be at least 1")
-    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for i in range(len(refs)):
-        todo.put(i)
-    done: queue.SimpleQueue[tuple[int, AuditRow]] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def worker() -> None:
-        while not stop.is_set():
-            try:
-                i = todo.get_nowait()
-            except queue.Empty:
-                return
-            done.put((i, task(refs[i])))
-
-    for _ in range(min(jobs, len(refs))):
-        threading.Thread(target=worker, name="hubmem-audit", daemon=True).start()
-
+    stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
+    start_warm_up()
     rows: dict[int, AuditRow] = {}
     interrupted = False
     try:
-        while len(rows) < len(refs):
-            try:
-                i, row = done.get(timeout=0.2)  # a timed wait, so that Ctrl-C is seen promptly
-            except queue.Empty:
-                continue
-            rows[i] = row
+        for i, fetched in stream:
+            rows[i] = evaluate(refs[i], fetched)
             if on_done is not None:
-                on_done(row)
+                on_done(rows[i])
     except KeyboardInterrupt:
         interrupted = True
-        stop.set()
-        while True:  # rows that finished while we were interrupted still count
-            try:
-                i, row = done.get_nowait()
-            except queue.Empty:
-                break
-            rows[i] = row
+    finally:
+        stream.close()  # stops the workers (or the helper process) at once
     return AuditResult([rows[i] for i in sorted(rows)], len(refs), interrupted)
 
 
@@ -248,4 +221,6 @@ def progress_bar(total: int, stream: TextIO = sys.stderr) -> Any:
     """A tqdm bar on `stream` when it is a terminal; a silent stand-in otherwise."""
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread: a bar updated per repo needs none, and no thread
+    # should run when the audit forks its fetch helper (hubmem.batch)
     return tqdm(total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False)

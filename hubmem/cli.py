@@ -579,32 +579,24 @@ def audit(
     """
 
     from . import audit as audit_mod
-    from . import fit
-    from .estimate import start_warm_up
+    from . import fit, hub
     from .report import render_audit
 
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
     options = _model_options(kwargs)
     tgt = fit.target(gpu, gpu_memory, num_gpus)
     refs = audit_mod.read_ids(repos, files, sys.stdin)
-    start_warm_up()  # transformers' import overlaps the requests
 
-    def task(ref: str) -> audit_mod.AuditRow:
+    def fetch(ref: str) -> hub.RepoSnapshot:
         repo, revision = split_revision(ref, None)
-        return audit_mod.audit_one(
-            repo,
-            revision,
-            ref,
-            token=token,
-            timeout=timeout,
-            precision=precision,
-            target=tgt,
-            options=options,
-        )
+        return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+
+    def evaluate(ref: str, fetched: Any) -> audit_mod.AuditRow:
+        return audit_mod.audit_row(ref, fetched, precision=precision, target=tgt, options=options)
 
     bar = audit_mod.progress_bar(len(refs))
     with bar:
-        result = audit_mod.run_audit(refs, task, jobs=jobs, on_done=lambda _row: bar.update())
+        result = audit_mod.run_audit(refs, fetch, evaluate, jobs=jobs, on_done=lambda _row: bar.update())
     rows = audit_mod.sort_rows(result.rows, sort_key) if sort_key else result.rows
     click.echo(render_audit(rows, fmt, units, tgt), nl=False)
     if result.interrupted:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
+import time
 
 import pytest
 from click.testing import CliRunner
 
-from hubmem import audit, cli, hub
+from hubmem import audit, batch, cli, errors, hub
 from hubmem.cli import audit as audit_command
 from hubmem.cli import main
 
@@ -212,18 +214,54 @@ def test_ctrl_c_prints_what_finished(fake_hub, monkeypatch):
     ]
 
 
-def test_run_audit_returns_input_order_and_catches_bugs():
-    def task(ref: str) -> audit.AuditRow:
-        if ref == "boom":
-            raise AssertionError("not caught here: audit_one catches, run_audit only orders")
+@pytest.mark.parametrize("helper_process", [True, False], ids=["helper-process", "threads-here"])
+def test_run_audit_returns_input_order_and_catches_bugs(monkeypatch, helper_process):
+    monkeypatch.setattr(batch, "fork_helps", lambda count: helper_process)
+    main_pid = os.getpid()
+
+    def fetch(ref: str) -> tuple[str, int]:
+        if ref == "7":
+            raise AssertionError("a bug in one fetch")
+        time.sleep(0.002 * (50 - int(ref)))  # the last refs finish first
+        return ref, os.getpid()
+
+    def evaluate(ref: str, fetched) -> audit.AuditRow:
+        if isinstance(fetched, errors.HubmemError):
+            return audit.AuditRow(ref, error=fetched)
+        assert fetched[0] == ref
+        assert (fetched[1] != main_pid) == helper_process  # where the fetch ran
+        assert os.getpid() == main_pid  # evaluating happens here
         return audit.AuditRow(ref)
 
-    result = audit.run_audit([str(i) for i in range(50)], task, jobs=7)
+    result = audit.run_audit([str(i) for i in range(50)], fetch, evaluate, jobs=7)
     assert [r.ref for r in result.rows] == [str(i) for i in range(50)]
     assert not result.interrupted and result.total == 50
-    row = audit.audit_one("test/tiny", None, "x", precision="nonsense")
+    assert [r.ref for r in result.failed] == ["7"]
+    assert str(result.failed[0].error) == "internal error: AssertionError: a bug in one fetch"
+    assert result.failed[0].error.exit_code == 1
+
+
+def test_audit_row_turns_bad_options_into_an_error_row():
+    row = audit.audit_row("x", hub.fetch(TINY), precision="nonsense")
     assert row.error is not None and row.error.exit_code == 3
     assert str(row.error) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
+
+
+def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
+    monkeypatch.setattr(batch, "fork_helps", lambda count: True)
+
+    def fetch(ref: str) -> str:
+        if ref == "3":
+            time.sleep(0.3)  # "0" has been sent by then
+            os._exit(9)  # as if killed: the rows it never sent become errors
+        time.sleep(0 if ref == "0" else 2)
+        return ref
+
+    outcomes = dict(batch.outcomes([str(i) for i in range(6)], fetch, jobs=6))
+    assert outcomes[0] == "0"
+    lost = [i for i, got in outcomes.items() if isinstance(got, errors.HubmemError)]
+    assert lost and 3 in lost and sorted(outcomes) == list(range(6))
+    assert str(outcomes[3]) == "internal error: the fetch process ended (exit code 9)"
 
 
 def test_progress_bar_only_on_a_terminal():
