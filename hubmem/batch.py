@@ -1,10 +1,12 @@
 """Run one call per item on `jobs` threads and hand back each outcome as it lands.
 
-Where it helps (Linux, two or more CPUs, more than one item) the threads run in a forked helper
-process, so the calls (for `hubmem audit`: HTTP and safetensors header parsing, bound by one
-interpreter lock) and whatever the caller does with each outcome (estimating, and transformers'
-~1.7 s import) use two cores instead of one. The fork happens before this process starts any
-thread; outcomes come back pickled over a pipe. Elsewhere the same threads run in this process.
+Where it helps (Linux, two or more CPUs, more than one item) the threads run in forked helper
+processes (one per 8 jobs, at most one per CPU), so the calls (for `hubmem audit`: HTTP and
+safetensors header parsing, bound by one interpreter lock each) and what the caller does with each
+outcome (estimating, transformers' ~1.7 s import) use every core instead of one. The helpers take
+the next item from a shared counter as each thread is free; outcomes come back pickled over one
+pipe per helper. The forks happen before this process starts any thread. Elsewhere the same
+threads run in this process.
 
 An outcome is ``(index, result)``; an exception becomes the result: a `HubmemError` as raised,
 anything else as ``HubmemError("internal error: …")``, so one bad item never stops the others.
@@ -33,19 +35,30 @@ def outcomes(
 ) -> Generator[Outcome, None, None]:
     """Starts `call(item)` for every item now; yields each outcome as it finishes (any order).
 
-    Stop iterating (break, an exception, Ctrl-C) to stop: no further item is started.
+    Stop iterating (break, an exception, Ctrl-C) or close the generator to stop: no further item
+    is started.
     """
     if jobs < 1:
         raise errors.InvalidInputError("--jobs must be at least 1")
-    if fork_helps(len(items)):
-        return _from_helper(items, call, jobs)
-    return _threads(items, call, jobs)
+    count = helper_count(len(items), jobs)
+    if count:
+        return _from_helpers(items, call, jobs, count)
+    return _start_threads(items, call, min(jobs, len(items)), _local_claims(len(items)), threading.Event())
 
 
-def fork_helps(count: int) -> bool:
-    """Whether a helper process pays: more than one item, and a second CPU to run it on. Linux only,
-    where fork is the default start method (macOS libraries are not fork-safe)."""
-    return count > 1 and sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+# A thread spends most of a repo's time waiting on round trips (~3 × latency) and a few ms on CPU:
+# about 8 of them keep one interpreter busy (tests/bench.py), so there is one helper per 8 jobs.
+JOBS_PER_HELPER = 8
+
+
+def helper_count(items: int, jobs: int) -> int:
+    """How many helper processes to fork: one per JOBS_PER_HELPER jobs, at most one per CPU, none
+    for a single item or a single CPU. Linux only, where fork is the default start method (macOS
+    system libraries are not fork-safe)."""
+    if items < 2 or sys.platform != "linux":
+        return 0
+    cpus = len(os.sched_getaffinity(0))
+    return 0 if cpus < 2 else max(1, min(cpus, jobs // JOBS_PER_HELPER, items))
 
 
 def guarded(call: Callable[[Any], Any], item: Any) -> Any:
@@ -58,86 +71,142 @@ def guarded(call: Callable[[Any], Any], item: Any) -> Any:
         return errors.HubmemError(f"internal error: {type(e).__name__}: {e}")
 
 
-def _threads(items: Sequence[Any], call: Callable[[Any], Any], jobs: int) -> Generator[Outcome, None, None]:
+def _local_claims(count: int) -> Callable[[], int | None]:
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for i in range(len(items)):
+    for i in range(count):
         todo.put(i)
-    done: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-    stop = threading.Event()
+
+    def claim() -> int | None:
+        try:
+            return todo.get_nowait()
+        except queue.Empty:
+            return None
+
+    return claim
+
+
+def _shared_claims(counter: Any, count: int) -> Callable[[], int | None]:
+    """Claims from a counter in shared memory: the helpers take the next item as each is free."""
+
+    def claim() -> int | None:
+        with counter.get_lock():
+            i = counter.value
+            if i >= count:
+                return None
+            counter.value = i + 1
+            return i
+
+    return claim
+
+
+def _start_threads(
+    items: Sequence[Any],
+    call: Callable[[Any], Any],
+    threads: int,
+    claim: Callable[[], int | None],
+    stop: threading.Event,
+) -> Generator[Outcome, None, None]:
+    """Starts `threads` daemon workers; yields their outcomes until every worker is out of items."""
+    done: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
 
     def worker() -> None:
-        while not stop.is_set():
-            try:
-                i = todo.get_nowait()
-            except queue.Empty:
-                return
-            done.put((i, guarded(call, items[i])))
+        try:
+            while not stop.is_set():
+                i = claim()
+                if i is None:
+                    return
+                done.put((i, guarded(call, items[i])))
+        finally:
+            done.put(None)  # this worker is finished
 
-    for _ in range(min(jobs, len(items))):
+    for _ in range(threads):
         threading.Thread(target=worker, name="hubmem-worker", daemon=True).start()
-    return _drain(done, len(items), stop)
+    return _collect(done, threads, stop)
 
 
-def _drain(
-    done: queue.SimpleQueue[Outcome], count: int, stop: threading.Event
+def _collect(
+    done: queue.SimpleQueue[Outcome | None], threads: int, stop: threading.Event
 ) -> Generator[Outcome, None, None]:
+    finished = 0
     try:
-        for _ in range(count):
-            while True:
-                try:
-                    outcome = done.get(timeout=POLL_SECONDS)
-                    break
-                except queue.Empty:
-                    continue
-            yield outcome
+        while finished < threads:
+            try:
+                outcome = done.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if outcome is None:
+                finished += 1
+            else:
+                yield outcome
     finally:
         stop.set()  # workers finish the item in hand (daemons: never waited for) and take no other
 
 
-def _from_helper(
-    items: Sequence[Any], call: Callable[[Any], Any], jobs: int
+def _from_helpers(
+    items: Sequence[Any], call: Callable[[Any], Any], jobs: int, count: int
 ) -> Generator[Outcome, None, None]:
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    receive, send = context.Pipe(duplex=False)
-    helper = context.Process(
-        target=_helper_main, args=(send, items, call, jobs), name="hubmem-fetch", daemon=True
-    )
-    helper.start()
-    send.close()  # the helper holds the only writer: its exit ends our reads
-    return _receive(helper, receive, len(items))
+    counter = context.Value("q", 0)
+    threads = -(-jobs // count)
+    helpers, readers = [], []
+    for _ in range(count):
+        receive, send = context.Pipe(duplex=False)
+        helper = context.Process(
+            target=_helper_main,
+            args=(send, items, call, threads, counter),
+            name="hubmem-fetch",
+            daemon=True,
+        )
+        helper.start()
+        send.close()  # each helper holds its pipe's only writer: its exit ends our reads
+        helpers.append(helper)
+        readers.append(receive)
+    return _receive(helpers, readers, len(items))
 
 
-def _helper_main(send: Any, items: Sequence[Any], call: Callable[[Any], Any], jobs: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it stops this process
+def _helper_main(
+    send: Any, items: Sequence[Any], call: Callable[[Any], Any], threads: int, counter: Any
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it stops the helpers
+    outcomes = _start_threads(items, call, threads, _shared_claims(counter, len(items)), threading.Event())
     try:
-        for outcome in _threads(items, call, jobs):
+        for outcome in outcomes:
             send.send(outcome)
     except OSError:  # BrokenPipeError: the caller stopped reading
-        pass
+        outcomes.close()
 
 
-def _receive(helper: Any, receive: Any, count: int) -> Generator[Outcome, None, None]:
+def _receive(helpers: list[Any], readers: list[Any], count: int) -> Generator[Outcome, None, None]:
+    from multiprocessing.connection import wait
+
     pending = set(range(count))
+    open_readers = list(readers)
     try:
-        while pending:
-            if not receive.poll(POLL_SECONDS):
-                continue
-            try:
-                i, result = receive.recv()
-            except EOFError:  # the helper died (killed, out of memory) before sending everything
+        while pending and open_readers:
+            for reader in wait(open_readers, timeout=POLL_SECONDS):
+                try:
+                    i, result = reader.recv()
+                except EOFError:  # that helper is done, or died (killed, out of memory)
+                    open_readers.remove(reader)
+                    continue
+                pending.discard(i)
+                yield i, result
+        if pending:  # items a helper claimed and never sent
+            codes = []
+            for helper in helpers:
                 helper.join()
-                lost = errors.HubmemError(
-                    f"internal error: the fetch process ended (exit code {helper.exitcode})"
-                )
-                for i in sorted(pending):
-                    yield i, lost
-                return
-            pending.discard(i)
-            yield i, result
+                codes.append(str(helper.exitcode))
+            lost = errors.HubmemError(
+                f"internal error: a fetch process ended (exit codes {', '.join(codes)})"
+            )
+            for i in sorted(pending):
+                yield i, lost
     finally:
-        if helper.is_alive():
-            helper.kill()
-        helper.join()
-        receive.close()
+        for helper in helpers:
+            if helper.is_alive():
+                helper.kill()
+            helper.join()
+        for reader in readers:
+            reader.close()

@@ -307,9 +307,7 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
 
 def _naturals(values: Any) -> bool:
     """A list (or tuple) of non-negative ints, bools excluded: JSON's shape and offsets, checked."""
-    return (
-        type(values) in (list, tuple) and all(type(v) is int for v in values) and min(values, default=0) >= 0
-    )
+    return type(values) in (list, tuple) and not [v for v in values if type(v) is not int or v < 0]
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:

@@ -216,7 +216,7 @@ def test_ctrl_c_prints_what_finished(fake_hub, monkeypatch):
 
 @pytest.mark.parametrize("helper_process", [True, False], ids=["helper-process", "threads-here"])
 def test_run_audit_returns_input_order_and_catches_bugs(monkeypatch, helper_process):
-    monkeypatch.setattr(batch, "fork_helps", lambda count: helper_process)
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 2 if helper_process else 0)
     main_pid = os.getpid()
 
     def fetch(ref: str) -> tuple[str, int]:
@@ -248,7 +248,7 @@ def test_audit_row_turns_bad_options_into_an_error_row():
 
 
 def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
-    monkeypatch.setattr(batch, "fork_helps", lambda count: True)
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 1)
 
     def fetch(ref: str) -> str:
         if ref == "3":
@@ -261,7 +261,7 @@ def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
     assert outcomes[0] == "0"
     lost = [i for i, got in outcomes.items() if isinstance(got, errors.HubmemError)]
     assert lost and 3 in lost and sorted(outcomes) == list(range(6))
-    assert str(outcomes[3]) == "internal error: the fetch process ended (exit code 9)"
+    assert str(outcomes[3]) == "internal error: a fetch process ended (exit codes 9)"
 
 
 def test_progress_bar_only_on_a_terminal():
