@@ -18,10 +18,10 @@ from typing import Any, TextIO
 from . import batch, errors, fit, hub, memory
 from .estimate import Estimate, estimate_snapshot, normalise_precision, start_warm_up
 
-# Each repo spends ~3 round trips waiting on the network and a few ms of CPU: 16 workers keep two
-# cores busy at 50 ms latency (tests/bench.py: 200 repos), and stay far below the HTTP pool's 100
-# connections (each repo opens at most 2 at a time, 8 for a sharded repo without the Hub's
-# single-request header endpoint).
+# Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
+# processes of 8, hubmem.batch) keep two cores busy at 50 ms latency (tests/bench.py: 200 repos),
+# and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
+# sharded repo without the Hub's single-request header endpoint).
 DEFAULT_JOBS = 16
 
 

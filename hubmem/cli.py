@@ -548,7 +548,7 @@ def _model_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     type=int,
     default=16,  # hubmem.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
     show_default=True,
-    help="Repos fetched at once (they share one HTTP connection pool and the metadata cache).",
+    help="Repos fetched at once (Linux: on threads in forked helpers, one per 8 jobs, at most one per CPU).",
 )
 @click.option("--precision", type=PRECISION_CHOICE, default="auto", show_default=True, help=PRECISION_HELP)
 @click.option(

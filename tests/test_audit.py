@@ -305,6 +305,7 @@ def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):
         stdout=subprocess.PIPE,
         stderr=tty_child,
         text=True,
+        start_new_session=True,  # its own process group, as a shell gives a command
     )
     os.close(tty_child)
     seen = b""
@@ -314,9 +315,12 @@ def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):
             seen += os.read(tty, 4096)
     assert b"1/2" in seen, seen
     started = time.monotonic()
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group, fetch helpers too
     out, _ = proc.communicate(timeout=30)
     elapsed = time.monotonic() - started
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):  # no fetch helper outlives the audit
+        os.killpg(proc.pid, 0)
     try:
         while select.select([tty], [], [], 0.1)[0]:
             seen += os.read(tty, 4096)
