@@ -4,7 +4,8 @@ Reports, per fixture model: requests and wall time of hubmem.hub.fetch with a co
 the metadata cached (a second run), and with the single-request sharded-header endpoint switched off;
 then the full CLI's wall time and the start-up time of `hubmem --help`. Medians over --repeat runs.
 Last, `hubmem audit` over 200 distinct repo ids (the fixture repos registered again and again under
-new names), with the default --jobs and with --jobs 1, and the requests each single-file repo cost.
+new names), with the default --jobs (median of --audit-repeat runs) and with --jobs 1, and the requests
+each single-file repo cost. Client CPU counts the audit's fetch helper processes too.
 Numbers depend on this machine's load: compare ratios, not absolute times.
 """
 
@@ -97,7 +98,7 @@ def register_copies(hub: FakeHub, count: int, sources: list[Path], org: str) -> 
 TYPICAL_MAX_TENSORS = 5_000
 
 
-def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
+def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float, repeat: int) -> None:
     """`hubmem audit` (the CLI in a subprocess, cold cache) over `count` ids: the typical fixtures with
     the default --jobs and with --jobs 1, then every fixture (MoE giants included) with the default."""
     every = sorted(d for d in FIXTURES.iterdir() if (d / "layout.json").is_file())
@@ -105,44 +106,48 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
     print(
         f"audit benchmark: typical set = {len(typical)} of {len(every)} fixtures (<= {TYPICAL_MAX_TENSORS:,} tensors)"
     )
-    runs = [
-        ("typical, default --jobs", "bench", typical, []),
-        ("typical, --jobs 1", "bench", typical, ["--jobs", "1"]),
-        ("all fixtures, default --jobs", "bench-all", every, []),
+    runs = [  # label, org, fixtures, extra arguments, runs (the median is reported)
+        ("typical, default --jobs", "bench", typical, [], repeat),
+        ("typical, --jobs 1", "bench", typical, ["--jobs", "1"], 1),
+        ("all fixtures, default --jobs", "bench-all", every, [], 1),
     ]
     root = str(Path(__file__).resolve().parent.parent)
     registered: dict[str, tuple[list[str], set[str]]] = {}
     with tempfile.TemporaryDirectory() as work:
-        for label, org, sources, extra in runs:
+        for label, org, sources, extra, runs_wanted in runs:
             if org not in registered:
                 registered[org] = register_copies(hub, count, sources, org)
             ids, single = registered[org]
             listing = Path(work) / f"{org}.txt"
             listing.write_text("\n".join(ids) + "\n")
-            home = tempfile.mkdtemp(dir=work)  # a cold cache for every run
-            hub.clear_log()
-            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "hubmem.cli",
-                    "audit",
-                    "-f",
-                    str(listing),
-                    "--format",
-                    "jsonl",
-                    *extra,
-                ],
-                env={**env, "HF_HOME": str(home), "PYTHONPATH": root},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            wall = time.perf_counter() - start
-            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+            walls, cpus = [], []
+            for _ in range(runs_wanted):
+                home = tempfile.mkdtemp(dir=work)  # a cold cache for every run
+                hub.clear_log()
+                cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                done = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "hubmem.cli",
+                        "audit",
+                        "-f",
+                        str(listing),
+                        "--format",
+                        "jsonl",
+                        *extra,
+                    ],
+                    env={**env, "HF_HOME": str(home), "PYTHONPATH": root},
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                walls.append(time.perf_counter() - start)
+                cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the helper processes included
+                cpus.append(
+                    (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+                )
             rows = [json.loads(line) for line in done.stdout.splitlines()]
             ok = sum(r["status"] == "ok" for r in rows)
             per_repo: dict[str, int] = {}
@@ -151,11 +156,14 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float) -> None:
                     if f"/{repo_id}/" in r.path + "/":
                         per_repo[repo_id] = per_repo.get(repo_id, 0) + 1
             worst = max(per_repo.values(), default=0)
+            spread = (
+                f" (median of {runs_wanted}: {min(walls):.2f}–{max(walls):.2f} s)" if runs_wanted > 1 else ""
+            )
             print(
-                f"hubmem audit, {count} repos, {latency_ms:.0f} ms latency, {label}: {wall:.2f} s "
-                f"(client CPU {cpu:.2f} s, load average {os.getloadavg()[0]:.1f}), "
-                f"{ok}/{len(rows)} ok, exit {done.returncode}, {len(hub.requests)} requests, "
-                f"single-file repos: at most {worst} requests each ({len(single)} of them)"
+                f"hubmem audit, {count} repos, {latency_ms:.0f} ms latency, {label}: "
+                f"{statistics.median(walls):.2f} s{spread}, client CPU {statistics.median(cpus):.2f} s, "
+                f"load average {os.getloadavg()[0]:.1f}, {ok}/{len(rows)} ok, exit {done.returncode}, "
+                f"{len(hub.requests)} requests, single-file repos: at most {worst} requests each ({len(single)} of them)"
             )
 
 
@@ -165,6 +173,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--audit", type=int, default=200, help="repo ids in the audit benchmark (0: skip it)")
     parser.add_argument("--audit-only", action="store_true", help="skip the per-model measurements")
+    parser.add_argument("--audit-repeat", type=int, default=5, help="runs of the default-jobs audit (median)")
     args = parser.parse_args()
 
     hub = FakeHub(FIXTURES, latency_ms=args.latency_ms).start()
@@ -198,7 +207,7 @@ def main() -> int:
             f"hubmem meta-llama/Llama-3.1-8B (CLI, end to end, transformers import included): {full_t:.3f} s"
         )
     if args.audit:
-        audit_bench(hub, env, args.audit, args.latency_ms)
+        audit_bench(hub, env, args.audit, args.latency_ms, args.audit_repeat)
     hub.stop()
     return 0
 
