@@ -252,9 +252,9 @@ def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
 
     def fetch(ref: str) -> str:
         if ref == "3":
-            time.sleep(0.3)  # "0" has been sent by then
+            time.sleep(1.0)  # "0" has been sent by then
             os._exit(9)  # as if killed: the rows it never sent become errors
-        time.sleep(0 if ref == "0" else 2)
+        time.sleep(0 if ref == "0" else 30)  # cut short when the helper dies
         return ref
 
     outcomes = dict(batch.outcomes([str(i) for i in range(6)], fetch, jobs=6))
