@@ -263,7 +263,14 @@ def _remote_headers(
     if plan == [INDEX_FILE]:
         if revision in (None, "main"):
             try:
-                meta = with_retries(api.get_sharded_safetensors_metadata, repo, token=token, timeout=timeout)
+                meta = _header_shape_checked(
+                    f"the shard headers of '{repo}'",
+                    with_retries,
+                    api.get_sharded_safetensors_metadata,
+                    repo,
+                    token=token,
+                    timeout=timeout,
+                )
                 return {f: _tensors(f, m) for f, m in meta.files_metadata.items()}
             except HfHubHTTPError as e:
                 if e.response is None or e.response.status_code not in (400, 404, 405, 501):
@@ -272,13 +279,30 @@ def _remote_headers(
         plan = shards_from_index(get_small_file(api, repo, INDEX_FILE, sha, token, timeout), f"'{repo}'")
 
     def one(filename: str) -> tuple[str, dict]:
-        meta = with_retries(
-            api.parse_safetensors_file_metadata, repo, filename, revision=sha, token=token, timeout=timeout
+        meta = _header_shape_checked(
+            f"'{filename}'",
+            with_retries,
+            api.parse_safetensors_file_metadata,
+            repo,
+            filename,
+            revision=sha,
+            token=token,
+            timeout=timeout,
         )
         return filename, _tensors(filename, meta)
 
     results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
     return dict(results)
+
+
+def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """read(...) of safetensors headers, where JSON of the wrong shape (a tensor entry that is not an
+    object, offsets that are not a list) is a malformed header: huggingface_hub turns only missing
+    keys into SafetensorsParsingError, and lets TypeError and the like through."""
+    try:
+        return read(*args, **kwargs)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise errors.MalformedHeaderError(f"malformed safetensors header in {where}: {e}") from e
 
 
 def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -289,7 +313,12 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
         bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
         bits = bits or dtype_bits(str(dtype))  # UnknownDtypeError for anything else
         offsets = info.data_offsets
-        if not (_naturals(shape) and len(offsets) == 2 and _naturals(offsets)):
+        # shape and data_offsets: lists of non-negative ints, bools excluded (one pass: hot loop)
+        if not (
+            type(shape) is list
+            and len(offsets) == 2
+            and not [v for v in (*shape, *offsets) if type(v) is not int or v < 0]
+        ):
             raise errors.MalformedHeaderError(
                 f"malformed safetensors header in '{filename}': tensor '{name}' has shape {shape!r} and "
                 f"data_offsets {list(offsets)!r}; both must be lists of non-negative integers"
@@ -303,11 +332,6 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
             )
         out[name] = (dtype, tuple(shape))
     return out
-
-
-def _naturals(values: Any) -> bool:
-    """A list (or tuple) of non-negative ints, bools excluded: JSON's shape and offsets, checked."""
-    return type(values) in (list, tuple) and not [v for v in values if type(v) is not int or v < 0]
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:
@@ -348,7 +372,9 @@ def read_local(folder: str) -> RepoSnapshot:
     headers = {}
     for filename in plan:
         try:
-            meta = parse_local_safetensors_file_metadata(root / filename)
+            meta = _header_shape_checked(
+                f"'{filename}'", parse_local_safetensors_file_metadata, root / filename
+            )
         except SafetensorsParsingError as e:
             raise _header_error(e) from e
         except FileNotFoundError as e:

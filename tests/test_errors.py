@@ -158,6 +158,22 @@ def test_header_shape_or_offsets_not_naturals(fake_hub, shape, offsets):
     )
 
 
+@pytest.mark.parametrize(
+    "entry, reason",
+    [
+        ({"dtype": "F32", "shape": [4], "data_offsets": 16}, "'int' object is not iterable"),
+        ("not an object", "string indices must be integers"),
+    ],
+)
+def test_header_entries_of_the_wrong_json_type(fake_hub, entry, reason):
+    fake_hub.add_repo(
+        "acme/entry",
+        config=config(TINY),
+        files={"model.safetensors": safetensors_bytes({"w": entry}) + bytes(16)},
+    )
+    assert_error(run("acme/entry"), 16, f"malformed safetensors header in 'model.safetensors': {reason}")
+
+
 def test_oversized_header(fake_hub):
     fake_hub.add_repo(
         "acme/huge", config=config(TINY), files={"model.safetensors": safetensors_bytes(b"{}", 30_000_000)}
