@@ -311,9 +311,10 @@ def layer_activations(
     softmax_bytes: int,
     norm_bytes: int | None = None,
     tp: int = 1,
+    moe_layer: bool = False,
 ) -> LayerActivations:
     """Activations one transformer layer keeps for backward (Korthikanti et al. 2022, arXiv 2205.05198 §4.1),
-    generalised to GQA, gated MLPs, any element size and transformers' fp32 softmax.
+    generalised to GQA, gated MLPs, mixture-of-experts blocks, any element size and transformers' fp32 softmax.
 
     Derivation. The paper counts, per layer, in 16-bit with a = h/d query heads and k = a:
       attention 11sbh + 5as²b: QKV input 2sbh, Q and K 4sbh, V 2sbh, output-projection input 2sbh,
@@ -331,6 +332,12 @@ def layer_activations(
                    torch.autocast both do), plus the e-byte copy the matmul with V saves.
     Check: e = 2, f = 2, a·d = h, k = a, m = 2, i = 4h, both dropouts: replicated 10sbh, sharded 24sbh,
     scores 5as²b — the paper's sbh(10 + 24/t + 5as/(ht)) of §4.2.2 with t = 1.
+    Mixture of experts (`moe_layer`; transformers MixtralExperts/MixtralTopKRouter, the same shape in
+    Qwen-MoE, DeepSeek, gpt-oss): each token runs k routed experts, so i becomes k·i_moe + i_shared
+    (the shared experts run on every token), and each of its k copies keeps the gathered expert input
+    and the down-projection output that is multiplied by its routing weight: + 2·k·e·sb·h; the router
+    keeps its fp32 softmax: + 4·sb·E. The layers of an MoE model without an MoE block use its dense
+    width. (Router logits, top-k values and indices are O(sb·(E + k)) and left in the softmax term.)
     Tensor parallel (Megatron, no sequence parallelism) splits heads and i by t; KV heads below t are
     replicated (k/t, at least 1).
     `norm_bytes` (default e) sizes the replicated 4h: under torch.autocast with an fp32 model, layer_norm
@@ -345,8 +352,21 @@ def layer_activations(
     masks = 2 if hidden_dropout else 0
     n_b = e if norm_bytes is None else norm_bytes
     replicated = n_b * sb * 4 * h + sb * h * masks
+    routed, moe_text = 0, ""
+    if arch.moe is not None and moe_layer:
+        mo = arch.moe
+        k, experts = mo.experts_per_token, mo.num_experts
+        i = k * mo.expert_intermediate_size + mo.shared_intermediate_size
+        routed = e * sb * 2 * k * h
+        replicated += 4 * sb * experts
+        moe_text = (
+            f" + MoE, top {k} of {experts} experts: i = top_k·i_moe + i_shared = {i}, routed copies"
+            " 2·top_k·e·s·b·h, router 4·s·b·E"
+        )
+    elif arch.moe is not None:
+        i = arch.moe.dense_intermediate_size
     # K and V per rank: k/t heads (at least one) — scale back by t since `sharded` is divided by t later.
-    sharded = e * sb * (2 * a * d + 2 * kv_per_rank * tp * d + m * i)
+    sharded = e * sb * (2 * a * d + 2 * kv_per_rank * tp * d + m * i) + routed
     scores = 0
     if attn == "eager":
         f = softmax_bytes
@@ -366,7 +386,7 @@ def layer_activations(
         attn_text = "sdpa/flash: no s² tensor; saved output e·s·b·a·d + fp32 log-sum-exp 4·b·a·s"
     formula = (
         f"{n_b}·s·b·4h + {masks}·s·b·h masks (replicated) + [{e}·s·b·(2·a·d + 2·k·d + {m}·i)"
-        f" + {attn_text}] / t; s={s}, b={b}, h={h}, i={i}, a={a}, k={kv}, d={d}, t={tp}"
+        f" + {attn_text}] / t{moe_text}; s={s}, b={b}, h={h}, i={i}, a={a}, k={kv}, d={d}, t={tp}"
     )
     return LayerActivations(replicated, sharded, scores, formula)
 
@@ -652,32 +672,58 @@ def _activation_term(
         formula = f"b·(h + i)·s·L·e = {b}·({arch.hidden_size} + {arch.intermediate_size})·{s}·{at.layers}·{e}"
         return total, Term("activations", total, formula, "seed article S0 (simple activation rule)")
     softmax = 4 if e in (2, 4) else e  # fp32 softmax (transformers eager, autocast); S0's int8 keeps e
-    layer = layer_activations(
-        arch,
-        b=b,
-        s=s,
-        e=e,
-        attn=st.attn,
-        attn_dropout=shape.attn_dropout,
-        hidden_dropout=shape.hidden_dropout,
-        softmax_bytes=softmax,
-        norm_bytes=4 if _autocast(regime, st) else e,
-        tp=t,
+
+    def layer(moe_layer: bool) -> LayerActivations:
+        return layer_activations(
+            arch,
+            b=b,
+            s=s,
+            e=e,
+            attn=st.attn,
+            attn_dropout=shape.attn_dropout,
+            hidden_dropout=shape.hidden_dropout,
+            softmax_bytes=softmax,
+            norm_bytes=4 if _autocast(regime, st) else e,
+            tp=t,
+            moe_layer=moe_layer,
+        )
+
+    # per kind of layer on this stage: (layers, activations of one)
+    moe_count = _stage_moe_layers(arch, at)
+    kinds = [  # (layers on this stage, one layer's activations, label) per kind of layer
+        (n, layer(is_moe), label)
+        for n, is_moe, label in ((moe_count, True, "MoE"), (at.layers - moe_count, False, "dense"))
+        if n
+    ]
+    one = max(lay.per_gpu(t) for _, lay, _ in kinds)
+    counted = " + ".join(
+        f"{n} {label if moe_count else ''} layers × {lay.per_gpu(t):,} B" for n, lay, label in kinds
     )
-    one = layer.per_gpu(t)
+    text = "; ".join(
+        f"{label if moe_count else ''} layer = {lay.formula}".lstrip() for _, lay, label in kinds
+    )
     if st.grad_checkpointing:
         # each layer's input (the residual stream: fp32 under autocast), replicated across TP ranks (§4.3)
         kept = (4 if _autocast(regime, st) else e) * s * b * arch.hidden_size
         total = kept * at.layers * at.inflight + one
         formula = (
             f"checkpointed: layer input s·b·h = {kept:,} B × {at.layers} layers × {at.inflight} in flight"
-            f" + one layer recomputed {one:,}; layer = {layer.formula}"
+            f" + one layer recomputed {one:,}; {text}"
         )
     else:
-        total = one * at.layers * at.inflight
-        formula = f"{one:,} per layer × {at.layers} layers × {at.inflight} micro-batch(es) in flight; layer = {layer.formula}"
+        total = sum(n * lay.per_gpu(t) for n, lay, _ in kinds) * at.inflight
+        formula = f"({counted}) × {at.inflight} micro-batch(es) in flight; {text}"
     source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
     return total, Term("activations", total, formula, source)
+
+
+def _stage_moe_layers(arch: Architecture, at: _Layout) -> int:
+    """MoE layers among this pipeline stage's: the first stage holds layers [0, n), the last [L − n, L)."""
+    if arch.moe is None:
+        return 0
+    total, n = arch.num_layers, at.layers
+    held = range(0, min(n, total)) if at.stage == "first" else range(max(0, total - n), total)
+    return sum(1 for index in arch.moe.moe_layers if index in held)
 
 
 def _autocast(regime: Regime, st: TrainingSettings) -> bool:

@@ -15,6 +15,7 @@ from hubmem.checkpoint import CheckpointCounts
 from hubmem.cli import main
 
 from . import compare_measured, docs
+from .helpers import cli_json
 
 
 def arch(**over) -> Architecture:
@@ -475,3 +476,89 @@ def test_num_gpus_is_refused_with_train(fake_hub):
     result = CliRunner().invoke(main, ["test/tiny", "--train", "full", "--gpu", "t4", "--num-gpus", "2"])
     assert result.exit_code == 3
     assert result.stderr == "Error: with --train, --gpus N sets the number of GPUs (tp × pp × replicas)\n"
+
+
+# --- mixture of experts ---------------------------------------------------------------------------
+
+
+def moe_arch(num_layers: int, moe_layers: range, **moe_over) -> Architecture:
+    from hubmem.moe import MoE
+
+    spec = dict(
+        num_experts=8,
+        experts_per_token=2,
+        expert_intermediate_size=14336,
+        shared_intermediate_size=0,
+        moe_layers=tuple(moe_layers),
+        dense_intermediate_size=14336,
+        layer_rule="test",
+    )
+    spec.update(moe_over)
+    return arch(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_heads=32,
+        num_kv_heads=8,
+        head_dim=128,
+        gated_mlp=True,
+        num_layers=num_layers,
+        layer_types=("full",) * num_layers,
+        moe=MoE(**spec),
+    )
+
+
+def test_moe_layer_keeps_top_k_expert_widths_routed_copies_and_router_probabilities():
+    """Mixtral shapes, bf16, SDPA: the MLP term runs k·i_moe wide, each of the k copies keeps its gathered
+    input and its down-projection output (2·k·e·s·b·h), the router its fp32 softmax (4·s·b·E)."""
+    s, b, e, h = 1024, 1, 2, 4096
+    mixtral = moe_arch(32, range(32))
+    moe, dense = (
+        training.layer_activations(
+            mixtral,
+            b=b,
+            s=s,
+            e=e,
+            attn="sdpa",
+            attn_dropout=False,
+            hidden_dropout=False,
+            softmax_bytes=4,
+            moe_layer=flag,
+        )  # fmt: skip
+        for flag in (True, False)
+    )
+    attention = (
+        e * s * b * (2 * 4096 + 2 * 8 * 128 + 4096) + 4 * b * 32 * s
+    )  # Q, o_proj in, K, V, SDPA out, LSE
+    assert dense.per_gpu(1) == e * s * b * 4 * h + attention + e * s * b * 4 * 14336
+    assert moe.per_gpu(1) == (
+        e * s * b * 4 * h + attention + e * s * b * 4 * (2 * 14336) + 2 * 2 * e * s * b * h + 4 * s * b * 8
+    )
+    assert moe.per_gpu(1) == 331_513_856
+
+
+def test_mixtral_training_activations_through_the_cli():
+    """32 MoE layers × the per-layer figure above, from the real Mixtral-8x7B checkpoint (no dropout in its config)."""
+    out = cli_json("mistralai/Mixtral-8x7B-v0.1", "--train", "full", "--regime", "bf16", "--seq-len", "1024")
+    row = out["training"]["rows"][0]
+    assert row["activations"] == 32 * 331_513_856 == 10_608_443_392
+    term = next(t for t in row["terms"] if t["name"] == "activations")
+    assert term["formula"].startswith(
+        "(32 MoE layers × 331,513,856 B) × 1 micro-batch(es) in flight; MoE layer = "
+    )
+    assert "top 2 of 8 experts" in term["formula"]
+
+
+def test_dense_layers_of_an_moe_model_use_their_own_width_and_pipeline_stages_count_their_moe_layers():
+    """DeepSeek-V3-like: 61 layers, the first 3 dense (first_k_dense_replace), 2 pipeline stages of 31."""
+    deepseek = moe_arch(61, range(3, 61), dense_intermediate_size=18432)
+    first = training._Layout("first", 0, 0, 31, 2, 1, 0)
+    last = training._Layout("last", 0, 0, 31, 1, 1, 0)
+    assert training._stage_moe_layers(deepseek, first) == 28
+    assert training._stage_moe_layers(deepseek, last) == 31
+    kw = dict(b=1, s=64, e=2, attn="sdpa", attn_dropout=False, hidden_dropout=False, softmax_bytes=4)
+    dense = training.layer_activations(deepseek, **kw)
+    plain = training.layer_activations(moe_arch(61, range(0), dense_intermediate_size=18432), **kw)
+    assert dense.per_gpu(1) == plain.per_gpu(1)
+    assert dense.sharded - training.layer_activations(
+        moe_arch(61, range(3, 61)), **kw
+    ).sharded == 2 * 64 * 4 * (18432 - 14336)
