@@ -23,6 +23,9 @@ from .estimate import Estimate, estimate_snapshot, normalise_precision, start_wa
 # and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
 # sharded repo without the Hub's single-request header endpoint).
 DEFAULT_JOBS = 16
+# `audit --train` shows one regime per row: mixed precision with fp32 master weights, what the HF
+# Trainer's bf16=True / fp16=True runs.
+DEFAULT_TRAINING_REGIME = "mixed"
 
 
 def parse_id_lines(text: str) -> list[str]:
@@ -73,6 +76,14 @@ class AuditRow:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def row_label(self) -> str:
+        """The precision's label, or the training regime's with --train."""
+        est, p = self.estimate, self.precision
+        assert est is not None and p is not None
+        trained = next((r for r in est.training_rows if r.regime == p), None)
+        return trained.label if trained is not None else est.row(p).label
+
     def fields(self) -> dict[str, Any]:
         """Plain values (bytes as ints, None when unknown) keyed by column name."""
         out: dict[str, Any] = dict.fromkeys(COLUMNS)
@@ -82,7 +93,8 @@ class AuditRow:
             return out
         est, p = self.estimate, self.precision
         assert est is not None and p is not None
-        row, a, c = est.row(p), est.architecture, est.counts
+        a, c = est.architecture, est.counts
+        row: Any = next((r for r in est.training_rows if r.regime == p), None) or est.row(p)
         out.update(
             sha=est.sha,
             params=c.parameters,
@@ -103,6 +115,11 @@ class AuditRow:
             status="ok",
             exit_code=0,
         )
+        trained = est.training_fit.get(p)
+        if trained is not None:  # --train --gpu: hubmem.estimate.training_fit
+            out.update(
+                fits=trained["fits"], headroom=trained["headroom_bytes"], gpus_needed=trained["gpus_needed"]
+            )
         if self.verdict is not None:
             v = self.verdict
             out.update(
@@ -163,8 +180,12 @@ def audit_row(
     if isinstance(fetched, errors.HubmemError):
         return AuditRow(ref, error=fetched)
     try:
+        options = options or {}
+        if options.get("train") is not None:  # one training regime per row (the CLI passes one)
+            est = estimate_snapshot(fetched, **options)
+            return AuditRow(ref, est, est.training_rows[0].regime)
         chosen = None if precision == "auto" else [normalise_precision(precision)]
-        est = estimate_snapshot(fetched, precisions=chosen, **(options or {}))
+        est = estimate_snapshot(fetched, precisions=chosen, **options)
         key = fit.default_precision(est) if chosen is None else chosen[0]
         verdict = fit.verdict(est, key, target) if target is not None else None
         return AuditRow(ref, est, key, verdict)

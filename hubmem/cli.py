@@ -397,7 +397,7 @@ def training_settings(train: str | None, options: dict[str, Any], **shared: Any)
     ctx = click.get_current_context()
     given = [
         name
-        for name in (*TRAINING_OPTIONS, "batch", "precisions")
+        for name in (*TRAINING_OPTIONS, "batch", "precisions", "precision")
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
     ]
     if train is None:
@@ -410,7 +410,7 @@ def training_settings(train: str | None, options: dict[str, Any], **shared: Any)
         return None
     if "batch" in given:
         raise errors.InvalidInputError("--batch is for inference; with --train use --micro-batch")
-    if "precisions" in given:
+    if "precisions" in given or "precision" in given:
         raise errors.InvalidInputError(
             "--precision is for inference; with --train use --regime fp32|bf16|mixed|int8"
         )
@@ -556,6 +556,7 @@ def _model_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     "sort_key",
     help="Order rows by a JSON column (total, params, download, ...); -COLUMN: descending.",
 )
+@training_options
 @gpu_options
 @output_options
 @handle_errors
@@ -565,6 +566,7 @@ def audit(
     jobs: int,
     precision: str,
     sort_key: str | None,
+    train: str | None,
     gpu: str | None,
     num_gpus: int,
     gpu_memory: int | None,
@@ -576,6 +578,7 @@ def audit(
 
     An id that fails (missing, gated, malformed, timeout) becomes an error row and the others go on;
     the exit code is 30 when any failed. Ctrl-C prints the rows that finished and exits 130.
+    With --train each row is the per-GPU training memory of one regime (--regime, default mixed).
     """
 
     from . import audit as audit_mod
@@ -583,8 +586,22 @@ def audit(
     from .report import render_audit
 
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
+    trained = {name: kwargs.pop(name) for name in TRAINING_OPTIONS}
     options = _model_options(kwargs)
+    if train is not None:
+        if num_gpus != 1:
+            raise errors.InvalidInputError(
+                "with --train, --gpus N sets the number of GPUs (tp × pp × replicas)"
+            )
+        if len(trained["regimes"]) > 1:
+            raise errors.InvalidInputError("an audit row shows one training regime: pass --regime once")
+        trained["regimes"] = trained["regimes"] or (audit_mod.DEFAULT_TRAINING_REGIME,)
+    train_settings = training_settings(
+        train, trained, attn=options["attn"], overhead=options["overhead_bytes"]
+    )
     tgt = fit.target(gpu, gpu_memory, num_gpus)
+    if train_settings is not None:
+        options.update(train=train_settings, train_gpu=(tgt.name, tgt.usable_bytes) if tgt else None)
     refs = audit_mod.read_ids(repos, files, sys.stdin)
 
     def fetch(ref: str) -> hub.RepoSnapshot:

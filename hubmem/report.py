@@ -315,7 +315,10 @@ def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any
 
     if fmt in ("json", "jsonl", "csv"):
         return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)
-    fit_header = f"fits {target.describe()}" if target is not None else "fits on"
+    training = any(r.ok and r.estimate.training_rows for r in rows)  # --train: --gpus sets the count
+    fit_header = (
+        "fits on" if target is None else f"fits {target.name}" if training else f"fits {target.describe()}"
+    )
     headers = ["repo", "params", "active", "dtype", "context", "precision", f"weights {units}"]
     headers += [f"total {units}", "KV B/token", fit_header]
     if target is not None:
@@ -335,13 +338,15 @@ def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any
             f"{f['active_params']:,}",
             f["dtype"] or "-",
             "-" if f["context"] is None else f"{f['context']:,}",
-            est.row(f["precision"]).label,
+            r.row_label,
             human(f["weights"], units),
             human(f["total"], units),
             f"{f['kv_per_token']:,}",
             fit_cell(r.verdict, units) if r.verdict is not None else f["fits_on"],
         ]
-        if target is not None:
+        if target is not None and est.training_rows:
+            cells += ["n/a", "n/a"]  # the reverse solve is for inference
+        elif target is not None:
             cells += [
                 _seq_limit(f["max_seq_len"], f["context"]),
                 "n/a" if f["max_batch"] is None else f"{f['max_batch']:,}",

@@ -344,3 +344,70 @@ def test_moe_rows_show_active_parameters(fake_hub):
     assert (moe["params"], moe["active_params"]) == (total, total - routed * 120 // 128)
     assert moe["active_params"] == 3_353_032_704  # "3.3B activated" (model card)
     assert dense["active_params"] == dense["params"] == 202_048
+
+
+# --- audit --train ----------------------------------------------------------------------------------
+
+
+def test_train_rows_are_the_estimate_commands_training_rows(fake_hub):
+    """Each row of `audit --train` is the per-GPU row `hubmem REPO --train` prints for that regime."""
+    from .helpers import cli_json
+
+    train = ("--train", "full", "--regime", "bf16", "--seq-len", "512", "--optimizer", "sgd-momentum")
+    repos = [TINY, "meta-llama/Llama-3.2-1B"]
+    result = run(*repos, "nobody/nothing", *train, "--format", "json")
+    assert result.exit_code == 30
+    rows = json.loads(result.stdout)
+    for repo, row in zip(repos, rows):
+        expected = cli_json(repo, *train)["training"]["rows"]
+        assert len(expected) == 1 and expected[0]["regime"] == "bf16"
+        assert (row["repo"], row["precision"], row["status"]) == (repo, "bf16", "ok")
+        assert (row["weights"], row["total"], row["fits_on"]) == (
+            expected[0]["weights"],
+            expected[0]["total"],
+            expected[0]["fits_on"],
+        )
+    assert rows[1]["weights"] == 1_235_814_400 * 2  # bf16 weights of the published total
+    assert rows[2]["status"] == "error" and rows[2]["exit_code"] == 10
+
+
+def test_train_with_a_gpu_gives_the_training_verdict(fake_hub):
+    from .helpers import cli_json
+
+    args = ("--train", "lora", "--seq-len", "1024", "--gpu", "t4", "--gpus", "2", "--zero", "3")
+    result = run("meta-llama/Llama-3.2-1B", "mistralai/Mixtral-8x7B-v0.1", *args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    for row in json.loads(result.stdout):
+        fit = cli_json(row["repo"], *args)["training"]["fit"]["mixed"]  # the default regime
+        assert row["precision"] == "mixed"
+        assert (row["fits"], row["headroom"], row["gpus_needed"], row["fits_on"]) == (
+            fit["fits"],
+            fit["headroom_bytes"],
+            fit["gpus_needed"],
+            fit["label"],
+        )
+        assert row["max_seq_len"] is None and row["max_batch"] is None  # the reverse solve is for inference
+    table = run("mistralai/Mixtral-8x7B-v0.1", *args)
+    assert "mixed (fp32 master)" in table.stdout and "fits T4 16GB " in table.stdout
+    assert "no: not on any number of T4 16GB (activations; try --grad-checkpointing, --tp)" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ("--train", "full", "--precision", "bf16"),
+            "--precision is for inference; with --train use --regime",
+        ),
+        (
+            ("--train", "full", "--regime", "fp32", "--regime", "bf16"),
+            "an audit row shows one training regime",
+        ),
+        (("--train", "full", "--num-gpus", "2"), "with --train, --gpus N sets the number of GPUs"),
+        (("--optimizer", "sgd"), "--optimizer applies to training: add --train full|lora|qlora"),
+    ],
+)
+def test_train_option_mistakes_exit_3(args, message):
+    result = run(TINY, *args)
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"Error: {message}")
