@@ -23,9 +23,6 @@ from .estimate import Estimate, estimate_snapshot, normalise_precision, start_wa
 # and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
 # sharded repo without the Hub's single-request header endpoint).
 DEFAULT_JOBS = 16
-# `audit --train` shows one regime per row: mixed precision with fp32 master weights, what the HF
-# Trainer's bf16=True / fp16=True runs.
-DEFAULT_TRAINING_REGIME = "mixed"
 
 
 def parse_id_lines(text: str) -> list[str]:

@@ -526,6 +526,30 @@ def borrow_options(command: click.Command, source: click.Command, names: tuple[s
     command.params[at:at] = borrowed
 
 
+# `audit --train` and `check --train` judge one regime: mixed precision with fp32 master weights unless
+# --regime says otherwise (what the HF Trainer's bf16=True runs).
+DEFAULT_TRAINING_REGIME = "mixed"
+
+
+def _one_regime_training(
+    train: str | None, kwargs: dict[str, Any], options: dict[str, Any], num_gpus: int, tgt: Any, what: str
+) -> None:
+    """Move the --train options out of `kwargs` into `options` (estimate_snapshot's train, train_gpu)
+    for commands that judge a single regime; exit 3 on a combination they cannot show."""
+    trained = {name: kwargs.pop(name) for name in TRAINING_OPTIONS}
+    if train is not None:
+        if num_gpus != 1:
+            raise errors.InvalidInputError(
+                "with --train, --gpus N sets the number of GPUs (tp × pp × replicas)"
+            )
+        if len(trained["regimes"]) > 1:
+            raise errors.InvalidInputError(f"{what} shows one training regime: pass --regime once")
+        trained["regimes"] = trained["regimes"] or (DEFAULT_TRAINING_REGIME,)
+    settings = training_settings(train, trained, attn=options["attn"], overhead=options["overhead_bytes"])
+    if settings is not None:
+        options.update(train=settings, train_gpu=(tgt.name, tgt.usable_bytes) if tgt else None)
+
+
 def _model_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """estimate_snapshot's options out of the borrowed CLI options."""
     options = {k: kwargs.pop(k) for k in SHARED_MODEL_OPTIONS if k not in ("token", "timeout")}
@@ -586,22 +610,9 @@ def audit(
     from .report import render_audit
 
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
-    trained = {name: kwargs.pop(name) for name in TRAINING_OPTIONS}
     options = _model_options(kwargs)
-    if train is not None:
-        if num_gpus != 1:
-            raise errors.InvalidInputError(
-                "with --train, --gpus N sets the number of GPUs (tp × pp × replicas)"
-            )
-        if len(trained["regimes"]) > 1:
-            raise errors.InvalidInputError("an audit row shows one training regime: pass --regime once")
-        trained["regimes"] = trained["regimes"] or (audit_mod.DEFAULT_TRAINING_REGIME,)
-    train_settings = training_settings(
-        train, trained, attn=options["attn"], overhead=options["overhead_bytes"]
-    )
     tgt = fit.target(gpu, gpu_memory, num_gpus)
-    if train_settings is not None:
-        options.update(train=train_settings, train_gpu=(tgt.name, tgt.usable_bytes) if tgt else None)
+    _one_regime_training(train, kwargs, options, num_gpus, tgt, "an audit row")
     refs = audit_mod.read_ids(repos, files, sys.stdin)
 
     def fetch(ref: str) -> hub.RepoSnapshot:
@@ -631,6 +642,7 @@ def audit(
 @click.option(
     "--cache-dir", help="Where the weights would be downloaded (default: HF_HUB_CACHE, i.e. $HF_HOME/hub)."
 )
+@training_options
 @gpu_options
 @output_options
 @handle_errors
@@ -639,6 +651,7 @@ def check(
     revision: str | None,
     precision: str,
     cache_dir: str | None,
+    train: str | None,
     gpu: str | None,
     num_gpus: int,
     gpu_memory: int | None,
@@ -649,7 +662,8 @@ def check(
     """Before pulling REPO: will it fit on the GPUs, and is there disk for the download?
 
     Exit 0: ready to pull; 40: will not fit on the GPUs; 41: fits, but not enough disk where the
-    Hugging Face cache lives; other codes: errors (see the README).
+    Hugging Face cache lives; other codes: errors (see the README). With --train: the per-GPU
+    training memory of one regime (--regime, default mixed) on --gpus of them.
     """
     from . import disk, fit
     from .estimate import estimate as run_estimate
@@ -661,17 +675,21 @@ def check(
     tgt = fit.target(gpu, gpu_memory, num_gpus)
     if tgt is None:
         raise errors.InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
+    _one_regime_training(train, kwargs, options, num_gpus, tgt, "check")
     repo, revision = split_revision(repo, revision)
-    chosen = None if precision == "auto" else [normalise_precision(precision)]
+    chosen = None if precision == "auto" or train is not None else [normalise_precision(precision)]
     est = run_estimate(repo, revision=revision, token=token, timeout=timeout, precisions=chosen, **options)
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
-    verdict = fit.verdict(est, fit.default_precision(est) if chosen is None else chosen[0], tgt)
+    if train is not None:
+        verdict: Any = None
+        fits = est.training_fit[est.training_rows[0].regime]["fits"]
+    else:
+        verdict = fit.verdict(est, fit.default_precision(est) if chosen is None else chosen[0], tgt)
+        fits = verdict.fits
     files = disk.files_to_download(est.weight_files) if est.source != "local" else {}
     plan = disk.plan_download(est.repo_id, est.sha, files, disk.cache_dir(cache_dir))
-    outcome = (
-        errors.WillNotFitError if not verdict.fits else errors.NotEnoughDiskError if not plan.enough else None
-    )
+    outcome = errors.WillNotFitError if not fits else errors.NotEnoughDiskError if not plan.enough else None
     click.echo(render_check(est, verdict, plan, outcome, fmt, units), nl=False)
     if outcome is not None:
         sys.exit(outcome.exit_code)

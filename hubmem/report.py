@@ -365,12 +365,24 @@ CHECK_OUTCOMES = {
 
 
 def render_check(
-    est: Estimate, v: Verdict, plan: Any, outcome: Any, fmt: str = "table", units: str = "GiB"
+    est: Estimate, v: Verdict | None, plan: Any, outcome: Any, fmt: str = "table", units: str = "GiB"
 ) -> str:
-    """`hubmem check`: the fit verdict, the download against free disk, and the outcome with its exit code."""
+    """`hubmem check`: the fit verdict (inference `v`, or with --train the training verdict of the
+    estimate's one regime), the download against free disk, and the outcome with its exit code."""
     name = outcome.__name__ if outcome is not None else None
     code = outcome.exit_code if outcome is not None else 0
+    trained = est.training_rows[0] if v is None else None
     if fmt in ("json", "jsonl", "csv"):
+        if trained is not None:
+            fit_data = {
+                **est.training_fit[trained.regime],
+                "regime": trained.regime,
+                "per_gpu_bytes": trained.total,
+            }
+            settings = {**est.training_settings.to_dict(), "seq_len": est.settings.seq_len}  # type: ignore[union-attr]
+        else:
+            assert v is not None
+            fit_data, settings = v.to_dict(), est.settings.to_dict()
         data = {
             "repo_id": est.repo_id,
             "revision": est.revision,
@@ -378,9 +390,9 @@ def render_check(
             "ready": outcome is None,
             "outcome": CHECK_OUTCOMES[name],
             "exit_code": code,
-            "fit": v.to_dict(),
+            "fit": fit_data,
             "disk": plan.to_dict(),
-            "settings": est.settings.to_dict(),
+            "settings": settings,
         }
         if fmt == "csv":
             flat = {k: val for k, val in data.items() if not isinstance(val, dict)}
@@ -388,7 +400,7 @@ def render_check(
             flat.update({f"disk_{k}": val for k, val in data["disk"].items() if not isinstance(val, dict)})
             return render_rows(list(flat), [list(flat.values())], "csv")
         return json.dumps(data, indent=2 if fmt == "json" else None) + "\n"
-    t, s = v.target, est.settings
+    s = est.settings
     sha = f" ({est.sha[:7]})" if est.sha else ""
     pulled = len(plan.to_pull)
     cached = (
@@ -396,24 +408,47 @@ def render_check(
         if plan.cached
         else ""
     )
+    if trained is not None:
+        t, tf = est.training_settings, est.training_fit[trained.regime]
+        assert t is not None
+        judged = [
+            (
+                "training",
+                f"{t.mode} · {trained.label} · micro-batch {t.micro_batch} · seq {s.seq_len:,} ({est.seq_len_source})",
+            ),
+            ("gpus", f"{t.world}× {tf['gpu']} · {human(tf['usable_bytes'], units)} {units} usable each"),
+            (
+                "memory",
+                f"{human(trained.total, units)} {units} per GPU: {'fits' if tf['fits'] else 'does not fit'}, "
+                + (
+                    f"{_signed(tf['headroom_bytes'], units)} {units} free"
+                    if tf["fits"]
+                    else f"{human(-tf['headroom_bytes'], units)} {units} short"
+                ),
+            ),
+            ("", tf["label"]),
+        ]
+    else:
+        assert v is not None
+        tgt = v.target
+        judged = [
+            ("precision", f"{v.label} · batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source})"),
+            ("gpus", f"{tgt.describe()} · {human(tgt.usable_bytes, units)} {units} usable each"),
+            (
+                "memory",
+                f"{human(v.per_gpu_bytes, units)} {units} per GPU: {'fits' if v.fits else 'does not fit'}, "
+                + headroom_text(v, units),
+            ),
+            (
+                "",
+                f"max seq len {_seq_limit(v.max_seq_len, est.architecture.max_context)} at batch {s.batch} · "
+                f"max batch {'n/a' if v.max_batch is None else f'{v.max_batch:,}'} at seq {s.seq_len:,} · "
+                f"fewest GPUs that fit: {v.gpus_needed if v.gpus_needed else 'none'}",
+            ),
+        ]
     lines = [
         ("repo", f"{est.repo_id}{sha}"),
-        ("precision", f"{v.label} · batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source})"),
-        (
-            "gpus",
-            f"{t.describe()} · {human(t.usable_bytes, units)} {units} usable each",
-        ),
-        (
-            "memory",
-            f"{human(v.per_gpu_bytes, units)} {units} per GPU: {'fits' if v.fits else 'does not fit'}, "
-            + headroom_text(v, units),
-        ),
-        (
-            "",
-            f"max seq len {_seq_limit(v.max_seq_len, est.architecture.max_context)} at batch {s.batch} · "
-            f"max batch {'n/a' if v.max_batch is None else f'{v.max_batch:,}'} at seq {s.seq_len:,} · "
-            f"fewest GPUs that fit: {v.gpus_needed if v.gpus_needed else 'none'}",
-        ),
+        *judged,
         (
             "download",
             f"{human(plan.needed_bytes, units)} {units} ({plan.needed_bytes:,} bytes) in {pulled} "

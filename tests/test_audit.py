@@ -403,7 +403,10 @@ def test_train_with_a_gpu_gives_the_training_verdict(fake_hub):
             ("--train", "full", "--regime", "fp32", "--regime", "bf16"),
             "an audit row shows one training regime",
         ),
-        (("--train", "full", "--num-gpus", "2"), "with --train, --gpus N sets the number of GPUs"),
+        (
+            ("--train", "full", "--gpu", "t4", "--num-gpus", "2"),
+            "with --train, --gpus N sets the number of GPUs",
+        ),
         (("--optimizer", "sgd"), "--optimizer applies to training: add --train full|lora|qlora"),
     ],
 )

@@ -202,3 +202,43 @@ def test_free_bytes_asks_the_nearest_existing_folder(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "disk_usage", usage)
     assert disk.free_bytes(str(tmp_path / "not" / "yet" / "hub")) == 60
     assert asked == [tmp_path]
+
+
+# --- check --train ----------------------------------------------------------------------------------
+
+
+def test_train_check_uses_the_training_verdict_of_one_regime(fake_hub, free, tmp_path):
+    """The verdict is `hubmem REPO --train --gpu`'s for the regime (default mixed); disk as for inference."""
+    from .helpers import cli_json
+
+    train = ("--train", "full", "--seq-len", "1024", "--gpu", "t4")
+    expected = cli_json("meta-llama/Llama-3.2-1B", *train)["training"]
+    fit = expected["fit"]["mixed"]
+    assert not fit["fits"]  # 1.2B parameters × 18 B (mixed, fp32 grads, AdamW) alone exceed a T4
+    result = check("meta-llama/Llama-3.2-1B", *train, "--cache-dir", str(tmp_path), "--format", "json")
+    assert result.exit_code == 40
+    data = json.loads(result.stdout)
+    mixed = next(r for r in expected["rows"] if r["regime"] == "mixed")
+    assert data["fit"] == {**fit, "regime": "mixed", "per_gpu_bytes": mixed["total"]}
+    assert data["settings"]["mode"] == "full" and data["settings"]["seq_len"] == 1024
+
+    lora = ("--train", "lora", "--regime", "bf16", "--seq-len", "256", "--gpu", "a100-80gb")
+    ready = check("meta-llama/Llama-3.2-1B", *lora, "--cache-dir", str(tmp_path))
+    assert ready.exit_code == 0, ready.stderr
+    lines = ready.stdout.splitlines()
+    assert lines[1] == "training  lora · bf16/fp16 pure · micro-batch 1 · seq 256 (option)"
+    assert lines[2] == "gpus      1× A100 80GB · 79.17 GiB usable each"
+    assert lines[4] == "          yes: 1× A100 80GB"
+    assert lines[-1] == "verdict   ready to pull (exit 0)"
+
+    free.value = 1 * GIB  # the 2.47 GB download no longer fits on disk
+    assert check("meta-llama/Llama-3.2-1B", *lora, "--cache-dir", str(tmp_path)).exit_code == 41
+
+
+def test_train_check_option_mistakes_exit_3(fake_hub, free, tmp_path):
+    both = check(TINY, "--gpu", "t4", "--train", "full", "--regime", "fp32", "--regime", "mixed")
+    assert both.exit_code == 3
+    assert both.stderr == "Error: check shows one training regime: pass --regime once\n"
+    precision = check(TINY, "--gpu", "t4", "--train", "full", "--precision", "bf16")
+    assert precision.exit_code == 3
+    assert precision.stderr.startswith("Error: --precision is for inference; with --train use --regime")
