@@ -10,7 +10,7 @@ threads run in this process.
 
 An outcome is ``(index, result)``; an exception becomes the result: a `HubmemError` as raised,
 anything else as ``HubmemError("internal error: …")``, so one bad item never stops the others.
-Threads are daemons and the helper is killed when the caller stops reading (Ctrl-C, an error), so
+Threads are daemons and the helpers are killed when the caller stops reading (Ctrl-C, an error), so
 requests in flight never hold up the exit.
 """
 
@@ -172,8 +172,13 @@ def _helper_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it stops the helpers
     outcomes = _start_threads(items, call, threads, _shared_claims(counter, len(items)), threading.Event())
     try:
-        for outcome in outcomes:
-            send.send(outcome)
+        for i, result in outcomes:
+            try:
+                send.send((i, result))
+            except OSError:
+                raise
+            except Exception as e:  # a result pickle cannot carry: that item's error, not a traceback
+                send.send((i, errors.HubmemError(f"internal error: {type(e).__name__}: {e}")))
     except OSError:  # BrokenPipeError: the caller stopped reading
         outcomes.close()
 

@@ -247,6 +247,14 @@ def test_audit_row_turns_bad_options_into_an_error_row():
     assert str(row.error) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
 
 
+def test_a_result_a_helper_cannot_send_becomes_that_items_error(monkeypatch):
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 1)
+    got = dict(batch.outcomes(["a", "b"], lambda ref: ref if ref == "a" else (lambda: ref), jobs=2))
+    assert got[0] == "a"
+    assert isinstance(got[1], errors.HubmemError)
+    assert str(got[1]).startswith("internal error: ") and "pickle" in str(got[1]).lower()
+
+
 def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
     monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 1)
 
