@@ -562,3 +562,19 @@ def test_dense_layers_of_an_moe_model_use_their_own_width_and_pipeline_stages_co
     assert dense.sharded - training.layer_activations(
         moe_arch(61, range(3, 61)), **kw
     ).sharded == 2 * 64 * 4 * (18432 - 14336)
+
+
+def test_readme_moe_activation_figures_are_the_formulas():
+    """The README's Mixtral example: the MoE layer, 32 of them, and the dense reading it replaced."""
+    from pathlib import Path
+
+    kw = dict(b=1, s=1024, e=2, attn="sdpa", attn_dropout=False, hidden_dropout=False, softmax_bytes=4)
+    moe = training.layer_activations(moe_arch(32, range(32)), moe_layer=True, **kw).per_gpu(1)
+    plain = arch(
+        hidden_size=4096, intermediate_size=14336, num_heads=32, num_kv_heads=8, head_dim=128, gated_mlp=True
+    )
+    dense = training.layer_activations(plain, **kw).per_gpu(1)
+    assert dense == 180_486_144
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"{moe:,} B per layer, {32 * moe / 1e9:.1f} GB for 32 layers" in readme
+    assert f"would give {dense:,} B" in readme
