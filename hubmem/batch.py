@@ -54,8 +54,10 @@ JOBS_PER_HELPER = 8
 def helper_count(items: int, jobs: int) -> int:
     """How many helper processes to fork: one per JOBS_PER_HELPER jobs, at most one per CPU, none
     for a single item or a single CPU. Linux only, where fork is the default start method (macOS
-    system libraries are not fork-safe)."""
-    if items < 2 or sys.platform != "linux":
+    system libraries are not fork-safe), and only from a process running no other thread: a lock
+    another thread holds at the fork stays held forever in the child (a program calling the audit
+    API from its own threads, or a test process serving the fake Hub, gets threads here instead)."""
+    if items < 2 or sys.platform != "linux" or threading.active_count() > 1:
         return 0
     cpus = len(os.sched_getaffinity(0))
     return 0 if cpus < 2 else max(1, min(cpus, jobs // JOBS_PER_HELPER, items))

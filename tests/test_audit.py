@@ -247,6 +247,20 @@ def test_audit_row_turns_bad_options_into_an_error_row():
     assert str(row.error) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
 
 
+def test_helpers_are_forked_only_from_a_single_threaded_process(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: set(range(4)))
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert [batch.helper_count(200, jobs) for jobs in (1, 8, 16, 24, 64)] == [1, 1, 2, 3, 4]
+    assert batch.helper_count(1, 16) == 0  # one id: nothing to overlap
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0})
+    assert batch.helper_count(200, 16) == 0  # one CPU
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: set(range(4)))
+    monkeypatch.setattr(threading, "active_count", lambda: 3)
+    assert batch.helper_count(200, 16) == 0  # other threads: a fork could inherit their locks
+
+
 def test_a_result_a_helper_cannot_send_becomes_that_items_error(monkeypatch):
     monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 1)
     got = dict(batch.outcomes(["a", "b"], lambda ref: ref if ref == "a" else (lambda: ref), jobs=2))
