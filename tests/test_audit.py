@@ -436,3 +436,50 @@ def test_train_option_mistakes_exit_3(args, message):
     result = run(TINY, *args)
     assert result.exit_code == 3
     assert result.stderr.startswith(f"Error: {message}")
+
+
+def test_the_cli_in_its_own_process_forks_helpers_and_keeps_exact_rows(fake_hub):
+    """A real `hubmem audit` process (single-threaded when it forks, unlike this test process): the rows
+    come back from the helper processes pickled, errors with their hints, in input order."""
+    import subprocess
+    from pathlib import Path
+
+    fake_hub.add_repo("acme/gated", layout=layout(TINY), config=config(TINY), hub={"gated": "manual"})
+    root = Path(__file__).resolve().parent.parent
+    probe = "import sys; from hubmem import batch; sys.exit(batch.helper_count(3, 16))"
+    helpers = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(root)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hubmem.cli",
+            "audit",
+            "acme/gated",
+            TINY,
+            "nobody/nothing",
+            "--format",
+            "csv",
+        ],
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 30, done.stderr
+    assert done.stderr == "Error: 2 of 3 repos failed: acme/gated, nobody/nothing\n"
+    assert done.stdout.splitlines(keepends=True) == [
+        HEADER,
+        error_row(
+            "acme/gated",
+            11,
+            "'acme/gated' is gated (accept its terms on the Hub page, then pass --token or set HF_TOKEN)",
+        ),
+        tiny_row(TINY, fake_hub.sha(TINY)),
+        error_row(
+            "nobody/nothing",
+            10,
+            "repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)",
+        ),
+    ]
+    linux_smp = sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+    assert helpers.returncode == (2 if linux_smp else 0)  # what such a process uses
