@@ -31,16 +31,17 @@ POLL_SECONDS = 0.2  # waits are timed, so that Ctrl-C is seen promptly
 
 
 def outcomes(
-    items: Sequence[Any], call: Callable[[Any], Any], *, jobs: int
+    items: Sequence[Any], call: Callable[[Any], Any], *, jobs: int, overlap: bool = False
 ) -> Generator[Outcome, None, None]:
     """Starts `call(item)` for every item now; yields each outcome as it finishes (any order).
 
-    Stop iterating (break, an exception, Ctrl-C) or close the generator to stop: no further item
-    is started.
+    `overlap`: the caller has work of its own meanwhile (transformers' import), so a helper pays even
+    for a single item. Stop iterating (break, an exception, Ctrl-C) or close the generator to stop:
+    no further item is started.
     """
     if jobs < 1:
         raise errors.InvalidInputError("--jobs must be at least 1")
-    count = helper_count(len(items), jobs)
+    count = helper_count(len(items), jobs, overlap=overlap)
     if count:
         return _from_helpers(items, call, jobs, count)
     return _start_threads(items, call, min(jobs, len(items)), _local_claims(len(items)), threading.Event())
@@ -51,13 +52,13 @@ def outcomes(
 JOBS_PER_HELPER = 8
 
 
-def helper_count(items: int, jobs: int) -> int:
+def helper_count(items: int, jobs: int, *, overlap: bool = False) -> int:
     """How many helper processes to fork: one per JOBS_PER_HELPER jobs, at most one per CPU, none
     for a single item or a single CPU. Linux only, where fork is the default start method (macOS
     system libraries are not fork-safe), and only from a process running no other thread: a lock
     another thread holds at the fork stays held forever in the child (a program calling the audit
     API from its own threads, or a test process serving the fake Hub, gets threads here instead)."""
-    if items < 2 or sys.platform != "linux" or threading.active_count() > 1:
+    if items < (1 if overlap else 2) or sys.platform != "linux" or threading.active_count() > 1:
         return 0
     cpus = len(os.sched_getaffinity(0))
     return 0 if cpus < 2 else max(1, min(cpus, jobs // JOBS_PER_HELPER, items))

@@ -371,6 +371,7 @@ def estimate(
         revision=revision,
         token=token,
         timeout=timeout,
+        fetch_beside=True,
         seq_len=seq_len,
         batch=batch,
         kv_dtype=kv_dtype,
@@ -678,7 +679,9 @@ def check(
     _one_regime_training(train, kwargs, options, num_gpus, tgt, "check")
     repo, revision = split_revision(repo, revision)
     chosen = None if precision == "auto" or train is not None else [normalise_precision(precision)]
-    est = run_estimate(repo, revision=revision, token=token, timeout=timeout, precisions=chosen, **options)
+    est = run_estimate(
+        repo, revision=revision, token=token, timeout=timeout, fetch_beside=True, precisions=chosen, **options
+    )
     for warning in est.warnings:
         click.echo(f"Warning: {warning}", err=True)
     if train is not None:

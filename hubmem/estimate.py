@@ -10,7 +10,7 @@ from . import architecture as arch_mod
 from . import hub, memory, training
 from .architecture import Architecture
 from .checkpoint import CheckpointCounts, count_tensors, encoder_decoder_split
-from .errors import InvalidInputError
+from .errors import HubmemError, InvalidInputError
 from .estimated import estimate_counts
 from .fit import fits_on_label
 from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
@@ -118,16 +118,30 @@ def estimate(
     revision: str | None = None,
     token: str | None = None,
     timeout: float = hub.DEFAULT_TIMEOUT,
+    fetch_beside: bool = False,
     **options: Any,
 ) -> Estimate:
     """Fetch a repo's metadata and estimate inference memory at each precision. Raises HubmemError.
 
     `options` are those of `estimate_snapshot` (seq_len, batch, kv_dtype, attn, overhead_bytes,
-    precisions, all_logits, serving_factor).
+    precisions, all_logits, serving_factor). `fetch_beside` (the CLI): fetch in a forked helper
+    process where hubmem.batch finds one pays, so that parsing a large checkpoint's headers and
+    huggingface_hub's import run on another core than transformers' import.
     """
+    if not fetch_beside:
+        start_warm_up()
+        return estimate_snapshot(hub.fetch(repo, revision=revision, token=token, timeout=timeout), **options)
+    from . import batch
+
+    def fetch(ref: str) -> hub.RepoSnapshot:
+        return hub.fetch(ref, revision=revision, token=token, timeout=timeout)
+
+    stream = batch.outcomes([repo], fetch, jobs=1, overlap=True)  # forks first: no thread may run before it
     start_warm_up()
-    snapshot = hub.fetch(repo, revision=revision, token=token, timeout=timeout)
-    return estimate_snapshot(snapshot, **options)
+    ((_, fetched),) = list(stream)
+    if isinstance(fetched, HubmemError):
+        raise fetched
+    return estimate_snapshot(fetched, **options)
 
 
 def start_warm_up() -> None:

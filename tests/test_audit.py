@@ -216,7 +216,7 @@ def test_ctrl_c_prints_what_finished(fake_hub, monkeypatch):
 
 @pytest.mark.parametrize("helper_process", [True, False], ids=["helper-process", "threads-here"])
 def test_run_audit_returns_input_order_and_catches_bugs(monkeypatch, helper_process):
-    monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 2 if helper_process else 0)
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs, **kw: 2 if helper_process else 0)
     main_pid = os.getpid()
 
     def fetch(ref: str) -> tuple[str, int]:
@@ -262,7 +262,7 @@ def test_helpers_are_forked_only_from_a_single_threaded_process(monkeypatch):
 
 
 def test_a_result_a_helper_cannot_send_becomes_that_items_error(monkeypatch):
-    monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 1)
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs, **kw: 1)
     got = dict(batch.outcomes(["a", "b"], lambda ref: ref if ref == "a" else (lambda: ref), jobs=2))
     assert got[0] == "a"
     assert isinstance(got[1], errors.HubmemError)
@@ -270,7 +270,7 @@ def test_a_result_a_helper_cannot_send_becomes_that_items_error(monkeypatch):
 
 
 def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
-    monkeypatch.setattr(batch, "helper_count", lambda items, jobs: 1)
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs, **kw: 1)
 
     def fetch(ref: str) -> str:
         if ref == "3":

@@ -195,3 +195,32 @@ def test_local_folder_reads_real_safetensors_files(tmp_path, fake_hub, sharded):
     assert data["parameters"]["stored_by_dtype"] == {"F16": 202_048}
     assert [r["total"] for r in data["rows"]][1] == 1_075_460_640
     assert fake_hub.requests == []
+
+
+def test_the_cli_in_its_own_process_fetches_beside_the_transformers_import(fake_hub):
+    """`hubmem REPO` as a real process forks one fetch helper (it runs no other thread at that point):
+    the estimate and the errors come back through it unchanged."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    probe = "import sys; from hubmem import batch; sys.exit(batch.helper_count(1, 1, overlap=True))"
+    helpers = subprocess.run([sys.executable, "-c", probe], env=env)
+    linux_smp = sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+    assert helpers.returncode == (1 if linux_smp else 0)
+
+    def hubmem(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "hubmem.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    ok = hubmem("test/tiny", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["parameters"]["parameters"] == 202_048
+    missing = hubmem("nobody/nothing")
+    assert missing.returncode == 10
+    assert missing.stderr == (
+        "Error: repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)\n"
+    )
