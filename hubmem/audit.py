@@ -73,13 +73,15 @@ class AuditRow:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def row_label(self) -> str:
-        """The precision's label, or the training regime's with --train."""
+    def _row(self) -> Any:
+        """The estimate's row for this precision, or for the training regime with --train."""
         est, p = self.estimate, self.precision
         assert est is not None and p is not None
-        trained = next((r for r in est.training_rows if r.regime == p), None)
-        return trained.label if trained is not None else est.row(p).label
+        return next((r for r in est.training_rows if r.regime == p), None) or est.row(p)
+
+    @property
+    def row_label(self) -> str:
+        return self._row().label
 
     def fields(self) -> dict[str, Any]:
         """Plain values (bytes as ints, None when unknown) keyed by column name."""
@@ -91,7 +93,7 @@ class AuditRow:
         est, p = self.estimate, self.precision
         assert est is not None and p is not None
         a, c = est.architecture, est.counts
-        row: Any = next((r for r in est.training_rows if r.regime == p), None) or est.row(p)
+        row = self._row()
         out.update(
             sha=est.sha,
             params=c.parameters,

@@ -1,11 +1,11 @@
 """Run one call per item on `jobs` threads and hand back each outcome as it lands.
 
-Where it helps (Linux, two or more CPUs, more than one item) the threads run in forked helper
-processes (one per 8 jobs, at most one per CPU), so the calls (for `hubmem audit`: HTTP and
-safetensors header parsing, bound by one interpreter lock each) and what the caller does with each
-outcome (estimating, transformers' ~1.7 s import) use every core instead of one. The helpers take
-the next item from a shared counter as each thread is free; outcomes come back pickled over one
-pipe per helper. The forks happen before this process starts any thread. Elsewhere the same
+Where it helps (`helper_count`: Linux, two or more CPUs, more than one item or `overlap`, and no
+other thread running yet) the threads run in forked helper processes (one per 8 jobs, at most one
+per CPU), so the calls (for `hubmem audit`: HTTP and safetensors header parsing, bound by one
+interpreter lock each) and what the caller does with each outcome (estimating, transformers'
+import) use every core instead of one. The helpers take the next item from a shared counter as
+each thread is free; outcomes come back pickled over one pipe per helper. Elsewhere the same
 threads run in this process.
 
 An outcome is ``(index, result)``; an exception becomes the result: a `HubmemError` as raised,

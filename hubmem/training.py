@@ -690,18 +690,14 @@ def _activation_term(
 
     # per kind of layer on this stage: (layers, activations of one)
     moe_count = _stage_moe_layers(arch, at)
-    kinds = [  # (layers on this stage, one layer's activations, label) per kind of layer
-        (n, layer(is_moe), label)
+    kinds = [  # (layers on this stage, one layer's activations, "MoE " / "dense " / "") per kind of layer
+        (n, layer(is_moe), (label + " ") if moe_count else "")
         for n, is_moe, label in ((moe_count, True, "MoE"), (at.layers - moe_count, False, "dense"))
         if n
     ]
     one = max(lay.per_gpu(t) for _, lay, _ in kinds)
-    counted = " + ".join(
-        f"{n} {label if moe_count else ''} layers × {lay.per_gpu(t):,} B" for n, lay, label in kinds
-    )
-    text = "; ".join(
-        f"{label if moe_count else ''} layer = {lay.formula}".lstrip() for _, lay, label in kinds
-    )
+    counted = " + ".join(f"{n} {label}layers × {lay.per_gpu(t):,} B" for n, lay, label in kinds)
+    text = "; ".join(f"{label}layer = {lay.formula}" for _, lay, label in kinds)
     if st.grad_checkpointing:
         # each layer's input (the residual stream: fp32 under autocast), replicated across TP ranks (§4.3)
         kept = (4 if _autocast(regime, st) else e) * s * b * arch.hidden_size
