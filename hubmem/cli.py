@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from . import errors
+from hubmem import errors
 
 DEBUG_ENV = "HUBMEM_DEBUG"
 
@@ -82,7 +82,7 @@ def _memory(ctx: click.Context | None, param: click.Parameter | None, value: str
     """click callback: '24GiB' / '80GB' -> bytes (a usage error, exit 2, when malformed)."""
     if value is None:
         return None
-    from .gpus import parse_memory
+    from hubmem.fit.gpus import parse_memory
 
     try:
         return parse_memory(value)
@@ -355,9 +355,9 @@ def estimate(
 ) -> None:
     """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
     or with --train the per-GPU training memory for each precision regime."""
-    from .estimate import estimate as run_estimate
-    from .fit import target, verdicts
-    from .report import render_estimate
+    from hubmem.fit.verdicts import target, verdicts
+    from hubmem.jobs.estimate import estimate as run_estimate
+    from hubmem.output.render import render_estimate
 
     if train is not None and num_gpus != 1:
         raise errors.InvalidInputError("with --train, --gpus N sets the number of GPUs (tp × pp × replicas)")
@@ -415,7 +415,7 @@ def training_settings(train: str | None, options: dict[str, Any], **shared: Any)
         raise errors.InvalidInputError(
             "--precision is for inference; with --train use --regime fp32|bf16|mixed|int8"
         )
-    from .training import DEFAULT_REGIMES, TrainingSettings
+    from hubmem.memory.training import DEFAULT_REGIMES, TrainingSettings
 
     return TrainingSettings(
         mode=train,
@@ -452,8 +452,8 @@ def split_revision(repo: str, revision: str | None) -> tuple[str, str | None]:
 @output_options
 def gpus(fmt: str, units: str) -> None:
     """List the GPU catalogue: names, aliases, memory and the source of each figure."""
-    from .gpus import catalogue_rows
-    from .report import render_rows
+    from hubmem.fit.gpus import catalogue_rows
+    from hubmem.output.render import render_rows
 
     rows = catalogue_rows()
     if fmt in ("json", "jsonl", "csv"):
@@ -571,7 +571,7 @@ def _model_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     "-j",
     "--jobs",
     type=int,
-    default=16,  # hubmem.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
+    default=16,  # hubmem.jobs.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
     show_default=True,
     help="Repos fetched at once (Linux: on threads in forked helpers, one per 8 jobs, at most one per CPU).",
 )
@@ -606,9 +606,10 @@ def audit(
     With --train each row is the per-GPU training memory of one regime (--regime, default mixed).
     """
 
-    from . import audit as audit_mod
-    from . import fit, hub
-    from .report import render_audit
+    from hubmem.fit import verdicts as fit
+    from hubmem.hub import fetch as hub
+    from hubmem.jobs import audit as audit_mod
+    from hubmem.output.render import render_audit
 
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
     options = _model_options(kwargs)
@@ -666,10 +667,11 @@ def check(
     Hugging Face cache lives; other codes: errors (see the README). With --train: the per-GPU
     training memory of one regime (--regime, default mixed) on --gpus of them.
     """
-    from . import disk, fit
-    from .estimate import estimate as run_estimate
-    from .estimate import normalise_precision
-    from .report import render_check
+    from hubmem.fit import verdicts as fit
+    from hubmem.hub import disk
+    from hubmem.jobs.estimate import estimate as run_estimate
+    from hubmem.jobs.estimate import normalise_precision
+    from hubmem.output.render import render_check
 
     token, timeout = kwargs.pop("token"), kwargs.pop("timeout")
     options = _model_options(kwargs)

@@ -1,6 +1,6 @@
 """`make bench`: HTTP round trips and wall time per model against the fake Hub with injected latency.
 
-Reports, per fixture model: requests and wall time of hubmem.hub.fetch with a cold cache, the same with
+Reports, per fixture model: requests and wall time of hubmem.hub.fetch.fetch with a cold cache, the same with
 the metadata cached (a second run), and with the single-request sharded-header endpoint switched off;
 then the full CLI's wall time and the start-up time of `hubmem --help`. Medians over --repeat runs.
 Last, `hubmem audit` over 200 distinct repo ids (the fixture repos registered again and again under
@@ -37,7 +37,7 @@ def use_cache_dir(home: str) -> None:
 
 
 def timed_fetch(hub: FakeHub, repo: str, home: str) -> tuple[float, int]:
-    from hubmem import hub as hub_mod
+    from hubmem.hub import fetch as hub_mod
 
     use_cache_dir(home)
     hub.clear_log()

@@ -21,7 +21,7 @@ def layout(repo_id: str) -> dict:
 
 
 def headers(repo_id: str) -> dict:
-    """{file: {tensor: (dtype, shape)}} exactly as hubmem.hub hands it to hubmem.checkpoint."""
+    """{file: {tensor: (dtype, shape)}} exactly as hubmem.hub.fetch hands it to hubmem.model.tensors."""
     return {
         name: {t[0]: (t[1], tuple(t[2])) for t in spec["tensors"]}
         for name, spec in layout(repo_id)["files"].items()

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture
 from hubmem.cli import main
-from hubmem.estimate import estimate_snapshot
-from hubmem.hub import RepoSnapshot
-from hubmem.variants import _raw_layer_kinds
+from hubmem.hub.fetch import RepoSnapshot
+from hubmem.jobs.estimate import estimate_snapshot
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture
+from hubmem.model.variants import _raw_layer_kinds
 
 from .helpers import DEEPSEEK_V2_LITE, cli_json, config
 
@@ -203,7 +203,7 @@ def test_llava_text_config_leans_on_llama_defaults():
     ],
 )
 def test_tower_tensors_are_their_own_component(name):
-    from hubmem.checkpoint import component_of
+    from hubmem.model.tensors import component_of
 
     expected = "audio" if name.startswith("audio") else "vision"
     assert component_of(name) == expected

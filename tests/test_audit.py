@@ -13,9 +13,12 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from hubmem import audit, batch, cli, errors, hub
+from hubmem import cli, errors
 from hubmem.cli import audit as audit_command
 from hubmem.cli import main
+from hubmem.hub import batch
+from hubmem.hub import fetch as hub
+from hubmem.jobs import audit
 
 from .fakehub import build_safetensors_header
 from .helpers import config, layout
@@ -446,7 +449,7 @@ def test_the_cli_in_its_own_process_forks_helpers_and_keeps_exact_rows(fake_hub)
 
     fake_hub.add_repo("acme/gated", layout=layout(TINY), config=config(TINY), hub={"gated": "manual"})
     root = Path(__file__).resolve().parent.parent
-    probe = "import sys; from hubmem import batch; sys.exit(batch.helper_count(3, 16))"
+    probe = "import sys; from hubmem.hub import batch; sys.exit(batch.helper_count(3, 16))"
     helpers = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(root)})
     done = subprocess.run(
         [

@@ -9,8 +9,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from hubmem import disk
 from hubmem.cli import main
+from hubmem.hub import disk
 
 from .fakehub import build_safetensors_header
 from .helpers import config, layout

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hubmem.architecture import parse_architecture
-from hubmem.checkpoint import component_of, count_tensors, is_buffer
+from hubmem.model.architecture import parse_architecture
+from hubmem.model.tensors import component_of, count_tensors, is_buffer
 
 from .helpers import FIXTURES, config, headers, layout, layout_totals, published_repos
 
@@ -28,7 +28,7 @@ def main_cli():
 def hub_counts_at_publication(data: dict, parameters: dict) -> dict[str, int]:
     """hubmem's Hub-convention counts, adjusted to the convention of the day the figure was published:
     a layout whose `hub_counting` says `U8 *_scales: 0` was published after the Hub stopped counting
-    the MXFP4 scales (hubmem.checkpoint.hub_elements)."""
+    the MXFP4 scales (hubmem.model.tensors.hub_elements)."""
     hub = dict(parameters["hub_by_dtype"])
     if (data.get("hub_counting") or {}).get("U8 *_scales") == 0:
         hub["U8"] -= parameters["mxfp4_scale_elements"]

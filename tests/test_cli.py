@@ -207,7 +207,7 @@ def test_the_cli_in_its_own_process_fetches_beside_the_transformers_import(fake_
 
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
-    probe = "import sys; from hubmem import batch; sys.exit(batch.helper_count(1, 1, overlap=True))"
+    probe = "import sys; from hubmem.hub import batch; sys.exit(batch.helper_count(1, 1, overlap=True))"
     helpers = subprocess.run([sys.executable, "-c", probe], env=env)
     linux_smp = sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
     assert helpers.returncode == (1 if linux_smp else 0)

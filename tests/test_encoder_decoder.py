@@ -9,10 +9,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture, refine_with_counts
-from hubmem.checkpoint import count_tensors, encoder_decoder_split
 from hubmem.cli import main
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture, refine_with_counts
+from hubmem.model.tensors import count_tensors, encoder_decoder_split
 
 from .helpers import config, headers
 

@@ -11,9 +11,9 @@ import json
 
 from click.testing import CliRunner
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture
 from hubmem.cli import main
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture
 
 from .helpers import config
 

@@ -8,8 +8,9 @@ import struct
 import pytest
 from click.testing import CliRunner
 
-from hubmem import errors, hub
+from hubmem import errors
 from hubmem.cli import main
+from hubmem.hub import fetch as hub
 
 from .helpers import config, layout
 
@@ -255,7 +256,7 @@ def test_offline_after_one_online_run_makes_no_request(fake_hub, monkeypatch):
 
 
 def test_unexpected_exception_is_one_line_with_debug_hint(fake_hub, monkeypatch):
-    import hubmem.estimate as est
+    import hubmem.jobs.estimate as est
 
     def boom(*a, **k):
         raise RuntimeError("kaboom")

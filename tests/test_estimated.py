@@ -1,4 +1,4 @@
-"""Config-only parameter estimates (hubmem.estimated) against exact safetensors counts.
+"""Config-only parameter estimates (hubmem.model.config_counts) against exact safetensors counts.
 
 Each test names what the estimate leaves out and derives that remainder by hand from the config's
 dimensions, so `exact - estimate` must equal it to the element; the relative gap is stated too.
@@ -7,9 +7,9 @@ The exact counts come from the fixture layouts (tests/helpers.headers), not from
 
 from __future__ import annotations
 
-from hubmem.architecture import parse_architecture
-from hubmem.checkpoint import count_tensors
-from hubmem.estimated import estimate_counts
+from hubmem.model.architecture import parse_architecture
+from hubmem.model.config_counts import estimate_counts
+from hubmem.model.tensors import count_tensors
 
 from .helpers import DEEPSEEK_V2_LITE, config, headers
 

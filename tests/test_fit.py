@@ -8,10 +8,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hubmem import fit, hub
 from hubmem.cli import main
 from hubmem.errors import InvalidInputError
-from hubmem.estimate import estimate_snapshot
+from hubmem.fit import verdicts as fit
+from hubmem.hub import fetch as hub
+from hubmem.jobs.estimate import estimate_snapshot
 
 from .helpers import config, headers, layout
 

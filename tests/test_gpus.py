@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hubmem import gpus
-from hubmem.gpus import (
+from hubmem.fit import gpus
+from hubmem.fit.gpus import (
     CATALOGUE,
     COMMON,
     Gpu,

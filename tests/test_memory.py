@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture
-from hubmem.checkpoint import count_tensors
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture
+from hubmem.model.tensors import count_tensors
 
 from .helpers import config, headers
 

@@ -12,11 +12,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture
-from hubmem.checkpoint import count_tensors
-from hubmem.estimated import estimate_counts
-from hubmem.moe import active_parameters, parse_moe
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture
+from hubmem.model.config_counts import estimate_counts
+from hubmem.model.moe import active_parameters, parse_moe
+from hubmem.model.tensors import count_tensors
 
 from .helpers import config, headers
 

@@ -71,7 +71,7 @@ def test_s4_needs_at_least_two_80_gb_gpus(fake_hub):
     assert verdict["fits"] is False and verdict["gpus_needed"] == 2
 
 
-# --- training seeds (hubmem.training) -----------------------------------------------------------------
+# --- training seeds (hubmem.memory.training) -----------------------------------------------------------------
 
 # S0's "LLaMA-6B" is no Hub repo: a folder holding only config.json with the dimensions the article states
 # (hidden 4096, intermediate 11008, 32 layers, context 2048; heads and vocab as LLaMA's), and --params 6e9.

@@ -11,9 +11,9 @@ import json
 
 from click.testing import CliRunner
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture
 from hubmem.cli import main
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture
 
 from .helpers import cli_json, config
 
@@ -36,7 +36,7 @@ def test_mamba_130m_runs_and_has_state_but_no_kv(fake_hub):
 
 
 def test_mamba_mixer_tensors_are_an_ssm_component_with_four_linear_layers():
-    from hubmem.checkpoint import count_tensors
+    from hubmem.model.tensors import count_tensors
 
     from .helpers import headers
 

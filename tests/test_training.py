@@ -9,10 +9,10 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from hubmem import training
-from hubmem.architecture import Architecture
-from hubmem.checkpoint import CheckpointCounts
 from hubmem.cli import main
+from hubmem.memory import training
+from hubmem.model.architecture import Architecture
+from hubmem.model.tensors import CheckpointCounts
 
 from . import compare_measured, docs
 from .helpers import cli_json
@@ -445,7 +445,7 @@ def test_cli_choices_are_the_library_names():
 
 def test_gpu_verdict_per_training_regime(fake_hub):
     # Llama-3.2-1B full fine-tuning on a T4: each regime's per-GPU total against the T4's usable memory.
-    from hubmem.gpus import find_gpu
+    from hubmem.fit.gpus import find_gpu
 
     t4 = find_gpu("t4")
     args = ["meta-llama/Llama-3.2-1B", "--train", "full", "--seq-len", "1024", "--gpu", "t4"]
@@ -482,7 +482,7 @@ def test_num_gpus_is_refused_with_train(fake_hub):
 
 
 def moe_arch(num_layers: int, moe_layers: range, **moe_over) -> Architecture:
-    from hubmem.moe import MoE
+    from hubmem.model.moe import MoE
 
     spec = dict(
         num_experts=8,

@@ -11,9 +11,9 @@ Every expected number is derived from the config's dimensions in the test, not r
 
 from __future__ import annotations
 
-from hubmem.architecture import parse_architecture
-from hubmem.checkpoint import count_tensors
-from hubmem.estimated import estimate_counts
+from hubmem.model.architecture import parse_architecture
+from hubmem.model.config_counts import estimate_counts
+from hubmem.model.tensors import count_tensors
 
 from .helpers import cli_json, config, headers, layout
 

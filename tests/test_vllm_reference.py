@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from hubmem import memory
-from hubmem.architecture import parse_architecture
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import parse_architecture
 
 REFERENCE = Path("/work/shared/reference/configs")
 E = 2  # bytes per element: bf16

@@ -6,15 +6,17 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import architecture as arch_mod
-from . import hub, memory, training
-from .architecture import Architecture
-from .checkpoint import CheckpointCounts, count_tensors, encoder_decoder_split
-from .errors import HubmemError, InvalidInputError
-from .estimated import estimate_counts
-from .fit import fits_on_label
-from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
-from .moe import active_parameters
+from hubmem.errors import HubmemError, InvalidInputError
+from hubmem.fit.gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
+from hubmem.fit.verdicts import fits_on_label
+from hubmem.hub import fetch as hub
+from hubmem.memory import inference as memory
+from hubmem.memory import training
+from hubmem.model import architecture as arch_mod
+from hubmem.model.architecture import Architecture
+from hubmem.model.config_counts import estimate_counts
+from hubmem.model.moe import active_parameters
+from hubmem.model.tensors import CheckpointCounts, count_tensors, encoder_decoder_split
 
 FALLBACK_SEQ_LEN = 2048
 
@@ -48,7 +50,7 @@ class Estimate:
 
     @property
     def active_parameters(self) -> int | None:
-        """Parameters one token uses (MoE models; MTP modules left out), else None (hubmem.moe)."""
+        """Parameters one token uses (MoE models; MTP modules left out), else None (hubmem.model.moe)."""
         moe, c = self.architecture.moe, self.counts
         if moe is None or not c.routed_expert_params:
             return None
@@ -125,13 +127,13 @@ def estimate(
 
     `options` are those of `estimate_snapshot` (seq_len, batch, kv_dtype, attn, overhead_bytes,
     precisions, all_logits, serving_factor). `fetch_beside` (the CLI): fetch in a forked helper
-    process where hubmem.batch finds one pays, so that parsing a large checkpoint's headers and
+    process where hubmem.hub.batch finds one pays, so that parsing a large checkpoint's headers and
     huggingface_hub's import run on another core than transformers' import.
     """
     if not fetch_beside:
         start_warm_up()
         return estimate_snapshot(hub.fetch(repo, revision=revision, token=token, timeout=timeout), **options)
-    from . import batch
+    from hubmem.hub import batch
 
     def fetch(ref: str) -> hub.RepoSnapshot:
         return hub.fetch(ref, revision=revision, token=token, timeout=timeout)
@@ -178,7 +180,7 @@ def estimate_snapshot(
     """The memory estimate for metadata already fetched (pure: no network).
 
     `parameters` replaces the parameter count (the seeds' "6B" / "1B" models); `train` switches to
-    training rows (hubmem.training) instead of inference rows; `train_gpu` (name, usable bytes per GPU)
+    training rows (hubmem.memory.training) instead of inference rows; `train_gpu` (name, usable bytes per GPU)
     turns their fits-on column into a verdict for that GPU (`--train --gpu`).
     encoder_len: encoder-decoder models only; default the model's natural source length
     (Whisper 1500 frames, T5 512, BART 1024), else the decoder length. image_tokens: tokens per

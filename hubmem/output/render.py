@@ -8,9 +8,9 @@ import io
 import json
 from typing import Any
 
-from .estimate import Estimate
-from .fit import Verdict
-from .training import REGIMES
+from hubmem.fit.verdicts import Verdict
+from hubmem.jobs.estimate import Estimate
+from hubmem.memory.training import REGIMES
 
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 UNITS = {"GiB": 1024**3, "GB": 10**9}
@@ -195,7 +195,7 @@ def variant_lines(est: Estimate) -> list[tuple[str, str]]:
             )
         )
     if a.ssm:
-        from .memory import state_bytes_per_sequence, state_element_bytes
+        from hubmem.memory.inference import state_bytes_per_sequence, state_element_bytes
 
         per_seq = state_bytes_per_sequence(a, *state_element_bytes(est.settings, "bf16"))
         lines.append(
@@ -249,7 +249,7 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
         out.append(
             f"  active per token = (parameters − MTP) − routed experts × (E − k) / E = "
             f"({c.parameters:,} − {mtp:,}) − {c.routed_expert_params:,} × {inactive} / {experts} "
-            f"= {est.active_parameters:,} (hubmem.moe)"
+            f"= {est.active_parameters:,} (hubmem.model.moe)"
         )
     for r in [*est.rows, *est.training_rows]:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
@@ -311,7 +311,7 @@ def render_verdicts(verdicts: list[Verdict], est: Estimate, fmt: str = "table", 
 
 def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any = None) -> str:
     """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown."""
-    from .audit import COLUMNS
+    from hubmem.jobs.audit import COLUMNS
 
     if fmt in ("json", "jsonl", "csv"):
         return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)

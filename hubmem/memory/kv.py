@@ -10,7 +10,7 @@ One function per vLLM cache spec (vllm/v1/kv_cache_interface.py), at tensor-para
   per token per layer, no ×2 (num_kv_heads = 1, head_size = kv_lora_rank + rope); with the
   `fp8_ds_mla` cache 656 bytes per token per layer;
 - Mamba / linear attention (`MambaSpec`): a fixed state per sequence and layer, conv state + SSM
-  (temporal) state, shapes from `MambaStateShapeCalculator` (see `hubmem.variants.ssm_of`);
+  (temporal) state, shapes from `MambaStateShapeCalculator` (see `hubmem.model.variants.ssm_of`);
 - cross-attention (`CrossAttentionSpec`, encoder-decoder): the full-attention page size, for the
   encoder's tokens (Whisper: 1500), fixed while the decoder generates.
 
@@ -21,8 +21,8 @@ hybrid models; hubmem counts the tokens themselves, as transformers' caches do.
 
 from __future__ import annotations
 
-from .architecture import ATTENTION_KINDS, Architecture
-from .errors import InvalidInputError
+from hubmem.errors import InvalidInputError
+from hubmem.model.architecture import ATTENTION_KINDS, Architecture
 
 # vLLM `fp8_ds_mla` cache (vllm/v1/attention/backends/mla/flashmla_sparse.py, DeepSeek V3.2 FP8
 # layout): 512 float8_e4m3 NoPE values + 4 float32 scales (one per 128 values) + 64 bfloat16 RoPE

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import errors
-from .checkpoint import DTYPE_BITS, dtype_bits
+from hubmem import errors
+from hubmem.model.tensors import DTYPE_BITS, dtype_bits
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"

@@ -6,7 +6,7 @@ Splitting over N GPUs is tensor parallelism (Megatron-LM, Shoeybi et al. 2019 §
 KV heads when N > k, `get_num_kv_heads` in vllm/config; an MLA latent counts as one head, kept
 whole on every GPU); the per-GPU overhead (CUDA context,
 framework reserve) is paid on every GPU. Engines also need N to divide the head count; that is not
-enforced here. Every total is compared with the GPU's *usable* memory (`hubmem.gpus`, "Usable
+enforced here. Every total is compared with the GPU's *usable* memory (`hubmem.fit.gpus`, "Usable
 memory").
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from . import memory
-from .architecture import Architecture
-from .errors import InvalidInputError
+from hubmem.errors import InvalidInputError
+from hubmem.memory import inference as memory
+from hubmem.model.architecture import Architecture
 
 # Reverse solves search 1 .. SEARCH_LIMIT; a model whose limit is higher gets SEARCH_LIMIT.
 SEARCH_LIMIT = 2**31
@@ -40,7 +40,7 @@ class Target:
 
 def target(gpu: str | None, gpu_memory: int | None = None, num_gpus: int = 1) -> Target | None:
     """The Target for --gpu NAME or --gpu-memory BYTES (with --num-gpus); None when neither is given."""
-    from .gpus import UnknownGpuError, find_gpu
+    from hubmem.fit.gpus import UnknownGpuError, find_gpu
 
     if num_gpus < 1:
         raise InvalidInputError("--num-gpus must be at least 1")
@@ -79,7 +79,7 @@ def per_gpu_bytes(row: memory.InferenceRow, arch: Architecture, n: int, serving_
 def fits_on_label(row: memory.InferenceRow, arch: Architecture, serving_factor: bool = False) -> str:
     """The estimate table's "fits on": the smallest common GPU that holds the row on its own, else the
     fewest H100 80GB that hold it split tensor-parallel, by the same per-GPU rule as `--gpu`."""
-    from .gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
+    from hubmem.fit.gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
 
     gpu = smallest_fitting(per_gpu_bytes(row, arch, 1, serving_factor), catalogue=COMMON)
     if gpu is not None:

@@ -3,7 +3,7 @@
 Normalisation goes through transformers' own config classes where the `model_type` is known to
 them: they resolve field aliases (GPT-2 `n_embd` -> `hidden_size`, BLOOM `n_layer`, ...) and
 defaults, and compute per-layer attention patterns (`layer_types`) for Gemma 2/3, Qwen2, ...
-Importing transformers costs ~1.7 s on a 2-core machine, so `hubmem.hub` starts that import in
+Importing transformers costs ~1.7 s on a 2-core machine, so `hubmem.hub.fetch` starts that import in
 a background thread while the network round trips are in flight (`warm_up`). Unknown model types
 fall back to the raw dict with the alias table below. Configs are JSON: nothing is ever executed.
 """
@@ -16,9 +16,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import MalformedConfigError
-from .moe import MoE, parse_moe
-from .variants import (
+from hubmem.errors import MalformedConfigError
+from hubmem.model.moe import MoE, parse_moe
+from hubmem.model.variants import (
     ATTENTION_KINDS,
     BIDIRECTIONAL,
     MLA,
@@ -32,7 +32,7 @@ from .variants import (
     ssm_of,
     towers_of,
 )
-from .variants import first as _first
+from hubmem.model.variants import first as _first
 
 # Raw-dict aliases, used when transformers does not know the model type (and to read configs
 # whose class keeps the original name). Order = preference.
@@ -117,7 +117,7 @@ class Architecture:
     ssm: SSM | None = None
     encoder: Encoder | None = None
     towers: tuple[str, ...] = ()  # "vision", "audio": sub-configs beside the language model
-    moe: MoE | None = None  # mixture of experts (hubmem.moe), None for dense models
+    moe: MoE | None = None  # mixture of experts (hubmem.model.moe), None for dense models
 
     @property
     def sliding_layers(self) -> int:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from .architecture import Architecture
-from .checkpoint import CheckpointCounts
-from .errors import InvalidInputError
-from .fit import fewest_gpus
-from .memory import DEFAULT_OVERHEAD_BYTES, Term
+from hubmem.errors import InvalidInputError
+from hubmem.fit.verdicts import fewest_gpus
+from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
+from hubmem.model.architecture import Architecture
+from hubmem.model.tensors import CheckpointCounts
 
 
 @dataclass(frozen=True)
@@ -709,7 +709,7 @@ def _activation_term(
     else:
         total = sum(n * lay.per_gpu(t) for n, lay, _ in kinds) * at.inflight
         formula = f"({counted}) × {at.inflight} micro-batch(es) in flight; {text}"
-    source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.training.layer_activations)"
+    source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.memory.training.layer_activations)"
     return total, Term("activations", total, formula, source)
 
 

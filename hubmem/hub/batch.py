@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from . import errors
+from hubmem import errors
 
 Outcome = tuple[int, Any]  # (index, result or HubmemError)
 POLL_SECONDS = 0.2  # waits are timed, so that Ctrl-C is seen promptly

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MalformedConfigError
+from hubmem.errors import MalformedConfigError
 
 ATTENTION_KINDS = ("full", "sliding", "chunked")
 MLP_ONLY = "mlp"  # a layer with neither attention nor a mixer (Nemotron-H `-` / `E` layers)

@@ -4,10 +4,10 @@ Marked `exact=False` everywhere they are shown. Dense decoder layout (transforme
 modules): per layer Q and O (h·a·d each), K and V (h·k·d each), MLP (3·h·i gated, 2·h·i plain),
 two norms (h each); token embeddings V·h, learned positions n_ctx·h where the model has them,
 final norm h, and an untied lm_head V·h. Biases are left out (< 0.1 % for these models).
-Mixture of experts (hubmem.moe): an MoE layer holds E routed experts and the shared expert(s),
+Mixture of experts (hubmem.model.moe): an MoE layer holds E routed experts and the shared expert(s),
 each an MLP of its own width, plus the router (E·h); the other layers a dense MLP.
 
-Other layer kinds reuse the Architecture's specs (hubmem.variants):
+Other layer kinds reuse the Architecture's specs (hubmem.model.variants):
 - MLA (DeepSeek V2/V3 `DeepseekV3Attention`): q_a (h·r_q) + q_b (r_q·a·(nope+rope)), or q (h·a·(nope+rope))
   without a query LoRA; kv_a_proj_with_mqa h·(r_kv + rope); kv_b r_kv·a·(nope + v); o a·v·h; the
   q_a / kv_a RMSNorms (r_q + r_kv).
@@ -28,9 +28,9 @@ Other layer kinds reuse the Architecture's specs (hubmem.variants):
 
 from __future__ import annotations
 
-from .architecture import Architecture
-from .checkpoint import CheckpointCounts
-from .variants import MLP_ONLY, SSM_ONLY_TYPES
+from hubmem.model.architecture import Architecture
+from hubmem.model.tensors import CheckpointCounts
+from hubmem.model.variants import MLP_ONLY, SSM_ONLY_TYPES
 
 
 def _attention_shapes(arch: Architecture) -> list[tuple[int, int]]:

@@ -1,6 +1,6 @@
 """Batch audit: many repo ids at once, one row each, in input order; one bad repo never stops the rest.
 
-The fetches run on `--jobs` threads (hubmem.batch: in a forked helper process where a second CPU
+The fetches run on `--jobs` threads (hubmem.hub.batch: in a forked helper process where a second CPU
 can run it), sharing huggingface_hub's HTTP session (one connection pool) and hubmem's metadata
 cache; each estimate is made in the calling thread as its fetch lands. Workers are daemons and the
 helper is killed on Ctrl-C, so it returns at once with the rows that finished, instead of waiting
@@ -15,11 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import batch, errors, fit, hub, memory
-from .estimate import Estimate, estimate_snapshot, normalise_precision, start_warm_up
+from hubmem import errors
+from hubmem.fit import verdicts as fit
+from hubmem.hub import batch
+from hubmem.hub import fetch as hub
+from hubmem.jobs.estimate import Estimate, estimate_snapshot, normalise_precision, start_warm_up
+from hubmem.memory import inference as memory
 
 # Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
-# processes of 8, hubmem.batch) keep two cores busy at 50 ms latency (tests/bench.py: 200 repos),
+# processes of 8, hubmem.hub.batch) keep two cores busy at 50 ms latency (tests/bench.py: 200 repos),
 # and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
 # sharded repo without the Hub's single-request header endpoint).
 DEFAULT_JOBS = 16
@@ -97,7 +101,7 @@ class AuditRow:
         out.update(
             sha=est.sha,
             params=c.parameters,
-            # MoE: parameters a token runs through (hubmem.moe); a dense model's are its total.
+            # MoE: parameters a token runs through (hubmem.model.moe); a dense model's are its total.
             active_params=est.active_parameters if est.active_parameters is not None else c.parameters,
             exact=c.exact,
             dtype=a.dtype
@@ -115,7 +119,7 @@ class AuditRow:
             exit_code=0,
         )
         trained = est.training_fit.get(p)
-        if trained is not None:  # --train --gpu: hubmem.estimate.training_fit
+        if trained is not None:  # --train --gpu: hubmem.jobs.estimate.training_fit
             out.update(
                 fits=trained["fits"], headroom=trained["headroom_bytes"], gpus_needed=trained["gpus_needed"]
             )
@@ -203,7 +207,7 @@ def run_audit(
     on_done: Callable[[AuditRow], None] | None = None,
 ) -> AuditResult:
     """`fetch(ref)` for every ref on `jobs` threads (in a helper process where that uses a second
-    core: hubmem.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
+    core: hubmem.hub.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
     transformers' import (`start_warm_up`) overlaps the first fetches. Rows come back in input order.
 
     `on_done` runs here as each row finishes (progress bars). Ctrl-C (or a KeyboardInterrupt raised
@@ -242,5 +246,5 @@ def progress_bar(total: int, stream: TextIO = sys.stderr) -> Any:
     from tqdm import tqdm
 
     tqdm.monitor_interval = 0  # no monitor thread: a bar updated per repo needs none, and no thread
-    # should run when the audit forks its fetch helper (hubmem.batch)
+    # should run when the audit forks its fetch helper (hubmem.hub.batch)
     return tqdm(total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False)

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .errors import UnknownDtypeError
+from hubmem.errors import UnknownDtypeError
 
 # Bits per element of every dtype the safetensors format defines
 # (safetensors/safetensors/src/tensor.rs `Dtype`, `Dtype::bitsize`).
@@ -242,7 +242,7 @@ class CheckpointCounts:
     linear_rows: int = 0  # Σ output features (per-row scales: LLM.int8 SCB)
     linear_groups_128: int = 0  # Σ rows × ceil(in/128) (GPTQ/AWQ group-128 scales and zeros)
     linear_blocks_128: int = 0  # Σ ceil(out/128) × ceil(in/128) (DeepSeek-V3 FP8 block scales)
-    routed_expert_params: int = 0  # parameters of routed experts outside MTP modules (hubmem.moe)
+    routed_expert_params: int = 0  # parameters of routed experts outside MTP modules (hubmem.model.moe)
     # Elements as the Hub's API counts them (`safetensors.parameters`): see `hub_elements`.
     hub_by_dtype: dict[str, int] = field(default_factory=dict)
     mxfp4_scale_elements: int = 0  # U8 `*_scales` elements beside MXFP4 `*_blocks` (gpt-oss)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .architecture import Architecture
-from .checkpoint import CheckpointCounts
-from .kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: part of this module's API)
+from hubmem.memory.kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: part of this module's API)
     FP8_DS_MLA,
     cross_attention_bytes,
     kv_bytes_per_token,
@@ -19,7 +17,9 @@ from .kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: part of this mo
     state_bytes_per_sequence,
     token_bytes,
 )
-from .variants import BIDIRECTIONAL, SSM_ONLY_TYPES
+from hubmem.model.architecture import Architecture
+from hubmem.model.tensors import CheckpointCounts
+from hubmem.model.variants import BIDIRECTIONAL, SSM_ONLY_TYPES
 
 GiB = 1024**3
 GB = 10**9
@@ -343,7 +343,7 @@ def inference_row(
         "weights",
         weights,
         f"{spec.description}: {counts.parameters:,} parameters ({counts.linear_params:,} in block Linear layers)",
-        "hubmem.memory.weight_bytes; QLoRA paper §3 / GPTQ / LLM.int8 storage layouts",
+        "hubmem.memory.inference.weight_bytes; QLoRA paper §3 / GPTQ / LLM.int8 storage layouts",
     )
     if settings.serving_factor is not None:
         margin = round(weights * (settings.serving_factor - 1))
@@ -382,7 +382,7 @@ def inference_row(
         + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
         + (" + b·a·s²·(e+4)" if settings.attn == "eager" else "")
         + f") × {e} [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
-        "hubmem.memory.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
+        "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
     )
     o_term = Term(
         "overhead",
