@@ -1,1 +1,33 @@
-"""hubmem: GPU memory estimates for Hugging Face Hub models from config.json and safetensors headers."""
+"""hubmem: how much GPU memory will a Hugging Face model need, and will it fit?
+
+The Python API (hubmem.api), imported lazily so that `hubmem --help` stays fast:
+
+    hubmem.estimate(repo, **options)   inference memory per precision (InferenceEstimate)
+    hubmem.train(repo, mode, ...)      per-GPU training memory per regime (TrainingEstimate)
+    hubmem.check(repo, gpu=...)        will it fit, is there disk (CheckResult)
+    hubmem.audit(ids, ...)             one AuditRow per repo id, in input order (an iterator)
+    hubmem.gpus()                      the GPU catalogue
+    hubmem.errors                      the error classes (HubmemError and its exit codes)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["audit", "check", "errors", "estimate", "gpus", "train"]
+
+if TYPE_CHECKING:
+    from hubmem import errors
+    from hubmem.api import audit, check, estimate, gpus, train
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("audit", "check", "estimate", "gpus", "train"):
+        from hubmem import api
+
+        return getattr(api, name)
+    if name == "errors":
+        import importlib
+
+        return importlib.import_module("hubmem.errors")
+    raise AttributeError(f"module 'hubmem' has no attribute {name!r}")

@@ -244,10 +244,24 @@ def test_run_audit_returns_input_order_and_catches_bugs(monkeypatch, helper_proc
     assert result.failed[0].error.exit_code == 1
 
 
-def test_audit_row_turns_bad_options_into_an_error_row():
-    row = audit.audit_row("x", hub.fetch(TINY), precision="nonsense")
+def test_a_bad_option_value_stops_the_audit_before_any_fetch(fake_hub):
+    import hubmem
+
+    with pytest.raises(errors.InvalidInputError) as e:
+        hubmem.audit([TINY], precision="nonsense")
+    assert e.value.exit_code == 3
+    assert str(e.value) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
+    assert fake_hub.requests == []
+
+
+def test_audit_row_turns_an_option_the_model_cannot_take_into_an_error_row(fake_hub):
+    from hubmem.jobs.options import job_options
+
+    # tiny has no vision tower: image tokens are valid in general, not for this model
+    row = audit.audit_row("x", hub.fetch(TINY), job_options(None, {"image_tokens": 16}))
     assert row.error is not None and row.error.exit_code == 3
-    assert str(row.error) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
+    assert str(row.error) == "--image-tokens: 'test/tiny' has no vision tower (no vision_config)"
+    assert row.fields()["status"] == "error" and row.fields()["exit_code"] == 3
 
 
 def test_helpers_are_forked_only_from_a_single_threaded_process(monkeypatch):

@@ -157,16 +157,31 @@ def test_pytorch_only_repo_is_estimated_and_says_what_it_found(fake_hub):
     assert data["download_bytes"] == 405_096
 
 
-def test_usage_error_exit_2(fake_hub):
-    result = CliRunner().invoke(main, [TINY, "--precision", "int3"])
-    assert result.exit_code == 2
-    assert "Invalid value for '--precision'" in result.stderr
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--precision", "int3"), "Error: Invalid value for '--precision': 'int3' is not one of"),
+        (("--batch", "many"), "Error: Invalid value for '--batch': 'many' is not a valid integer"),
+        (("--overhead", "12"), "Error: --overhead: memory size '12' needs a unit: 12GiB"),
+        (("--gpu-memory", "lots"), "Error: --gpu-memory: not a memory size: 'lots'"),
+        (("--serving-factor", "nan"), "Error: --serving-factor must be a finite number of at least 1, not nan"),
+        (("--serving-factor", "0"), "Error: --serving-factor must be a finite number of at least 1, not 0.0"),
+        (("--encoder-len", "10"), "Error: --encoder-len: 'llama' is not an encoder-decoder model"),
+        (("--explain", "--format", "csv"), "Error: --explain prints text: use --format table or markdown"),
+    ],
+)
+def test_every_bad_option_value_exits_3_with_one_line(fake_hub, args, message):
+    """Whether click or hubmem rejects the value, it is the same documented exit code and one line."""
+    result = CliRunner().invoke(main, [TINY, *args])
+    assert result.exit_code == 3, (result.exit_code, result.stderr)
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
 
 
-def test_bad_memory_value_is_a_usage_error(fake_hub):
-    result = CliRunner().invoke(main, [TINY, "--overhead", "12"])
+def test_usage_mistakes_keep_click_s_exit_2(fake_hub):
+    result = CliRunner().invoke(main, [TINY, "--no-such-option"])
     assert result.exit_code == 2
-    assert "--overhead" in result.stderr
+    assert "Error: No such option '--no-such-option'." in result.stderr
 
 
 @pytest.mark.parametrize("sharded", [False, True])

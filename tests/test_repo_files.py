@@ -119,7 +119,7 @@ def test_pytorch_only_repo_lists_its_files_with_sizes_and_flags_the_estimate(fak
         "weight files  pytorch_model-00001-of-00002.bin 9.29 GiB · pytorch_model-00002-of-00002.bin 3.26 GiB"
         " · pytorch_model.bin.index.json 0.00 GiB\n" in result.stdout
     )
-    assert "download 12.55 GiB in 2 files" in result.stdout
+    assert "download 12.55 GiB in 3 files" in result.stdout
     assert fake_hub.weights_downloads() == []
 
 

@@ -10,16 +10,19 @@ for requests in flight to time out.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from hubmem import errors
-from hubmem.fit import verdicts as fit
+from hubmem.fit.verdicts import Target, Verdict
 from hubmem.hub import batch
 from hubmem.hub import fetch as hub
-from hubmem.jobs.estimate import Estimate, estimate_snapshot, normalise_precision, start_warm_up
+from hubmem.jobs.check import judged_key
+from hubmem.jobs.estimate import estimate_snapshot, start_warm_up
+from hubmem.jobs.options import InferenceOptions, TrainingOptions
+from hubmem.jobs.results import InferenceEstimate, TrainingEstimate
 from hubmem.memory import inference as memory
 
 # Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
@@ -27,6 +30,9 @@ from hubmem.memory import inference as memory
 # and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
 # sharded repo without the Hub's single-request header endpoint).
 DEFAULT_JOBS = 16
+# The most: beyond a few hundred threads the fetches only queue on the HTTP pools (100 connections
+# each) while every thread costs its stack; a million (`-j 1000000`) would never start.
+MAX_JOBS = 256
 
 
 def parse_id_lines(text: str) -> list[str]:
@@ -65,74 +71,80 @@ def read_ids(args: Iterable[str], files: Iterable[str], stdin: TextIO) -> list[s
     return ids
 
 
-@dataclass
+@dataclass(frozen=True)
 class AuditRow:
+    """One repo of an audit: its estimate and the judged row's plain values (`fields()`), or its error."""
+
     ref: str  # as given, e.g. "org/name@v1"
-    estimate: Estimate | None = None
-    precision: str | None = None
-    verdict: fit.Verdict | None = None
+    estimate: InferenceEstimate | TrainingEstimate | None = None
+    precision: str | None = None  # the judged precision, or the training regime
+    verdict: Verdict | None = None
     error: errors.HubmemError | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # column -> plain value, computed once
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
-    def _row(self) -> Any:
-        """The estimate's row for this precision, or for the training regime with --train."""
-        est, p = self.estimate, self.precision
-        assert est is not None and p is not None
-        return next((r for r in est.training_rows if r.regime == p), None) or est.row(p)
-
     @property
     def row_label(self) -> str:
-        return self._row().label
+        assert self.estimate is not None and self.precision is not None
+        return self.estimate.row(self.precision).label
 
     def fields(self) -> dict[str, Any]:
         """Plain values (bytes as ints, None when unknown) keyed by column name."""
-        out: dict[str, Any] = dict.fromkeys(COLUMNS)
-        out["repo"] = self.ref
-        if self.error is not None:
-            out.update(status="error", exit_code=self.error.exit_code, error=str(self.error))
-            return out
-        est, p = self.estimate, self.precision
-        assert est is not None and p is not None
-        a, c = est.architecture, est.counts
-        row = self._row()
+        return dict(self.values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.fields()
+
+
+def _values(
+    ref: str, est: InferenceEstimate | TrainingEstimate, key: str, verdict: Verdict | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = dict.fromkeys(COLUMNS)
+    a, c = est.architecture, est.counts
+    row = est.row(key)
+    if isinstance(est, InferenceEstimate):
+        kv_per_token = est.kv_bytes_per_token[key]
+    else:  # a training regime's KV per token at its compute dtype (what generation would keep)
+        kv_per_token = memory.kv_bytes_per_token(a, memory.compute_dtype_bytes(key))
+    out.update(
+        repo=ref,
+        sha=est.sha,
+        params=c.parameters,
+        # MoE: parameters a token runs through (hubmem.model.moe); a dense model's are its total.
+        active_params=est.active_parameters if est.active_parameters is not None else c.parameters,
+        exact=c.exact,
+        dtype=a.dtype or (max(c.stored_by_dtype, key=c.stored_by_dtype.get) if c.stored_by_dtype else None),
+        context=a.max_context,
+        precision=key,
+        weights=row.weights,
+        total=row.total,
+        kv_per_token=kv_per_token,
+        fits_on=est.fits_on[key],
+        download=est.download_bytes,
+        status="ok",
+        exit_code=0,
+    )
+    trained = est.fit.get(key) if isinstance(est, TrainingEstimate) else None
+    if trained is not None:  # --train --gpu: hubmem.fit.training.training_fit
+        out.update(fits=trained.fits, headroom=trained.headroom_bytes, gpus_needed=trained.gpus_needed)
+    if verdict is not None:
         out.update(
-            sha=est.sha,
-            params=c.parameters,
-            # MoE: parameters a token runs through (hubmem.model.moe); a dense model's are its total.
-            active_params=est.active_parameters if est.active_parameters is not None else c.parameters,
-            exact=c.exact,
-            dtype=a.dtype
-            or (max(c.stored_by_dtype, key=c.stored_by_dtype.get) if c.stored_by_dtype else None),
-            context=a.max_context,
-            precision=p,
-            weights=row.weights,
-            total=row.total,
-            kv_per_token=memory.kv_bytes_per_token(
-                a, memory.kv_element_bytes(est.settings, p), memory.kv_format(est.settings)
-            ),
-            fits_on=est.fits_on[p],
-            download=est.download_bytes,
-            status="ok",
-            exit_code=0,
+            fits=verdict.fits,
+            headroom=verdict.headroom,
+            gpus_needed=verdict.gpus_needed,
+            max_seq_len=verdict.max_seq_len,
+            max_batch=verdict.max_batch,
         )
-        trained = est.training_fit.get(p)
-        if trained is not None:  # --train --gpu: hubmem.jobs.estimate.training_fit
-            out.update(
-                fits=trained["fits"], headroom=trained["headroom_bytes"], gpus_needed=trained["gpus_needed"]
-            )
-        if self.verdict is not None:
-            v = self.verdict
-            out.update(
-                fits=v.fits,
-                headroom=v.headroom,
-                gpus_needed=v.gpus_needed,
-                max_seq_len=v.max_seq_len,
-                max_batch=v.max_batch,
-            )
-        return out
+    return out
+
+
+def _error_row(ref: str, error: errors.HubmemError) -> AuditRow:
+    values: dict[str, Any] = dict.fromkeys(COLUMNS)
+    values.update(repo=ref, status="error", exit_code=error.exit_code, error=str(error))
+    return AuditRow(ref, error=error, values=values)
 
 
 COLUMNS = (
@@ -174,28 +186,23 @@ class AuditResult:
 def audit_row(
     ref: str,
     fetched: hub.RepoSnapshot | errors.HubmemError,
-    *,
-    precision: str = "auto",
-    target: fit.Target | None = None,
-    options: dict[str, Any] | None = None,
+    options: InferenceOptions | TrainingOptions,
+    chosen: str | None = None,
+    target: Target | None = None,
 ) -> AuditRow:
-    """The row for one fetched repo (pure: no network); any failure becomes the row's error (a bug: exit 1)."""
+    """The row for one fetched repo (pure: no network); any failure becomes the row's error (a bug: exit 1).
+    `options` and `chosen` as hubmem.jobs.check.judged_options makes them."""
     if isinstance(fetched, errors.HubmemError):
-        return AuditRow(ref, error=fetched)
+        return _error_row(ref, fetched)
     try:
-        options = options or {}
-        if options.get("train") is not None:  # one training regime per row (the CLI passes one)
-            est = estimate_snapshot(fetched, **options)
-            return AuditRow(ref, est, est.training_rows[0].regime)
-        chosen = None if precision == "auto" else [normalise_precision(precision)]
-        est = estimate_snapshot(fetched, precisions=chosen, **options)
-        key = fit.default_precision(est) if chosen is None else chosen[0]
-        verdict = fit.verdict(est, key, target) if target is not None else None
-        return AuditRow(ref, est, key, verdict)
+        est = estimate_snapshot(fetched, options, target=target)
+        key = judged_key(est, chosen)
+        verdict = est.verdict(key) if isinstance(est, InferenceEstimate) else None
+        return AuditRow(ref, est, key, verdict, values=_values(ref, est, key, verdict))
     except errors.HubmemError as e:
-        return AuditRow(ref, error=e)
+        return _error_row(ref, e)
     except Exception as e:  # a bug on one repo must not sink the batch
-        return AuditRow(ref, error=errors.HubmemError(f"internal error: {type(e).__name__}: {e}"))
+        return _error_row(ref, errors.HubmemError(f"internal error: {type(e).__name__}: {e}"))
 
 
 def run_audit(
@@ -227,6 +234,29 @@ def run_audit(
     finally:
         stream.close()  # stops the workers (or the helper process) at once
     return AuditResult([rows[i] for i in sorted(rows)], len(refs), interrupted)
+
+
+def ordered_rows(
+    refs: list[str],
+    fetch: Callable[[str], hub.RepoSnapshot],
+    evaluate: Callable[[str, hub.RepoSnapshot | errors.HubmemError], AuditRow],
+    *,
+    jobs: int = DEFAULT_JOBS,
+) -> Iterator[AuditRow]:
+    """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
+    it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
+    stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
+    start_warm_up()
+    done: dict[int, AuditRow] = {}
+    next_index = 0
+    try:
+        for i, fetched in stream:
+            done[i] = evaluate(refs[i], fetched)
+            while next_index in done:
+                yield done.pop(next_index)
+                next_index += 1
+    finally:
+        stream.close()
 
 
 def sort_rows(rows: list[AuditRow], key: str) -> list[AuditRow]:

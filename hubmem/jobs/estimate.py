@@ -1,15 +1,18 @@
-"""The pipeline: hub -> checkpoint / architecture -> memory. `estimate()` is the Python API the CLI renders."""
+"""The estimate pipeline: hub (a snapshot) -> model (architecture, counts) -> memory (rows) -> fit
+(labels, verdicts) -> one result per job (hubmem.jobs.results). Pure once the snapshot is fetched."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import fields, replace
 from typing import Any
 
 from hubmem.errors import HubmemError, InvalidInputError
-from hubmem.fit.gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
-from hubmem.fit.verdicts import fits_on_label
+from hubmem.fit.training import TrainingFit, training_fit, training_fit_label
+from hubmem.fit.verdicts import Target, fits_on_label, verdict
 from hubmem.hub import fetch as hub
+from hubmem.jobs.options import InferenceOptions, TrainingOptions, job_options
+from hubmem.jobs.results import InferenceEstimate, ModelFacts, TrainingEstimate
 from hubmem.memory import inference as memory
 from hubmem.memory import training
 from hubmem.model import architecture as arch_mod
@@ -21,118 +24,23 @@ from hubmem.model.tensors import CheckpointCounts, count_tensors, encoder_decode
 FALLBACK_SEQ_LEN = 2048
 
 
-@dataclass
-class Estimate:
-    repo_id: str
-    revision: str | None
-    sha: str | None
-    source: str  # hub | cache | local
-    weights_format: str  # safetensors | pytorch | gguf | none
-    architecture: Architecture
-    counts: CheckpointCounts
-    settings: memory.InferenceSettings
-    rows: list[memory.InferenceRow]
-    fits_on: dict[str, str]  # precision -> smallest GPU (or N× GPU) that holds the total
-    weight_files: dict[str, int | None]  # files a download would pull, with sizes
-    seq_len_source: str  # "option", "model max context", "fallback"
-    warnings: list[str] = field(default_factory=list)
-    training_settings: training.TrainingSettings | None = None  # set with --train: rows are then empty
-    training_rows: list[training.TrainingRow] = field(default_factory=list)
-    parameters_source: str = "checkpoint"  # "checkpoint", "config.json", or "option" (--params)
-    # with --train --gpu: per regime {gpu, usable_bytes, fits, headroom_bytes, gpus_needed}
-    training_fit: dict[str, dict] = field(default_factory=dict)
-    # encoder-decoder: parameters of the encoder, the decoder and what they share
-    stack_split: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def download_bytes(self) -> int:
-        return sum(size or 0 for size in self.weight_files.values())
-
-    @property
-    def active_parameters(self) -> int | None:
-        """Parameters one token uses (MoE models; MTP modules left out), else None (hubmem.model.moe)."""
-        moe, c = self.architecture.moe, self.counts
-        if moe is None or not c.routed_expert_params:
-            return None
-        return active_parameters(c.parameters - c.by_component.get("mtp", 0), c.routed_expert_params, moe)
-
-    def row(self, precision: str) -> memory.InferenceRow:
-        return next(r for r in self.rows if r.precision == precision)
-
-    def to_dict(self) -> dict:
-        return {
-            "repo_id": self.repo_id,
-            "revision": self.revision,
-            "sha": self.sha,
-            "source": self.source,
-            "weights_format": self.weights_format,
-            "architecture": self.architecture.to_dict(),
-            "parameters": {**self.counts.to_dict(), "active": self.active_parameters},
-            "settings": {**self.settings.to_dict(), "seq_len_source": self.seq_len_source},
-            "kv_bytes_per_token": {
-                r.precision: memory.kv_bytes_per_token(
-                    self.architecture,
-                    memory.kv_element_bytes(self.settings, r.precision),
-                    memory.kv_format(self.settings),
-                )
-                for r in self.rows
-            },
-            "state_bytes_per_sequence": {
-                r.precision: memory.state_bytes_per_sequence(
-                    self.architecture, *memory.state_element_bytes(self.settings, r.precision)
-                )
-                for r in self.rows
-            },
-            "rows": [{**r.to_dict(), "fits_on": self.fits_on[r.precision]} for r in self.rows],
-            "weight_files": self.weight_files,
-            "download_bytes": self.download_bytes,
-            "warnings": list(self.warnings),
-            "stack_split": dict(self.stack_split),
-            **({"training": self.training_dict()} if self.training_settings else {}),
-        }
-
-    def training_dict(self) -> dict:
-        assert self.training_settings is not None
-        return {
-            "settings": {**self.training_settings.to_dict(), "seq_len": self.settings.seq_len},
-            "parameters_source": self.parameters_source,
-            "rows": [{**r.to_dict(), "fits_on": self.fits_on[r.regime]} for r in self.training_rows],
-            **({"fit": self.training_fit} if self.training_fit else {}),
-        }
-
-
-def normalise_precision(name: str) -> str:
-    key = {
-        "fp16": "bf16",
-        "float16": "bf16",
-        "bfloat16": "bf16",
-        "float32": "fp32",
-        "as-stored": "stored",
-    }.get(name.lower(), name.lower())
-    if key not in memory.PRECISIONS:
-        raise InvalidInputError(f"unknown precision '{name}' (choose from {', '.join(memory.PRECISIONS)})")
-    return key
-
-
-def estimate(
+def fetch_snapshot(
     repo: str,
     *,
     revision: str | None = None,
     token: str | None = None,
     timeout: float = hub.DEFAULT_TIMEOUT,
-    fetch_beside: bool = False,
-    **options: Any,
-) -> Estimate:
-    """Fetch a repo's metadata and estimate inference memory at each precision. Raises HubmemError.
+    beside: bool = False,
+) -> hub.RepoSnapshot:
+    """Fetch a repo's metadata while transformers' config machinery imports. Raises HubmemError.
 
-    `options` are those of `estimate_snapshot` (seq_len, batch, kv_dtype, attn, overhead_bytes,
-    precisions, all_logits, serving_factor). `fetch_beside` (the CLI): fetch in a forked helper
-    process where hubmem.hub.batch finds one pays, so that parsing a large checkpoint's headers and
-    huggingface_hub's import run on another core than transformers' import.
+    `beside` (the CLI): fetch in a forked helper process where hubmem.hub.batch finds one pays, so
+    that parsing a large checkpoint's headers and huggingface_hub's import run on another core than
+    transformers' import. Library callers fetch in-process (their threads make forking unsafe).
     """
-    if not fetch_beside:
+    if not beside:
         start_warm_up()
-        return estimate_snapshot(hub.fetch(repo, revision=revision, token=token, timeout=timeout), **options)
+        return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
     from hubmem.hub import batch
 
     def fetch(ref: str) -> hub.RepoSnapshot:
@@ -143,7 +51,7 @@ def estimate(
     ((_, fetched),) = list(stream)
     if isinstance(fetched, HubmemError):
         raise fetched
-    return estimate_snapshot(fetched, **options)
+    return fetched
 
 
 def start_warm_up() -> None:
@@ -161,46 +69,123 @@ def start_warm_up() -> None:
 
 def estimate_snapshot(
     snapshot: hub.RepoSnapshot,
+    options: InferenceOptions | TrainingOptions | None = None,
     *,
-    seq_len: int | None = None,
-    batch: int = 1,
-    kv_dtype: str = "auto",
-    attn: str = "sdpa",
-    overhead_bytes: int = memory.DEFAULT_OVERHEAD_BYTES,
-    precisions: list[str] | tuple[str, ...] | None = None,
-    all_logits: bool = False,
-    serving_factor: float | None = None,
-    parameters: int | None = None,
-    train: training.TrainingSettings | None = None,
-    train_gpu: tuple[str, int] | None = None,
-    encoder_len: int | None = None,
-    image_tokens: int = 0,
-    state_dtype: str = "auto",
-) -> Estimate:
-    """The memory estimate for metadata already fetched (pure: no network).
+    target: Target | None = None,
+    train: str | None = None,
+    **given: Any,
+) -> InferenceEstimate | TrainingEstimate:
+    """The estimate for metadata already fetched (pure: no network): inference rows, or with training
+    options (`train="full"|"lora"|"qlora"` and plain values, or `TrainingOptions`) training rows.
 
-    `parameters` replaces the parameter count (the seeds' "6B" / "1B" models); `train` switches to
-    training rows (hubmem.memory.training) instead of inference rows; `train_gpu` (name, usable bytes per GPU)
-    turns their fits-on column into a verdict for that GPU (`--train --gpu`).
-    encoder_len: encoder-decoder models only; default the model's natural source length
-    (Whisper 1500 frames, T5 512, BART 1024), else the decoder length. image_tokens: tokens per
-    image × images, added to the sequence (KV cache, activations) of models with a vision tower.
-    state_dtype: dtype of the SSM (temporal) state, as vLLM's --mamba-ssm-cache-dtype.
+    `given` are plain option values as `hubmem.jobs.options.job_options` takes them (seq_len=8192,
+    overhead="2GiB", precisions=["bf16"], ...). `target`: the GPUs a verdict is asked about (--gpu).
     """
-    if batch < 1:
-        raise InvalidInputError("--batch must be at least 1")
-    if attn not in ("sdpa", "eager"):
-        raise InvalidInputError(f"unknown attention implementation '{attn}' (sdpa or eager)")
-    if kv_dtype not in ("auto", memory.FP8_DS_MLA) and kv_dtype not in memory.DTYPE_BYTES:
+    if options is None:
+        options = job_options(train, given)
+    elif given or train is not None:
+        raise TypeError("estimate_snapshot: pass options or plain values, not both")
+    if isinstance(options, TrainingOptions):
+        return training_estimate(snapshot, options, target)
+    return inference_estimate(snapshot, options, target)
+
+
+def inference_estimate(
+    snapshot: hub.RepoSnapshot, options: InferenceOptions, target: Target | None = None
+) -> InferenceEstimate:
+    facts, notes = _model_facts(snapshot, options.params, options.seq_len)
+    arch, counts = facts.architecture, facts.counts
+    encoder_len, warning = _encoder_len(arch, options.encoder_len, facts.seq_len)
+    notes += [warning] if warning else []
+    if options.image_tokens and "vision" not in arch.towers:
         raise InvalidInputError(
-            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)}, {memory.FP8_DS_MLA})"
+            f"--image-tokens: '{snapshot.repo_id}' has no vision tower (no vision_config)"
         )
-    if state_dtype != "auto" and state_dtype not in memory.DTYPE_BYTES:
-        raise InvalidInputError(
-            f"unknown state dtype '{state_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)})"
+    o = options
+    settings = memory.InferenceSettings(
+        seq_len=facts.seq_len,
+        batch=o.batch,
+        kv_dtype=o.kv_dtype,
+        attn=o.attn,
+        overhead_bytes=o.overhead,
+        all_logits=o.all_logits,
+        serving_factor=o.serving_factor,
+        encoder_len=encoder_len,
+        image_tokens=o.image_tokens,
+        state_dtype=o.state_dtype,
+    )
+    keys = list(o.precision_keys) or list(memory.DEFAULT_PRECISIONS)
+    if not o.precisions and _is_stored_distinct(counts):
+        keys.append("stored")
+    rows = tuple(memory.inference_row(arch, counts, key, settings) for key in dict.fromkeys(keys))
+    rule = o.serving_factor is not None
+    kv_format = memory.kv_format(settings)
+    est = InferenceEstimate(
+        **_fields(facts, notes, state_bytes_16bit=_state_16bit(arch, settings)),
+        settings=settings,
+        rows=rows,
+        fits_on={r.precision: fits_on_label(r, arch, rule) for r in rows},
+        kv_bytes_per_token={
+            r.precision: memory.kv_bytes_per_token(
+                arch, memory.kv_element_bytes(settings, r.precision), kv_format
+            )
+            for r in rows
+        },
+        state_bytes_per_sequence={
+            r.precision: memory.state_bytes_per_sequence(
+                arch, *memory.state_element_bytes(settings, r.precision)
+            )
+            for r in rows
+        },
+    )
+    if target is None:
+        return est
+    return replace(est, verdicts=tuple(verdict(est, r.precision, target) for r in rows), target=target)
+
+
+def training_estimate(
+    snapshot: hub.RepoSnapshot, options: TrainingOptions, target: Target | None = None
+) -> TrainingEstimate:
+    facts, notes = _model_facts(snapshot, options.params, options.seq_len)
+    if facts.seq_len_source != "option":
+        notes.append(
+            f"training at {facts.seq_len:,} tokens per sequence ({facts.seq_len_source}); pass --seq-len for your data"
         )
-    if image_tokens < 0:
-        raise InvalidInputError("--image-tokens must be at least 0")
+    settings, seq_len = options.settings, facts.seq_len
+    shape = training.ModelShape(
+        facts.architecture, facts.counts, *training.dropout_from_config(snapshot.config)
+    )
+    rows = tuple(training.training_rows(shape, seq_len, settings))
+    fit: dict[str, TrainingFit] = {}
+    if target is not None:
+        fit = {
+            r.regime: training_fit(shape, r, seq_len, settings, target.name, target.usable_bytes)
+            for r in rows
+        }
+        fits_on = {regime: f.label for regime, f in fit.items()}
+    else:
+        fits_on = {r.regime: training_fit_label(shape, r, seq_len, settings) for r in rows}
+    return TrainingEstimate(**_fields(facts, notes), settings=settings, rows=rows, fits_on=fits_on, fit=fit)
+
+
+def _fields(facts: ModelFacts, notes: list[str], **changes: Any) -> dict[str, Any]:
+    return {
+        **{f.name: getattr(facts, f.name) for f in fields(ModelFacts)},
+        "warnings": tuple(notes),
+        **changes,
+    }
+
+
+def _state_16bit(arch: Architecture, settings: memory.InferenceSettings) -> int:
+    """The SSM state per sequence at 16-bit compute (the summary's figure), with the settings' state dtype."""
+    return memory.state_bytes_per_sequence(arch, *memory.state_element_bytes(settings, "bf16"))
+
+
+def _model_facts(
+    snapshot: hub.RepoSnapshot, parameters: int | None, seq_len: int | None
+) -> tuple[ModelFacts, list[str]]:
+    """What the repo is, whatever the job: architecture, exact (or estimated) counts, the download, the
+    sequence length; and the warnings so far."""
     warnings = list(snapshot.notes)
     arch = arch_mod.parse_architecture(snapshot.config)
     if snapshot.headers:
@@ -213,23 +198,17 @@ def estimate_snapshot(
             )
     else:
         counts = estimate_counts(arch)
-        found = _found_weights(snapshot)
         warnings.append(
-            f"no safetensors weights in '{snapshot.repo_id}' (found: {found}); "
+            f"no safetensors weights in '{snapshot.repo_id}' (found: {_found_weights(snapshot)}); "
             "parameters estimated from config.json, not exact"
         )
-
     params_source = "checkpoint" if counts.exact else "config.json"
     if parameters is not None:
-        if parameters < 1:
-            raise InvalidInputError("--params must be at least 1")
         counts = with_parameters(counts, parameters)
         params_source = "option"
         warnings.append(f"parameter count set by --params to {parameters:,}; dimensions from config.json")
 
     if seq_len is not None:
-        if seq_len < 1:
-            raise InvalidInputError("--seq-len must be at least 1")
         seq_source = "option"
         if arch.max_context and seq_len > arch.max_context:
             warnings.append(f"--seq-len {seq_len:,} exceeds the model's max context {arch.max_context:,}")
@@ -239,48 +218,14 @@ def estimate_snapshot(
         seq_len, seq_source = FALLBACK_SEQ_LEN, "fallback"
         warnings.append(f"config.json gives no max context; assuming --seq-len {FALLBACK_SEQ_LEN}")
 
-    encoder_len, warning = _encoder_len(arch, encoder_len, seq_len)
-    warnings += [warning] if warning else []
-    if image_tokens and "vision" not in arch.towers:
-        raise InvalidInputError(
-            f"--image-tokens: '{snapshot.repo_id}' has no vision tower (no vision_config)"
+    moe = arch.moe
+    active = None
+    if moe is not None and counts.routed_expert_params:
+        active = active_parameters(
+            counts.parameters - counts.by_component.get("mtp", 0), counts.routed_expert_params, moe
         )
-
-    settings = memory.InferenceSettings(
-        seq_len=seq_len,
-        batch=batch,
-        kv_dtype=kv_dtype,
-        attn=attn,
-        overhead_bytes=overhead_bytes,
-        all_logits=all_logits,
-        serving_factor=serving_factor,
-        encoder_len=encoder_len,
-        image_tokens=image_tokens,
-        state_dtype=state_dtype,
-    )
-    rows: list[memory.InferenceRow] = []
-    train_rows: list[training.TrainingRow] = []
-    train_fit: dict[str, dict] = {}
-    if train is not None:
-        if seq_source != "option":
-            warnings.append(
-                f"training at {seq_len:,} tokens per sequence ({seq_source}); pass --seq-len for your data"
-            )
-        shape = training.ModelShape(arch, counts, *training.dropout_from_config(snapshot.config))
-        train_rows = training.training_rows(shape, seq_len, train)
-        if train_gpu is not None:
-            train_fit = {r.regime: training_fit(shape, r, seq_len, train, *train_gpu) for r in train_rows}
-            fits = {regime: f["label"] for regime, f in train_fit.items()}
-        else:
-            fits = {r.regime: training_fit_label(shape, r, seq_len, train) for r in train_rows}
-    else:
-        keys = [normalise_precision(p) for p in precisions] if precisions else list(memory.DEFAULT_PRECISIONS)
-        if not precisions and _is_stored_distinct(counts):
-            keys.append("stored")
-        keys = list(dict.fromkeys(keys))
-        rows = [memory.inference_row(arch, counts, key, settings) for key in keys]
-        fits = {r.precision: fits_on_label(r, arch, serving_factor is not None) for r in rows}
-    return Estimate(
+    files = _download_files(snapshot)
+    facts = ModelFacts(
         repo_id=snapshot.repo_id,
         revision=snapshot.revision,
         sha=snapshot.sha,
@@ -288,63 +233,17 @@ def estimate_snapshot(
         weights_format=snapshot.weights_format,
         architecture=arch,
         counts=counts,
-        settings=settings,
-        rows=rows,
-        fits_on=fits,
-        weight_files=_download_files(snapshot),
-        seq_len_source=seq_source,
-        warnings=warnings,
-        stack_split=encoder_decoder_split(snapshot.headers) if arch.encoder and snapshot.headers else {},
-        training_settings=train,
-        training_rows=train_rows,
         parameters_source=params_source,
-        training_fit=train_fit,
+        active_parameters=active,
+        weight_files=files,
+        download_bytes=sum(size or 0 for size in files.values()),
+        stack_split=encoder_decoder_split(snapshot.headers) if arch.encoder and snapshot.headers else {},
+        seq_len=seq_len,
+        seq_len_source=seq_source,
+        warnings=(),
+        state_bytes_16bit=_state_16bit(arch, memory.InferenceSettings(seq_len=seq_len)),
     )
-
-
-def training_fit_label(
-    shape: training.ModelShape, row: training.TrainingRow, seq_len: int, settings: training.TrainingSettings
-) -> str:
-    """The smallest common GPU that holds the per-GPU total; else how many 80 GB GPUs ZeRO-3 would need."""
-    gpu = smallest_fitting(row.total, catalogue=COMMON)
-    if gpu is not None:
-        return gpu.name
-    reference = find_gpu(MULTI_GPU_REFERENCE)
-    n = training.replicas_to_fit(shape, row.regime, seq_len, settings, reference.usable_bytes)
-    if n is None:
-        return "none: activations too large (try --grad-checkpointing, --tp)"
-    return f"{n * settings.tp * settings.pp}× {reference.name} with ZeRO-3"
-
-
-def training_fit(
-    shape: training.ModelShape,
-    row: training.TrainingRow,
-    seq_len: int,
-    settings: training.TrainingSettings,
-    gpu_name: str,
-    usable_bytes: int,
-) -> dict:
-    """Does this regime's per-GPU total fit the named GPU (`--train --gpu`)? If not, how many such GPUs
-    ZeRO-3 would need at the same micro-batch, sequence length, tp and pp (`training.replicas_to_fit`)."""
-    fits = row.total <= usable_bytes
-    needed = None
-    if not fits:
-        n = training.replicas_to_fit(shape, row.regime, seq_len, settings, usable_bytes)
-        needed = None if n is None else n * settings.tp * settings.pp
-    if fits:
-        label = f"yes: {settings.world}× {gpu_name}"
-    elif needed is None:
-        label = f"no: not on any number of {gpu_name} (activations; try --grad-checkpointing, --tp)"
-    else:
-        label = f"no: {needed}× {gpu_name} with ZeRO-3"
-    return {
-        "gpu": gpu_name,
-        "usable_bytes": usable_bytes,
-        "fits": fits,
-        "headroom_bytes": usable_bytes - row.total,
-        "gpus_needed": settings.world if fits else needed,
-        "label": label,
-    }
+    return facts, warnings
 
 
 def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCounts:
@@ -376,8 +275,15 @@ def _encoder_len(arch: Architecture, encoder_len: int | None, seq_len: int) -> t
             raise InvalidInputError(f"--encoder-len: '{arch.model_type}' is not an encoder-decoder model")
         return 0, None
     if encoder_len is not None:
-        if encoder_len < 1:
-            raise InvalidInputError("--encoder-len must be at least 1")
+        limit = arch.encoder.source_len
+        # Whisper's and BART's encoders hold a learned position table of `source_len` rows
+        # (transformers WhisperEncoder.embed_positions, BartLearnedPositionalEmbedding): no input is
+        # longer. T5's positions are relative buckets, so its n_positions is no limit.
+        if limit and arch.encoder.source_len_from != "n_positions" and encoder_len > limit:
+            raise InvalidInputError(
+                f"--encoder-len {encoder_len:,} exceeds {arch.model_type}'s {arch.encoder.source_len_from} "
+                f"{limit:,} (a learned position table: the encoder takes no more)"
+            )
         return encoder_len, None
     if arch.encoder.source_len:
         return arch.encoder.source_len, None

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, OBJECTIVES, OPTIMIZERS, TRAIN_MODES
 from hubmem.errors import InvalidInputError
-from hubmem.fit.verdicts import fewest_gpus
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
@@ -60,11 +60,6 @@ REGIMES: dict[str, Regime] = {
 }  # fmt: skip
 DEFAULT_REGIMES = ("fp32", "bf16", "mixed")
 
-OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
-TRAIN_MODES = ("full", "lora", "qlora")
-OBJECTIVES = ("causal-lm", "classifier", "logits-sum")
-ACTIVATION_RULES = ("korthikanti", "simple")
-LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
 # bitsandbytes 8-bit optimizers quantize each state blockwise with one fp32 absmax per 2048 values
 # (bitsandbytes `Optimizer2State.init_state`: blocks = ceil(n / 2048), absmax1/absmax2 float32).
 BNB_STATE_BLOCK = 2048
@@ -748,18 +743,3 @@ def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
 def training_rows(shape: ModelShape, seq_len: int, settings: TrainingSettings) -> list[TrainingRow]:
     validate(settings, shape.arch)
     return [training_row(shape, key, seq_len, settings) for key in settings.regimes]
-
-
-def replicas_to_fit(
-    shape: ModelShape, regime: str, seq_len: int, settings: TrainingSettings, capacity: int, limit: int = 4096
-) -> int | None:
-    """Smallest data-parallel degree N whose per-GPU total fits `capacity` bytes when the model states are
-    sharded ZeRO-3-style over N (the user's tp, pp, batch and offload kept); None when even `limit` is not
-    enough (activations, logits and the gathered layers do not shrink with N). Per-GPU totals only fall as
-    N grows, so a binary search finds it."""
-
-    def fits(n: int) -> bool:
-        trial = replace(settings, gpus=n * settings.tp * settings.pp, zero=3, fsdp=None)
-        return training_row(shape, regime, seq_len, trial).total <= capacity
-
-    return fewest_gpus(fits, limit)

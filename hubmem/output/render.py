@@ -8,11 +8,13 @@ import io
 import json
 from typing import Any
 
-from hubmem.fit.verdicts import Verdict
-from hubmem.jobs.estimate import Estimate
+from hubmem.errors import InvalidInputError
+from hubmem.fit.verdicts import Target, Verdict
+from hubmem.jobs.results import CheckResult, InferenceEstimate, ModelFacts, TrainingEstimate
 from hubmem.memory.training import REGIMES
 
-FORMATS = ("table", "json", "jsonl", "csv", "markdown")
+Estimate = InferenceEstimate | TrainingEstimate
+
 UNITS = {"GiB": 1024**3, "GB": 10**9}
 _TABULATE_FMT = {"table": "simple", "markdown": "github"}
 
@@ -45,20 +47,53 @@ def render_rows(headers: list[str], rows: list[list[Any]], fmt: str, numeric: tu
     )
 
 
-def render_estimate(
-    est: Estimate,
-    fmt: str = "table",
-    units: str = "GiB",
-    explain: bool = False,
-    verdicts: list[Verdict] | None = None,
-) -> str:
+def render_gpus(fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem gpus`: the catalogue, raw bytes for json/jsonl/csv, humanised for table/markdown."""
+    from hubmem.fit.gpus import catalogue_rows
+
+    rows = catalogue_rows()
+    if fmt in ("json", "jsonl", "csv"):
+        headers = [
+            "key",
+            "name",
+            "memory_bytes",
+            "usable_bytes",
+            "vendor",
+            "aliases",
+            "source",
+            "usable_source",
+        ]
+        data = [[r[h] if h != "aliases" else " ".join(r["aliases"]) for h in headers] for r in rows]  # type: ignore[arg-type]
+        return render_rows(headers, data, fmt)
+    headers = ["key", "name", f"memory {units}", f"usable {units}", "vendor", "aliases", "source"]
+    data = [
+        [
+            r["key"],
+            r["name"],
+            f"{r['memory_bytes'] / UNITS[units]:,.1f}",  # type: ignore[operator]
+            f"{r['usable_bytes'] / UNITS[units]:,.2f}",  # type: ignore[operator]
+            r["vendor"],
+            ", ".join(r["aliases"]),  # type: ignore[call-overload]
+            r["source"],
+        ]
+        for r in rows
+    ]
+    return render_rows(headers, data, fmt, numeric=(2, 3))
+
+
+def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
+    if explain and fmt not in ("table", "markdown"):
+        raise InvalidInputError(
+            f"--explain prints text: use --format table or markdown (--format {fmt} rows carry each term "
+            "with its formula and source)"
+            if fmt != "csv"
+            else "--explain prints text: use --format table or markdown (CSV has no room for the terms)"
+        )
     if fmt in ("json", "jsonl"):
-        data = est.to_dict()
-        if verdicts is not None:
-            data["fit"] = [v.to_dict() for v in verdicts]
-        return json.dumps(data, indent=2 if fmt == "json" else None) + "\n"
-    if est.training_settings is not None:
+        return json.dumps(est.to_dict(), indent=2 if fmt == "json" else None) + "\n"
+    if isinstance(est, TrainingEstimate):
         return render_training(est, fmt, units, explain)
+    verdicts = est.verdicts
     if fmt == "csv":
         headers = [
             "precision",
@@ -108,10 +143,10 @@ def render_estimate(
 
 
 def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
-    a, c, s = est.architecture, est.counts, est.settings
+    a, c = est.architecture, est.counts
     ref = est.repo_id + (f" @ {est.revision}" if est.revision else "")
     sha = f" ({est.sha[:7]})" if est.sha else ""
-    files = [f for f in est.weight_files if f.endswith((".safetensors", ".bin", ".gguf", ".pt", ".pth"))]
+    files = list(est.weight_files)  # what a download pulls, the shards' index included (as `check` counts)
     download = f"{human(est.download_bytes, units)} {units} in {len(files)} file{'s' * (len(files) != 1)}"
     kind = {"option": "set by --params", "config.json": "ESTIMATED from config.json"}.get(
         est.parameters_source, "exact"
@@ -156,20 +191,22 @@ def summary(est: Estimate, units: str = "GiB", markdown: bool = False) -> str:
             if est.parameters_source == "config.json" and est.weight_files
             else []
         ),
-        (
-            "assumptions",
-            f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
-            + ("at each row's compute dtype" if s.kv_dtype == "auto" else s.kv_dtype)
-            + f" · attention {s.attn} · overhead {human(s.overhead_bytes, units)} {units}/GPU"
-            + (f" · rule of thumb × {s.serving_factor}" if s.serving_factor else "")
-            + (" · logits for all positions" if s.all_logits else "")
-            + (f" · encoder {s.encoder_len:,} tokens" if a.encoder else "")
-            + (f" · {s.image_tokens:,} image tokens" if s.image_tokens else "")
-            + (f" · SSM state {s.state_dtype}" if a.ssm and s.state_dtype != "auto" else ""),
-        ),
     ]
-    if est.training_settings is not None:
-        lines.pop()  # the inference assumptions; training_summary() states the training ones
+    if isinstance(est, InferenceEstimate):
+        s = est.settings
+        lines.append(
+            (
+                "assumptions",
+                f"batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}) · KV cache "
+                + ("at each row's compute dtype" if s.kv_dtype == "auto" else s.kv_dtype)
+                + f" · attention {s.attn} · overhead {human(s.overhead_bytes, units)} {units}/GPU"
+                + (f" · rule of thumb × {s.serving_factor}" if s.serving_factor else "")
+                + (" · logits for all positions" if s.all_logits else "")
+                + (f" · encoder {s.encoder_len:,} tokens" if a.encoder else "")
+                + (f" · {s.image_tokens:,} image tokens" if s.image_tokens else "")
+                + (f" · SSM state {s.state_dtype}" if a.ssm and s.state_dtype != "auto" else ""),
+            )
+        )  # a training estimate states its own assumptions (training_summary)
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {v}".rstrip() for k, v in lines)
     return f"```\n{text}\n```" if markdown else text
@@ -182,7 +219,7 @@ PARAMETER_SOURCES = {
 }
 
 
-def variant_lines(est: Estimate) -> list[tuple[str, str]]:
+def variant_lines(est: ModelFacts) -> list[tuple[str, str]]:
     """Summary lines for MLA, SSM state, encoder-decoder and multimodal towers (none for plain decoders)."""
     a, lines = est.architecture, []
     if a.mla:
@@ -195,13 +232,12 @@ def variant_lines(est: Estimate) -> list[tuple[str, str]]:
             )
         )
     if a.ssm:
-        from hubmem.memory.inference import state_bytes_per_sequence, state_element_bytes
-
-        per_seq = state_bytes_per_sequence(a, *state_element_bytes(est.settings, "bf16"))
+        state = est.settings.state_dtype if isinstance(est, InferenceEstimate) else "auto"
+        at = "16-bit" if state == "auto" else f"16-bit compute, {state} SSM state"
         lines.append(
             (
                 "state",
-                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {per_seq:,} bytes per sequence at 16-bit "
+                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {est.state_bytes_16bit:,} bytes per sequence at {at} "
                 f"(fixed, any length) · KV only in {a.attention_layers} attention layers",
             )
         )
@@ -228,7 +264,7 @@ def variant_lines(est: Estimate) -> list[tuple[str, str]]:
     return lines
 
 
-def _file_sizes(est: Estimate, units: str, limit: int = 4) -> str:
+def _file_sizes(est: ModelFacts, units: str, limit: int = 4) -> str:
     """'pytorch_model-00001-of-00002.bin 9.29 GiB · …': what a download of an unreadable format pulls."""
     files = sorted(est.weight_files.items())
     shown = " · ".join(f"{name} {human(size or 0, units)} {units}" for name, size in files[:limit])
@@ -251,9 +287,9 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
             f"({c.parameters:,} − {mtp:,}) − {c.routed_expert_params:,} × {inactive} / {experts} "
             f"= {est.active_parameters:,} (hubmem.model.moe)"
         )
-    for r in [*est.rows, *est.training_rows]:
+    for r in est.rows:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
-        if r in est.training_rows:
+        if isinstance(est, TrainingEstimate):
             out.append(f"  regime: {REGIMES[r.regime].description}")
         for t in r.terms:
             out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
@@ -286,7 +322,9 @@ def fit_cell(v: Verdict, units: str = "GiB") -> str:
     return ("yes, " if v.fits else "no, ") + headroom_text(v, units)
 
 
-def render_verdicts(verdicts: list[Verdict], est: Estimate, fmt: str = "table", units: str = "GiB") -> str:
+def render_verdicts(
+    verdicts: tuple[Verdict, ...], est: InferenceEstimate, fmt: str = "table", units: str = "GiB"
+) -> str:
     """The fit table for `estimate --gpu`: one row per precision on the target GPUs."""
     tgt = verdicts[0].target
     headers = ["precision", f"per GPU {units}", "fits", "GPUs needed", "max seq len", "max batch"]
@@ -309,13 +347,13 @@ def render_verdicts(verdicts: list[Verdict], est: Estimate, fmt: str = "table", 
     return title + "\n" + render_rows(headers, rows, fmt, numeric=(1, 3, 4, 5))
 
 
-def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any = None) -> str:
+def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Target | None = None) -> str:
     """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown."""
     from hubmem.jobs.audit import COLUMNS
 
     if fmt in ("json", "jsonl", "csv"):
         return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)
-    training = any(r.ok and r.estimate.training_rows for r in rows)  # --train: --gpus sets the count
+    training = any(isinstance(r.estimate, TrainingEstimate) for r in rows)  # --train: --gpus sets the count
     fit_header = (
         "fits on" if target is None else f"fits {target.name}" if training else f"fits {target.describe()}"
     )
@@ -344,7 +382,7 @@ def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any
             f"{f['kv_per_token']:,}",
             fit_cell(r.verdict, units) if r.verdict is not None else f["fits_on"],
         ]
-        if target is not None and est.training_rows:
+        if target is not None and isinstance(est, TrainingEstimate):
             cells += ["n/a", "n/a"]  # the reverse solve is for inference
         elif target is not None:
             cells += [
@@ -357,50 +395,18 @@ def render_audit(rows: list, fmt: str = "table", units: str = "GiB", target: Any
     return render_rows(headers, table, fmt, numeric=numeric)
 
 
-CHECK_OUTCOMES = {
-    None: "ready to pull",
-    "WillNotFitError": "will not fit on the GPUs",
-    "NotEnoughDiskError": "fits, but not enough disk for the download",
-}
-
-
-def render_check(
-    est: Estimate, v: Verdict | None, plan: Any, outcome: Any, fmt: str = "table", units: str = "GiB"
-) -> str:
-    """`hubmem check`: the fit verdict (inference `v`, or with --train the training verdict of the
-    estimate's one regime), the download against free disk, and the outcome with its exit code."""
-    name = outcome.__name__ if outcome is not None else None
-    code = outcome.exit_code if outcome is not None else 0
-    trained = est.training_rows[0] if v is None else None
+def render_check(result: CheckResult, fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem check`: the fit verdict (or with --train the training verdict of the one regime), the
+    download against free disk, and the outcome with its exit code."""
     if fmt in ("json", "jsonl", "csv"):
-        if trained is not None:
-            fit_data = {
-                **est.training_fit[trained.regime],
-                "regime": trained.regime,
-                "per_gpu_bytes": trained.total,
-            }
-            settings = {**est.training_settings.to_dict(), "seq_len": est.settings.seq_len}  # type: ignore[union-attr]
-        else:
-            assert v is not None
-            fit_data, settings = v.to_dict(), est.settings.to_dict()
-        data = {
-            "repo_id": est.repo_id,
-            "revision": est.revision,
-            "sha": est.sha,
-            "ready": outcome is None,
-            "outcome": CHECK_OUTCOMES[name],
-            "exit_code": code,
-            "fit": fit_data,
-            "disk": plan.to_dict(),
-            "settings": settings,
-        }
+        data = result.to_dict()
         if fmt == "csv":
             flat = {k: val for k, val in data.items() if not isinstance(val, dict)}
             flat.update({f"fit_{k}": val for k, val in data["fit"].items()})
             flat.update({f"disk_{k}": val for k, val in data["disk"].items() if not isinstance(val, dict)})
             return render_rows(list(flat), [list(flat.values())], "csv")
         return json.dumps(data, indent=2 if fmt == "json" else None) + "\n"
-    s = est.settings
+    est, plan = result.estimate, result.disk
     sha = f" ({est.sha[:7]})" if est.sha else ""
     pulled = len(plan.to_pull)
     cached = (
@@ -408,27 +414,27 @@ def render_check(
         if plan.cached
         else ""
     )
-    if trained is not None:
-        t, tf = est.training_settings, est.training_fit[trained.regime]
-        assert t is not None
+    if isinstance(est, TrainingEstimate):
+        t, trained, tf = est.settings, est.row(result.precision), est.fit[result.precision]
         judged = [
             (
                 "training",
-                f"{t.mode} · {trained.label} · micro-batch {t.micro_batch} · seq {s.seq_len:,} ({est.seq_len_source})",
+                f"{t.mode} · {trained.label} · micro-batch {t.micro_batch} · seq {est.seq_len:,} ({est.seq_len_source})",
             ),
-            ("gpus", f"{t.world}× {tf['gpu']} · {human(tf['usable_bytes'], units)} {units} usable each"),
+            ("gpus", f"{t.world}× {tf.gpu} · {human(tf.usable_bytes, units)} {units} usable each"),
             (
                 "memory",
-                f"{human(trained.total, units)} {units} per GPU: {'fits' if tf['fits'] else 'does not fit'}, "
+                f"{human(trained.total, units)} {units} per GPU: {'fits' if tf.fits else 'does not fit'}, "
                 + (
-                    f"{_signed(tf['headroom_bytes'], units)} {units} free"
-                    if tf["fits"]
-                    else f"{human(-tf['headroom_bytes'], units)} {units} short"
+                    f"{_signed(tf.headroom_bytes, units)} {units} free"
+                    if tf.fits
+                    else f"{human(-tf.headroom_bytes, units)} {units} short"
                 ),
             ),
-            ("", tf["label"]),
+            ("", tf.label),
         ]
     else:
+        s, v = est.settings, est.verdict(result.precision)
         assert v is not None
         tgt = v.target
         judged = [
@@ -463,7 +469,7 @@ def render_check(
                 else f"{human(plan.needed_bytes - plan.free_bytes, units)} {units} short"
             ),
         ),
-        ("verdict", f"{CHECK_OUTCOMES[name]} (exit {code})"),
+        ("verdict", f"{result.outcome_text} (exit {result.exit_code})"),
     ]
     width = max(len(k) for k, _ in lines)
     text = "\n".join(f"{k:<{width}}  {val}".rstrip() for k, val in lines) + "\n"
@@ -482,16 +488,15 @@ TRAINING_COLUMNS = (
 )
 
 
-def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
+def render_training(est: TrainingEstimate, fmt: str, units: str, explain: bool) -> str:
     """The per-GPU training table: one row per precision regime, one column per component."""
-    t = est.training_settings
-    assert t is not None
+    t = est.settings
     offload = t.offload is not None
     if fmt == "csv":
         headers = ["regime", *(f"{c}_bytes" for c in TRAINING_COLUMNS), "host_ram_bytes", "pipeline_stage"]
         rows = [
             [r.regime, *(getattr(r, c) for c in TRAINING_COLUMNS), r.host, r.stage, est.fits_on[r.regime]]
-            for r in est.training_rows
+            for r in est.rows
         ]
         return render_rows([*headers, "fits_on"], rows, "csv")
     headers = ["regime", *(f"{c} {units}" for c in TRAINING_COLUMNS)]
@@ -500,7 +505,7 @@ def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
         [r.label, *(human(getattr(r, c), units) for c in TRAINING_COLUMNS)]
         + ([human(r.host, units)] if offload else [])
         + [est.fits_on[r.regime]]
-        for r in est.training_rows
+        for r in est.rows
     ]
     table = render_rows([*headers, "fits on"], rows, fmt, numeric=tuple(range(1, len(headers))))
     unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
@@ -510,7 +515,7 @@ def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
         "",
         table.rstrip("\n"),
         f"{unit_note}; per GPU"
-        + (f" (pipeline stage: {est.training_rows[0].stage})" if t.pp > 1 and est.training_rows else "")
+        + (f" (pipeline stage: {est.rows[0].stage})" if t.pp > 1 and est.rows else "")
         + ".",
     ]
     if explain:
@@ -518,10 +523,9 @@ def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
     return "\n".join(parts) + "\n"
 
 
-def training_summary(est: Estimate, units: str = "GiB") -> str:
-    t = est.training_settings
-    assert t is not None
-    trainable = est.training_rows[0].trainable if est.training_rows else 0
+def training_summary(est: TrainingEstimate, units: str = "GiB") -> str:
+    t = est.settings
+    trainable = est.rows[0].trainable if est.rows else 0
     mode = t.mode if t.mode == "full" else f"{t.mode} rank {t.lora_rank} on {','.join(t.lora_targets)}"
     parallel = f"{t.world} GPU{'s' * (t.world > 1)}"
     if t.world > 1:
@@ -533,7 +537,7 @@ def training_summary(est: Estimate, units: str = "GiB") -> str:
         f"training      {mode} · {trainable:,} trainable"
         + (" per tp×pp rank" if t.tp * t.pp > 1 else "")
         + f" · {t.optimizer} · micro-batch {t.micro_batch} · "
-        f"seq {est.settings.seq_len:,} · attention {t.attn} · "
+        f"seq {est.seq_len:,} · attention {t.attn} · "
         + ("gradient checkpointing · " if t.grad_checkpointing else "")
         + f"{t.objective} loss · activations {t.activation_rule}"
         + (f" · mixed grads {t.grad_dtype}" if "mixed" in t.regimes else "")

@@ -1,0 +1,217 @@
+"""Options from plain values (the CLI's strings, the Python API's arguments) into validated settings.
+
+One place decides what each option accepts and which job it applies to: the CLI and the API pass the
+options the user *gave*, and an option that does not apply to the chosen job is an error (exit 3,
+`InvalidInputError`), never silently ignored. Every bad value is an `InvalidInputError` (exit 3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from hubmem.choices import ATTENTION, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
+from hubmem.errors import InvalidInputError
+from hubmem.fit.gpus import parse_memory
+from hubmem.memory import training
+from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, PRECISIONS
+
+# Options that apply to one job only (names as the API spells them; the CLI's flags are these with
+# dashes). Options of both: seq_len, attn, overhead, params.
+INFERENCE_ONLY = (
+    "batch",
+    "precisions",
+    "kv_dtype",
+    "state_dtype",
+    "encoder_len",
+    "image_tokens",
+    "all_logits",
+    "serving_factor",
+)
+TRAINING_ONLY = tuple(
+    f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
+)
+LORA_ONLY = ("lora_rank", "lora_targets")
+# The CLI's flag where it is not the option's name with dashes.
+FLAGS = {
+    "precisions": "--precision",
+    "regimes": "--regime",
+    "activation_rule": "--activations",
+    "params": "--params",
+}
+
+
+def flag(name: str) -> str:
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def normalise_precision(name: str) -> str:
+    key = {
+        "fp16": "bf16",
+        "float16": "bf16",
+        "bfloat16": "bf16",
+        "float32": "fp32",
+        "as-stored": "stored",
+    }.get(str(name).lower(), str(name).lower())
+    if key not in PRECISIONS:
+        raise InvalidInputError(f"unknown precision '{name}' (choose from {', '.join(PRECISIONS)})")
+    return key
+
+
+def memory_bytes(value: int | str, what: str) -> int:
+    """'2GiB' / '1.3GB' / a byte count -> bytes; an InvalidInputError naming the option otherwise."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{what}: not a memory size: {value!r}")
+    if isinstance(value, int):
+        return value
+    try:
+        return parse_memory(value)
+    except (ValueError, TypeError) as e:
+        raise InvalidInputError(f"{what}: {e}") from e
+
+
+def parameter_count(value: int | float | str) -> int:
+    """'6e9', '6B', '1.5B', '350M' or a number -> an integer parameter count of at least 1."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"--params: '{value}' is not a parameter count (e.g. 6e9, 6B, 350M)")
+    if isinstance(value, int):
+        number: float = value
+    else:
+        text = str(value).strip().upper()
+        scale = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}.get(text[-1:], 1)
+        try:
+            number = float(text[:-1] if scale > 1 else text) * scale
+        except ValueError as e:
+            raise InvalidInputError(
+                f"--params: '{value}' is not a parameter count (e.g. 6e9, 6B, 350M)"
+            ) from e
+    if not math.isfinite(number):
+        raise InvalidInputError(f"--params must be a finite count, not '{value}'")
+    if number < 1:
+        raise InvalidInputError("--params must be at least 1")
+    return round(number)
+
+
+def _choice(value: Any, choices: Iterable[str], name: str) -> str:
+    choices = tuple(choices)
+    if value not in choices:
+        raise InvalidInputError(f"{flag(name)}: '{value}' is not one of {', '.join(choices)}")
+    return str(value)
+
+
+def _integer(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"{flag(name)} takes a whole number, not {value!r}")
+    if value < minimum:
+        raise InvalidInputError(f"{flag(name)} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """What `hubmem REPO` / `hubmem.estimate` take, validated on construction. `seq_len` None: the
+    model's max context; `encoder_len` None: the model's source length."""
+
+    seq_len: int | None = None
+    batch: int = 1
+    precisions: tuple[str, ...] = ()  # () = fp32 bf16 fp8 int8 int4 (+ stored for quantized checkpoints)
+    kv_dtype: str = "auto"
+    state_dtype: str = "auto"
+    encoder_len: int | None = None
+    image_tokens: int = 0
+    attn: str = "sdpa"
+    overhead: int = DEFAULT_OVERHEAD_BYTES
+    all_logits: bool = False
+    serving_factor: float | None = None
+    params: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seq_len is not None:
+            _integer(self.seq_len, "seq_len", 1)
+        _integer(self.batch, "batch", 1)
+        _integer(self.image_tokens, "image_tokens", 0)
+        if self.encoder_len is not None:
+            _integer(self.encoder_len, "encoder_len", 1)
+        _choice(self.kv_dtype, KV_DTYPES, "kv_dtype")
+        _choice(self.state_dtype, STATE_DTYPES, "state_dtype")
+        _choice(self.attn, ATTENTION, "attn")
+        _integer(self.overhead, "overhead", 0)
+        for p in self.precisions:
+            normalise_precision(p)
+        factor = self.serving_factor
+        if factor is not None and (
+            isinstance(factor, bool)
+            or not isinstance(factor, int | float)
+            or not math.isfinite(factor)
+            or factor < 1
+        ):
+            raise InvalidInputError(f"--serving-factor must be a finite number of at least 1, not {factor!r}")
+        if self.params is not None:
+            _integer(self.params, "params", 1)
+
+    @property
+    def precision_keys(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalise_precision(p) for p in self.precisions))
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What `hubmem REPO --train` / `hubmem.train` take: the shared options and the training settings."""
+
+    settings: training.TrainingSettings
+    seq_len: int | None = None
+    params: int | None = None
+
+
+def _plain(name: str, value: Any) -> Any:
+    """One option's value as the settings hold it (strings from the CLI or the API parsed here)."""
+    if name == "overhead":
+        return memory_bytes(value, "--overhead")
+    if name == "params":
+        return None if value is None else parameter_count(value)
+    if name == "precisions":
+        return (value,) if isinstance(value, str) else tuple(value)
+    if name == "lora_targets":
+        items = value.split(",") if isinstance(value, str) else value
+        return tuple(t.strip() for t in items if t.strip())
+    if name == "regimes":
+        return tuple(dict.fromkeys((value,) if isinstance(value, str) else value))
+    if name == "zero":
+        return _integer(int(value) if isinstance(value, str) and value.isdigit() else value, "zero", 0)
+    return value
+
+
+def job_options(train: str | None, given: Mapping[str, Any]) -> InferenceOptions | TrainingOptions:
+    """The validated options of the job `train` selects (None: inference) from the options given.
+
+    An option of the other job, or a LoRA option without LoRA, is an error naming the flag."""
+    known = {f.name for f in fields(InferenceOptions)} | set(TRAINING_ONLY)
+    unknown = [k for k in given if k not in known]
+    if unknown:
+        raise InvalidInputError(f"unknown option '{unknown[0]}' (options: {', '.join(sorted(known))})")
+    values = {k: _plain(k, v) for k, v in given.items()}
+    if train is None:
+        extra = [k for k in values if k in TRAINING_ONLY]
+        if extra:
+            raise InvalidInputError(f"{flag(extra[0])} applies to training: add --train full|lora|qlora")
+        return InferenceOptions(**values)
+    _choice(train, TRAIN_MODES, "train")
+    extra = [k for k in values if k in INFERENCE_ONLY]
+    if extra:
+        hint = {"batch": "use --micro-batch", "precisions": "use --regime fp32|bf16|mixed|int8"}.get(
+            extra[0], "it does not apply"
+        )
+        raise InvalidInputError(f"{flag(extra[0])} is for inference; with --train {hint}")
+    lora = [k for k in values if k in LORA_ONLY]
+    if lora and train == "full":
+        raise InvalidInputError(f"{flag(lora[0])} applies to --train lora or qlora, not full")
+    shared = InferenceOptions(
+        **{k: values.pop(k) for k in ("seq_len", "attn", "overhead", "params") if k in values}
+    )
+    regimes = values.pop("regimes", ()) or training.DEFAULT_REGIMES
+    settings = training.TrainingSettings(
+        mode=train, attn=shared.attn, overhead_bytes=shared.overhead, regimes=regimes, **values
+    )
+    return TrainingOptions(settings, seq_len=shared.seq_len, params=shared.params)
