@@ -164,7 +164,10 @@ def test_pytorch_only_repo_is_estimated_and_says_what_it_found(fake_hub):
         (("--batch", "many"), "Error: Invalid value for '--batch': 'many' is not a valid integer"),
         (("--overhead", "12"), "Error: --overhead: memory size '12' needs a unit: 12GiB"),
         (("--gpu-memory", "lots"), "Error: --gpu-memory: not a memory size: 'lots'"),
-        (("--serving-factor", "nan"), "Error: --serving-factor must be a finite number of at least 1, not nan"),
+        (
+            ("--serving-factor", "nan"),
+            "Error: --serving-factor must be a finite number of at least 1, not nan",
+        ),
         (("--serving-factor", "0"), "Error: --serving-factor must be a finite number of at least 1, not 0.0"),
         (("--encoder-len", "10"), "Error: --encoder-len: 'llama' is not an encoder-decoder model"),
         (("--explain", "--format", "csv"), "Error: --explain prints text: use --format table or markdown"),

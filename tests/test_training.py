@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from hubmem.cli import main
-from hubmem.memory import training
 from hubmem.fit import training as fit_training
+from hubmem.memory import training
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
 
@@ -370,13 +370,28 @@ def test_explain_shows_each_term_with_formula(fake_hub):
         (("--train", "full", "--batch", "4"), "--batch is for inference; with --train use --micro-batch"),
         (("--train", "full", "--params", "0"), "--params must be at least 1"),
         (("--train", "full", "--params", "inf"), "--params must be a finite count, not 'inf'"),
-        (("--train", "full", "--kv-dtype", "fp8"), "--kv-dtype is for inference; with --train it does not apply"),
-        (("--train", "full", "--serving-factor", "1.2"), "--serving-factor is for inference; with --train it"),
-        (("--train", "full", "--all-logits"), "--all-logits is for inference; with --train it does not apply"),
+        (
+            ("--train", "full", "--kv-dtype", "fp8"),
+            "--kv-dtype is for inference; with --train it does not apply",
+        ),
+        (
+            ("--train", "full", "--serving-factor", "1.2"),
+            "--serving-factor is for inference; with --train it",
+        ),
+        (
+            ("--train", "full", "--all-logits"),
+            "--all-logits is for inference; with --train it does not apply",
+        ),
         (("--train", "full", "--state-dtype", "fp32"), "--state-dtype is for inference; with --train it"),
         (("--train", "full", "--lora-rank", "8"), "--lora-rank applies to --train lora or qlora, not full"),
         (("--train", "full", "--lora-targets", "q,v"), "--lora-targets applies to --train lora or qlora"),
-        (("--lora-rank", "8",), "--lora-rank applies to training: add --train full|lora|qlora"),
+        (
+            (
+                "--lora-rank",
+                "8",
+            ),
+            "--lora-rank applies to training: add --train full|lora|qlora",
+        ),
     ],
 )
 def test_bad_combinations_exit_3(fake_hub, args, message):
@@ -418,7 +433,9 @@ def test_replicas_to_fit_is_the_smallest_zero3_degree():
     capacity = 4 * 10**9
     expected = -(-8 * 10**9 // (capacity - fixed))
     assert fit_training.replicas_to_fit(shape, "bf16", 512, settings, capacity) == expected
-    assert fit_training.replicas_to_fit(shape, "bf16", 512, settings, fixed) is None  # never below the fixed part
+    assert (
+        fit_training.replicas_to_fit(shape, "bf16", 512, settings, fixed) is None
+    )  # never below the fixed part
 
 
 def test_params_accepts_suffixes(fake_hub):
@@ -454,7 +471,11 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
     assert tuple(params["activation_rule"].type.choices) == training.ACTIVATION_RULES
     library = {**vars(InferenceOptions()), **vars(training.TrainingSettings())}
     library.update(overhead="1GiB", lora_targets=",".join(library["lora_targets"]))  # as the CLI writes them
-    shown = {name: p.show_default for name, p in params.items() if isinstance(getattr(p, "show_default", None), str)}
+    shown = {
+        name: p.show_default
+        for name, p in params.items()
+        if isinstance(getattr(p, "show_default", None), str)
+    }
     assert len(shown) == 16
     for name, text in shown.items():
         assert text == str(library[name]), name
