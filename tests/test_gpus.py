@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import sys
-from pathlib import Path
-
 import pytest
 
 from hubmem.fit import gpus
@@ -16,9 +12,9 @@ from hubmem.fit.gpus import (
     UnknownGpuError,
     catalogue_rows,
     find_gpu,
-    parse_memory,
     smallest_fitting,
 )
+from hubmem.units import parse_memory
 
 GIB = 1024**3
 MIB = 1024**2
@@ -258,58 +254,6 @@ def test_ambiguous_names_are_refused_with_the_candidates(name: str, candidates: 
     assert str(info.value) == f"GPU name {name!r} is ambiguous; say which: {', '.join(candidates)}"
 
 
-# --- parse_memory -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("24GiB", 25_769_803_776),
-        ("24 GiB", 25_769_803_776),
-        ("24gib", 25_769_803_776),
-        ("24Gi", 25_769_803_776),
-        ("24GB", 24_000_000_000),
-        ("80GB", 80_000_000_000),
-        ("81559MiB", 85_520_809_984),
-        ("1.5TB", 1_500_000_000_000),
-        ("1.5TiB", 1_649_267_441_664),
-        ("0.5KiB", 512),
-        ("512 B", 512),
-        ("  2 MB ", 2_000_000),
-        (".25GiB", 268_435_456),
-        ("1.0000000005GB", 1_000_000_001),  # 1,000,000,000.5 rounds half up
-    ],
-)
-def test_parse_memory(text: str, expected: int) -> None:
-    assert parse_memory(text) == expected
-
-
-def test_gib_and_gb_differ() -> None:
-    assert parse_memory("80GiB") - parse_memory("80GB") == 5_899_345_920
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("24", r"^memory size '24' needs a unit: 24GiB \(x 1024\*\*3 bytes\) or 24GB \(x 10\*\*9 bytes\)\?$"),
-        ("24G", r"^memory size '24G' has an ambiguous unit: write 24GiB \(binary\) or 24GB \(decimal\)$"),
-        ("1.5t", r"ambiguous unit: write 1.5TiB \(binary\) or 1.5TB \(decimal\)$"),
-        ("24 GiBs", r"^unknown unit 'GiBs' in memory size '24 GiBs'"),
-        ("lots", r"^not a memory size: 'lots'"),
-        ("-1GB", r"^not a memory size: '-1GB'"),
-        ("", r"^not a memory size: ''"),
-    ],
-)
-def test_parse_memory_refuses(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_memory(text)
-
-
-def test_parse_memory_wants_a_string() -> None:
-    with pytest.raises(TypeError, match="takes a string, not int"):
-        parse_memory(24)  # type: ignore[arg-type]
-
-
 # --- smallest_fitting -------------------------------------------------------------------------
 
 
@@ -382,18 +326,6 @@ def test_catalogue_rows() -> None:
     assert str(h100["source"]).startswith("NVIDIA H100 Tensor Core GPU datasheet")
     assert h100["common"] is True
     assert next(r for r in rows if r["key"] == "l40-48gb")["common"] is False
-
-
-def test_module_imports_only_the_standard_library() -> None:
-    tree = ast.parse(Path(gpus.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0 and node.module, "gpus.py imports nothing from hubmem"
-            imported.add(node.module.split(".")[0])
-    assert imported - {"__future__"} <= set(sys.stdlib_module_names)
 
 
 # --- hubmem gpus ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A catalogue of common accelerators, and the pure functions around it.
 
-Stdlib only: this module is imported at CLI start-up.
+Standard library and `hubmem.units` only: this module is imported at CLI start-up.
 
 What ``Gpu.memory_bytes`` means
 -------------------------------
@@ -60,14 +60,12 @@ belong to unrelated cards (``rtx6000``: Quadro RTX 6000 24GB, RTX A6000, RTX 600
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-_GIB = 1024**3
-_MIB = 1024**2
+from hubmem.units import GB, GiB, MiB, parse_memory  # noqa: F401  (parse_memory: hubmem.cli imports it from here)
 
 # Usable memory of entries without a recorded runtime figure: the ratio runtime-total / vendor
 # capacity measured on a card of the same memory kind (torch `total_memory` as printed in public
@@ -147,7 +145,7 @@ class UnknownGpuError(ValueError):
 
 
 def _gib(n: int) -> int:
-    return n * _GIB
+    return n * GiB
 
 
 _SRC_A100 = "NVIDIA A100 Tensor Core GPU datasheet (A100 40GB HBM2, A100 80GB HBM2e)"
@@ -167,7 +165,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         "NVIDIA T4 Tensor Core GPU datasheet (16 GB GDDR6)",
         f"{_ECC_NOTE}: nvidia-smi reports 15,360 MiB (modal-labs/modal-client#2797)",
         memory_kind="gddr-ecc",
-        reported_bytes=15_102 * _MIB,
+        reported_bytes=15_102 * MiB,
     ),
     Gpu(
         "V100 16GB",
@@ -205,7 +203,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("4090", "rtx4090", "rtx 4090", "geforce rtx 4090", "nvidia geforce rtx 4090"),
         "NVIDIA GeForce RTX 4090 specifications (24 GB GDDR6X)",
         memory_kind="gddr",
-        reported_bytes=24_563 * _MIB,
+        reported_bytes=24_563 * MiB,
     ),
     Gpu(
         "A10G 24GB",
@@ -280,7 +278,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         _SRC_A100,
         "bare 'a100' means this 40GB card (the smaller variant; AWS p4d, GCP a2-highgpu, Colab); "
         "nvidia-smi reports 40,960 MiB (modal-labs/modal-client#2797)",
-        reported_bytes=40_536 * _MIB,
+        reported_bytes=40_536 * MiB,
     ),
     Gpu(
         "L40S 48GB",
@@ -348,7 +346,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         _SRC_H100,
         "bare 'h100' means this card (80GB, like the PCIe card; the 94GB NVL is 'h100-nvl'); "
         "nvidia-smi reports 81,559 MiB (modal-labs/modal-client#2797)",
-        reported_bytes=81_089 * _MIB,
+        reported_bytes=81_089 * MiB,
     ),
     Gpu(
         "H100 PCIe 80GB",
@@ -400,7 +398,7 @@ CATALOGUE: tuple[Gpu, ...] = (
         ("h200", "h200-sxm", "h200-nvl", "nvidia h200", "nvidia h200 nvl"),
         "NVIDIA H200 Tensor Core GPU datasheet (141 GB HBM3e, SXM and NVL)",
         "141 GiB, not 141e9 bytes: nvidia-smi reports 143,771 MiB, more than 141e9 bytes (134,468 MiB)",
-        reported_bytes=143_156 * _MIB,
+        reported_bytes=143_156 * MiB,
     ),
     Gpu(
         "B200 180GB",
@@ -535,47 +533,6 @@ def find_gpu(name: str) -> Gpu:
     raise UnknownGpuError(name, keys)
 
 
-_DECIMAL = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
-_BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
-# Kubernetes' binary suffixes (``Gi``) are unambiguous, so they are accepted too.
-_UNITS: dict[str, int] = {**_DECIMAL, **_BINARY, **{u[:2]: f for u, f in _BINARY.items()}}
-_MEMORY_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
-
-
-def parse_memory(text: str) -> int:
-    """Bytes in a memory size such as ``"24GiB"``, ``"80 GB"``, ``"81559MiB"`` or ``"1.5TB"``.
-
-    ``KB/MB/GB/TB/PB`` are decimal (10**9 for GB), ``KiB/MiB/GiB/TiB/PiB`` (or ``Ki/Mi/Gi/Ti/Pi``)
-    binary (2**30 for GiB); units are case-insensitive. A number without a unit, or with a bare
-    ``K/M/G/T/P`` (``24G``: docker means GiB, Kubernetes GB), is refused rather than guessed.
-    Fractions are rounded to the nearest byte, half up.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"parse_memory() takes a string, not {type(text).__name__}")
-    match = _MEMORY_RE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a memory size: {text!r} (write e.g. 24GiB or 80GB)")
-    number, unit = match.group(1), match.group(2)
-    if not unit:
-        raise ValueError(
-            f"memory size {text.strip()!r} needs a unit: "
-            f"{number}GiB (x 1024**3 bytes) or {number}GB (x 10**9 bytes)?"
-        )
-    if unit.lower() in ("k", "m", "g", "t", "p"):
-        prefix = unit.upper()
-        raise ValueError(
-            f"memory size {text.strip()!r} has an ambiguous unit: "
-            f"write {number}{prefix}iB (binary) or {number}{prefix}B (decimal)"
-        )
-    if unit.lower() not in _UNITS:
-        raise ValueError(
-            f"unknown unit {unit!r} in memory size {text.strip()!r}; "
-            "use B, KB, MB, GB, TB, PB (steps of 1000) or KiB, MiB, GiB, TiB, PiB (steps of 1024)"
-        )
-    exact = Fraction(number) * _UNITS[unit.lower()]
-    return math.floor(exact + Fraction(1, 2))
-
-
 _COMMON_RANK = {id(gpu): rank for rank, gpu in enumerate(COMMON)}
 
 
@@ -616,8 +573,8 @@ def catalogue_rows(catalogue: Iterable[Gpu] = CATALOGUE) -> list[dict[str, objec
             "name": gpu.name,
             "key": gpu.key,
             "memory_bytes": gpu.memory_bytes,
-            "memory_gib": gpu.memory_bytes / 2**30,
-            "memory_gb": gpu.memory_bytes / 10**9,
+            "memory_gib": gpu.memory_bytes / GiB,
+            "memory_gb": gpu.memory_bytes / GB,
             "usable_bytes": gpu.usable_bytes,
             "usable_source": gpu.usable_source,
             "vendor": gpu.vendor,

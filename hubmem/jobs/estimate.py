@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hubmem import dtypes
 from hubmem.errors import HubmemError, InvalidInputError
 from hubmem.fit.gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
 from hubmem.fit.verdicts import fits_on_label
@@ -102,13 +103,7 @@ class Estimate:
 
 
 def normalise_precision(name: str) -> str:
-    key = {
-        "fp16": "bf16",
-        "float16": "bf16",
-        "bfloat16": "bf16",
-        "float32": "fp32",
-        "as-stored": "stored",
-    }.get(name.lower(), name.lower())
+    key = dtypes.PRECISION_ALIASES.get(name.lower(), name.lower())
     if key not in memory.PRECISIONS:
         raise InvalidInputError(f"unknown precision '{name}' (choose from {', '.join(memory.PRECISIONS)})")
     return key
@@ -191,13 +186,13 @@ def estimate_snapshot(
         raise InvalidInputError("--batch must be at least 1")
     if attn not in ("sdpa", "eager"):
         raise InvalidInputError(f"unknown attention implementation '{attn}' (sdpa or eager)")
-    if kv_dtype not in ("auto", memory.FP8_DS_MLA) and kv_dtype not in memory.DTYPE_BYTES:
+    if kv_dtype not in ("auto", dtypes.FP8_DS_MLA) and kv_dtype not in dtypes.DTYPE_BYTES:
         raise InvalidInputError(
-            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)}, {memory.FP8_DS_MLA})"
+            f"unknown KV cache dtype '{kv_dtype}' (auto, {', '.join(dtypes.DTYPE_BYTES)}, {dtypes.FP8_DS_MLA})"
         )
-    if state_dtype != "auto" and state_dtype not in memory.DTYPE_BYTES:
+    if state_dtype != "auto" and state_dtype not in dtypes.DTYPE_BYTES:
         raise InvalidInputError(
-            f"unknown state dtype '{state_dtype}' (auto, {', '.join(memory.DTYPE_BYTES)})"
+            f"unknown state dtype '{state_dtype}' (auto, {', '.join(dtypes.DTYPE_BYTES)})"
         )
     if image_tokens < 0:
         raise InvalidInputError("--image-tokens must be at least 0")

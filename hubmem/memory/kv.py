@@ -21,6 +21,7 @@ hybrid models; hubmem counts the tokens themselves, as transformers' caches do.
 
 from __future__ import annotations
 
+from hubmem.dtypes import FP8_DS_MLA
 from hubmem.errors import InvalidInputError
 from hubmem.model.architecture import ATTENTION_KINDS, Architecture
 
@@ -28,7 +29,6 @@ from hubmem.model.architecture import ATTENTION_KINDS, Architecture
 # layout): 512 float8_e4m3 NoPE values + 4 float32 scales (one per 128 values) + 64 bfloat16 RoPE
 # values = 512 + 16 + 128 = 656 bytes per token per layer; `MLAAttentionSpec.real_page_size_bytes`
 # returns block_size · 656 for this cache dtype.
-FP8_DS_MLA = "fp8_ds_mla"
 FP8_DS_MLA_TOKEN_BYTES = 512 * 1 + 4 * 4 + 64 * 2
 
 

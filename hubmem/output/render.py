@@ -11,9 +11,9 @@ from typing import Any
 from hubmem.fit.verdicts import Verdict
 from hubmem.jobs.estimate import Estimate
 from hubmem.memory.training import REGIMES
+from hubmem.units import UNIT_NOTES, UNITS
 
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
-UNITS = {"GiB": 1024**3, "GB": 10**9}
 _TABULATE_FMT = {"table": "simple", "markdown": "github"}
 
 
@@ -93,7 +93,7 @@ def render_estimate(
         for r in est.rows
     ]
     table = render_rows(headers, rows, fmt, numeric=(1, 2, 3, 4, 5))
-    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    unit_note = UNIT_NOTES[units]
     parts = [
         summary(est, units, markdown=fmt == "markdown"),
         "",
@@ -503,7 +503,7 @@ def render_training(est: Estimate, fmt: str, units: str, explain: bool) -> str:
         for r in est.training_rows
     ]
     table = render_rows([*headers, "fits on"], rows, fmt, numeric=tuple(range(1, len(headers))))
-    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    unit_note = UNIT_NOTES[units]
     head = summary(est, units) + "\n" + training_summary(est, units)
     parts = [
         f"```\n{head}\n```" if fmt == "markdown" else head,
