@@ -22,10 +22,10 @@ MI300X     192 GB           205,822,885,888 B        183,105 MiB
 =========  ===============  =======================  ==============================
 
 So every entry of the catalogue (`CATALOGUE_FILE`, package data beside this module, read and
-checked on first use) is ``<vendor figure> * 2**30``, written in GiB. The driver keeps a few hundred MiB of that for
-itself (page tables, reserved regions: 361 MiB on H100, ~1 GiB on Blackwell), and GDDR boards with
-ECC enabled (T4, L4, A10, L40S) give up a further 1/16 of the memory to the ECC check bits. Both
-are noted per entry; ``memory_bytes`` keeps the vendor figure, and ``usable_bytes`` (below) is what
+checked on first use) is ``<vendor figure> * 2**30``, written in GiB. The driver keeps a few
+hundred MiB of that for itself (page tables, reserved regions: 361 MiB on H100, ~1 GiB on
+Blackwell), and GDDR boards with ECC enabled (T4, L4, A10, L40S) give up a further 1/16 of the
+memory to the ECC check bits. Both are noted per entry; ``memory_bytes`` keeps the vendor figure, and ``usable_bytes`` (below) is what
 fit verdicts use. The CUDA context and allocator reserve are a
 separate overhead term elsewhere in hubmem.
 
