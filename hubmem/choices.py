@@ -1,10 +1,12 @@
 """The values each choice option accepts, in the order `--help` lists them: one definition for the CLI's
-click choices and the validation of the Python API (hubmem.jobs.options). A leaf: imports nothing, so
-`hubmem --help` stays fast."""
+click choices and the validation of the Python API (hubmem.jobs.options). Imports only the leaf modules
+dtypes and units, so `hubmem --help` stays fast."""
+
+from hubmem.dtypes import FP8_DS_MLA
+from hubmem.units import UNITS as _UNIT_BYTES
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "stored")
 JUDGED_PRECISIONS = ("auto", *PRECISIONS)  # audit / check judge one; auto = what from_pretrained loads
-FP8_DS_MLA = "fp8_ds_mla"  # vLLM's 656-byte FP8 MLA latent (DeepSeek MLA models only)
 KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8", FP8_DS_MLA)
 STATE_DTYPES = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager")
@@ -19,4 +21,4 @@ ZERO_STAGES = ("0", "1", "2", "3")
 FSDP_MODES = ("full", "grad-op")
 OFFLOAD = ("optimizer", "params")
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
-UNITS = ("GiB", "GB")
+UNITS = tuple(_UNIT_BYTES)

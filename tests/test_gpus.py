@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import ast
+import importlib.resources
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,12 +19,13 @@ from hubmem.fit.gpus import (
     UnknownGpuError,
     catalogue_rows,
     find_gpu,
-    parse_memory,
     smallest_fitting,
 )
+from hubmem.units import parse_memory
 
 GIB = 1024**3
 MIB = 1024**2
+ROOT = str(Path(__file__).resolve().parents[1])
 
 
 # --- capacities -------------------------------------------------------------------------------
@@ -258,58 +262,6 @@ def test_ambiguous_names_are_refused_with_the_candidates(name: str, candidates: 
     assert str(info.value) == f"GPU name {name!r} is ambiguous; say which: {', '.join(candidates)}"
 
 
-# --- parse_memory -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("24GiB", 25_769_803_776),
-        ("24 GiB", 25_769_803_776),
-        ("24gib", 25_769_803_776),
-        ("24Gi", 25_769_803_776),
-        ("24GB", 24_000_000_000),
-        ("80GB", 80_000_000_000),
-        ("81559MiB", 85_520_809_984),
-        ("1.5TB", 1_500_000_000_000),
-        ("1.5TiB", 1_649_267_441_664),
-        ("0.5KiB", 512),
-        ("512 B", 512),
-        ("  2 MB ", 2_000_000),
-        (".25GiB", 268_435_456),
-        ("1.0000000005GB", 1_000_000_001),  # 1,000,000,000.5 rounds half up
-    ],
-)
-def test_parse_memory(text: str, expected: int) -> None:
-    assert parse_memory(text) == expected
-
-
-def test_gib_and_gb_differ() -> None:
-    assert parse_memory("80GiB") - parse_memory("80GB") == 5_899_345_920
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("24", r"^memory size '24' needs a unit: 24GiB \(x 1024\*\*3 bytes\) or 24GB \(x 10\*\*9 bytes\)\?$"),
-        ("24G", r"^memory size '24G' has an ambiguous unit: write 24GiB \(binary\) or 24GB \(decimal\)$"),
-        ("1.5t", r"ambiguous unit: write 1.5TiB \(binary\) or 1.5TB \(decimal\)$"),
-        ("24 GiBs", r"^unknown unit 'GiBs' in memory size '24 GiBs'"),
-        ("lots", r"^not a memory size: 'lots'"),
-        ("-1GB", r"^not a memory size: '-1GB'"),
-        ("", r"^not a memory size: ''"),
-    ],
-)
-def test_parse_memory_refuses(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        parse_memory(text)
-
-
-def test_parse_memory_wants_a_string() -> None:
-    with pytest.raises(TypeError, match="takes a string, not int"):
-        parse_memory(24)  # type: ignore[arg-type]
-
-
 # --- smallest_fitting -------------------------------------------------------------------------
 
 
@@ -384,16 +336,104 @@ def test_catalogue_rows() -> None:
     assert next(r for r in rows if r["key"] == "l40-48gb")["common"] is False
 
 
-def test_module_imports_only_the_standard_library() -> None:
-    tree = ast.parse(Path(gpus.__file__).read_text())
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0 and node.module, "gpus.py imports nothing from hubmem"
-            imported.add(node.module.split(".")[0])
-    assert imported - {"__future__"} <= set(sys.stdlib_module_names)
+# --- the data file ----------------------------------------------------------------------------
+
+
+def _data() -> dict:
+    """catalogue.json as the package ships it, parsed afresh (not the cached catalogue)."""
+    text = importlib.resources.files("hubmem.fit").joinpath(gpus.CATALOGUE_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def test_data_file_loads_and_every_entry_validates() -> None:
+    data = _data()
+    catalogue = gpus._parse_catalogue(data)
+    assert [g.key for g in catalogue.gpus] == [raw["key"] for raw in data["gpus"]]
+    assert catalogue.gpus == CATALOGUE and catalogue.common == COMMON
+    by_key = {g.key: g for g in catalogue.gpus}
+    assert by_key["h100-80gb"].memory_bytes == 85_899_345_920
+    assert by_key["h100-80gb"].usable_bytes == 81_089 * MIB
+    assert by_key["h200-141gb"].memory_bytes == 151_397_597_184
+    assert by_key["t4-16gb"].usable_bytes == 15_102 * MIB
+    assert by_key["l4-24gb"].usable_bytes == 22_653 * MIB  # the gddr-ecc rule
+    assert by_key["mi300x-192gb"].memory_bytes == 206_158_430_208
+    assert [g.key for g in COMMON] == [
+        "t4-16gb", "l4-24gb", "rtx4090-24gb", "a10g-24gb", "a100-40gb", "l40s-48gb",
+        "a100-80gb", "h100-80gb", "h200-141gb", "b200-180gb", "mi300x-192gb",
+    ]  # fmt: skip
+    assert catalogue.ambiguous["v5"] == ("tpu-v5e", "tpu-v5p")
+
+
+def test_data_file_is_read_on_first_use() -> None:
+    code = (
+        "from hubmem.fit import gpus; assert gpus._catalogue.cache_info().currsize == 0; "
+        "gpus.COMMON; assert gpus._catalogue.cache_info().currsize == 1"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": ROOT})
+
+
+def _t4(**changes: object) -> dict:
+    """The data file with its first entry (the T4) changed; a value None drops the field."""
+    data = _data()
+    entry = {**data["gpus"][0], **changes}
+    data["gpus"][0] = {k: v for k, v in entry.items() if v is not None}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"memory": None}, "no memory"),
+        ({"compute_capability": "7.5"}, "unknown field 'compute_capability'"),
+        ({"memory": 16}, "memory must be a string, not 16"),
+        ({"memory": "16GB"}, "memory '16GB' must be in GiB"),
+        ({"memory": "sixteen GiB"}, "memory: not a memory size: 'sixteen GiB'"),
+        ({"memory": "0GiB"}, "memory '0GiB' must be above 0"),
+        ({"reported": "17GiB"}, "reported '17GiB' must be above 0 and at most memory '16GiB'"),
+        ({"reported": "15102"}, "reported: memory size '15102' needs a unit"),
+        ({"memory_kind": "hbm3"}, "memory_kind 'hbm3' is not one of hbm, gddr-ecc, gddr"),
+        ({"aliases": "t4"}, "aliases must be a list, not 't4'"),
+        ({"aliases": ["t4", ""]}, "aliases must be non-empty strings"),
+        ({"common": "yes"}, "common must be true or false, not 'yes'"),
+        ({"source": " "}, "source is empty"),
+    ],
+)
+def test_a_malformed_entry_is_refused_by_name(changes: dict, message: str) -> None:
+    with pytest.raises(gpus.CatalogueError) as info:
+        gpus._parse_catalogue(_t4(**changes))
+    assert str(info.value).startswith(f"catalogue.json, GPU entry 1 (t4-16gb): {message}")
+
+
+def test_malformed_catalogues_are_refused() -> None:
+    data = _data()
+    data["gpus"].append("h100")
+    with pytest.raises(
+        gpus.CatalogueError, match=r"^catalogue.json, GPU entry 31: expected an object, not 'h100'$"
+    ):
+        gpus._parse_catalogue(data)
+    data = _data()
+    data["gpus"].append({**data["gpus"][0], "aliases": []})
+    with pytest.raises(gpus.CatalogueError, match=r"^catalogue.json: GPU key 't4-16gb' in several entries$"):
+        gpus._parse_catalogue(data)
+    with pytest.raises(
+        gpus.CatalogueError, match=r"^catalogue.json: GPU name 'v100' is claimed by both t4-16gb"
+    ):
+        gpus._parse_catalogue(_t4(aliases=["v100"]))
+    data = _data()
+    data["ambiguous"]["a100"] = ["a100-40gb", "a100-80gb"]
+    with pytest.raises(gpus.CatalogueError, match=r"ambiguous GPU name 'a100' is also an alias of a100-40gb"):
+        gpus._parse_catalogue(data)
+    data["ambiguous"] = {"v5": ["tpu-v5e", "tpu-v5x"]}
+    with pytest.raises(gpus.CatalogueError, match=r"ambiguous name 'v5' must list two or more GPU keys"):
+        gpus._parse_catalogue(data)
+    with pytest.raises(gpus.CatalogueError, match=r'expected an object with a list of "gpus"'):
+        gpus._parse_catalogue([])
+
+
+def test_the_data_file_ships_in_the_package() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((Path(ROOT) / "pyproject.toml").read_text())
+    assert gpus.CATALOGUE_FILE in pyproject["tool"]["setuptools"]["package-data"]["hubmem.fit"]
 
 
 # --- hubmem gpus ------------------------------------------------------------------------------

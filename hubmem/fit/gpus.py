@@ -1,6 +1,6 @@
 """A catalogue of common accelerators, and the pure functions around it.
 
-Stdlib only: this module is imported at CLI start-up.
+Standard library and `hubmem.units` only: this module is imported at CLI start-up.
 
 What ``Gpu.memory_bytes`` means
 -------------------------------
@@ -21,10 +21,11 @@ B200       180 GB           183,359 MiB (179.1 GiB)  171,661 MiB
 MI300X     192 GB           205,822,885,888 B        183,105 MiB
 =========  ===============  =======================  ==============================
 
-So every entry below is ``<vendor figure> * 2**30``. The driver keeps a few hundred MiB of that for
-itself (page tables, reserved regions: 361 MiB on H100, ~1 GiB on Blackwell), and GDDR boards with
-ECC enabled (T4, L4, A10, L40S) give up a further 1/16 of the memory to the ECC check bits. Both
-are noted per entry; ``memory_bytes`` keeps the vendor figure, and ``usable_bytes`` (below) is what
+So every entry of the catalogue (`CATALOGUE_FILE`, package data beside this module, read and
+checked on first use) is ``<vendor figure> * 2**30``, written in GiB. The driver keeps a few
+hundred MiB of that for itself (page tables, reserved regions: 361 MiB on H100, ~1 GiB on
+Blackwell), and GDDR boards with ECC enabled (T4, L4, A10, L40S) give up a further 1/16 of the
+memory to the ECC check bits. Both are noted per entry; ``memory_bytes`` keeps the vendor figure, and ``usable_bytes`` (below) is what
 fit verdicts use. The CUDA context and allocator reserve are a
 separate overhead term elsewhere in hubmem.
 
@@ -60,14 +61,13 @@ belong to unrelated cards (``rtx6000``: Quadro RTX 6000 24GB, RTX A6000, RTX 600
 from __future__ import annotations
 
 import difflib
-import math
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 
-_GIB = 1024**3
-_MIB = 1024**2
+from hubmem.units import GB, GiB, parse_memory
 
 # Usable memory of entries without a recorded runtime figure: the ratio runtime-total / vendor
 # capacity measured on a card of the same memory kind (torch `total_memory` as printed in public
@@ -146,335 +146,6 @@ class UnknownGpuError(ValueError):
         super().__init__(message)
 
 
-def _gib(n: int) -> int:
-    return n * _GIB
-
-
-_SRC_A100 = "NVIDIA A100 Tensor Core GPU datasheet (A100 40GB HBM2, A100 80GB HBM2e)"
-_SRC_H100 = "NVIDIA H100 Tensor Core GPU datasheet (H100 SXM 80GB, H100 PCIe 80GB, H100 NVL 94GB)"
-_SRC_V100 = "NVIDIA Tesla V100 GPU datasheet (16 GB or 32 GB HBM2)"
-_SRC_ROCM = "AMD ROCm documentation, 'AMD GPU specifications' table, VRAM (GiB) column"
-_ECC_NOTE = "GDDR with ECC on by default in data centres: 1/16 of it holds check bits"
-
-# Ordered by memory; within one size, the COMMON entries first in COMMON's order, then the rest.
-CATALOGUE: tuple[Gpu, ...] = (
-    Gpu(
-        "T4 16GB",
-        "t4-16gb",
-        _gib(16),
-        "NVIDIA",
-        ("t4", "tesla t4", "nvidia t4"),
-        "NVIDIA T4 Tensor Core GPU datasheet (16 GB GDDR6)",
-        f"{_ECC_NOTE}: nvidia-smi reports 15,360 MiB (modal-labs/modal-client#2797)",
-        memory_kind="gddr-ecc",
-        reported_bytes=15_102 * _MIB,
-    ),
-    Gpu(
-        "V100 16GB",
-        "v100-16gb",
-        _gib(16),
-        "NVIDIA",
-        ("v100", "tesla v100-sxm2-16gb", "tesla v100-pcie-16gb", "v100-sxm2-16gb", "v100-pcie-16gb"),
-        _SRC_V100,
-        "bare 'v100' means this 16GB card (the smaller variant and the common cloud one)",
-    ),
-    Gpu(
-        "TPU v5e",
-        "tpu-v5e",
-        _gib(16),
-        "Google",
-        ("v5e", "tpuv5e", "v5litepod", "tpu v5 lite", "tpu v5litepod"),
-        "Google Cloud TPU documentation, 'TPU v5e' (HBM capacity per chip: 16 GB)",
-        "per chip (one JAX device); Google writes GB, vLLM tpu-inference uses 16 * 1024**3",
-    ),
-    Gpu(
-        "L4 24GB",
-        "l4-24gb",
-        _gib(24),
-        "NVIDIA",
-        ("l4", "nvidia l4"),
-        "NVIDIA L4 Tensor Core GPU datasheet (24 GB GDDR6)",
-        f"{_ECC_NOTE}: nvidia-smi reports 23,034 MiB (modal-labs/modal-client#2797)",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "RTX 4090 24GB",
-        "rtx4090-24gb",
-        _gib(24),
-        "NVIDIA",
-        ("4090", "rtx4090", "rtx 4090", "geforce rtx 4090", "nvidia geforce rtx 4090"),
-        "NVIDIA GeForce RTX 4090 specifications (24 GB GDDR6X)",
-        memory_kind="gddr",
-        reported_bytes=24_563 * _MIB,
-    ),
-    Gpu(
-        "A10G 24GB",
-        "a10g-24gb",
-        _gib(24),
-        "NVIDIA",
-        ("a10g", "nvidia a10g"),
-        "AWS EC2 G5 instance specifications (NVIDIA A10G Tensor Core GPU, 24 GB per GPU)",
-        f"AWS-only variant of the A10; {_ECC_NOTE}",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "A10 24GB",
-        "a10-24gb",
-        _gib(24),
-        "NVIDIA",
-        ("a10", "nvidia a10"),
-        "NVIDIA A10 Tensor Core GPU datasheet (24 GB GDDR6)",
-        f"{_ECC_NOTE}: nvidia-smi reports 23,028 MiB (modal-labs/modal-client#2797)",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "RTX 3090 24GB",
-        "rtx3090-24gb",
-        _gib(24),
-        "NVIDIA",
-        ("3090", "rtx3090", "rtx 3090", "geforce rtx 3090", "nvidia geforce rtx 3090"),
-        "NVIDIA GeForce RTX 3090 specifications (24 GB GDDR6X)",
-        memory_kind="gddr",
-    ),
-    Gpu(
-        "RTX 5090 32GB",
-        "rtx5090-32gb",
-        _gib(32),
-        "NVIDIA",
-        ("5090", "rtx5090", "rtx 5090", "geforce rtx 5090", "nvidia geforce rtx 5090"),
-        "NVIDIA GeForce RTX 5090 specifications (32 GB GDDR7)",
-        memory_kind="gddr",
-    ),
-    Gpu(
-        "V100 32GB",
-        "v100-32gb",
-        _gib(32),
-        "NVIDIA",
-        ("tesla v100-sxm2-32gb", "tesla v100-pcie-32gb", "v100-sxm2-32gb", "v100-pcie-32gb", "v100s"),
-        _SRC_V100,
-    ),
-    Gpu(
-        "TPU v4",
-        "tpu-v4",
-        _gib(32),
-        "Google",
-        ("v4", "tpuv4"),
-        "Google Cloud TPU documentation, 'TPU v4' (HBM2 capacity: 32 GiB per chip)",
-        "per chip: its two TensorCores appear as one JAX device (megacore)",
-    ),
-    Gpu(
-        "TPU v6e (Trillium)",
-        "tpu-v6e",
-        _gib(32),
-        "Google",
-        ("v6e", "tpuv6e", "trillium", "tpu v6 lite"),
-        "Google Cloud TPU documentation, 'TPU v6e' (HBM capacity per chip: 32 GB)",
-        "per chip (one JAX device); vLLM tpu-inference uses 32 * 1024**3",
-    ),
-    Gpu(
-        "A100 40GB",
-        "a100-40gb",
-        _gib(40),
-        "NVIDIA",
-        ("a100", "a100-sxm4-40gb", "a100-pcie-40gb", "nvidia a100-sxm4-40gb", "nvidia a100-pcie-40gb"),
-        _SRC_A100,
-        "bare 'a100' means this 40GB card (the smaller variant; AWS p4d, GCP a2-highgpu, Colab); "
-        "nvidia-smi reports 40,960 MiB (modal-labs/modal-client#2797)",
-        reported_bytes=40_536 * _MIB,
-    ),
-    Gpu(
-        "L40S 48GB",
-        "l40s-48gb",
-        _gib(48),
-        "NVIDIA",
-        ("l40s", "nvidia l40s"),
-        "NVIDIA L40S GPU datasheet (48 GB GDDR6 with ECC)",
-        f"{_ECC_NOTE}: nvidia-smi reports 46,068 MiB (modal-labs/modal-client#2797)",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "L40 48GB",
-        "l40-48gb",
-        _gib(48),
-        "NVIDIA",
-        ("l40", "nvidia l40"),
-        "NVIDIA L40 GPU datasheet (48 GB GDDR6 with ECC)",
-        _ECC_NOTE,
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "RTX A6000 48GB",
-        "rtx-a6000-48gb",
-        _gib(48),
-        "NVIDIA",
-        ("a6000", "rtxa6000", "rtx a6000", "nvidia rtx a6000"),
-        "NVIDIA RTX A6000 datasheet (48 GB GDDR6 with ECC)",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "RTX 6000 Ada 48GB",
-        "rtx6000-ada-48gb",
-        _gib(48),
-        "NVIDIA",
-        ("rtx6000ada", "6000ada", "rtx 6000 ada", "nvidia rtx 6000 ada generation"),
-        "NVIDIA RTX 6000 Ada Generation datasheet (48 GB GDDR6 with ECC)",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "MI250X 128GB (one 64GB GCD)",
-        "mi250x-64gb",
-        _gib(64),
-        "AMD",
-        ("mi250x", "mi250x-128gb", "mi250x-gcd", "instinct mi250x", "amd instinct mi250x"),
-        f"{_SRC_ROCM} (MI250X: 128 GiB, 2 GCDs)",
-        "one MI250X package is two GCDs, and ROCm shows each as its own 64 GiB device: "
-        "a single process sees 64 GiB, the package's 128 GiB only through model parallelism",
-    ),
-    Gpu(
-        "A100 80GB",
-        "a100-80gb",
-        _gib(80),
-        "NVIDIA",
-        ("a100-sxm4-80gb", "a100 80gb pcie", "nvidia a100-sxm4-80gb", "nvidia a100 80gb pcie"),
-        _SRC_A100,
-        "nvidia-smi reports 81,920 MiB (modal-labs/modal-client#2797)",
-    ),
-    Gpu(
-        "H100 SXM 80GB",
-        "h100-80gb",
-        _gib(80),
-        "NVIDIA",
-        ("h100", "h100-sxm", "h100-sxm5", "h100-sxm-80gb", "h100 80gb hbm3", "nvidia h100 80gb hbm3"),
-        _SRC_H100,
-        "bare 'h100' means this card (80GB, like the PCIe card; the 94GB NVL is 'h100-nvl'); "
-        "nvidia-smi reports 81,559 MiB (modal-labs/modal-client#2797)",
-        reported_bytes=81_089 * _MIB,
-    ),
-    Gpu(
-        "H100 PCIe 80GB",
-        "h100-pcie-80gb",
-        _gib(80),
-        "NVIDIA",
-        ("h100-pcie", "h100 pcie", "nvidia h100 pcie"),
-        _SRC_H100,
-        "HBM2e",
-    ),
-    Gpu(
-        "H100 NVL 94GB",
-        "h100-nvl-94gb",
-        _gib(94),
-        "NVIDIA",
-        ("h100-nvl", "h100nvl", "nvidia h100 nvl"),
-        _SRC_H100,
-        "per card (NVIDIA sells them in bridged pairs, 188GB for two); nvidia-smi reports 95,830 MiB",
-    ),
-    Gpu(
-        "TPU v5p",
-        "tpu-v5p",
-        _gib(95),
-        "Google",
-        ("v5p", "tpuv5p"),
-        "Google Cloud TPU documentation, 'TPU v5p' (HBM2e capacity: 95 GB per chip)",
-        "per chip (one JAX device); vLLM tpu-inference uses 95 * 1024**3",
-    ),
-    Gpu(
-        "RTX PRO 6000 Blackwell 96GB",
-        "rtx-pro-6000-96gb",
-        _gib(96),
-        "NVIDIA",
-        (
-            "rtxpro6000",
-            "rtx pro 6000",
-            "rtx pro 6000 blackwell",
-            "nvidia rtx pro 6000 blackwell server edition",
-            "nvidia rtx pro 6000 blackwell workstation edition",
-        ),
-        "NVIDIA RTX PRO 6000 Blackwell datasheet (96 GB GDDR7 with ECC)",
-        memory_kind="gddr-ecc",
-    ),
-    Gpu(
-        "H200 141GB",
-        "h200-141gb",
-        _gib(141),
-        "NVIDIA",
-        ("h200", "h200-sxm", "h200-nvl", "nvidia h200", "nvidia h200 nvl"),
-        "NVIDIA H200 Tensor Core GPU datasheet (141 GB HBM3e, SXM and NVL)",
-        "141 GiB, not 141e9 bytes: nvidia-smi reports 143,771 MiB, more than 141e9 bytes (134,468 MiB)",
-        reported_bytes=143_156 * _MIB,
-    ),
-    Gpu(
-        "B200 180GB",
-        "b200-180gb",
-        _gib(180),
-        "NVIDIA",
-        ("b200", "b200-192gb", "nvidia b200", "hgx b200", "dgx b200"),
-        "NVIDIA DGX B200 / HGX B200 specifications (1,440 GB total GPU memory for 8 GPUs)",
-        "shipping HGX/DGX B200 expose 180 GB of the 192 GB first announced; "
-        "nvidia-smi reports 183,359 MiB (NVIDIA/TensorRT-LLM#10278)",
-    ),
-    Gpu(
-        "GB200 186GB (per GPU)",
-        "gb200-186gb",
-        _gib(186),
-        "NVIDIA",
-        ("gb200", "nvidia gb200", "gb200-nvl72", "gb200nvl72"),
-        "NVIDIA GB200 NVL72 specifications (GB200 superchip: up to 372 GB HBM3e for its 2 GPUs)",
-        "one of the superchip's two Blackwell GPUs; earlier material says 192 GB; "
-        "nvidia-smi reports 189,471 MiB",
-    ),
-    Gpu(
-        "MI300X 192GB",
-        "mi300x-192gb",
-        _gib(192),
-        "AMD",
-        ("mi300x", "instinct mi300x", "amd instinct mi300x"),
-        f"{_SRC_ROCM} (MI300X: 192 GiB)",
-        "rocm-smi reports 205,822,885,888 bytes (191.7 GiB)",
-    ),
-    Gpu(
-        "MI325X 256GB",
-        "mi325x-256gb",
-        _gib(256),
-        "AMD",
-        ("mi325x", "instinct mi325x", "amd instinct mi325x"),
-        f"{_SRC_ROCM} (MI325X: 256 GiB)",
-    ),
-    Gpu(
-        "MI355X 288GB",
-        "mi355x-288gb",
-        _gib(288),
-        "AMD",
-        ("mi355x", "instinct mi355x", "amd instinct mi355x"),
-        f"{_SRC_ROCM} (MI355X: 288 GiB)",
-    ),
-)
-
-# The short list for the "fits on" column: what people rent. Its order breaks ties in size.
-COMMON: tuple[Gpu, ...] = tuple(
-    next(g for g in CATALOGUE if g.key == key)
-    for key in (
-        "t4-16gb",
-        "l4-24gb",
-        "rtx4090-24gb",
-        "a10g-24gb",
-        "a100-40gb",
-        "l40s-48gb",
-        "a100-80gb",
-        "h100-80gb",
-        "h200-141gb",
-        "b200-180gb",
-        "mi300x-192gb",
-    )
-)
-
-# Names that belong to several unrelated cards: refused, listing the candidates.
-_AMBIGUOUS: dict[str, tuple[str, ...]] = {
-    "rtx6000": ("rtx-a6000-48gb", "rtx6000-ada-48gb", "rtx-pro-6000-96gb"),
-    "6000": ("rtx-a6000-48gb", "rtx6000-ada-48gb", "rtx-pro-6000-96gb"),
-    "tpuv5": ("tpu-v5e", "tpu-v5p"),
-    "v5": ("tpu-v5e", "tpu-v5p"),
-}
-
 # Words that only say who made the card; dropped before comparing names.
 _VENDOR_PREFIXES = ("nvidia", "amd", "instinct", "geforce", "tesla", "google", "cloud")
 
@@ -495,7 +166,7 @@ def _normalise(name: str) -> str:
     return re.sub(r"(\d)gib$", r"\1gb", text)
 
 
-def _build_index(catalogue: Iterable[Gpu]) -> dict[str, Gpu]:
+def _build_index(catalogue: Iterable[Gpu], ambiguous: Iterable[str] = ()) -> dict[str, Gpu]:
     index: dict[str, Gpu] = {}
 
     def add(form: str, gpu: Gpu) -> None:
@@ -510,13 +181,160 @@ def _build_index(catalogue: Iterable[Gpu]) -> dict[str, Gpu]:
             # "a100-80gb" may also be typed "a100-80"
             if re.search(r"\d\dgb$", form):
                 add(form[:-2], gpu)
-    for form in _AMBIGUOUS:
+    for form in ambiguous:
         if form in index:
             raise AssertionError(f"ambiguous GPU name {form!r} is also an alias of {index[form].key}")
     return index
 
 
-_INDEX = _build_index(CATALOGUE)
+# --- the data: catalogue.json beside this module, read and checked on first use ----------------
+
+CATALOGUE_FILE = "catalogue.json"
+
+CATALOGUE: tuple[Gpu, ...]
+"""Every entry of `CATALOGUE_FILE`, in its order: by memory; within one size, the `COMMON` ones first."""
+COMMON: tuple[Gpu, ...]
+"""The short list for the "fits on" column (entries marked ``"common": true``): what people rent.
+Its order breaks ties in size."""
+
+
+class CatalogueError(ValueError):
+    """`CATALOGUE_FILE` is malformed; the message names the entry and what is wrong with it."""
+
+
+# Fields of an entry, with their JSON types: all of the first, any of the second.
+_REQUIRED_FIELDS = {
+    "key": str,
+    "name": str,
+    "vendor": str,
+    "memory": str,
+    "memory_kind": str,
+    "aliases": list,
+    "source": str,
+}
+_OPTIONAL_FIELDS = {"reported": str, "common": bool, "note": str}
+_JSON_TYPES = {str: "a string", list: "a list", bool: "true or false"}
+
+
+@dataclass(frozen=True)
+class _Catalogue:
+    gpus: tuple[Gpu, ...]
+    common: tuple[Gpu, ...]
+    ambiguous: dict[str, tuple[str, ...]]
+    """Names that belong to several unrelated cards -> the candidates' keys."""
+    index: dict[str, Gpu]
+    """`_normalise`d key or alias -> its entry."""
+    common_rank: dict[int, int]
+    """id() of each `COMMON` entry -> its position there."""
+
+
+def _entry(raw: object, position: int) -> tuple[Gpu, bool]:
+    """One entry of the data as a `Gpu`, and whether it is common; `CatalogueError` naming it if malformed."""
+    label = f"GPU entry {position}"
+    if isinstance(raw, dict) and isinstance(raw.get("key"), str):
+        label += f" ({raw['key']})"
+
+    def problem(text: str) -> CatalogueError:
+        return CatalogueError(f"{CATALOGUE_FILE}, {label}: {text}")
+
+    if not isinstance(raw, dict):
+        raise problem(f"expected an object, not {raw!r}")
+    missing = [f for f in _REQUIRED_FIELDS if f not in raw]
+    unknown = [f for f in raw if f not in _REQUIRED_FIELDS and f not in _OPTIONAL_FIELDS]
+    if missing or unknown:
+        raise problem("; ".join([*(f"no {f}" for f in missing), *(f"unknown field {f!r}" for f in unknown)]))
+    for f, kind in {**_REQUIRED_FIELDS, **_OPTIONAL_FIELDS}.items():
+        if f in raw and type(raw[f]) is not kind:
+            raise problem(f"{f} must be {_JSON_TYPES[kind]}, not {raw[f]!r}")
+    for f in ("key", "name", "vendor", "memory", "source"):
+        if not raw[f].strip():
+            raise problem(f"{f} is empty")
+    if not all(type(alias) is str and alias.strip() for alias in raw["aliases"]):
+        raise problem(f"aliases must be non-empty strings, not {raw['aliases']!r}")
+    if raw["memory_kind"] not in USABLE_FRACTION:
+        raise problem(f"memory_kind {raw['memory_kind']!r} is not one of {', '.join(USABLE_FRACTION)}")
+    if not raw["memory"].endswith("GiB"):
+        raise problem(
+            f"memory {raw['memory']!r} must be in GiB: a vendor's GB figure is binary (see hubmem.fit.gpus)"
+        )
+    sizes = {}
+    for f in ("memory", "reported"):
+        if f in raw:
+            try:
+                sizes[f] = parse_memory(raw[f])
+            except ValueError as e:
+                raise problem(f"{f}: {e}") from None
+    if sizes["memory"] <= 0:
+        raise problem(f"memory {raw['memory']!r} must be above 0")
+    if not 0 < sizes.get("reported", 1) <= sizes["memory"]:
+        raise problem(f"reported {raw['reported']!r} must be above 0 and at most memory {raw['memory']!r}")
+    gpu = Gpu(
+        name=raw["name"],
+        key=raw["key"],
+        memory_bytes=sizes["memory"],
+        vendor=raw["vendor"],
+        aliases=tuple(raw["aliases"]),
+        source=raw["source"],
+        note=raw.get("note", ""),
+        memory_kind=raw["memory_kind"],
+        reported_bytes=sizes.get("reported"),
+    )
+    return gpu, raw.get("common", False)
+
+
+def _parse_catalogue(data: object) -> _Catalogue:
+    """The catalogue in `CATALOGUE_FILE`'s JSON ``data``, every entry checked: `CatalogueError` if malformed."""
+    if not isinstance(data, dict) or type(data.get("gpus")) is not list:
+        raise CatalogueError(f'{CATALOGUE_FILE}: expected an object with a list of "gpus"')
+    unknown = sorted(set(data) - {"about", "ambiguous", "gpus"})
+    if unknown:
+        raise CatalogueError(f"{CATALOGUE_FILE}: unknown field {', '.join(map(repr, unknown))}")
+    entries = [_entry(raw, position) for position, raw in enumerate(data["gpus"], 1)]
+    gpus = tuple(gpu for gpu, _ in entries)
+    for field in ("key", "name"):
+        values = [getattr(gpu, field) for gpu in gpus]
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise CatalogueError(
+                f"{CATALOGUE_FILE}: GPU {field} {', '.join(map(repr, twice))} in several entries"
+            )
+    ambiguous_data = data.get("ambiguous", {})
+    keys = {gpu.key for gpu in gpus}
+    if type(ambiguous_data) is not dict:
+        raise CatalogueError(f"{CATALOGUE_FILE}: ambiguous must be an object of name -> keys")
+    ambiguous: dict[str, tuple[str, ...]] = {}
+    for name, candidates in ambiguous_data.items():
+        if type(candidates) is not list or len(candidates) < 2 or not set(candidates) <= keys:
+            raise CatalogueError(f"{CATALOGUE_FILE}: ambiguous name {name!r} must list two or more GPU keys")
+        ambiguous[_normalise(name)] = tuple(candidates)
+    try:
+        index = _build_index(gpus, ambiguous)
+    except AssertionError as e:
+        raise CatalogueError(f"{CATALOGUE_FILE}: {e}") from None
+    common = tuple(gpu for gpu, is_common in entries if is_common)
+    return _Catalogue(gpus, common, ambiguous, index, {id(gpu): rank for rank, gpu in enumerate(common)})
+
+
+@functools.cache
+def _catalogue() -> _Catalogue:
+    import importlib.resources  # here, not at CLI start-up
+    import json
+
+    text = importlib.resources.files("hubmem.fit").joinpath(CATALOGUE_FILE).read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CatalogueError(f"{CATALOGUE_FILE} is not JSON: {e}") from None
+    return _parse_catalogue(data)
+
+
+def __getattr__(name: str) -> object:
+    """`CATALOGUE` and `COMMON`, read from `CATALOGUE_FILE` when first asked for."""
+    if name == "CATALOGUE":
+        return _catalogue().gpus
+    if name == "COMMON":
+        return _catalogue().common
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def find_gpu(name: str) -> Gpu:
@@ -525,72 +343,30 @@ def find_gpu(name: str) -> Gpu:
     Raises `UnknownGpuError` (a `ValueError`) listing close matches for an unknown name, and the
     candidates for an ambiguous one.
     """
+    catalogue = _catalogue()
     form = _normalise(name)
-    if form in _INDEX:
-        return _INDEX[form]
-    if form in _AMBIGUOUS:
-        raise UnknownGpuError(name, _AMBIGUOUS[form], ambiguous=True)
-    close = difflib.get_close_matches(form, _INDEX, n=8, cutoff=0.6)
-    keys = list(dict.fromkeys(_INDEX[c].key for c in close))[:4]
+    if form in catalogue.index:
+        return catalogue.index[form]
+    if form in catalogue.ambiguous:
+        raise UnknownGpuError(name, catalogue.ambiguous[form], ambiguous=True)
+    close = difflib.get_close_matches(form, catalogue.index, n=8, cutoff=0.6)
+    keys = list(dict.fromkeys(catalogue.index[c].key for c in close))[:4]
     raise UnknownGpuError(name, keys)
 
 
-_DECIMAL = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
-_BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50}
-# Kubernetes' binary suffixes (``Gi``) are unambiguous, so they are accepted too.
-_UNITS: dict[str, int] = {**_DECIMAL, **_BINARY, **{u[:2]: f for u, f in _BINARY.items()}}
-_MEMORY_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]*)\s*")
-
-
-def parse_memory(text: str) -> int:
-    """Bytes in a memory size such as ``"24GiB"``, ``"80 GB"``, ``"81559MiB"`` or ``"1.5TB"``.
-
-    ``KB/MB/GB/TB/PB`` are decimal (10**9 for GB), ``KiB/MiB/GiB/TiB/PiB`` (or ``Ki/Mi/Gi/Ti/Pi``)
-    binary (2**30 for GiB); units are case-insensitive. A number without a unit, or with a bare
-    ``K/M/G/T/P`` (``24G``: docker means GiB, Kubernetes GB), is refused rather than guessed.
-    Fractions are rounded to the nearest byte, half up.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"parse_memory() takes a string, not {type(text).__name__}")
-    match = _MEMORY_RE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"not a memory size: {text!r} (write e.g. 24GiB or 80GB)")
-    number, unit = match.group(1), match.group(2)
-    if not unit:
-        raise ValueError(
-            f"memory size {text.strip()!r} needs a unit: "
-            f"{number}GiB (x 1024**3 bytes) or {number}GB (x 10**9 bytes)?"
-        )
-    if unit.lower() in ("k", "m", "g", "t", "p"):
-        prefix = unit.upper()
-        raise ValueError(
-            f"memory size {text.strip()!r} has an ambiguous unit: "
-            f"write {number}{prefix}iB (binary) or {number}{prefix}B (decimal)"
-        )
-    if unit.lower() not in _UNITS:
-        raise ValueError(
-            f"unknown unit {unit!r} in memory size {text.strip()!r}; "
-            "use B, KB, MB, GB, TB, PB (steps of 1000) or KiB, MiB, GiB, TiB, PiB (steps of 1024)"
-        )
-    exact = Fraction(number) * _UNITS[unit.lower()]
-    return math.floor(exact + Fraction(1, 2))
-
-
-_COMMON_RANK = {id(gpu): rank for rank, gpu in enumerate(COMMON)}
-
-
 def _common_rank(gpu: Gpu) -> int:
-    rank = _COMMON_RANK.get(id(gpu))  # per row of every audit: no dataclass __eq__ over the list
+    catalogue = _catalogue()
+    rank = catalogue.common_rank.get(id(gpu))  # per row of every audit: no dataclass __eq__ over the list
     if rank is None:
-        rank = next((r for r, common in enumerate(COMMON) if common == gpu), len(COMMON))
+        rank = next((r for r, common in enumerate(catalogue.common) if common == gpu), len(catalogue.common))
     return rank
 
 
-def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] = CATALOGUE) -> Gpu | None:
+def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] | None = None) -> Gpu | None:
     """The GPU with the least usable memory that is still ``>= required_bytes``; None if none is enough.
 
-    Ties in memory go to the entry earlier in `COMMON` (then earlier in ``catalogue``). Pass
-    ``catalogue=COMMON`` for the "fits on" column.
+    ``catalogue`` defaults to `CATALOGUE`. Ties in memory go to the entry earlier in `COMMON` (then
+    earlier in ``catalogue``). Pass ``catalogue=COMMON`` for the "fits on" column.
     """
     if isinstance(required_bytes, bool) or not isinstance(required_bytes, int):
         raise TypeError(f"required_bytes must be an int, not {type(required_bytes).__name__}")
@@ -598,35 +374,37 @@ def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] = CATALOGU
         raise ValueError(f"required_bytes must be >= 0, got {required_bytes}")
     candidates = [
         (gpu.usable_bytes, _common_rank(gpu), position, gpu)
-        for position, gpu in enumerate(catalogue)
+        for position, gpu in enumerate(_catalogue().gpus if catalogue is None else catalogue)
         if gpu.usable_bytes >= required_bytes
     ]
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
-def catalogue_rows(catalogue: Iterable[Gpu] = CATALOGUE) -> list[dict[str, object]]:
-    """One plain dict per GPU for the `hubmem gpus` listing (rendering is the caller's business).
+def catalogue_rows(catalogue: Iterable[Gpu] | None = None) -> list[dict[str, object]]:
+    """One plain dict per GPU of ``catalogue`` (default `CATALOGUE`) for the `hubmem gpus` listing
+    (rendering is the caller's business).
 
     Keys: name, key, memory_bytes (int), memory_gib and memory_gb (unrounded floats), usable_bytes
     (int) and usable_source (see "Usable memory"), vendor,
     aliases (list), source, note, common (bool: in the "fits on" short list).
     """
+    common = _catalogue().common
     return [
         {
             "name": gpu.name,
             "key": gpu.key,
             "memory_bytes": gpu.memory_bytes,
-            "memory_gib": gpu.memory_bytes / 2**30,
-            "memory_gb": gpu.memory_bytes / 10**9,
+            "memory_gib": gpu.memory_bytes / GiB,
+            "memory_gb": gpu.memory_bytes / GB,
             "usable_bytes": gpu.usable_bytes,
             "usable_source": gpu.usable_source,
             "vendor": gpu.vendor,
             "aliases": list(gpu.aliases),
             "source": gpu.source,
             "note": gpu.note,
-            "common": gpu in COMMON,
+            "common": gpu in common,
         }
-        for gpu in catalogue
+        for gpu in (_catalogue().gpus if catalogue is None else catalogue)
     ]
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hubmem import errors
-from hubmem.model.tensors import DTYPE_BITS, dtype_bits
+from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -310,8 +310,8 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
     out = {}
     for name, info in meta.tensors.items():  # audit hot loop: per-tensor work stays minimal
         dtype, shape = info.dtype, info.shape  # as JSON gave them: TensorInfo checks no types
-        bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
-        bits = bits or dtype_bits(str(dtype))  # UnknownDtypeError for anything else
+        bits = SAFETENSORS_BITS.get(dtype) if type(dtype) is str else None
+        bits = bits or safetensors_bits(str(dtype))  # UnknownDtypeError for anything else
         offsets = info.data_offsets
         # shape and data_offsets: lists of non-negative ints, bools excluded (one pass: hot loop)
         if not (

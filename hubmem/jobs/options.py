@@ -13,10 +13,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from hubmem.choices import ATTENTION, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
+from hubmem.dtypes import PRECISION_ALIASES
 from hubmem.errors import InvalidInputError
-from hubmem.fit.gpus import parse_memory
 from hubmem.memory import training
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, PRECISIONS
+from hubmem.units import parse_memory
 
 # Options that apply to one job only (names as the API spells them; the CLI's flags are these with
 # dashes). Options of both: seq_len, attn, overhead, params.
@@ -48,13 +49,7 @@ def flag(name: str) -> str:
 
 
 def normalise_precision(name: str) -> str:
-    key = {
-        "fp16": "bf16",
-        "float16": "bf16",
-        "bfloat16": "bf16",
-        "float32": "fp32",
-        "as-stored": "stored",
-    }.get(str(name).lower(), str(name).lower())
+    key = PRECISION_ALIASES.get(str(name).lower(), str(name).lower())
     if key not in PRECISIONS:
         raise InvalidInputError(f"unknown precision '{name}' (choose from {', '.join(PRECISIONS)})")
     return key

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hubmem.dtypes import DTYPE_BYTES, FP8_DS_MLA, compute_dtype_bytes
 from hubmem.memory.kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: part of this module's API)
-    FP8_DS_MLA,
     cross_attention_bytes,
     kv_bytes_per_token,
     kv_cache_bytes,
@@ -20,27 +20,13 @@ from hubmem.memory.kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: pa
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
 from hubmem.model.variants import BIDIRECTIONAL, SSM_ONLY_TYPES
-
-GiB = 1024**3
-GB = 10**9
+from hubmem.units import GiB
 
 # Default per-GPU overhead: CUDA context + framework reserve. Measured context alone is
 # 287 MB with lazy module loading and 667 MB eager (pytorch/pytorch#86509); the seed article
 # measured 1343 MB for context + kernels on CUDA 11 (transformers docs, model_memory_anatomy).
 # 1 GiB covers a lazily loaded context, cuBLAS workspaces and caching-allocator slack.
 DEFAULT_OVERHEAD_BYTES = 1 * GiB
-
-# Bytes per element of activations / KV cache for each dtype name hubmem accepts.
-DTYPE_BYTES = {
-    "fp32": 4,
-    "float32": 4,
-    "bf16": 2,
-    "bfloat16": 2,
-    "fp16": 2,
-    "float16": 2,
-    "fp8": 1,
-    "int8": 1,
-}
 
 
 @dataclass(frozen=True)
@@ -100,11 +86,6 @@ def weight_bytes(counts: CheckpointCounts, precision: str) -> int:
     if precision == "stored":
         return counts.stored_bytes
     raise ValueError(f"unknown precision {precision!r}")
-
-
-def compute_dtype_bytes(precision: str) -> int:
-    """Activations are computed in fp32 for the fp32 row and in 16-bit for every other row."""
-    return 4 if precision == "fp32" else 2
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ hybrid models; hubmem counts the tokens themselves, as transformers' caches do.
 
 from __future__ import annotations
 
-from hubmem.choices import FP8_DS_MLA
+from hubmem.dtypes import FP8_DS_MLA
 from hubmem.errors import InvalidInputError
 from hubmem.model.architecture import ATTENTION_KINDS, Architecture
 

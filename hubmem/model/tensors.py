@@ -18,32 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from hubmem.errors import UnknownDtypeError
-
-# Bits per element of every dtype the safetensors format defines
-# (safetensors/safetensors/src/tensor.rs `Dtype`, `Dtype::bitsize`).
-DTYPE_BITS: dict[str, int] = {
-    "BOOL": 8,
-    "F4": 4,
-    "F6_E2M3": 6,
-    "F6_E3M2": 6,
-    "U8": 8,
-    "I8": 8,
-    "F8_E5M2": 8,
-    "F8_E4M3": 8,
-    "F8_E8M0": 8,
-    "I16": 16,
-    "U16": 16,
-    "F16": 16,
-    "BF16": 16,
-    "I32": 32,
-    "U32": 32,
-    "F32": 32,
-    "C64": 64,
-    "F64": 64,
-    "I64": 64,
-    "U64": 64,
-}
+from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
 
 # Non-parameter buffers that some checkpoints store. GPT-2 (`h.N.attn.bias`, a 4-D causal mask),
 # GPT-NeoX/Pythia (`attention.bias`, `attention.masked_bias`), rotary `inv_freq` (Llama-2 era
@@ -123,14 +98,6 @@ _ROUTED_EXPERT_RE = re.compile(r"\.experts\.")
 # `model.layers.{num_hidden_layers + j}.*` (num_nextn_predict_layers), found in `count_tensors`.
 _MTP_RE = re.compile(r"^mtp\.")
 _LAYER_INDEX_RE = re.compile(r"(?:^|\.)layers\.(\d+)\.")
-
-
-def dtype_bits(dtype: str) -> int:
-    try:
-        return DTYPE_BITS[dtype]
-    except KeyError:
-        known = ", ".join(sorted(DTYPE_BITS))
-        raise UnknownDtypeError(f"unknown safetensors dtype '{dtype}' (known: {known})") from None
 
 
 @functools.lru_cache(maxsize=1 << 16)  # names repeat across layers' and models' checkpoints (audits)
@@ -394,7 +361,7 @@ def count_tensors(
         tensors_seen += len(tensors)
         for name, (dtype, shape) in tensors.items():
             elements = math.prod(shape)
-            nbytes = elements * (DTYPE_BITS.get(dtype) or dtype_bits(dtype)) // 8
+            nbytes = elements * (SAFETENSORS_BITS.get(dtype) or safetensors_bits(dtype)) // 8
             by_dtype[dtype] = by_dtype.get(dtype, 0) + elements
             hub_by_dtype[dtype] = hub_by_dtype.get(dtype, 0) + hub_elements(name, dtype, elements)
             bytes_by_dtype[dtype] = bytes_by_dtype.get(dtype, 0) + nbytes

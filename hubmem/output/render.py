@@ -12,10 +12,9 @@ from hubmem.errors import InvalidInputError
 from hubmem.fit.verdicts import Target, Verdict
 from hubmem.jobs.results import CheckResult, InferenceEstimate, ModelFacts, TrainingEstimate
 from hubmem.memory.training import REGIMES
+from hubmem.units import UNIT_NOTES, UNITS
 
 Estimate = InferenceEstimate | TrainingEstimate
-
-UNITS = {"GiB": 1024**3, "GB": 10**9}
 _TABULATE_FMT = {"table": "simple", "markdown": "github"}
 
 
@@ -128,7 +127,7 @@ def render_estimate(est: Estimate, fmt: str = "table", units: str = "GiB", expla
         for r in est.rows
     ]
     table = render_rows(headers, rows, fmt, numeric=(1, 2, 3, 4, 5))
-    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    unit_note = UNIT_NOTES[units]
     parts = [
         summary(est, units, markdown=fmt == "markdown"),
         "",
@@ -508,7 +507,7 @@ def render_training(est: TrainingEstimate, fmt: str, units: str, explain: bool) 
         for r in est.rows
     ]
     table = render_rows([*headers, "fits on"], rows, fmt, numeric=tuple(range(1, len(headers))))
-    unit_note = "GiB = 1024³ bytes" if units == "GiB" else "GB = 10⁹ bytes"
+    unit_note = UNIT_NOTES[units]
     head = summary(est, units) + "\n" + training_summary(est, units)
     parts = [
         f"```\n{head}\n```" if fmt == "markdown" else head,
