@@ -123,6 +123,25 @@ class Gpu:
             return "reported by the runtime (torch total_memory)"
         return f"{self.memory_kind} rule: {USABLE_RULE[self.memory_kind]}"
 
+    def to_dict(self) -> dict[str, object]:
+        """Plain values: name, key, memory_bytes (int), memory_gib and memory_gb (unrounded floats),
+        usable_bytes (int) and usable_source (see "Usable memory"), vendor, aliases (list), source,
+        note, common (bool: in the "fits on" short list)."""
+        return {
+            "name": self.name,
+            "key": self.key,
+            "memory_bytes": self.memory_bytes,
+            "memory_gib": self.memory_bytes / GiB,
+            "memory_gb": self.memory_bytes / GB,
+            "usable_bytes": self.usable_bytes,
+            "usable_source": self.usable_source,
+            "vendor": self.vendor,
+            "aliases": list(self.aliases),
+            "source": self.source,
+            "note": self.note,
+            "common": self in _catalogue().common,
+        }
+
 
 class UnknownGpuError(ValueError):
     """A GPU name that is not in the catalogue, or that names several cards.
@@ -381,31 +400,8 @@ def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] | None = N
 
 
 def catalogue_rows(catalogue: Iterable[Gpu] | None = None) -> list[dict[str, object]]:
-    """One plain dict per GPU of ``catalogue`` (default `CATALOGUE`) for the `hubmem gpus` listing
-    (rendering is the caller's business).
-
-    Keys: name, key, memory_bytes (int), memory_gib and memory_gb (unrounded floats), usable_bytes
-    (int) and usable_source (see "Usable memory"), vendor,
-    aliases (list), source, note, common (bool: in the "fits on" short list).
-    """
-    common = _catalogue().common
-    return [
-        {
-            "name": gpu.name,
-            "key": gpu.key,
-            "memory_bytes": gpu.memory_bytes,
-            "memory_gib": gpu.memory_bytes / GiB,
-            "memory_gb": gpu.memory_bytes / GB,
-            "usable_bytes": gpu.usable_bytes,
-            "usable_source": gpu.usable_source,
-            "vendor": gpu.vendor,
-            "aliases": list(gpu.aliases),
-            "source": gpu.source,
-            "note": gpu.note,
-            "common": gpu in common,
-        }
-        for gpu in (_catalogue().gpus if catalogue is None else catalogue)
-    ]
+    """`Gpu.to_dict()` of each GPU of ``catalogue`` (default `CATALOGUE`)."""
+    return [gpu.to_dict() for gpu in (_catalogue().gpus if catalogue is None else catalogue)]
 
 
 # The card a multi-GPU answer is given in when no single common card holds the model.

@@ -193,7 +193,8 @@ def _receive(helpers: list[Any], readers: list[Any], count: int) -> Generator[Ou
     open_readers = list(readers)
     try:
         while pending and open_readers:
-            for reader in wait(open_readers, timeout=POLL_SECONDS):
+            ready: list[Any] = wait(open_readers, timeout=POLL_SECONDS)
+            for reader in ready:
                 try:
                     i, result = reader.recv()
                 except EOFError:  # that helper is done, or died (killed, out of memory)

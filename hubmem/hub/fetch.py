@@ -251,7 +251,7 @@ def _remote_headers(
     api: Any,
     pool: ThreadPoolExecutor,
     repo: str,
-    sha: str,
+    sha: str | None,
     revision: str | None,
     plan: list[str],
     token,
@@ -358,7 +358,7 @@ def read_local(folder: str) -> RepoSnapshot:
     from huggingface_hub.errors import SafetensorsParsingError
 
     root = Path(folder)
-    files = {
+    files: dict[str, int | None] = {
         str(p.relative_to(root)): p.stat().st_size
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".cache" not in p.parts

@@ -116,7 +116,8 @@ def _values(
         # MoE: parameters a token runs through (hubmem.model.moe); a dense model's are its total.
         active_params=est.active_parameters if est.active_parameters is not None else c.parameters,
         exact=c.exact,
-        dtype=a.dtype or (max(c.stored_by_dtype, key=c.stored_by_dtype.get) if c.stored_by_dtype else None),
+        dtype=a.dtype
+        or (max(c.stored_by_dtype, key=lambda d: c.stored_by_dtype[d]) if c.stored_by_dtype else None),
         context=a.max_context,
         precision=key,
         weights=row.weights,

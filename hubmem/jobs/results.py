@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubmem.errors import HubmemError
 from hubmem.fit.training import TrainingFit
 from hubmem.fit.verdicts import Target, Verdict
 from hubmem.hub.disk import DiskPlan
@@ -121,7 +122,7 @@ class CheckResult:
     per_gpu_bytes: int
     fits: bool
     disk: DiskPlan
-    outcome: type | None
+    outcome: type[HubmemError] | None
 
     OUTCOMES = {
         None: "ready to pull",
@@ -135,7 +136,7 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.outcome is None else int(self.outcome.exit_code)
+        return 0 if self.outcome is None else self.outcome.exit_code
 
     @property
     def outcome_text(self) -> str:

@@ -272,10 +272,10 @@ def optimizer_state_bytes(
 
 def dropout_from_config(config: dict) -> tuple[bool, bool]:
     """(attention dropout, hidden dropout) > 0 in a config.json (BERT, GPT-2 keep both at 0.1; Llama 0)."""
-    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    text: dict = config["text_config"] if isinstance(config.get("text_config"), dict) else config
 
     def positive(*names: str) -> bool:
-        return any(isinstance(text.get(n), (int, float)) and text.get(n) > 0 for n in names)
+        return any(isinstance(v := text.get(n), (int, float)) and v > 0 for n in names)
 
     return (
         positive("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop", "attn_dropout"),

@@ -55,6 +55,7 @@ def _attention_shapes(arch: Architecture) -> list[tuple[int, int]]:
 def _ssm_mixer(arch: Architecture) -> tuple[list[tuple[int, int]], int]:
     """(Linear shapes, other parameters) of one SSM / linear-attention mixer."""
     ssm, h = arch.ssm, arch.hidden_size
+    assert ssm is not None  # only called for layers with a mixer
     kernel, conv_dim = ssm.conv_state[0] + 1, ssm.conv_state[1]
     shapes = [(ssm.in_proj_width, h), (h, ssm.inner)]  # in_proj, out_proj
     conv = conv_dim * kernel

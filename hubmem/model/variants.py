@@ -139,6 +139,7 @@ def layer_pattern(view: Any, raw: dict, layers: int) -> tuple[tuple[str, ...], i
         return (BIDIRECTIONAL,) * layers, None
     window = first(view, ("sliding_window",)) or first(raw, ("sliding_window",))
     types = first(view, ("layer_types",)) or first(raw, ("layer_types",))
+    kinds: tuple[str, ...] | None
     if isinstance(types, (list, tuple)) and len(types) == layers:
         kinds = tuple(_kind(t) for t in types)
     else:

@@ -11,7 +11,7 @@ from typing import Any
 from hubmem.errors import InvalidInputError
 from hubmem.fit.verdicts import Target, Verdict
 from hubmem.jobs.results import CheckResult, InferenceEstimate, ModelFacts, TrainingEstimate
-from hubmem.memory.training import REGIMES
+from hubmem.memory.training import REGIMES, TrainingRow
 from hubmem.units import UNIT_NOTES, UNITS
 
 Estimate = InferenceEstimate | TrainingEstimate
@@ -48,9 +48,8 @@ def render_rows(headers: list[str], rows: list[list[Any]], fmt: str, numeric: tu
 
 def render_gpus(fmt: str = "table", units: str = "GiB") -> str:
     """`hubmem gpus`: the catalogue, raw bytes for json/jsonl/csv, humanised for table/markdown."""
-    from hubmem.fit.gpus import catalogue_rows
+    from hubmem.fit.gpus import CATALOGUE
 
-    rows = catalogue_rows()
     if fmt in ("json", "jsonl", "csv"):
         headers = [
             "key",
@@ -62,20 +61,32 @@ def render_gpus(fmt: str = "table", units: str = "GiB") -> str:
             "source",
             "usable_source",
         ]
-        data = [[r[h] if h != "aliases" else " ".join(r["aliases"]) for h in headers] for r in rows]  # type: ignore[arg-type]
+        data: list[list[Any]] = [
+            [
+                g.key,
+                g.name,
+                g.memory_bytes,
+                g.usable_bytes,
+                g.vendor,
+                " ".join(g.aliases),
+                g.source,
+                g.usable_source,
+            ]
+            for g in CATALOGUE
+        ]
         return render_rows(headers, data, fmt)
     headers = ["key", "name", f"memory {units}", f"usable {units}", "vendor", "aliases", "source"]
     data = [
         [
-            r["key"],
-            r["name"],
-            f"{r['memory_bytes'] / UNITS[units]:,.1f}",  # type: ignore[operator]
-            f"{r['usable_bytes'] / UNITS[units]:,.2f}",  # type: ignore[operator]
-            r["vendor"],
-            ", ".join(r["aliases"]),  # type: ignore[call-overload]
-            r["source"],
+            g.key,
+            g.name,
+            f"{g.memory_bytes / UNITS[units]:,.1f}",
+            f"{g.usable_bytes / UNITS[units]:,.2f}",
+            g.vendor,
+            ", ".join(g.aliases),
+            g.source,
         ]
-        for r in rows
+        for g in CATALOGUE
     ]
     return render_rows(headers, data, fmt, numeric=(2, 3))
 
@@ -288,7 +299,7 @@ def explanation(est: Estimate, units: str = "GiB") -> str:
         )
     for r in est.rows:
         out.append(f"[{r.label}] total {r.total:,} bytes = {human(r.total, units)} {units}")
-        if isinstance(est, TrainingEstimate):
+        if isinstance(r, TrainingRow):
             out.append(f"  regime: {REGIMES[r.regime].description}")
         for t in r.terms:
             out.append(f"  {t.name:<12} {t.bytes:>18,} B  {t.formula}")
