@@ -332,7 +332,7 @@ def estimate(
     """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
     or with --train the per-GPU training memory for each precision regime."""
     from hubmem import api
-    from hubmem.output.render import render_estimate
+    from hubmem.output.estimate import render_estimate
 
     est = api.estimate(
         repo,
@@ -354,7 +354,7 @@ def estimate(
 @output_options
 def gpus(fmt: str, units: str) -> None:
     """List the GPU catalogue: names, aliases, memory and the source of each figure."""
-    from hubmem.output.render import render_gpus
+    from hubmem.output.gpus import render_gpus
 
     click.echo(render_gpus(fmt, units), nl=False)
     if fmt in ("table", "markdown"):
@@ -427,7 +427,7 @@ def audit(
     """
     from hubmem import api
     from hubmem.jobs import audit as audit_job
-    from hubmem.output.render import render_audit
+    from hubmem.output.audit import render_audit
 
     plan = api.audit_plan(
         audit_job.read_ids(repos, files, sys.stdin),
@@ -492,7 +492,7 @@ def check(
     training memory of one regime (--regime, default mixed) on --gpus of them.
     """
     from hubmem import api
-    from hubmem.output.render import render_check
+    from hubmem.output.check import render_check
 
     result = api.check(
         repo,

@@ -198,7 +198,7 @@ def comparison(invoke: Invoke) -> list[dict]:
 
 
 def table(results: list[dict]) -> str:
-    from hubmem.output.render import render_rows
+    from hubmem.output.tables import render_rows
 
     rows = [
         [

@@ -68,7 +68,7 @@ def _memoised(invoke: Invoke) -> Invoke:
 def blocks(invoke: Invoke) -> dict[str, str]:
     invoke = _memoised(invoke)  # several tables read the same estimate (DeepSeek-V3 costs ~1 s each time)
     from hubmem.errors import exit_code_table
-    from hubmem.output.render import render_rows
+    from hubmem.output.tables import render_rows
 
     out: dict[str, str] = {}
     out["demo"] = fenced(
@@ -203,7 +203,7 @@ def family(d: dict) -> str:
 def model_table(invoke: Invoke) -> str:
     """Every fixture model the fake Hub serves: family, exact parameters (total / active per token),
     KV bytes per token and state per sequence at the default KV dtype (bf16 here), bf16 weights."""
-    from hubmem.output.render import render_rows
+    from hubmem.output.tables import render_rows
 
     repos = sorted(
         (repo_id_from_dirname(d.name) for d in (ROOT / "fixtures" / "repos").iterdir() if d.is_dir()),
@@ -245,7 +245,7 @@ def model_table(invoke: Invoke) -> str:
 
 
 def families(invoke: Invoke) -> str:
-    from hubmem.output.render import render_rows
+    from hubmem.output.tables import render_rows
 
     rows = []
     for repo in FAMILY_MODELS:

@@ -84,7 +84,8 @@ def test_check_and_estimate_count_the_same_download_files(fake_hub, tmp_path):
     result = hubmem.check(repo, gpu="h100", cache_dir=str(tmp_path))
     assert sorted(result.disk.to_pull) == sorted(est.weight_files)
     assert len(est.weight_files) == 5 and "model.safetensors.index.json" in est.weight_files
-    from hubmem.output.render import render_check, summary
+    from hubmem.output.check import render_check
+    from hubmem.output.model import summary
 
     assert "download 14.19 GiB in 5 files" in summary(est)
     assert "in 5 files" in render_check(result)

@@ -1,0 +1,56 @@
+"""`hubmem audit`: one row per repo, raw values for json/jsonl/csv, humanised columns for tables."""
+
+from __future__ import annotations
+
+from hubmem.fit.verdicts import Target
+from hubmem.jobs.audit import COLUMNS, AuditRow
+from hubmem.jobs.results import TrainingEstimate
+from hubmem.output.tables import fit_cell, human, render_rows, seq_limit
+
+
+def render_audit(
+    rows: list[AuditRow], fmt: str = "table", units: str = "GiB", target: Target | None = None
+) -> str:
+    """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown."""
+    if fmt in ("json", "jsonl", "csv"):
+        return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)
+    training = any(isinstance(r.estimate, TrainingEstimate) for r in rows)  # --train: --gpus sets the count
+    fit_header = (
+        "fits on" if target is None else f"fits {target.name}" if training else f"fits {target.describe()}"
+    )
+    headers = ["repo", "params", "active", "dtype", "context", "precision", f"weights {units}"]
+    headers += [f"total {units}", "KV B/token", fit_header]
+    if target is not None:
+        headers += ["max seq len", "max batch"]
+    headers += [f"download {units}", "status"]
+    table = []
+    for r in rows:
+        f = r.fields()
+        if not r.ok:
+            cells = [f["repo"]] + [""] * (len(headers) - 2)
+            table.append(cells + [f"error {f['exit_code']}: {f['error']}"])
+            continue
+        est = r.estimate
+        cells = [
+            f["repo"],
+            f"{f['params']:,}" + ("" if f["exact"] else " (est.)"),
+            f"{f['active_params']:,}",
+            f["dtype"] or "-",
+            "-" if f["context"] is None else f"{f['context']:,}",
+            r.row_label,
+            human(f["weights"], units),
+            human(f["total"], units),
+            f"{f['kv_per_token']:,}",
+            fit_cell(r.verdict, units) if r.verdict is not None else f["fits_on"],
+        ]
+        if target is not None and isinstance(est, TrainingEstimate):
+            cells += ["n/a", "n/a"]  # the reverse solve is for inference
+        elif target is not None:
+            cells += [
+                seq_limit(f["max_seq_len"], f["context"]),
+                "n/a" if f["max_batch"] is None else f"{f['max_batch']:,}",
+            ]
+        cells += [human(f["download"], units), "ok"]
+        table.append(cells)
+    numeric = (1, 2, 4, 6, 7, 8) + ((10, 11, 12) if target is not None else (10,))
+    return render_rows(headers, table, fmt, numeric=numeric)
