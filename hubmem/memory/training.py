@@ -18,6 +18,7 @@ from hubmem.errors import InvalidInputError
 from hubmem.fit.verdicts import fewest_gpus
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
+from hubmem.model.config_counts import estimate_counts
 from hubmem.model.tensors import CheckpointCounts
 
 
@@ -214,16 +215,24 @@ def lora_matrices(arch: Architecture, rank: int, targets: tuple[str, ...]) -> li
     return out
 
 
-def model_matrices(arch: Architecture) -> list[tuple[int, int, int]]:
-    """(rows, cols, count) of the model's 2-D parameters from its dimensions: block projections × L,
-    token embeddings, learned positions where the model has them, an untied lm_head."""
-    out = [(r, c, arch.num_layers) for r, c in linear_shapes(arch).values()]
-    out.append((arch.vocab_size, arch.hidden_size, 1))
-    if arch.learned_positions and arch.max_context:
-        out.append((arch.max_context, arch.hidden_size, 1))
-    if not arch.tie_word_embeddings:
-        out.append((arch.vocab_size, arch.hidden_size, 1))
-    return out
+def adafactor_matrices(shapes: dict[tuple[int, ...], int]) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) for `optimizer_state_bytes` from parameter shapes -> number of such tensors.
+
+    transformers Adafactor (transformers 5.24 optimization.py): `_get_options` factors a gradient when
+    `len(grad_shape) >= 2`, and `step` allocates `exp_avg_sq_row = zeros(grad_shape[:-1])` and
+    `exp_avg_sq_col = zeros(grad_shape[:-2] + grad_shape[-1:])`. The leading dims stay in both factors, so
+    a tensor [E, r, c] (fused experts) keeps E·r + E·c elements: E matrices of r × c. 1-D shapes are left
+    out (their second moment is whole)."""
+    return [
+        (shape[-2], shape[-1], math.prod(shape[:-2]) * n) for shape, n in shapes.items() if len(shape) >= 2
+    ]
+
+
+def model_matrices(arch: Architecture, counts: CheckpointCounts) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the model's parameters of 2+ dimensions: the checkpoint's own tensor shapes
+    (per-expert 2-D matrices or fused 3-D experts, as stored), else those config.json implies
+    (hubmem.model.config_counts.estimate_counts: experts one 2-D matrix each)."""
+    return adafactor_matrices(counts.matrix_shapes or estimate_counts(arch).matrix_shapes)
 
 
 def nf4_bytes(n: int) -> int:
@@ -246,7 +255,8 @@ def optimizer_state_bytes(
     - 8-bit AdamW (bitsandbytes, Dettmers et al. 2022 §2): 2 × 1 byte + one fp32 absmax per 2048 per state.
     - SGD: no state; SGD with momentum: one momentum buffer per parameter (torch.optim.SGD).
     - Adafactor (Shazeer & Stern 2018, §3; transformers.Adafactor with beta1=None, the HF default): a
-      factored second moment, rows + cols per matrix, a full one for 1-D parameters; no momentum.
+      factored second moment, rows + cols per matrix (`matrices`: (rows, cols, count), see
+      `adafactor_matrices` for tensors of 3+ dims), a full one for 1-D parameters; no momentum.
     """
     n, e = trainable, state_bytes
     if optimizer == "adamw":
@@ -266,7 +276,8 @@ def optimizer_state_bytes(
         in_matrices = sum(r * c * count for r, c, count in matrices)
         vectors = max(0, n - in_matrices)
         return (factored + vectors) * e, (
-            f"(Σ rows + cols over 2-D params {factored:,} + 1-D params {vectors:,}) × {e} B (factored 2nd moment)"
+            f"(Σ row + col factors over params of 2+ dims {factored:,} + 1-D params {vectors:,}) × {e} B"
+            " (factored 2nd moment)"
         )
     raise ValueError(f"unknown optimizer {optimizer!r}")
 
@@ -651,7 +662,7 @@ def _optimizer(
     """The whole model's optimizer states, then this GPU's share (as its share of trainable parameters)."""
     total = _trainable_total(shape, st)
     if st.mode == "full":
-        matrices = model_matrices(shape.arch)
+        matrices = model_matrices(shape.arch, shape.counts)
     else:
         matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets)
     states, text = optimizer_state_bytes(st.optimizer, total, regime.state, matrices)
