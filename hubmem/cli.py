@@ -182,7 +182,8 @@ def training_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default="q,k,v,o,gate,up,down",
             show_default=True,
             callback=lambda ctx, param, value: tuple(t.strip() for t in value.split(",") if t.strip()),
-            help="Projections LoRA adapts (comma-separated from q,k,v,o,gate,up,down).",
+            help="Projections LoRA adapts (comma-separated from q,k,v,o,gate,up,down). MLA (DeepSeek V2/V3): "
+            "q = q_a_proj + q_b_proj (or q_proj), k and v = kv_a_proj_with_mqa + kv_b_proj, o = o_proj.",
         ),
         click.option(
             "--grad-dtype",
