@@ -380,8 +380,10 @@ def inference_row(
         f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}{extra}) + logits {act.logits:,}; "
         f"mlp = (2·b·s·h + {m}·b·s·i) × {e}{_moe_width_note(arch)}, attention = (2·b·s·h + "
         + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
-        + (" + b·a·s²·(e+4)" if settings.attn == "eager" else "")
-        + f") × {e} [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
+        + f") × {e}"
+        # eager scores in e bytes + their fp32 softmax: already bytes, outside the × e (as activation_bytes)
+        + (f" + b·a·s²·({e} + 4)" if settings.attn == "eager" else "")
+        + f" [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
         "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
     )
     o_term = Term(
