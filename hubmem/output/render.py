@@ -195,13 +195,14 @@ def variant_lines(est: Estimate) -> list[tuple[str, str]]:
             )
         )
     if a.ssm:
-        from hubmem.memory.inference import state_bytes_per_sequence, state_element_bytes
+        from hubmem.memory.inference import state_bytes_per_sequence, state_dtype_label, state_element_bytes
 
         per_seq = state_bytes_per_sequence(a, *state_element_bytes(est.settings, "bf16"))
         lines.append(
             (
                 "state",
-                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {per_seq:,} bytes per sequence at 16-bit "
+                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {per_seq:,} bytes per sequence at "
+                f"{state_dtype_label(est.settings, 'bf16')} "
                 f"(fixed, any length) · KV only in {a.attention_layers} attention layers",
             )
         )
