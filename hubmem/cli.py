@@ -87,6 +87,17 @@ def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+class LibraryDefault(click.Option):
+    """An option whose default is the library's (hubmem.jobs.options): click passes nothing when it is
+    not given, and `--help` shows the `show_default` text as click shows a real default."""
+
+    def get_help_extra(self, ctx: click.Context) -> Any:
+        extra = super().get_help_extra(ctx)
+        if isinstance(self.show_default, str):
+            extra["default"] = self.show_default
+        return extra
+
+
 def options(*specs: Callable[..., Any]) -> Callable[..., Any]:
     """Apply click option decorators in the order they are listed (the order `--help` shows)."""
 
@@ -140,11 +151,13 @@ shared_model_options = options(
     click.option(
         "--attn",
         type=click.Choice(choices.ATTENTION),
+        cls=LibraryDefault,
         show_default="sdpa",
         help="Attention implementation: eager materialises the b·a·s² score matrix, sdpa/flash does not.",
     ),
     click.option(
         "--overhead",
+        cls=LibraryDefault,
         show_default="1GiB",
         help="CUDA context + framework reserve per GPU, e.g. 1GiB, 1.3GB, 500MiB.",
     ),
@@ -155,10 +168,11 @@ shared_model_options = options(
 )
 
 inference_options = options(
-    click.option("--batch", type=int, show_default="1", help="Concurrent sequences."),
+    click.option("--batch", type=int, cls=LibraryDefault, show_default="1", help="Concurrent sequences."),
     click.option(
         "--kv-dtype",
         type=click.Choice(choices.KV_DTYPES),
+        cls=LibraryDefault,
         show_default="auto",
         help="KV cache dtype; auto = each row's compute dtype (16-bit for quantized rows). "
         "fp8_ds_mla: vLLM's 656-byte FP8 MLA latent (DeepSeek MLA models only).",
@@ -166,6 +180,7 @@ inference_options = options(
     click.option(
         "--state-dtype",
         type=click.Choice(choices.STATE_DTYPES),
+        cls=LibraryDefault,
         show_default="auto",
         help="SSM / linear-attention state dtype (Mamba, Jamba, Qwen3-Next, Falcon-H1); "
         "auto = each row's compute dtype, as vLLM's --mamba-ssm-cache-dtype auto.",
@@ -179,6 +194,7 @@ inference_options = options(
     click.option(
         "--image-tokens",
         type=int,
+        cls=LibraryDefault,
         show_default="0",
         help="Multimodal models: image tokens (per image × images) added to --seq-len for KV and activations.",
     ),
@@ -208,28 +224,42 @@ training_options = options(
     click.option(
         "--optimizer",
         type=click.Choice(choices.OPTIMIZERS),
+        cls=LibraryDefault,
         show_default="adamw",
         help="Optimizer states: AdamW 2 per param, 8-bit Adam 2 bytes, SGD momentum 1, SGD 0, Adafactor factored.",
     ),
-    click.option("--micro-batch", type=int, show_default="1", help="Sequences per GPU per step."),
+    click.option(
+        "--micro-batch", type=int, cls=LibraryDefault, show_default="1", help="Sequences per GPU per step."
+    ),
     click.option(
         "--grad-checkpointing", is_flag=True, help="Keep each layer's input only and recompute in backward."
     ),
-    click.option("--lora-rank", type=int, show_default="16", help="LoRA rank r (--train lora or qlora)."),
+    click.option(
+        "--lora-rank",
+        type=int,
+        cls=LibraryDefault,
+        show_default="16",
+        help="LoRA rank r (--train lora or qlora).",
+    ),
     click.option(
         "--lora-targets",
+        cls=LibraryDefault,
         show_default=",".join(choices.LORA_MODULES),
-        help="Projections LoRA adapts (comma-separated from q,k,v,o,gate,up,down; --train lora or qlora).",
+        help="Projections LoRA adapts (comma-separated from q,k,v,o,gate,up,down; --train lora or qlora). "
+        "MLA (DeepSeek V2/V3): q = q_a_proj + q_b_proj (or q_proj), k and v = kv_a_proj_with_mqa + kv_b_proj, "
+        "o = o_proj.",
     ),
     click.option(
         "--grad-dtype",
         type=click.Choice(choices.GRAD_DTYPES),
+        cls=LibraryDefault,
         show_default="fp32",
         help="Gradients in the mixed regime: fp32 (torch.autocast, HF Trainer) or 16bit (DeepSpeed, Megatron).",
     ),
     click.option(
         "--objective",
         type=click.Choice(choices.OBJECTIVES),
+        cls=LibraryDefault,
         show_default="causal-lm",
         help="Loss: causal-LM cross-entropy (fp32 b·s·V buffers), a classification head, or logits.sum().",
     ),
@@ -237,6 +267,7 @@ training_options = options(
         "--activations",
         "activation_rule",
         type=click.Choice(choices.ACTIVATION_RULES),
+        cls=LibraryDefault,
         show_default="korthikanti",
         help="Activation rule: Korthikanti et al. 2022 (generalised) or the S0 article's (h + i)·s·L·bytes.",
     ),
@@ -244,15 +275,21 @@ training_options = options(
         "--gpus", type=int, help="GPUs in total = tp × pp × data-parallel replicas (default: tp × pp)."
     ),
     click.option(
-        "--zero", type=click.Choice(choices.ZERO_STAGES), show_default="0", help="DeepSpeed ZeRO stage."
+        "--zero",
+        type=click.Choice(choices.ZERO_STAGES),
+        cls=LibraryDefault,
+        show_default="0",
+        help="DeepSpeed ZeRO stage.",
     ),
     click.option(
         "--fsdp",
         type=click.Choice(choices.FSDP_MODES),
         help="PyTorch FSDP sharding (full = ZeRO-3, grad-op = ZeRO-2).",
     ),
-    click.option("--tp", type=int, show_default="1", help="Tensor-parallel size."),
-    click.option("--pp", type=int, show_default="1", help="Pipeline-parallel stages (1F1B)."),
+    click.option("--tp", type=int, cls=LibraryDefault, show_default="1", help="Tensor-parallel size."),
+    click.option(
+        "--pp", type=int, cls=LibraryDefault, show_default="1", help="Pipeline-parallel stages (1F1B)."
+    ),
     click.option(
         "--offload",
         type=click.Choice(choices.OFFLOAD),

@@ -27,11 +27,20 @@ def main() -> int:
         env.pop("HF_HUB_OFFLINE", None)
         print(f"$ HF_ENDPOINT={hub.url} hubmem {' '.join(args)}", file=sys.stderr, flush=True)
         code = subprocess.call([str(hubmem), *args], env=env)
-        print(
-            f"({len(hub.requests)} HTTP requests, {len(hub.weights_downloads())} weight bytes downloaded)",
-            file=sys.stderr,
-        )
+        print(report(hub.requests), file=sys.stderr)
         return code
+
+
+def report(requests: list) -> str:
+    """'(N HTTP requests; B bytes of weight files served: H of safetensors headers, T of tensor data)': the
+    bytes each GET's reply carried from a weight file, as the fake Hub logs them (Range span lengths);
+    tensor data is what lies past a safetensors header (a header probe of 100,001 bytes reaches into it)."""
+    served = sum(r.weight_file_bytes for r in requests)
+    data = sum(r.tensor_bytes for r in requests)
+    return (
+        f"({len(requests)} HTTP requests; {served:,} bytes of weight files served: "
+        f"{served - data:,} of safetensors headers, {data:,} of tensor data)"
+    )
 
 
 if __name__ == "__main__":

@@ -236,6 +236,13 @@ class RepoFile:
             return None
         return _dtype_totals(self.head[8 : self.header_end])
 
+    def tensor_bytes(self, start: int, stop: int) -> int:
+        """Bytes of [start, stop) that are weight data: past a safetensors file's header, any byte of .bin/...."""
+        if not self.weights:
+            return 0
+        first = max(start, self.header_end) if self.path.lower().endswith(".safetensors") else start
+        return max(0, stop - first)
+
     def is_weights_read(self, start: int, stop: int, ranged: bool) -> bool:
         """Whether serving bytes [start, stop) amounts to downloading weights rather than reading metadata."""
         if not self.weights or stop <= start:
@@ -370,6 +377,8 @@ class LoggedRequest:
     file: str | None = None  # repo path of the file whose bytes were served
     span: tuple[int, int] | None = None  # [start, stop) of the file bytes served (GET only)
     weights: bool = False  # the body fetched weights (see RepoFile.is_weights_read)
+    weight_file_bytes: int = 0  # bytes of a weight file the body carried (GET only)
+    tensor_bytes: int = 0  # of those, weight data (RepoFile.tensor_bytes): what a header probe reads past
 
     @property
     def url(self) -> str:
@@ -742,6 +751,9 @@ class FakeHub:
                 if method == "GET":
                     entry.span = (reply.start, reply.stop)
                     entry.weights = reply.file.is_weights_read(reply.start, reply.stop, reply.ranged)
+                    if reply.file.weights:
+                        entry.weight_file_bytes = reply.stop - reply.start
+                        entry.tensor_bytes = reply.file.tensor_bytes(reply.start, reply.stop)
         try:
             self._write(handler, method, reply, entry.weights)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)

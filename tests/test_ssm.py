@@ -88,6 +88,21 @@ def test_state_dtype_option_reaches_the_row(fake_hub):
     assert data["rows"][0]["kv_cache"] == kv["bytes"] + state["bytes"]
 
 
+def test_summary_names_the_state_dtype_used(fake_hub):
+    """mamba-130m: 24 layers of conv 3 × 1536 = 4,608 and temporal 1536 × 16 = 24,576 elements. The summary
+    sizes the state for a 16-bit row: conv at 2 B, the temporal (ssm) state at --state-dtype.
+    fp32: 24 × (4,608 × 2 + 24,576 × 4) = 2,580,480; auto: 24 × (4,608 + 24,576) × 2 = 1,400,832 (16-bit)."""
+    result = CliRunner().invoke(main, [MAMBA, "--seq-len", "1024", "--state-dtype", "fp32"])
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "state         mamba1 in 24 layers · 2,580,480 bytes per sequence at 16-bit conv + fp32 ssm state"
+        in (result.stdout)
+    )
+    assert "at 16-bit (fixed" not in result.stdout
+    result = CliRunner().invoke(main, [MAMBA, "--seq-len", "1024", "--state-dtype", "bf16"])
+    assert "1,400,832 bytes per sequence at 16-bit conv + bf16 ssm state (fixed, any length)" in result.stdout
+
+
 # Jamba-v0.1's dimensions (transformers JambaConfig defaults are that model's): 32 layers, attention at
 # i % 8 == 4, Mamba1 mixers of mamba_expand 2 × 4096, d_state 16, d_conv 4. A hand-written config, not a
 # Hub file: no verbatim Jamba config.json was available offline.

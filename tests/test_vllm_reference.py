@@ -26,13 +26,42 @@ import pytest
 from hubmem.memory import inference as memory
 from hubmem.model.architecture import parse_architecture
 
-REFERENCE = Path("/work/shared/reference/configs")
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 E = 2  # bytes per element: bf16
+
+# The configs of the project's reference set (shared/reference/configs, MANIFEST.csv: 34 files + 5 in
+# nonverbatim/), each kept in this repo byte for byte: fixtures/repos/<name>/config.json where the model
+# has a fixture repo, else fixtures/configs/<name>.json (sources in fixtures/configs/README.md).
+REFERENCE_CONFIGS = (
+    "EleutherAI__pythia-410m", "Qwen__Qwen2.5-72B", "Qwen__Qwen2.5-7B-Instruct", "Qwen__Qwen2.5-7B",
+    "Qwen__Qwen3-235B-A22B", "Qwen__Qwen3-30B-A3B", "Qwen__Qwen3-32B", "Qwen__Qwen3-8B",
+    "Qwen__Qwen3-Next-80B-A3B-Instruct", "TinyLlama__TinyLlama-1.1B-Chat-v1.0", "baidu__ERNIE-4.5-21B-A3B-Thinking",
+    "bigscience__bloomz-560m", "deepseek-ai__DeepSeek-V3", "google-bert__bert-large-uncased", "google-t5__t5-small",
+    "google__flan-t5-base", "meta-llama__Llama-2-13b-hf", "meta-llama__Llama-2-70b-hf", "meta-llama__Llama-2-7b-hf",
+    "meta-llama__Llama-3.1-405B", "meta-llama__Llama-3.1-70B", "meta-llama__Llama-3.1-8B",
+    "meta-llama__Llama-3.2-1B-Instruct", "meta-llama__Llama-3.2-1B", "microsoft__Phi-3-mini-128k-instruct",
+    "microsoft__phi-2", "mistralai__Magistral-Small-2509", "mistralai__Mistral-7B-v0.1", "mistralai__Mixtral-8x7B-v0.1",
+    "openai-community__gpt2-large", "openai-community__gpt2", "openai__gpt-oss-120b", "openai__gpt-oss-20b",
+    "openai__whisper-small", "tiiuae__falcon-40b",
+    # nonverbatim/ in the reference set (third-party re-saves or older revisions, see the README)
+    "bigcode__starcoder", "codellama__CodeLlama-34b-hf", "google__gemma-2-9b", "state-spaces__mamba-130m-hf",
+    "tiiuae__falcon-7b",
+)  # fmt: skip
+
+
+def config_path(name: str) -> Path:
+    repo = FIXTURES / "repos" / name / "config.json"
+    return repo if repo.is_file() else FIXTURES / "configs" / f"{name}.json"
 
 
 def reference_configs() -> list:
-    paths = sorted(REFERENCE.glob("*.json")) + sorted(REFERENCE.glob("nonverbatim/*.json"))
-    return [pytest.param(path, id=path.stem) for path in paths]
+    return [pytest.param(config_path(name), id=name) for name in REFERENCE_CONFIGS]
+
+
+def test_every_reference_config_is_in_the_repo():
+    assert len(set(REFERENCE_CONFIGS)) == 40
+    missing = [name for name in REFERENCE_CONFIGS if not config_path(name).is_file()]
+    assert missing == []
 
 
 def _get(c: dict, *names: str):

@@ -121,7 +121,12 @@ def inference_estimate(
     rule = o.serving_factor is not None
     kv_format = memory.kv_format(settings)
     est = InferenceEstimate(
-        **_fields(facts, notes, state_bytes_16bit=_state_16bit(arch, settings)),
+        **_fields(
+            facts,
+            notes,
+            state_bytes_16bit=_state_16bit(arch, settings),
+            state_label=memory.state_dtype_label(settings, "bf16"),
+        ),
         settings=settings,
         rows=rows,
         fits_on={r.precision: fits_on_label(r, arch, rule) for r in rows},
@@ -242,6 +247,7 @@ def _model_facts(
         seq_len_source=seq_source,
         warnings=(),
         state_bytes_16bit=_state_16bit(arch, memory.InferenceSettings(seq_len=seq_len)),
+        state_label=memory.state_dtype_label(memory.InferenceSettings(seq_len=seq_len), "bf16"),
     )
     return facts, warnings
 

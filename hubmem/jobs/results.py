@@ -41,6 +41,7 @@ class ModelFacts:
     seq_len_source: str  # "option", "model max context", "fallback"
     warnings: tuple[str, ...]
     state_bytes_16bit: int  # SSM / linear-attention state per sequence at 16-bit compute (0: none)
+    state_label: str  # the dtypes it was sized with: "16-bit", or "16-bit conv + fp32 ssm state"
 
     def facts_dict(self) -> dict[str, Any]:
         return {

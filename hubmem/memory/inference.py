@@ -236,6 +236,14 @@ def state_element_bytes(settings: InferenceSettings, precision: str) -> tuple[in
     return conv, conv if settings.state_dtype == "auto" else DTYPE_BYTES[settings.state_dtype]
 
 
+def state_dtype_label(settings: InferenceSettings, precision: str) -> str:
+    """The dtypes `state_element_bytes` sizes the SSM state with, in words: the compute dtype ('16-bit')
+    when --state-dtype is auto, else '16-bit conv + fp32 ssm state' (vLLM's --mamba-ssm-cache-dtype sets
+    the temporal state only; the conv state stays at the cache dtype, MambaStateDtypeCalculator)."""
+    conv = {4: "fp32", 2: "16-bit", 1: "8-bit"}[state_element_bytes(settings, precision)[0]]
+    return conv if settings.state_dtype == "auto" else f"{conv} conv + {settings.state_dtype} ssm state"
+
+
 def _kv_formula(b: int, tokens: int, shape: str) -> str:
     """'b × Σ_layers tokens × 2 × k × d × e = 1 × 2,048 × 2 × 2 × 16 × 2' from 'formula = values'."""
     formula, values = shape.split(" = ")
@@ -361,8 +369,10 @@ def inference_row(
         f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}{extra}) + logits {act.logits:,}; "
         f"mlp = (2·b·s·h + {m}·b·s·i) × {e}{_moe_width_note(arch)}, attention = (2·b·s·h + "
         + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
-        + (" + b·a·s²·(e+4)" if settings.attn == "eager" else "")
-        + f") × {e} [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
+        + f") × {e}"
+        # eager scores in e bytes + their fp32 softmax: already bytes, outside the × e (as activation_bytes)
+        + (f" + b·a·s²·({e} + 4)" if settings.attn == "eager" else "")
+        + f" [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
         "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
     )
     o_term = Term(

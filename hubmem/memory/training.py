@@ -18,6 +18,7 @@ from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, OBJECTIVES, OPTIMIZER
 from hubmem.errors import InvalidInputError
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
+from hubmem.model.config_counts import estimate_counts
 from hubmem.model.tensors import CheckpointCounts
 
 
@@ -169,56 +170,87 @@ def validate(settings: TrainingSettings, arch: Architecture) -> None:
 
 
 def linear_shapes(arch: Architecture) -> dict[str, tuple[int, int]]:
-    """(out_features, in_features) of each block projection, as transformers' Llama/GPT modules hold
-    them: q (a·d × h), k and v (k·d × h), o (h × a·d), gate and up (i × h), down (h × i)."""
-    h, q_out, kv_out, i = (
-        arch.hidden_size,
-        arch.num_heads * arch.head_dim,
-        arch.num_kv_heads * arch.head_dim,
-        arch.intermediate_size,
-    )
-    shapes = {
-        "q": (q_out, h),
-        "k": (kv_out, h),
-        "v": (kv_out, h),
-        "o": (h, q_out),
-        "up": (i, h),
-        "down": (h, i),
-    }
+    """(out_features, in_features) of each block projection, by module name, as transformers holds them.
+    Llama/GPT attention: q_proj (a·d × h), k_proj and v_proj (k·d × h), o_proj (h × a·d). MLA
+    (DeepseekV3Attention, transformers models/deepseek_v3/modeling_deepseek_v3.py; DeepSeek-V2 paper
+    §2.1.2): q_a_proj (q_lora_rank × h) and q_b_proj (a·(nope + rope) × q_lora_rank), or q_proj
+    (a·(nope + rope) × h) when q_lora_rank is null (DeepSeek-V2-Lite); kv_a_proj_with_mqa
+    ((kv_lora_rank + rope) × h), kv_b_proj (a·(nope + v_head) × kv_lora_rank), o_proj (h × a·v_head).
+    MLP: gate_proj and up_proj (i × h), down_proj (h × i)."""
+    h, a, i = arch.hidden_size, arch.num_heads, arch.intermediate_size
+    if arch.mla is None:
+        q_out, kv_out = a * arch.head_dim, arch.num_kv_heads * arch.head_dim
+        shapes = {"q_proj": (q_out, h), "k_proj": (kv_out, h), "v_proj": (kv_out, h), "o_proj": (h, q_out)}
+    else:
+        m = arch.mla
+        if m.q_lora_rank:
+            shapes = {"q_a_proj": (m.q_lora_rank, h), "q_b_proj": (a * m.qk_head_dim, m.q_lora_rank)}
+        else:
+            shapes = {"q_proj": (a * m.qk_head_dim, h)}
+        shapes |= {
+            "kv_a_proj_with_mqa": (m.kv_lora_rank + m.qk_rope_head_dim, h),
+            "kv_b_proj": (a * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank),
+            "o_proj": (h, a * m.v_head_dim),
+        }
+    shapes |= {"up_proj": (i, h), "down_proj": (h, i)}
     if arch.gated_mlp:
-        shapes["gate"] = (i, h)
+        shapes["gate_proj"] = (i, h)
     return shapes
+
+
+# --lora-targets -> the modules PEFT's target_modules would name. MLA models have no k_proj / v_proj:
+# keys and values both come from the latent projections, so k and v adapt kv_a_proj_with_mqa + kv_b_proj.
+LORA_TARGET_MODULES: dict[str, tuple[str, ...]] = {
+    "q": ("q_proj", "q_a_proj", "q_b_proj"),
+    "k": ("k_proj", "kv_a_proj_with_mqa", "kv_b_proj"),
+    "v": ("v_proj", "kv_a_proj_with_mqa", "kv_b_proj"),
+    "o": ("o_proj",),
+    "gate": ("gate_proj",),
+    "up": ("up_proj",),
+    "down": ("down_proj",),
+}
+
+
+def lora_shapes(arch: Architecture, targets: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(out, in) of each projection the targets adapt in one layer, each module once (k and v share
+    MLA's latent projections). A target the model lacks (gate on a plain MLP) adapts nothing."""
+    shapes = linear_shapes(arch)
+    names = dict.fromkeys(m for t in targets for m in LORA_TARGET_MODULES[t] if m in shapes)
+    return [shapes[m] for m in names]
 
 
 def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
     """LoRA (Hu et al. 2021, §4): each adapted W (out × in) gains A (r × in) and B (out × r):
-    r·(in + out) trainable parameters, per layer. A target the model lacks (gate on a plain MLP) adds 0."""
-    shapes = linear_shapes(arch)
-    per_layer = sum(rank * (shapes[t][0] + shapes[t][1]) for t in targets if t in shapes)
-    return arch.num_layers * per_layer
+    r·(in + out) trainable parameters, per layer."""
+    return arch.num_layers * sum(rank * (rows + cols) for rows, cols in lora_shapes(arch, targets))
 
 
 def lora_matrices(arch: Architecture, rank: int, targets: tuple[str, ...]) -> list[tuple[int, int, int]]:
     """(rows, cols, count) of the LoRA A and B matrices (for Adafactor's factored states)."""
-    shapes = linear_shapes(arch)
     out = []
-    for t in targets:
-        if t in shapes:
-            rows, cols = shapes[t]
-            out += [(rank, cols, arch.num_layers), (rows, rank, arch.num_layers)]
+    for rows, cols in lora_shapes(arch, targets):
+        out += [(rank, cols, arch.num_layers), (rows, rank, arch.num_layers)]
     return out
 
 
-def model_matrices(arch: Architecture) -> list[tuple[int, int, int]]:
-    """(rows, cols, count) of the model's 2-D parameters from its dimensions: block projections × L,
-    token embeddings, learned positions where the model has them, an untied lm_head."""
-    out = [(r, c, arch.num_layers) for r, c in linear_shapes(arch).values()]
-    out.append((arch.vocab_size, arch.hidden_size, 1))
-    if arch.learned_positions and arch.max_context:
-        out.append((arch.max_context, arch.hidden_size, 1))
-    if not arch.tie_word_embeddings:
-        out.append((arch.vocab_size, arch.hidden_size, 1))
-    return out
+def adafactor_matrices(shapes: dict[tuple[int, ...], int]) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) for `optimizer_state_bytes` from parameter shapes -> number of such tensors.
+
+    transformers Adafactor (transformers 5.24 optimization.py): `_get_options` factors a gradient when
+    `len(grad_shape) >= 2`, and `step` allocates `exp_avg_sq_row = zeros(grad_shape[:-1])` and
+    `exp_avg_sq_col = zeros(grad_shape[:-2] + grad_shape[-1:])`. The leading dims stay in both factors, so
+    a tensor [E, r, c] (fused experts) keeps E·r + E·c elements: E matrices of r × c. 1-D shapes are left
+    out (their second moment is whole)."""
+    return [
+        (shape[-2], shape[-1], math.prod(shape[:-2]) * n) for shape, n in shapes.items() if len(shape) >= 2
+    ]
+
+
+def model_matrices(arch: Architecture, counts: CheckpointCounts) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the model's parameters of 2+ dimensions: the checkpoint's own tensor shapes
+    (per-expert 2-D matrices or fused 3-D experts, as stored), else those config.json implies
+    (hubmem.model.config_counts.estimate_counts: experts one 2-D matrix each)."""
+    return adafactor_matrices(counts.matrix_shapes or estimate_counts(arch).matrix_shapes)
 
 
 def nf4_bytes(n: int) -> int:
@@ -241,7 +273,8 @@ def optimizer_state_bytes(
     - 8-bit AdamW (bitsandbytes, Dettmers et al. 2022 §2): 2 × 1 byte + one fp32 absmax per 2048 per state.
     - SGD: no state; SGD with momentum: one momentum buffer per parameter (torch.optim.SGD).
     - Adafactor (Shazeer & Stern 2018, §3; transformers.Adafactor with beta1=None, the HF default): a
-      factored second moment, rows + cols per matrix, a full one for 1-D parameters; no momentum.
+      factored second moment, rows + cols per matrix (`matrices`: (rows, cols, count), see
+      `adafactor_matrices` for tensors of 3+ dims), a full one for 1-D parameters; no momentum.
     """
     n, e = trainable, state_bytes
     if optimizer == "adamw":
@@ -261,7 +294,8 @@ def optimizer_state_bytes(
         in_matrices = sum(r * c * count for r, c, count in matrices)
         vectors = max(0, n - in_matrices)
         return (factored + vectors) * e, (
-            f"(Σ rows + cols over 2-D params {factored:,} + 1-D params {vectors:,}) × {e} B (factored 2nd moment)"
+            f"(Σ row + col factors over params of 2+ dims {factored:,} + 1-D params {vectors:,}) × {e} B"
+            " (factored 2nd moment)"
         )
     raise ValueError(f"unknown optimizer {optimizer!r}")
 
@@ -646,7 +680,7 @@ def _optimizer(
     """The whole model's optimizer states, then this GPU's share (as its share of trainable parameters)."""
     total = _trainable_total(shape, st)
     if st.mode == "full":
-        matrices = model_matrices(shape.arch)
+        matrices = model_matrices(shape.arch, shape.counts)
     else:
         matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets)
     states, text = optimizer_state_bytes(st.optimizer, total, regime.state, matrices)

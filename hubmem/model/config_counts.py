@@ -123,6 +123,26 @@ def estimate_counts(arch: Architecture) -> CheckpointCounts:
         "lm_head": lm_head,
     }
     counts = CheckpointCounts(exact=False)
+    matrices = counts.matrix_shapes  # parameters of 2+ dims by shape, as count_tensors records them
+
+    def add(shape: tuple[int, ...], n: int = 1) -> None:
+        if n and all(shape):
+            matrices[shape] = matrices.get(shape, 0) + n
+
+    for _, n, shapes, _ in blocks:
+        for shape in shapes:
+            add(shape, n)
+    add((arch.vocab_size, h))
+    if arch.learned_positions:
+        add((arch.max_context or 0, h))
+        if arch.encoder is not None:
+            add((arch.encoder.source_len or 0, arch.encoder.hidden_size))
+    if lm_head:
+        add((arch.vocab_size, h))
+    if arch.ssm is not None:  # depthwise conv1d weight [conv_dim, 1, kernel]; MambaMixer's A_log [inner, n]
+        add((arch.ssm.conv_state[1], 1, arch.ssm.conv_state[0] + 1), arch.ssm.num_layers)
+        if arch.ssm.kind == "mamba1":
+            add(arch.ssm.temporal_state, arch.ssm.num_layers)
     for kind, n, shapes, extra in blocks:
         linear = n * sum(r * c for r, c in shapes)
         by_kind[kind] += linear + n * extra

@@ -213,6 +213,9 @@ class CheckpointCounts:
     # Elements as the Hub's API counts them (`safetensors.parameters`): see `hub_elements`.
     hub_by_dtype: dict[str, int] = field(default_factory=dict)
     mxfp4_scale_elements: int = 0  # U8 `*_scales` elements beside MXFP4 `*_blocks` (gpt-oss)
+    # Parameters of 2 or more dimensions: logical shape (packing undone) -> how many tensors have it
+    # (Adafactor factors each by its shape, hubmem.memory.training.adafactor_matrices).
+    matrix_shapes: dict[tuple[int, ...], int] = field(default_factory=dict)
     tensors: int = 0
     has_lm_head: bool = False
     exact: bool = True  # False when estimated from the config
@@ -275,6 +278,19 @@ def _logical_rows_cols(
         width = hidden if hidden and n % hidden == 0 else n
         return n // width, width
     return rows, cols * unpack
+
+
+def _logical_shape(
+    name: str, shape: tuple[int, ...], unpack: int, method: str, hidden: int | None
+) -> tuple[int, ...]:
+    """The shape of a packed (unpack > 1) parameter once dequantized, as the model holds it: 2-D Linear
+    weights as `_logical_rows_cols`; MXFP4 `*_blocks` [E, out, in/32, 16] -> [E, in, out] (GptOssExperts'
+    dequantized gate_up_proj / down_proj, transformers integrations/mxfp4.py); else the last dim unpacked."""
+    if len(shape) == 2:
+        return _logical_rows_cols(name, shape, unpack, method, hidden)
+    if name.endswith("_blocks"):
+        return shape[0], numel(shape[2:]) * unpack, shape[1]
+    return (*shape[:-1], shape[-1] * unpack)
 
 
 def hub_elements(name: str, dtype: str, elements: int) -> int:
@@ -357,6 +373,7 @@ def count_tensors(
     by_component: dict[str, int] = {}
     tensors_seen = parameters = parameter_bytes = quant_bytes = buffers = buffer_bytes = 0
     scale_elements = routed = linear_params = linear_rows = groups_128 = blocks_128 = 0
+    matrix_shapes: dict[tuple[int, ...], int] = {}
     for tensors in headers.values():
         tensors_seen += len(tensors)
         for name, (dtype, shape) in tensors.items():
@@ -387,6 +404,13 @@ def count_tensors(
             if not is_mtp and kind.routed_expert:
                 routed += params
             by_component[component] = by_component.get(component, 0) + params
+            if len(shape) >= 2:
+                key = (
+                    tuple(shape)
+                    if unpack == 1
+                    else _logical_shape(name, tuple(shape), unpack, method, hidden)
+                )
+                matrix_shapes[key] = matrix_shapes.get(key, 0) + 1
             if kind.linear and len(shape) >= 2:
                 rows, cols = _logical_rows_cols(name, shape, unpack, method, hidden)
                 linear_params += params
@@ -409,6 +433,7 @@ def count_tensors(
         routed_expert_params=routed,
         hub_by_dtype=dict(sorted(hub_by_dtype.items())),
         mxfp4_scale_elements=scale_elements,
+        matrix_shapes=matrix_shapes,
         tensors=tensors_seen,
         has_lm_head="lm_head" in by_component,
     )

@@ -100,12 +100,10 @@ def variant_lines(est: ModelFacts) -> list[tuple[str, str]]:
             )
         )
     if a.ssm:
-        state = est.settings.state_dtype if isinstance(est, InferenceEstimate) else "auto"
-        at = "16-bit" if state == "auto" else f"16-bit compute, {state} SSM state"
         lines.append(
             (
                 "state",
-                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {est.state_bytes_16bit:,} bytes per sequence at {at} "
+                f"{a.ssm.kind} in {a.ssm.num_layers} layers · {est.state_bytes_16bit:,} bytes per sequence at {est.state_label} "
                 f"(fixed, any length) · KV only in {a.attention_layers} attention layers",
             )
         )
