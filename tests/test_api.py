@@ -67,6 +67,10 @@ def test_the_api_returns_the_cli_s_json(fake_hub):
         ({"gpu": "4090", "gpu_memory": "24GiB"}, "give --gpu or --gpu-memory, not both"),
         ({"gpu_memory": "huge"}, "--gpu-memory: not a memory size: 'huge'"),
         ({"colour": "red"}, "unknown option 'colour'"),
+        ({"train": "full", "micro_batch": 0}, "--micro-batch must be at least 1"),
+        ({"train": "lora", "optimizer": "lion"}, "unknown --optimizer 'lion'"),
+        ({"train": "full", "zero": "4"}, "--zero must be 0, 1, 2 or 3"),
+        ({"train": "full", "offload": "optimizer"}, "--offload optimizer needs --zero 1-3 or --fsdp"),
     ],
 )
 def test_bad_values_raise_before_any_request(fake_hub, options, message):
@@ -118,3 +122,12 @@ def test_whisper_encoder_len_beyond_its_position_table_is_refused(fake_hub):
     assert hubmem.estimate("openai/whisper-small", encoder_len=1500).settings.encoder_len == 1500
     # T5's relative positions have no such table: a longer input is allowed
     assert hubmem.estimate("google-t5/t5-small", encoder_len=4096).settings.encoder_len == 4096
+
+
+def test_training_settings_check_themselves_when_made():
+    from hubmem.memory.training import TrainingSettings
+
+    with pytest.raises(errors.InvalidInputError, match="--micro-batch must be at least 1"):
+        TrainingSettings(micro_batch=0)
+    with pytest.raises(errors.InvalidInputError, match="--tp takes a whole number, not 2.5"):
+        TrainingSettings(tp=2.5)  # type: ignore[arg-type]

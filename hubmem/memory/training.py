@@ -91,6 +91,57 @@ class TrainingSettings:
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     regimes: tuple[str, ...] = DEFAULT_REGIMES
 
+    def __post_init__(self) -> None:
+        self._check()
+
+    def _check(self) -> None:
+        """Reject values and combinations no framework runs, whatever the model."""
+        s = self
+        for name in ("micro_batch", "lora_rank", "tp", "pp", "zero"):
+            value = getattr(s, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidInputError(f"--{name.replace('_', '-')} takes a whole number, not {value!r}")
+        if s.gpus is not None and (isinstance(s.gpus, bool) or not isinstance(s.gpus, int)):
+            raise InvalidInputError(f"--gpus takes a whole number, not {s.gpus!r}")
+        if s.mode not in TRAIN_MODES:
+            raise InvalidInputError(f"unknown --train mode '{s.mode}' ({', '.join(TRAIN_MODES)})")
+        if s.optimizer not in OPTIMIZERS:
+            raise InvalidInputError(f"unknown --optimizer '{s.optimizer}' ({', '.join(OPTIMIZERS)})")
+        for key in s.regimes:
+            if key not in REGIMES:
+                raise InvalidInputError(f"unknown --regime '{key}' ({', '.join(REGIMES)})")
+        if s.objective not in OBJECTIVES:
+            raise InvalidInputError(f"unknown --objective '{s.objective}' ({', '.join(OBJECTIVES)})")
+        if s.activation_rule not in ACTIVATION_RULES:
+            raise InvalidInputError(
+                f"unknown --activations '{s.activation_rule}' ({', '.join(ACTIVATION_RULES)})"
+            )
+        if s.micro_batch < 1:
+            raise InvalidInputError("--micro-batch must be at least 1")
+        if s.mode in ("lora", "qlora") and s.lora_rank < 1:
+            raise InvalidInputError("--lora-rank must be at least 1")
+        unknown = [t for t in s.lora_targets if t not in LORA_MODULES]
+        if unknown or not s.lora_targets:
+            raise InvalidInputError(
+                f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
+            )
+        if s.zero and s.fsdp:
+            raise InvalidInputError("--zero and --fsdp are alternatives: give one of them")
+        if s.zero not in (0, 1, 2, 3):
+            raise InvalidInputError("--zero must be 0, 1, 2 or 3")
+        if min(s.world, s.tp, s.pp) < 1:
+            raise InvalidInputError("--gpus, --tp and --pp must be at least 1")
+        if s.world % (s.tp * s.pp):
+            raise InvalidInputError(f"--gpus {s.gpus} is not divisible by --tp × --pp = {s.tp * s.pp}")
+        if s.offload and not s.shard_stage:
+            raise InvalidInputError(
+                f"--offload {s.offload} needs --zero 1-3 or --fsdp (DeepSpeed ZeRO-Offload / FSDP)"
+            )
+        if s.offload == "params" and s.shard_stage != 3:
+            raise InvalidInputError(
+                "--offload params needs --zero 3 or --fsdp full (parameters must be sharded)"
+            )
+
     @property
     def world(self) -> int:
         return self.tp * self.pp if self.gpus is None else self.gpus
@@ -117,38 +168,9 @@ class TrainingSettings:
 
 
 def validate(settings: TrainingSettings, arch: Architecture) -> None:
-    """Reject combinations no framework runs, each with one clear sentence (InvalidInputError, exit 3)."""
+    """Reject settings this model cannot take (the value checks ran when the settings were made:
+    `TrainingSettings._check`), each with one clear sentence (InvalidInputError, exit 3)."""
     s = settings
-    if s.mode not in TRAIN_MODES:
-        raise InvalidInputError(f"unknown --train mode '{s.mode}' ({', '.join(TRAIN_MODES)})")
-    if s.optimizer not in OPTIMIZERS:
-        raise InvalidInputError(f"unknown --optimizer '{s.optimizer}' ({', '.join(OPTIMIZERS)})")
-    for key in s.regimes:
-        if key not in REGIMES:
-            raise InvalidInputError(f"unknown --regime '{key}' ({', '.join(REGIMES)})")
-    if s.objective not in OBJECTIVES:
-        raise InvalidInputError(f"unknown --objective '{s.objective}' ({', '.join(OBJECTIVES)})")
-    if s.activation_rule not in ACTIVATION_RULES:
-        raise InvalidInputError(
-            f"unknown --activations '{s.activation_rule}' ({', '.join(ACTIVATION_RULES)})"
-        )
-    if s.micro_batch < 1:
-        raise InvalidInputError("--micro-batch must be at least 1")
-    if s.mode in ("lora", "qlora") and s.lora_rank < 1:
-        raise InvalidInputError("--lora-rank must be at least 1")
-    unknown = [t for t in s.lora_targets if t not in LORA_MODULES]
-    if unknown or not s.lora_targets:
-        raise InvalidInputError(
-            f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
-        )
-    if s.zero and s.fsdp:
-        raise InvalidInputError("--zero and --fsdp are alternatives: give one of them")
-    if s.zero not in (0, 1, 2, 3):
-        raise InvalidInputError("--zero must be 0, 1, 2 or 3")
-    if min(s.world, s.tp, s.pp) < 1:
-        raise InvalidInputError("--gpus, --tp and --pp must be at least 1")
-    if s.world % (s.tp * s.pp):
-        raise InvalidInputError(f"--gpus {s.gpus} is not divisible by --tp × --pp = {s.tp * s.pp}")
     if arch.num_heads % s.tp:
         raise InvalidInputError(f"--tp {s.tp} does not divide the {arch.num_heads} attention heads")
     if arch.num_kv_heads % s.tp and s.tp % arch.num_kv_heads:
@@ -157,12 +179,6 @@ def validate(settings: TrainingSettings, arch: Architecture) -> None:
         )
     if s.pp > arch.num_layers:
         raise InvalidInputError(f"--pp {s.pp} exceeds the model's {arch.num_layers} layers")
-    if s.offload and not s.shard_stage:
-        raise InvalidInputError(
-            f"--offload {s.offload} needs --zero 1-3 or --fsdp (DeepSpeed ZeRO-Offload / FSDP)"
-        )
-    if s.offload == "params" and s.shard_stage != 3:
-        raise InvalidInputError("--offload params needs --zero 3 or --fsdp full (parameters must be sharded)")
 
 
 # ---------------------------------------------------------------------------------------------
