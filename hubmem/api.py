@@ -26,9 +26,12 @@ from hubmem.jobs.results import CheckResult, InferenceEstimate, TrainingEstimate
 
 
 def gpu_target(
-    gpu: str | None = None, gpu_memory: int | str | None = None, num_gpus: int = 1
+    gpu: str | None = None, gpu_memory: int | str | None = None, num_gpus: int = 1, train: str | None = None
 ) -> Target | None:
-    """The GPUs a verdict is asked about: a catalogue name (`gpu="4090"`) or a size (`gpu_memory="24GiB"`)."""
+    """The GPUs a verdict is asked about: a catalogue name (`gpu="4090"`) or a size (`gpu_memory="24GiB"`),
+    `num_gpus` of them (with `train`, the training option `gpus` counts them instead)."""
+    if train is not None and num_gpus != 1:
+        raise InvalidInputError("with --train, --gpus N sets the number of GPUs (tp × pp × replicas)")
     size = None if gpu_memory is None else memory_bytes(gpu_memory, "--gpu-memory")
     if isinstance(num_gpus, bool) or not isinstance(num_gpus, int):
         raise InvalidInputError(f"--num-gpus takes a whole number, not {num_gpus!r}")
@@ -78,9 +81,7 @@ def estimate(
     from hubmem.jobs.options import job_options
 
     job = job_options(train, options)
-    if train is not None and num_gpus != 1:
-        raise InvalidInputError("with --train, --gpus N sets the number of GPUs (tp × pp × replicas)")
-    tgt = gpu_target(gpu, gpu_memory, num_gpus)
+    tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     return estimate_snapshot(_fetch(repo, revision, token, timeout, _beside), job, target=tgt)
 
 
@@ -116,35 +117,20 @@ def check(
     from hubmem.jobs.check import check_snapshot, judged_options
 
     job, chosen = judged_options(train, options, precision, "check")
-    if train is not None and num_gpus != 1:
-        raise InvalidInputError("with --train, --gpus N sets the number of GPUs (tp × pp × replicas)")
-    tgt = gpu_target(gpu, gpu_memory, num_gpus)
+    tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     if tgt is None:
         raise InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
     return check_snapshot(_fetch(repo, revision, token, timeout, _beside), job, tgt, chosen, cache_dir)
 
 
-def audit(
-    ids: Iterable[str],
-    *,
-    jobs: int = DEFAULT_JOBS,
-    precision: str = "auto",
-    gpu: str | None = None,
-    gpu_memory: int | str | None = None,
-    num_gpus: int = 1,
-    token: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    train: str | None = None,
-    **options: Any,
-) -> Iterator[AuditRow]:
-    """One row per repo id (`org/name[@rev]` or a local folder), in input order, fetched `jobs` at a time.
-    A repo that fails is a row with `.error` (and `.ok` False); the others go on. Options as `check`."""
+def audit(ids: Iterable[str], **options: Any) -> Iterator[AuditRow]:
+    """One row per repo id (`org/name[@rev]` or a local folder), in input order, fetched `jobs` (default
+    16, at most 256) at a time. A repo that fails is a row with `.error` (and `.ok` False); the others
+    go on. Options as `check` (precision, gpu, gpu_memory, num_gpus, token, timeout, train, ...); bad
+    options raise before anything is fetched."""
     from hubmem.jobs.audit import ordered_rows
 
-    plan = audit_plan(
-        ids, jobs=jobs, precision=precision, gpu=gpu, gpu_memory=gpu_memory, num_gpus=num_gpus,
-        token=token, timeout=timeout, train=train, **options,
-    )  # fmt: skip
+    plan = audit_plan(ids, **options)
     return ordered_rows(plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs)
 
 
@@ -182,9 +168,7 @@ def audit_plan(
     if not refs:
         raise InvalidInputError("no repo ids given (arguments, -f FILE, or - for stdin)")
     job, chosen = judged_options(train, options, precision, "an audit row")
-    if train is not None and num_gpus != 1:
-        raise InvalidInputError("with --train, --gpus N sets the number of GPUs (tp × pp × replicas)")
-    tgt = gpu_target(gpu, gpu_memory, num_gpus)
+    tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
 
     def fetch(ref: str) -> RepoSnapshot:
         repo, revision = split_revision(ref, None)
