@@ -33,6 +33,7 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 DEFAULT_TIMEOUT = 10.0
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_BEARER_RE = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx")
 
 T = TypeVar("T")
@@ -72,12 +73,50 @@ def is_local(repo: str) -> bool:
     return os.path.isdir(repo)
 
 
+def clean_token(token: str | None) -> str | None:
+    """The token to send, kept secret first (`errors.keep_secret`: no error can echo it, trimmed or not).
+
+    None: huggingface_hub's own (HF_TOKEN, else the saved login). A given token is trimmed of
+    surrounding whitespace, as huggingface_hub trims HF_TOKEN and the saved token (a trailing newline
+    from `$(cat file)` or a secrets store is not part of it); one that is then empty, or is not a bearer
+    token (RFC 6750's b64token: no space, quote, comma or control character, which also keeps it
+    unescaped, hence redactable, in JSON, CSV and repr), is an InvalidInputError (exit 3), never echoed."""
+    if token is None:
+        return None
+    if not isinstance(token, str):
+        raise errors.InvalidInputError(f"--token must be a string, not {type(token).__name__}")
+    errors.keep_secret(token)
+    cleaned = token.strip()
+    if not cleaned:
+        raise errors.InvalidInputError(
+            "--token is empty", hint="leave it out to use HF_TOKEN or the saved login"
+        )
+    if not _BEARER_RE.match(cleaned):
+        raise errors.InvalidInputError(
+            "--token is not a bearer token (letters, digits and -._~+/ then any =, RFC 6750)"
+        )
+    return cleaned
+
+
+def _keep_implicit_token_secret() -> None:
+    """HF_TOKEN or the saved login, which huggingface_hub sends when no token is given: secret too."""
+    try:
+        from huggingface_hub import get_token
+
+        errors.keep_secret(get_token())
+    except Exception:  # an unreadable token file: huggingface_hub will report it (redacted) itself
+        pass
+
+
 def fetch(
     repo: str, *, revision: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> RepoSnapshot:
     """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only."""
+    token = clean_token(token)
     if is_local(repo):
         return read_local(repo)
+    if token is None:
+        _keep_implicit_token_secret()
     from huggingface_hub import constants
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
@@ -493,7 +532,7 @@ def _cache_store(snapshot: RepoSnapshot) -> None:
     try:
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
         tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(snapshot.to_json()))
+        tmp.write_text(errors.redact(json.dumps(snapshot.to_json())))  # a server may echo the token
         tmp.replace(repo_dir / f"{snapshot.sha}.json")
         (repo_dir / "refs" / (snapshot.revision or "main")).write_text(snapshot.sha)
     except OSError:
