@@ -55,6 +55,11 @@ class InvalidInputError(HubmemError):
     meaning = "invalid repo id, local path or option value"
 
 
+class LocalFileError(HubmemError):
+    exit_code = 4
+    meaning = "a local file or folder cannot be read (permissions), or HF_HOME is not a directory"
+
+
 class RepoNotFoundError(HubmemError):
     exit_code = 10
     meaning = "repository not found (or private and no valid token)"
