@@ -164,25 +164,25 @@ def test_hf_home_that_is_a_file_is_a_local_error(fake_hub, tmp_path):
         ),
         ("/dev/null/below", "Error: cannot read '/dev/null/below/token' for 'test/tiny': Not a directory\n"),
     ]:
-        for args in ([TINY], ["check", TINY, "--gpu", "T4"]):
-            done = subprocess.run(
-                [sys.executable, "-m", "hubmem.cli", *args],
-                env=local_env(home),
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
-            assert (done.returncode, done.stderr) == (4, message), args
+        done = subprocess.run(
+            [sys.executable, "-m", "hubmem.cli", TINY],
+            env=local_env(home),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stderr) == (4, message), home
     assert regular.read_text() == "not a folder"
 
 
-def test_hf_home_that_is_a_file_fails_every_audit_row_locally(fake_hub, monkeypatch):
+def test_hf_home_that_is_a_file_fails_audit_rows_and_check_locally(fake_hub, monkeypatch):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HOME", "/dev/null")
     result = run("audit", TINY, "google-t5/t5-small", "--format", "json")
     assert result.exit_code == 30
     assert [r["exit_code"] for r in json.loads(result.stdout)] == [4, 4]
+    one_line_error(run("check", TINY, "--gpu", "T4"), 4, "HF_HOME '/dev/null' is not a directory")
 
 
 # --------------------------------------------------------------------------------------------------
