@@ -39,10 +39,12 @@ def gpu_target(
 
 
 def _fetch(repo: str, revision: str | None, token: str | None, timeout: float, beside: bool) -> RepoSnapshot:
+    from hubmem.hub.fetch import clean_token
     from hubmem.jobs.estimate import fetch_snapshot
 
     if not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
         raise InvalidInputError(f"--timeout must be a positive number of seconds, not {timeout!r}")
+    token = clean_token(token)  # before a helper forks: it inherits the secret to redact
     repo, revision = split_revision(repo, revision)
     return fetch_snapshot(repo, revision=revision, token=token, timeout=timeout, beside=beside)
 
@@ -164,6 +166,7 @@ def audit_plan(
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise InvalidInputError(f"--jobs must be a whole number from 1 to {MAX_JOBS}, not {jobs!r}")
+    token = hub.clean_token(token)  # before the helpers fork: they inherit the secret to redact
     refs = [ids] if isinstance(ids, str) else list(ids)
     if not refs:
         raise InvalidInputError("no repo ids given (arguments, -f FILE, or - for stdin)")

@@ -58,7 +58,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if os.environ.get(DEBUG_ENV):
                 raise
             click.echo(
-                f"Error: internal error: {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the traceback)",
+                errors.redact(
+                    f"Error: internal error: {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the traceback)"
+                ),
                 err=True,
             )
             sys.exit(1)
@@ -318,7 +320,7 @@ def given(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def warn(warnings: tuple[str, ...]) -> None:
     for warning in warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(errors.redact(f"Warning: {warning}"), err=True)
 
 
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -384,7 +386,7 @@ def estimate(
         **given(kwargs),
     )
     warn(est.warnings)
-    click.echo(render_estimate(est, fmt, units, explain), nl=False)
+    click.echo(errors.redact(render_estimate(est, fmt, units, explain)), nl=False)
 
 
 @main.command()
@@ -484,7 +486,7 @@ def audit(
             plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
         )
     rows = audit_job.sort_rows(result.rows, sort_key) if sort_key else result.rows
-    click.echo(render_audit(rows, fmt, units, plan.target), nl=False)
+    click.echo(errors.redact(render_audit(rows, fmt, units, plan.target)), nl=False)
     if result.interrupted:
         click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
         exit_now(130)
@@ -546,7 +548,7 @@ def check(
         **given(kwargs),
     )
     warn(result.estimate.warnings)
-    click.echo(render_check(result, fmt, units), nl=False)
+    click.echo(errors.redact(render_check(result, fmt, units)), nl=False)
     if result.exit_code:
         sys.exit(result.exit_code)
 

@@ -7,6 +7,29 @@ Anything else is a bug: exit 1, and the traceback only with ``HUBMEM_DEBUG=1``.
 
 from __future__ import annotations
 
+import re
+
+REDACTED = "***"
+_secrets: set[str] = set()  # the tokens this process was given, in every form they were given
+
+
+def keep_secret(value: str | None) -> None:
+    """Never let `value` (a Hub token) appear in an error or an output: trimmed of surrounding
+    whitespace (so inside every echo of the untrimmed form, repr'd or not), and each run of 8 or more
+    characters that no quoting escapes (what is left verbatim of a token holding a control character
+    once repr() or JSON escapes it)."""
+    if value and value.strip():
+        _secrets.add(value.strip())
+        _secrets.update(re.findall(r"[A-Za-z0-9._~+/=-]{8,}", value))
+
+
+def redact(text: str) -> str:
+    """`text` with every secret passed to `keep_secret` replaced by ***."""
+    for secret in sorted(_secrets, key=len, reverse=True):  # longest first: a form inside another
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
 
 class HubmemError(Exception):
     """Base class: a failure the user can act on."""
@@ -16,6 +39,9 @@ class HubmemError(Exception):
     meaning = "unexpected error"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # every message reaches the user through here (stderr, audit rows, JSON): no token in any
+        message = redact(message)
+        hint = None if hint is None else redact(hint)
         super().__init__(message)
         self.message = message
         self.hint = hint
@@ -27,6 +53,11 @@ class HubmemError(Exception):
 class InvalidInputError(HubmemError):
     exit_code = 3
     meaning = "invalid repo id, local path or option value"
+
+
+class LocalFileError(HubmemError):
+    exit_code = 4
+    meaning = "a local file or folder cannot be read (permissions), or HF_HOME is not a directory"
 
 
 class RepoNotFoundError(HubmemError):

@@ -12,6 +12,11 @@ An outcome is ``(index, result)``; an exception becomes the result: a `HubmemErr
 anything else as ``HubmemError("internal error: …")``, so one bad item never stops the others.
 Threads are daemons and the helpers are killed when the caller stops reading (Ctrl-C, an error), so
 requests in flight never hold up the exit.
+
+Helpers die with their caller, however it ends (SIGTERM, SIGHUP, SIGKILL, the OOM killer): each asks
+the kernel for SIGKILL when its parent dies (`PR_SET_PDEATHSIG`), watches its parent's pid as a
+fallback, and only the caller holds the read end of a helper's pipe, so a write to a dead caller fails
+at once (EPIPE) instead of blocking on a full pipe (tests/test_parent_death.py).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
@@ -153,12 +159,14 @@ def _from_helpers(
     context = multiprocessing.get_context("fork")
     counter = context.Value("q", 0)
     threads = -(-jobs // count)
-    helpers, readers = [], []
+    helpers: list[Any] = []
+    readers: list[Any] = []
     for _ in range(count):
         receive, send = context.Pipe(duplex=False)
         helper = context.Process(
             target=_helper_main,
-            args=(send, items, call, threads, counter),
+            # the read ends it inherits (its own, its elder siblings'), for it to close
+            args=(send, [*readers, receive], os.getpid(), items, call, threads, counter),
             name="hubmem-fetch",
             daemon=True,
         )
@@ -170,8 +178,20 @@ def _from_helpers(
 
 
 def _helper_main(
-    send: Any, items: Sequence[Any], call: Callable[[Any], Any], threads: int, counter: Any
+    send: Any,
+    inherited: list[Any],
+    parent: int,
+    items: Sequence[Any],
+    call: Callable[[Any], Any],
+    threads: int,
+    counter: Any,
 ) -> None:
+    watched = not _set_parent_death_signal()
+    if os.getppid() != parent:  # it died between the fork and the line above: no signal will come
+        os._exit(PARENT_GONE)
+    for reader in inherited:  # only the caller reads: its death must break this helper's pipe
+        reader.close()
+    threading.Thread(target=_watch_parent, args=(parent, watched), name="hubmem-watch", daemon=True).start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's: it stops the helpers
     outcomes = _start_threads(items, call, threads, _shared_claims(counter, len(items)), threading.Event())
     try:
@@ -184,6 +204,32 @@ def _helper_main(
                 send.send((i, errors.HubmemError(f"internal error: {type(e).__name__}: {e}")))
     except OSError:  # BrokenPipeError: the caller stopped reading
         outcomes.close()
+
+
+PARENT_GONE = 70  # exit status of a helper that saw its parent die (nobody is left to read it)
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux); False where it cannot."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        arg = ctypes.c_ulong
+        return int(libc.prctl(_PR_SET_PDEATHSIG, arg(signal.SIGKILL), arg(0), arg(0), arg(0))) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, often: bool) -> None:
+    """End this helper once its parent is gone (it is then re-parented: getppid() changes), whatever the
+    other threads are blocked in. The fallback where PR_SET_PDEATHSIG is unavailable (polled every
+    POLL_SECONDS then), and a backstop where it is."""
+    while True:
+        time.sleep(POLL_SECONDS if often else 1.0)
+        if os.getppid() != parent:
+            os._exit(PARENT_GONE)
 
 
 def _receive(helpers: list[Any], readers: list[Any], count: int) -> Generator[Outcome, None, None]:

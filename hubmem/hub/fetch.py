@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from hubmem import errors
 from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
@@ -33,6 +35,7 @@ SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 DEFAULT_TIMEOUT = 10.0
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_BEARER_RE = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".ckpt", ".h5", ".msgpack", ".onnx")
 
 T = TypeVar("T")
@@ -72,12 +75,78 @@ def is_local(repo: str) -> bool:
     return os.path.isdir(repo)
 
 
+def clean_token(token: str | None) -> str | None:
+    """The token to send, kept secret first (`errors.keep_secret`: no error can echo it, trimmed or not).
+
+    None: huggingface_hub's own (HF_TOKEN, else the saved login). A given token is trimmed of
+    surrounding whitespace, as huggingface_hub trims HF_TOKEN and the saved token (a trailing newline
+    from `$(cat file)` or a secrets store is not part of it); one that is then empty, or is not a bearer
+    token (RFC 6750's b64token: no space, quote, comma or control character, which also keeps it
+    unescaped, hence redactable, in JSON, CSV and repr), is an InvalidInputError (exit 3), never echoed."""
+    if token is None:
+        return None
+    if not isinstance(token, str):
+        raise errors.InvalidInputError(f"--token must be a string, not {type(token).__name__}")
+    errors.keep_secret(token)
+    cleaned = token.strip()
+    if not cleaned:
+        raise errors.InvalidInputError(
+            "--token is empty", hint="leave it out to use HF_TOKEN or the saved login"
+        )
+    if not _BEARER_RE.match(cleaned):
+        raise errors.InvalidInputError(
+            "--token is not a bearer token (letters, digits and -._~+/ then any =, RFC 6750)"
+        )
+    return cleaned
+
+
+_BAD_REVISION_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def check_revision(revision: str | None) -> str | None:
+    """A branch, tag or commit name as git allows it (`git check-ref-format`: no `..`, no component
+    starting with `.` or ending with `.lock`, no space, control character or ~^:?*[\\, no `@{`), at most
+    255 characters, else an InvalidInputError (exit 3): `../../x` never reaches a URL or a cache path.
+    `refs/pr/1` is fine (its cache file name is percent-encoded). An empty revision means the default."""
+    if revision is None or revision == "":
+        return None
+    if not isinstance(revision, str):
+        raise errors.InvalidInputError(f"--revision must be a string, not {type(revision).__name__}")
+    parts = revision.split("/")
+    if (
+        len(revision) > 255
+        or _BAD_REVISION_CHARS.search(revision)
+        or "@{" in revision
+        or revision == "@"
+        or revision.endswith(".")
+        or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)
+    ):
+        raise errors.InvalidInputError(
+            f"invalid revision {revision[:100]!r}: not a branch, tag or commit name",
+            hint="no '..', no part starting with '.', no spaces or any of ~^:?*[\\",
+        )
+    return revision
+
+
+def _keep_implicit_token_secret() -> None:
+    """HF_TOKEN or the saved login, which huggingface_hub sends when no token is given: secret too."""
+    try:
+        from huggingface_hub import get_token
+
+        errors.keep_secret(get_token())
+    except Exception:  # an unreadable token file: huggingface_hub will report it (redacted) itself
+        pass
+
+
 def fetch(
     repo: str, *, revision: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
 ) -> RepoSnapshot:
     """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only."""
+    token = clean_token(token)
     if is_local(repo):
         return read_local(repo)
+    if token is None:
+        _keep_implicit_token_secret()
     from huggingface_hub import constants
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
@@ -88,6 +157,11 @@ def fetch(
         raise errors.InvalidInputError(
             f"'{repo}' is neither a Hub repo id (org/name) nor a local folder"
         ) from e
+    revision = check_revision(revision)  # before it names a cache file
+    if os.path.exists(constants.HF_HOME) and not os.path.isdir(constants.HF_HOME):
+        raise errors.LocalFileError(
+            f"HF_HOME '{constants.HF_HOME}' is not a directory", hint="point it at a folder, or unset it"
+        )
 
     # The cache is read only where it can answer: parsing a large cached header costs milliseconds,
     # thrown away whenever the Hub answers (a branch may have moved).
@@ -335,11 +409,18 @@ def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:
-    """The shard files a `model.safetensors.index.json` names, each once."""
+    """The shard files a `model.safetensors.index.json` names, each once: relative paths inside the repo
+    (no `..`, `.` or empty part, not absolute), else a MalformedHeaderError."""
     try:
-        return sorted(set(json.loads(raw)["weight_map"].values()))
+        shards = sorted(set(json.loads(raw)["weight_map"].values()))
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise errors.MalformedHeaderError(f"{where}: {INDEX_FILE} is not a valid safetensors index") from e
+    for name in shards:
+        if not isinstance(name, str) or "\x00" in name or any(p in ("", ".", "..") for p in name.split("/")):
+            raise errors.MalformedHeaderError(
+                f"{where}: {INDEX_FILE} names a shard outside the repo: {str(name)[:100]!r}"
+            )
+    return shards
 
 
 def parse_config(raw: bytes, where: str) -> dict:
@@ -352,46 +433,106 @@ def parse_config(raw: bytes, where: str) -> dict:
     return config
 
 
+LOCAL_CONFIG_LIMIT = 16 * 1024**2  # bytes of a local config.json (real ones: under 100 kB)
+LOCAL_INDEX_LIMIT = 64 * 1024**2  # bytes of a local shard index (DeepSeek-V3's: 9 MB)
+
+
 def read_local(folder: str) -> RepoSnapshot:
-    """A downloaded snapshot or any folder with config.json + *.safetensors (headers read from disk)."""
+    """A downloaded snapshot or any folder with config.json + *.safetensors (headers read from disk).
+
+    Only the folder's top level is listed, plus the shards its index names (paths inside the folder:
+    `shards_from_index`); a folder without config.json (`/`, a home directory) fails at once, without
+    walking the tree. Unreadable files are a LocalFileError, files that are not regular files (a FIFO,
+    a directory) malformed, so that nothing blocks on them."""
     from huggingface_hub import parse_local_safetensors_file_metadata
     from huggingface_hub.errors import SafetensorsParsingError
 
     root = Path(folder)
-    files: dict[str, int | None] = {
-        str(p.relative_to(root)): p.stat().st_size
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".cache" not in p.parts
-    }
-    if "config.json" not in files:
-        raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json")
-    config = parse_config((root / "config.json").read_bytes(), f"'{folder}'")
+    if not _is_regular_file(root / "config.json"):
+        raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json (not a model folder)")
+    raw = _read_local_file(root / "config.json", LOCAL_CONFIG_LIMIT, errors.MalformedConfigError)
+    config = parse_config(raw, f"'{folder}'")
+    files = _top_level_files(root)
     weights_format, plan = plan_weight_files(files)
     if plan == [INDEX_FILE]:
-        plan = shards_from_index((root / INDEX_FILE).read_bytes(), f"'{folder}'")
+        raw = _read_local_file(root / INDEX_FILE, LOCAL_INDEX_LIMIT, errors.MalformedHeaderError)
+        plan = shards_from_index(raw, f"'{folder}'")
     headers = {}
     for filename in plan:
+        path = root / filename
         try:
-            meta = _header_shape_checked(
-                f"'{filename}'", parse_local_safetensors_file_metadata, root / filename
-            )
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise errors.MalformedHeaderError(f"'{folder}': '{filename}' is not a regular file")
+            files[filename] = info.st_size
+            meta = _header_shape_checked(f"'{filename}'", parse_local_safetensors_file_metadata, path)
         except SafetensorsParsingError as e:
             raise _header_error(e) from e
         except FileNotFoundError as e:
             raise errors.MalformedHeaderError(
                 f"'{folder}': shard '{filename}' named by the index is missing"
             ) from e
+        except OSError as e:
+            raise _local_error(e, path) from e
         headers[filename] = _tensors(filename, meta)
     return RepoSnapshot(
         repo_id=str(root.resolve()),
         revision=None,
         sha=None,
         config=config,
-        files=files,
+        files=dict(sorted(files.items())),
         headers=headers,
         weights_format=weights_format,
         source="local",
     )
+
+
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as e:  # the folder cannot be searched
+        raise _local_error(e, path) from e
+
+
+def _top_level_files(root: Path) -> dict[str, int | None]:
+    """Regular files (symlinks followed, as in a Hub cache snapshot) at the top of `root`, by name."""
+    files: dict[str, int | None] = {}
+    try:
+        with os.scandir(root) as entries:
+            for entry in entries:
+                try:
+                    if entry.is_file():
+                        files[entry.name] = entry.stat().st_size
+                except OSError:  # a dangling symlink, a file gone meanwhile
+                    continue
+    except OSError as e:
+        raise _local_error(e, root) from e
+    return files
+
+
+def _read_local_file(path: Path, limit: int, malformed: type[errors.HubmemError]) -> bytes:
+    """At most `limit` bytes of a regular file (opened non-blocking: a FIFO does not hang the read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise malformed(f"'{path}' is not a regular file")
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise _local_error(e, path) from e
+    if len(data) > limit:
+        raise malformed(f"'{path}' is larger than {limit // 1024**2} MiB: not a model's")
+    return data
+
+
+def _local_error(e: OSError, path: Path | str) -> errors.LocalFileError:
+    return errors.LocalFileError(f"cannot read '{path}': {_os_reason(e)}")
+
+
+def _os_reason(e: OSError) -> str:
+    return e.strerror or type(e).__name__
 
 
 def _summarise_files(files: dict[str, Any], limit: int = 6) -> str:
@@ -442,6 +583,9 @@ def translate(e: BaseException, repo: str, revision: str | None) -> errors.Hubme
             )
         if isinstance(exc, hf.OfflineModeIsEnabled):
             return errors.OfflineNotCachedError(f"offline mode is enabled and '{ref}' is not cached")
+        if isinstance(exc, OSError) and not isinstance(exc, ConnectionError) and exc.filename is not None:
+            # a local file (HF_HOME/token, the cache) that huggingface_hub could not read: not the Hub
+            return errors.LocalFileError(f"cannot read '{exc.filename}' for '{ref}': {_os_reason(exc)}")
         if isinstance(exc, (httpx2.ConnectError, httpx2.NetworkError, ConnectionError)):
             return errors.HubConnectionError(f"cannot reach the Hub for '{ref}': {_first_line(exc)}")
         if isinstance(exc, hf.HfHubHTTPError):
@@ -469,16 +613,24 @@ def _repo_dir(repo: str) -> Path:
     return _cache_root() / ("models--" + repo.replace("/", "--"))
 
 
+def _ref_file(repo_dir: Path, revision: str | None) -> Path:
+    """refs/{revision}, percent-encoded to one file name ("refs/pr/1" -> "refs%2Fpr%2F1"; "main" as is):
+    `check_revision` leaves no name that could leave the folder."""
+    return repo_dir / "refs" / quote(revision or "main", safe="")
+
+
 def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
     repo_dir = _repo_dir(repo)
     sha = revision if revision and _SHA_RE.match(revision) else None
-    if sha is None:
-        ref = repo_dir / "refs" / (revision or "main")
-        if not ref.is_file():
-            return None
-        sha = ref.read_text().strip()
-    path = repo_dir / f"{sha}.json"
     try:
+        if sha is None:
+            ref = _ref_file(repo_dir, revision)
+            if not ref.is_file():
+                return None
+            sha = ref.read_text().strip()
+            if not _SHA_RE.match(sha):
+                return None
+        path = repo_dir / f"{sha}.json"
         snapshot = RepoSnapshot.from_json(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -487,14 +639,14 @@ def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
 
 
 def _cache_store(snapshot: RepoSnapshot) -> None:
-    if not snapshot.sha:
+    if not snapshot.sha or not _SHA_RE.match(snapshot.sha):  # the server's sha names a file: only a sha
         return
     repo_dir = _repo_dir(snapshot.repo_id)
     try:
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
         tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(snapshot.to_json()))
+        tmp.write_text(errors.redact(json.dumps(snapshot.to_json())))  # a server may echo the token
         tmp.replace(repo_dir / f"{snapshot.sha}.json")
-        (repo_dir / "refs" / (snapshot.revision or "main")).write_text(snapshot.sha)
+        _ref_file(repo_dir, snapshot.revision).write_text(snapshot.sha)
     except OSError:
         pass  # a read-only cache only costs the next run its round trips
