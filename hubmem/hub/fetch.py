@@ -244,9 +244,13 @@ _sleep = time.sleep  # replaced by the tests
 def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a huggingface_hub function, retrying 429/5xx answers (model_info and the safetensors
     header readers make a single attempt; hf_hub_download's http_backoff waits 1+2+4+8+8 s, too
-    long for a metadata tool). Honours a Retry-After of up to 10 s."""
+    long for a metadata tool). Honours a Retry-After of up to 10 s. A timeout or a dropped
+    connection gets one more attempt (RETRY_WAITS[0] later): under load a single slow answer is the
+    common case, while a Hub that stays silent should fail within about twice --timeout."""
+    import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
+    transport_retried = False
     for wait in (*RETRY_WAITS, None):
         try:
             return fn(*args, **kwargs)
@@ -256,6 +260,11 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
                 raise
             retry_after = e.response.headers.get("Retry-After", "") if e.response is not None else ""
             _sleep(min(float(retry_after), 10.0) if retry_after.isdigit() else wait)
+        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
+            if transport_retried or wait is None:
+                raise
+            transport_retried = True
+            _sleep(RETRY_WAITS[0])
     raise AssertionError("unreachable")  # pragma: no cover
 
 

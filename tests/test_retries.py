@@ -1,0 +1,35 @@
+"""Retries: a slow answer or a dropped connection gets one more attempt; a silent Hub still fails."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from hubmem.cli import main
+from hubmem.hub import fetch as hub
+
+TINY = "test/tiny"
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    seen: list[float] = []
+    monkeypatch.setattr(hub, "_sleep", seen.append)
+    return seen
+
+
+def test_one_slow_answer_is_retried_once(fake_hub, waits):
+    fake_hub.hang("/api/models/test/tiny", 2.0, times=1)  # the first model_info outlasts --timeout
+    result = CliRunner().invoke(main, [TINY, "--timeout", "0.4", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 2
+    assert waits == [hub.RETRY_WAITS[0]] == [0.5]
+
+
+def test_a_hub_that_stays_silent_fails_after_the_one_retry(fake_hub, waits):
+    fake_hub.hang("/api/models/test/tiny", 3.0)  # every attempt
+    result = CliRunner().invoke(main, [TINY, "--timeout", "0.3"])
+    assert result.exit_code == 21
+    assert result.stderr.startswith("Error: the Hub did not answer in time for 'test/tiny'")
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 2  # not more
+    assert waits == [0.5]
