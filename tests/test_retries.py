@@ -33,3 +33,22 @@ def test_a_hub_that_stays_silent_fails_after_the_one_retry(fake_hub, waits):
     assert result.stderr.startswith("Error: the Hub did not answer in time for 'test/tiny'")
     assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 2  # not more
     assert waits == [0.5]
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 410, 422, 501])
+def test_a_refused_sharded_metadata_endpoint_falls_back_to_per_shard_reads(fake_hub, waits, status):
+    fake_hub.fail("safetensors-metadata", status)
+    result = CliRunner().invoke(main, ["Qwen/Qwen2.5-7B", "--precision", "bf16", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["parameters"]["parameters"] == 7_615_616_512  # the Hub's total
+    assert len(fake_hub.filter("GET", "model.safetensors.index.json")) >= 1  # the index, then each shard
+
+
+@pytest.mark.parametrize("status, code", [(401, 20), (403, 20)])
+def test_an_auth_refusal_of_the_endpoint_is_not_papered_over(fake_hub, waits, status, code):
+    fake_hub.fail("safetensors-metadata", status)
+    result = CliRunner().invoke(main, ["Qwen/Qwen2.5-7B", "--precision", "bf16"])
+    assert result.exit_code == code
+    assert result.stderr.count("\n") == 1

@@ -356,7 +356,11 @@ def _remote_headers(
                 )
                 return {f: _tensors(f, m) for f, m in meta.files_metadata.items()}
             except HfHubHTTPError as e:
-                if e.response is None or e.response.status_code not in (400, 404, 405, 501):
+                status = e.response.status_code if e.response is not None else None
+                # Any refusal of this one endpoint but auth (401/403: the shards would be refused too)
+                # or a 5xx/429 that outlived its retries: a mirror or an older Hub without it, or one
+                # that cannot answer for this repo (400). The per-shard reads below still can.
+                if status is None or not (400 <= status < 500 or status == 501) or status in (401, 403, 429):
                     raise
             # server without the single-request endpoint (a mirror, an older Hub): read shard by shard
         plan = shards_from_index(get_small_file(api, repo, INDEX_FILE, sha, token, timeout), f"'{repo}'")
@@ -382,10 +386,14 @@ def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwar
     """read(...) of safetensors headers, where JSON of the wrong shape (a tensor entry that is not an
     object, offsets that are not a list) is a malformed header: huggingface_hub turns only missing
     keys into SafetensorsParsingError, and lets TypeError and the like through."""
+    from huggingface_hub.errors import HfHubHTTPError
+
     try:
         return read(*args, **kwargs)
+    except HfHubHTTPError:
+        raise  # an HTTP answer (BadRequestError is also a ValueError), not a header: the caller decides
     except (TypeError, ValueError, AttributeError) as e:
-        raise errors.MalformedHeaderError(f"malformed safetensors header in {where}: {e}") from e
+        raise errors.MalformedHeaderError(f"malformed safetensors header in {where}: {_first_line(e)}") from e
 
 
 def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
