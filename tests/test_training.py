@@ -13,8 +13,8 @@ from hubmem.cli import main
 from hubmem.memory import training
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
+from scripts import compare_measured, docs
 
-from . import compare_measured, docs
 from .helpers import cli_json
 
 

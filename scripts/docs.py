@@ -1,4 +1,4 @@
-"""Generated blocks of README.md: `python tests/docs.py --write` (make docs) rewrites them, and
+"""Generated blocks of README.md: `python -m scripts.docs --write` (make docs) rewrites them, and
 tests/test_docs.py fails when one is stale. Every number in those blocks comes from the code."""
 
 from __future__ import annotations
@@ -9,16 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from scripts import compare_measured
+from tests.fakehub import repo_id_from_dirname
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
-
-if __package__:
-    from . import compare_measured
-    from .fakehub import repo_id_from_dirname
-else:  # run as a script: tests/ is sys.path[0]
-    import compare_measured
-    from fakehub import repo_id_from_dirname
 
 Invoke = Callable[[list[str]], str]  # CLI args -> stdout (the caller points HF_ENDPOINT at the fake Hub)
 

@@ -12,8 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakehub import FakeHub  # noqa: E402
+from tests.fakehub import FakeHub
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
 DEMO_REPO = "Qwen/Qwen2.5-7B-Instruct"
