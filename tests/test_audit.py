@@ -244,7 +244,7 @@ def test_run_audit_returns_input_order_and_catches_bugs(monkeypatch, helper_proc
     assert result.failed[0].error.exit_code == 1
 
 
-def test_audit_row_turns_bad_options_into_an_error_row():
+def test_audit_row_turns_bad_options_into_an_error_row(fake_hub):
     row = audit.audit_row("x", hub.fetch(TINY), precision="nonsense")
     assert row.error is not None and row.error.exit_code == 3
     assert str(row.error) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
