@@ -218,7 +218,7 @@ def with_fake_hub(fn: Callable[[Invoke], str]) -> str:
     """Run `fn` with an invoke() that calls the CLI against the fixture repos on a loopback fake Hub."""
     from tests.fakehub import FakeHub
 
-    hub = FakeHub(ROOT / "fixtures" / "repos").start()
+    hub = FakeHub(ROOT / "fixtures" / "repos", lazy=True).start()
     os.environ.update(
         HF_ENDPOINT=hub.url,
         HF_HOME=tempfile.mkdtemp(),
