@@ -1192,13 +1192,17 @@ def main(argv: list[str] | None = None) -> int:
         sharded_endpoint=not args.no_sharded_endpoint,
         cdn_redirect=not args.no_cdn_redirect,
         lazy=True,  # the URL is printed at once; each repo is built when first asked for
-    ).start()
-    print(hub.url, flush=True)  # first line of stdout: the endpoint, for scripts
-    print(f"fakehub: {len(hub.repo_ids())} repos from {args.fixtures}, CDN at {hub.cdn_url}", file=sys.stderr)
-    print(f"fakehub: export HF_ENDPOINT={hub.url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill`, and background jobs (SIGINT ignored)
-    try:
+    try:  # from before the URL is out: a Ctrl-C as soon as it is read still stops cleanly
+        hub.start()
+        print(hub.url, flush=True)  # first line of stdout: the endpoint, for scripts
+        print(
+            f"fakehub: {len(hub.repo_ids())} repos from {args.fixtures}, CDN at {hub.cdn_url}",
+            file=sys.stderr,
+        )
+        print(f"fakehub: export HF_ENDPOINT={hub.url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
         stop.wait()
     except KeyboardInterrupt:  # Ctrl-C
         pass

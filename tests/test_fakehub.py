@@ -555,7 +555,8 @@ def test_standalone_server_prints_its_url_then_serves_the_fixtures():
         assert response.json()["safetensors"]["total"] == TINY_PARAMS
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=5) == 0
+        _, stderr = process.communicate(timeout=5)
+        assert process.returncode == 0, stderr
 
 
 def test_tiny_fixture_parameter_count_matches_its_config():
