@@ -10,6 +10,8 @@ Fixtures:
   holding a layout.json. Started when the first test asks for ``fake_hub`` (a run of tests that need no
   Hub never starts it); each fixture repo is built when a request first names it.
 - ``hf_sleeps`` (function): the list of waits (seconds) huggingface_hub asked for between retries.
+- ``no_stray_fetches`` (autouse): after each test (and after ``fake_hub`` released what it held), waits
+  for hubmem's fetch threads that outlived their caller, see below.
 - ``isolated_hf_env`` (autouse): the isolation below. Without ``fake_hub`` the endpoint is a loopback port
   that refuses every connection (bound, never listening), so a test that reaches for the Hub without
   asking for it fails at once, and nothing leaves the machine.
@@ -41,6 +43,12 @@ environment variables are set as well, for subprocesses and for code that reads 
 - ``HF_HUB_DISABLE_XET`` = True: the fake Hub never sends ``X-Xet-Hash``, so hf_xet is never used anyway;
   this keeps it so even if a test builds such a response.
 
+Fetch threads that outlive their test: hubmem's batch threads are daemons that finish the item in hand
+after their caller stopped reading (Ctrl-C, an error), e.g. a request the fake Hub held until the test's
+reset. Such a thread must be done before the next test starts: a test that forks helper processes from
+this (multithreaded) process would copy the lock of huggingface_hub's HTTP pool while that thread holds
+it, and the child, closing the inherited session after the fork, would wait on it forever.
+
 Retries without waiting: ``utils._http.http_backoff`` (used by ``hf_hub_download``'s retry of its HEAD
 call and by downloads) sleeps 1, 2, 4, 8, 8 s between its 5 retries; ``http_get`` sleeps 1 s before
 resuming a broken download. Both modules' ``time`` is replaced by a stand-in whose ``sleep`` records the
@@ -53,6 +61,7 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -97,6 +106,15 @@ def fake_hub(
 def hf_sleeps(isolated_hf_env: list[float]) -> list[float]:
     """Seconds huggingface_hub asked to sleep during this test (its retries do not really wait)."""
     return isolated_hf_env
+
+
+@pytest.fixture(autouse=True)
+def no_stray_fetches() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + 10
+    for thread in threading.enumerate():
+        if thread.name == "hubmem-worker":  # hubmem.hub.batch's worker threads
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _recording_time(record: list[float]) -> types.SimpleNamespace:
