@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# the lint tools, as in the dev extra of pyproject.toml
+LINT_TOOLS := 'ruff>=0.6' 'mypy>=1.10'
 
 .PHONY: install demo test lint format bench docs compare clean
 
@@ -13,19 +15,23 @@ $(BIN)/hubmem: pyproject.toml
 
 install: $(BIN)/hubmem  ## create .venv and install hubmem with its test dependencies
 
+$(BIN)/mypy: $(BIN)/hubmem  # the lint tools, installed once per .venv
+	$(BIN)/pip install --quiet $(LINT_TOOLS)
+	@touch $@
+
 demo: install  ## run hubmem against a bundled fixture model served by the fake Hub on 127.0.0.1
 	$(BIN)/python -m scripts.demo
 
 test: install  ## the whole offline test suite
 	$(BIN)/python -m pytest
 
-lint: install  ## ruff check + format check
-	$(BIN)/pip install --quiet ruff
+# mypy's errors do not fail lint yet (make says "Error 1 (ignored)"): hubmem has 24 known ones to fix first
+lint: $(BIN)/mypy  ## ruff check + format check; mypy over hubmem (config in pyproject.toml; reported, not failing yet)
 	$(BIN)/ruff check hubmem tests scripts
 	$(BIN)/ruff format --check hubmem tests scripts
+	-$(BIN)/mypy
 
-format: install
-	$(BIN)/pip install --quiet ruff
+format: $(BIN)/mypy
 	$(BIN)/ruff check --fix hubmem tests scripts
 	$(BIN)/ruff format hubmem tests scripts
 
@@ -39,4 +45,4 @@ compare: install  ## hubmem's training estimates against measured training memor
 	$(BIN)/python -m scripts.compare_measured
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
