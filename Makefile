@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# the lint tools, as in the dev extra of pyproject.toml
+LINT_TOOLS := 'ruff>=0.6' 'mypy>=1.10'
 
 .PHONY: install demo test lint format bench docs compare clean
 
@@ -13,30 +15,33 @@ $(BIN)/hubmem: pyproject.toml
 
 install: $(BIN)/hubmem  ## create .venv and install hubmem with its test dependencies
 
+$(BIN)/mypy: $(BIN)/hubmem  # the lint tools, installed once per .venv
+	$(BIN)/pip install --quiet $(LINT_TOOLS)
+	@touch $@
+
 demo: install  ## run hubmem against a bundled fixture model served by the fake Hub on 127.0.0.1
-	$(BIN)/python tests/demo.py
+	$(BIN)/python -m scripts.demo
 
 test: install  ## the whole offline test suite
 	$(BIN)/python -m pytest
 
-lint: install  ## ruff check + format check
-	$(BIN)/pip install --quiet ruff
-	$(BIN)/ruff check hubmem tests
-	$(BIN)/ruff format --check hubmem tests
+lint: $(BIN)/mypy  ## ruff check + format check; mypy over hubmem (config in pyproject.toml)
+	$(BIN)/ruff check hubmem tests scripts
+	$(BIN)/ruff format --check hubmem tests scripts
+	$(BIN)/mypy
 
-format: install
-	$(BIN)/pip install --quiet ruff
-	$(BIN)/ruff check --fix hubmem tests
-	$(BIN)/ruff format hubmem tests
+format: $(BIN)/mypy
+	$(BIN)/ruff check --fix hubmem tests scripts
+	$(BIN)/ruff format hubmem tests scripts
 
 bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency
-	$(BIN)/python tests/bench.py
+	$(BIN)/python -m scripts.bench
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
-	$(BIN)/python tests/docs.py --write
+	$(BIN)/python -m scripts.docs --write
 
 compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
-	$(BIN)/python tests/compare_measured.py
+	$(BIN)/python -m scripts.compare_measured
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,12 +1,20 @@
-"""Test harness: every test runs against the fake Hub (``tests/fakehub.py``) in an isolated HF environment.
+"""Test harness: every test runs in an isolated HF environment; those that talk to the Hub get the fake Hub
+(``tests/fakehub.py``).
 
 Fixtures:
 
-- ``fake_hub_server`` (session): one ``FakeHub`` serving every ``fixtures/repos/*/`` holding a layout.json.
-- ``fake_hub`` (function): the same server with its log, faults, latency and switches reset, and with the
-  repos added or removed by the test restored afterwards. Use it in every test that talks to the Hub.
+- ``fake_hub`` (function): the fake Hub, with its log, faults, latency and switches reset, and with the
+  repos added or removed by the test restored afterwards; the endpoint points at it. Use it in every test
+  that talks to the Hub (subprocesses included: ``HF_ENDPOINT`` is set too).
+- ``fake_hub_server`` (session): the one ``FakeHub`` behind ``fake_hub``, serving every ``fixtures/repos/*/``
+  holding a layout.json. Started when the first test asks for ``fake_hub`` (a run of tests that need no
+  Hub never starts it); each fixture repo is built when a request first names it.
 - ``hf_sleeps`` (function): the list of waits (seconds) huggingface_hub asked for between retries.
-- ``isolated_hf_env`` (autouse): the isolation below.
+- ``no_stray_fetches`` (autouse): after each test (and after ``fake_hub`` released what it held), waits
+  for hubmem's fetch threads that outlived their caller, see below.
+- ``isolated_hf_env`` (autouse): the isolation below. Without ``fake_hub`` the endpoint is a loopback port
+  that refuses every connection (bound, never listening), so a test that reaches for the Hub without
+  asking for it fails at once, and nothing leaves the machine.
 
 What must be patched, and why
 -----------------------------
@@ -35,6 +43,12 @@ environment variables are set as well, for subprocesses and for code that reads 
 - ``HF_HUB_DISABLE_XET`` = True: the fake Hub never sends ``X-Xet-Hash``, so hf_xet is never used anyway;
   this keeps it so even if a test builds such a response.
 
+Fetch threads that outlive their test: hubmem's batch threads are daemons that finish the item in hand
+after their caller stopped reading (Ctrl-C, an error), e.g. a request the fake Hub held until the test's
+reset. Such a thread must be done before the next test starts: a test that forks helper processes from
+this (multithreaded) process would copy the lock of huggingface_hub's HTTP pool while that thread holds
+it, and the child, closing the inherited session after the fork, would wait on it forever.
+
 Retries without waiting: ``utils._http.http_backoff`` (used by ``hf_hub_download``'s retry of its HEAD
 call and by downloads) sleeps 1, 2, 4, 8, 8 s between its 5 retries; ``http_get`` sleeps 1 s before
 resuming a broken download. Both modules' ``time`` is replaced by a stand-in whose ``sleep`` records the
@@ -46,6 +60,8 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -61,13 +77,24 @@ FIXTURE_REPOS = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
 
 @pytest.fixture(scope="session")
 def fake_hub_server() -> Iterator[FakeHub]:
-    with FakeHub(FIXTURE_REPOS) as hub:
+    with FakeHub(FIXTURE_REPOS, lazy=True) as hub:
         yield hub
 
 
+@pytest.fixture(scope="session")
+def refusing_endpoint() -> Iterator[str]:
+    """http://127.0.0.1:PORT where PORT is bound and never listened on: every connection is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 @pytest.fixture
-def fake_hub(fake_hub_server: FakeHub) -> Iterator[FakeHub]:
+def fake_hub(
+    isolated_hf_env: list[float], fake_hub_server: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeHub]:
     """The fake Hub, freshly reset; repos the test adds or removes are restored afterwards."""
+    use_endpoint(monkeypatch, fake_hub_server.url)
     snapshot = fake_hub_server.snapshot_repos()
     fake_hub_server.reset()
     yield fake_hub_server
@@ -81,6 +108,15 @@ def hf_sleeps(isolated_hf_env: list[float]) -> list[float]:
     return isolated_hf_env
 
 
+@pytest.fixture(autouse=True)
+def no_stray_fetches() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + 10
+    for thread in threading.enumerate():
+        if thread.name == "hubmem-worker":  # hubmem.hub.batch's worker threads
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
 def _recording_time(record: list[float]) -> types.SimpleNamespace:
     """A stand-in for the ``time`` module whose ``sleep`` only records the requested wait."""
     namespace = types.SimpleNamespace(
@@ -90,17 +126,32 @@ def _recording_time(record: list[float]) -> types.SimpleNamespace:
     return namespace
 
 
+def use_endpoint(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
+    """Point huggingface_hub (and subprocesses, through HF_ENDPOINT) at ``endpoint``."""
+    from huggingface_hub import constants, hf_api
+    from huggingface_hub.utils import _http
+
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
+    monkeypatch.setattr(constants, "HF_URL_HOSTS", constants.HF_URL_HOSTS | {urlsplit(endpoint).hostname})
+    monkeypatch.setattr(_http, "_HUB_ORIGINS", _http._HUB_ORIGINS | {_http._url_origin(endpoint)})
+    assert os.environ["HF_ENDPOINT"] == endpoint
+
+
 @pytest.fixture(autouse=True)
 def isolated_hf_env(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, fake_hub_server: FakeHub
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, refusing_endpoint: str
 ) -> list[float]:
-    from huggingface_hub import constants, file_download, hf_api
+    from huggingface_hub import constants, file_download
     from huggingface_hub.utils import _auth, _http
 
     hf_tqdm = importlib.import_module("huggingface_hub.utils.tqdm")  # the module, not the class of that name
 
     home = tmp_path_factory.mktemp("hf_home")
-    endpoint = fake_hub_server.url
     paths = {
         "HF_HOME": home,
         "HF_HUB_CACHE": home / "hub",
@@ -115,7 +166,6 @@ def isolated_hf_env(
     # The environment, for subprocesses and code reading os.environ.
     for name in ("HF_HOME", "HF_HUB_CACHE", "HF_ASSETS_CACHE", "HF_XET_CACHE", "HF_TOKEN_PATH"):
         monkeypatch.setenv(name, str(paths[name]))
-    monkeypatch.setenv("HF_ENDPOINT", endpoint)
     monkeypatch.setenv("HF_TOKEN", "")
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "120")
@@ -137,13 +187,7 @@ def isolated_hf_env(
         monkeypatch.delenv(name, raising=False)
 
     # What huggingface_hub already read from the environment at import time (see the module docstring).
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(
-        constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-    )
-    monkeypatch.setattr(hf_api.api, "endpoint", endpoint)
-    monkeypatch.setattr(constants, "HF_URL_HOSTS", constants.HF_URL_HOSTS | {urlsplit(endpoint).hostname})
-    monkeypatch.setattr(_http, "_HUB_ORIGINS", _http._HUB_ORIGINS | {_http._url_origin(endpoint)})
+    use_endpoint(monkeypatch, refusing_endpoint)  # fake_hub points it at the fake Hub
     for name, path in paths.items():
         monkeypatch.setattr(constants, name, str(path))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
@@ -159,5 +203,4 @@ def isolated_hf_env(
     monkeypatch.setattr(_http, "time", _recording_time(sleeps))
     monkeypatch.setattr(file_download, "time", _recording_time(sleeps))
 
-    assert os.environ["HF_ENDPOINT"] == endpoint
     return sleeps

@@ -134,13 +134,27 @@ def build_safetensors_header(
     if metadata is not None:
         header["__metadata__"] = dict(metadata)
     offset = 0
+    bits_of, prod = DTYPE_BITS.get, math.prod  # per-tensor loop: DeepSeek-V3 has 92k tensors
     for name, dtype, shape in tensors:
-        nbytes = dtype_nbytes(dtype, math.prod(shape), dtype_sizes)
+        bits = bits_of(dtype)
+        numel = prod(shape)
+        nbytes = (numel * bits + 7) // 8 if bits else dtype_nbytes(dtype, numel, dtype_sizes)
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)  # safetensors pads the header with spaces to a multiple of 8
     return struct.pack("<Q", len(raw)) + raw, offset
+
+
+def _index_json(total_size: int, weight_map: Mapping[str, str]) -> bytes:
+    """``json.dumps({"metadata": {"total_size": ...}, "weight_map": ...}, indent=2)``, byte for byte, as
+    transformers writes a shard index; built here because ``indent`` makes json use its pure-Python
+    encoder, seconds for the 92k entries of DeepSeek-V3's index."""
+    quote_ = json.encoder.encode_basestring_ascii  # what json.dumps uses for str (ensure_ascii)
+    entries = ",\n".join(f"    {quote_(k)}: {quote_(v)}" for k, v in weight_map.items())
+    weights = "{\n" + entries + "\n  }" if weight_map else "{}"
+    text = f'{{\n  "metadata": {{\n    "total_size": {int(total_size)}\n  }},\n  "weight_map": {weights}\n}}'
+    return text.encode()
 
 
 def _git_blob_sha1(content: bytes) -> str:
@@ -263,6 +277,9 @@ class Repo:
     hub: dict[str, Any]
     config: dict[str, Any] | None  # parsed config.json, None when absent or not valid JSON
     revisions: dict[str, str]  # revision name (and each commit sha) -> commit sha
+    # reply bodies computed once per repo (a repo never changes: add_repo replaces it), as the real Hub
+    # serves header metadata from its own store: DeepSeek-V3's shard headers are 12 MB of JSON
+    replies: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def gated(self) -> bool | str:
@@ -308,8 +325,7 @@ def build_repo(
         total_data += data
         weight_map.update({name: fname for name, _, _ in tensors})
     if layout.get("index"):
-        index = {"metadata": {"total_size": total_data}, "weight_map": weight_map}
-        out[layout["index"]] = RepoFile.make(repo_id, layout["index"], json.dumps(index, indent=2).encode())
+        out[layout["index"]] = RepoFile.make(repo_id, layout["index"], _index_json(total_data, weight_map))
     for fname, size in (layout.get("other_files") or {}).items():
         out[fname] = RepoFile.make(repo_id, fname, b"", int(size))
     for fname, content in (files or {}).items():
@@ -359,6 +375,36 @@ def load_fixture_repo(directory: Path) -> Repo:
         if p.is_file() and p.name != "layout.json"
     }
     return build_repo(repo_id, layout=layout, files=files)
+
+
+class PendingRepo:
+    """A fixture repo that is built on first use (``FakeHub(..., lazy=True)``), once: snapshots share it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._repo: Repo | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> Repo | None:
+        return self._repo
+
+    def get(self) -> Repo:
+        with self._lock:
+            if self._repo is None:
+                self._repo = load_fixture_repo(self.directory)
+            return self._repo
+
+    def opens_with(self, token: str) -> bool:
+        """Whether ``token`` is this repo's own (``hub.token``). Built only when its layout.json names a
+        token at all: a bare scan of the file, not the seconds of building every fixture."""
+        if self._repo is None and b'"token"' not in (self.directory / "layout.json").read_bytes():
+            return False
+        return self.get().token == token
+
+
+def _repo_of(entry: Repo | PendingRepo) -> Repo:
+    return entry.get() if isinstance(entry, PendingRepo) else entry
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -487,6 +533,8 @@ class FakeHub:
 
     Args:
         fixtures_dir: load every subdirectory holding a ``layout.json`` (optional).
+        lazy: build each fixture repo when a request first names it, not in the constructor (building
+            all of them takes seconds; a test run or a demo may need one).
         latency_ms: delay applied to every request (hub and CDN), settable later as ``hub.latency_ms``.
         sharded_endpoint: serve ``/api/models/{repo}/safetensors-metadata/...`` (else a plain 404).
         cdn_redirect: answer LFS files with a 302 to the CDN port, as the real Hub does.
@@ -501,6 +549,7 @@ class FakeHub:
         latency_ms: float = 0,
         sharded_endpoint: bool = True,
         cdn_redirect: bool = True,
+        lazy: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -512,7 +561,7 @@ class FakeHub:
         self.latency_ms = latency_ms
         self.sharded_endpoint = sharded_endpoint
         self.cdn_redirect = cdn_redirect
-        self.repos: dict[str, Repo] = {}
+        self._repos: dict[str, Repo | PendingRepo] = {}
         self._log: list[LoggedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
@@ -520,7 +569,7 @@ class FakeHub:
         self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
         if fixtures_dir is not None:
-            self.load_fixtures(fixtures_dir)
+            self.load_fixtures(fixtures_dir, lazy=lazy)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -566,16 +615,36 @@ class FakeHub:
 
     # -- repos --------------------------------------------------------------------------------------------
 
-    def load_fixtures(self, fixtures_dir: str | Path) -> list[str]:
-        """Add every ``<org>__<name>/`` directory that holds a ``layout.json``; return the repo ids."""
+    def load_fixtures(self, fixtures_dir: str | Path, *, lazy: bool = False) -> list[str]:
+        """Add every ``<org>__<name>/`` directory that holds a ``layout.json``; return the repo ids.
+
+        ``lazy``: each repo is built when first asked for (a bad layout then answers 500, not ValueError)."""
         added = []
         for directory in sorted(Path(fixtures_dir).iterdir()):
             if (directory / "layout.json").is_file():
-                repo = load_fixture_repo(directory)
+                entry = PendingRepo(directory) if lazy else load_fixture_repo(directory)
+                repo_id = repo_id_from_dirname(directory.name) if lazy else _repo_of(entry).repo_id
                 with self._lock:
-                    self.repos[repo.repo_id] = repo
-                added.append(repo.repo_id)
+                    self._repos[repo_id] = entry
+                added.append(repo_id)
         return added
+
+    @property
+    def repos(self) -> dict[str, Repo]:
+        """Every repo, by id (builds the lazy fixture repos not built yet)."""
+        with self._lock:
+            entries = dict(self._repos)
+        return {repo_id: _repo_of(entry) for repo_id, entry in entries.items()}
+
+    def repo_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._repos)
+
+    def repo(self, repo_id: str) -> Repo | None:
+        """The repo of that id (built now if it is a lazy fixture not built yet), or None."""
+        with self._lock:
+            entry = self._repos.get(repo_id)
+        return None if entry is None else _repo_of(entry)
 
     def add_repo(
         self,
@@ -596,24 +665,28 @@ class FakeHub:
         """
         repo = build_repo(repo_id, layout=layout, files=files, config=config, hub=hub)
         with self._lock:
-            self.repos[repo_id] = repo
+            self._repos[repo_id] = repo
         return repo
 
     def remove_repo(self, repo_id: str) -> None:
         with self._lock:
-            self.repos.pop(repo_id, None)
+            self._repos.pop(repo_id, None)
 
-    def snapshot_repos(self) -> dict[str, Repo]:
+    def snapshot_repos(self) -> dict[str, Repo | PendingRepo]:
+        """The repo table as it is now, for ``restore_repos`` (lazy entries stay lazy, and shared)."""
         with self._lock:
-            return dict(self.repos)
+            return dict(self._repos)
 
-    def restore_repos(self, snapshot: Mapping[str, Repo]) -> None:
+    def restore_repos(self, snapshot: Mapping[str, Repo | PendingRepo]) -> None:
         with self._lock:
-            self.repos = dict(snapshot)
+            self._repos = dict(snapshot)
 
     def sha(self, repo_id: str, revision: str = "main") -> str:
         """The commit sha a revision of a repo resolves to."""
-        return self.repos[repo_id].revisions[revision]
+        repo = self.repo(repo_id)
+        if repo is None:
+            raise KeyError(repo_id)
+        return repo.revisions[revision]
 
     # -- faults -------------------------------------------------------------------------------------------
 
@@ -797,7 +870,7 @@ class FakeHub:
             if method in ("GET", "HEAD") and len(segments) >= 4 and segments[0] == "cdn":
                 return self._cdn(segments[1], segments[2], "/".join(segments[3:]), rng)
             return _error(404, "Not Found")
-        if token is not None and token not in self._known_tokens():
+        if token is not None and not self._known_token(token):
             return _error(401, "Invalid credentials in Authorization header")
         if segments[:2] == ["api", "whoami-v2"]:
             if token is None:
@@ -813,9 +886,12 @@ class FakeHub:
                     return self._resolve(repo_id, segments[n + 1], "/".join(segments[n + 2 :]), token, rng)
         return _error(404, "Not Found")
 
-    def _known_tokens(self) -> set[str]:
+    def _known_token(self, token: str) -> bool:
+        if token in KNOWN_TOKENS:
+            return True
         with self._lock:
-            return set(KNOWN_TOKENS) | {r.token for r in self.repos.values() if r.token}
+            entries = list(self._repos.values())
+        return any(e.opens_with(token) if isinstance(e, PendingRepo) else e.token == token for e in entries)
 
     def _whoami(self, token: str) -> dict[str, Any]:
         name = KNOWN_TOKENS.get(token, "repo-token-user")
@@ -829,7 +905,7 @@ class FakeHub:
 
     def _split_repo(self, segments: list[str]) -> tuple[str, list[str]]:
         with self._lock:
-            repos = set(self.repos)
+            repos = set(self._repos)
         if len(segments) >= 2 and f"{segments[0]}/{segments[1]}" in repos:
             return f"{segments[0]}/{segments[1]}", segments[2:]
         if segments[0] in repos:
@@ -840,8 +916,7 @@ class FakeHub:
 
     def _lookup(self, repo_id: str, token: str | None, *, files: bool) -> Repo | _Reply:
         """The repo if this token may read it (``files``: its contents, else its model_info), or an error."""
-        with self._lock:
-            repo = self.repos.get(repo_id)
+        repo = self.repo(repo_id)
         not_found = _error(
             401 if token is None else 404,
             "Invalid username or password." if token is None else "Repository not found",
@@ -1031,6 +1106,9 @@ class FakeHub:
             return repo
         if not self.sharded_endpoint or repo.hub.get("sharded_endpoint", True) is False:
             return _error(404, "Not Found")
+        cached = repo.replies.get(f"safetensors-metadata/{filename}")
+        if cached is not None:
+            return _Reply(200, [("Content-Type", "application/json; charset=utf-8")], cached)
         index_file = repo.files.get(filename)
         if index_file is None:
             return _error(404, "Entry not found", "EntryNotFound", [("X-Repo-Commit", repo.sha)])
@@ -1046,7 +1124,9 @@ class FakeHub:
             if header is None:
                 return _error(400, f"Could not parse the safetensors header of {shard}")
             headers[shard] = header
-        return _json_reply(200, {"index": {"metadata": index.get("metadata", {})}, "headers": headers})
+        reply = _json_reply(200, {"index": {"metadata": index.get("metadata", {})}, "headers": headers})
+        repo.replies[f"safetensors-metadata/{filename}"] = reply.body
+        return reply
 
     # -- files ----------------------------------------------------------------------------------------------
 
@@ -1072,8 +1152,7 @@ class FakeHub:
         return self._file_reply(f, common, rng)
 
     def _cdn(self, repo_key: str, sha: str, path: str, rng: str | None) -> _Reply:
-        with self._lock:
-            repo = self.repos.get(repo_key)
+        repo = self.repo(repo_key)
         if repo is None or sha not in repo.revisions.values() or path not in repo.files:
             return _Reply(403, [("Content-Type", "text/plain")], b"AccessDenied")
         f = repo.files[path]
@@ -1124,13 +1203,18 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         sharded_endpoint=not args.no_sharded_endpoint,
         cdn_redirect=not args.no_cdn_redirect,
-    ).start()
-    print(hub.url, flush=True)  # first line of stdout: the endpoint, for scripts
-    print(f"fakehub: {len(hub.repos)} repos from {args.fixtures}, CDN at {hub.cdn_url}", file=sys.stderr)
-    print(f"fakehub: export HF_ENDPOINT={hub.url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        lazy=True,  # the URL is printed at once; each repo is built when first asked for
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill`, and background jobs (SIGINT ignored)
-    try:
+    try:  # from before the URL is out: a Ctrl-C as soon as it is read still stops cleanly
+        hub.start()
+        print(hub.url, flush=True)  # first line of stdout: the endpoint, for scripts
+        print(
+            f"fakehub: {len(hub.repo_ids())} repos from {args.fixtures}, CDN at {hub.cdn_url}",
+            file=sys.stderr,
+        )
+        print(f"fakehub: export HF_ENDPOINT={hub.url}  (Ctrl-C to stop)", file=sys.stderr, flush=True)
         stop.wait()
     except KeyboardInterrupt:  # Ctrl-C
         pass

@@ -357,7 +357,9 @@ def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group, fetch helpers too
     out, _ = proc.communicate(timeout=30)
     elapsed = time.monotonic() - started
-    time.sleep(0.5)
+    gone_by = time.monotonic() + 0.5  # the group may take that long to empty; polled, not slept
+    while time.monotonic() < gone_by and _group_alive(proc.pid):
+        time.sleep(0.01)
     with pytest.raises(ProcessLookupError):  # no fetch helper outlives the audit
         os.killpg(proc.pid, 0)
     try:
@@ -370,6 +372,14 @@ def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):
     assert proc.returncode == 130
     assert out.splitlines(keepends=True) == [HEADER, tiny_row(TINY, fake_hub.sha(TINY))]
     assert b"Interrupted: 1 of 2 repos finished.\r\n" in seen
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_moe_rows_show_active_parameters(fake_hub):

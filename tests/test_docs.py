@@ -5,8 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from hubmem.cli import main
-
-from . import docs
+from scripts import docs
 
 
 def invoke(args: list[str]) -> str:

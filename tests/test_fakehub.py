@@ -34,7 +34,7 @@ from huggingface_hub.errors import (
 from safetensors import safe_open
 
 from .conftest import FIXTURE_REPOS
-from .fakehub import OTHER_TOKEN, TEST_TOKEN, FakeHub
+from .fakehub import OTHER_TOKEN, TEST_TOKEN, FakeHub, PendingRepo, build_repo
 
 TINY = "test/tiny"
 TINY_DIR = FIXTURE_REPOS / "test__tiny"
@@ -241,6 +241,57 @@ def test_get_sharded_safetensors_metadata_takes_one_request_and_404s_when_switch
     fake_hub.reset()
     with pytest.raises(RemoteEntryNotFoundError):  # a single-file repo has no index
         api.get_sharded_safetensors_metadata(TINY)
+
+
+def test_the_sharded_answer_is_computed_once_and_served_the_same_every_time(fake_hub):
+    fake_hub.add_repo("test/sharded", layout=SHARDED_LAYOUT)
+    api = HfApi()
+    first = api.get_sharded_safetensors_metadata("test/sharded")
+    assert list(fake_hub.repo("test/sharded").replies) == [
+        "safetensors-metadata/model.safetensors.index.json"
+    ]
+    assert api.get_sharded_safetensors_metadata("test/sharded") == first
+    fake_hub.sharded_endpoint = False  # the switch is checked before the stored answer
+    with pytest.raises(HfHubHTTPError):
+        api.get_sharded_safetensors_metadata("test/sharded")
+
+
+def test_the_index_file_is_what_json_dumps_with_indent_2_writes():
+    weight_map = {name: fname for fname, tensors in SHARDS.items() for name, _, _ in tensors}
+    weight_map['blocks.0.\u00e9"quoted"'] = "model-00003-of-00003.safetensors"  # escaped as json does
+    layout = {**SHARDED_LAYOUT, "files": {**SHARDED_LAYOUT["files"]}}
+    layout["files"]["model-00003-of-00003.safetensors"] = {
+        "tensors": [*SHARDS["model-00003-of-00003.safetensors"], ['blocks.0.\u00e9"quoted"', "BF16", [2]]]
+    }
+    index = {"metadata": {"total_size": SHARDED_DATA_BYTES + 4}, "weight_map": weight_map}
+    got = build_repo("test/sharded", layout=layout).files["model.safetensors.index.json"]
+    assert got.head == json.dumps(index, indent=2).encode()
+    empty = build_repo("test/empty", layout={"index": "model.safetensors.index.json"})
+    assert (
+        empty.files["model.safetensors.index.json"].head
+        == json.dumps({"metadata": {"total_size": 0}, "weight_map": {}}, indent=2).encode()
+    )
+
+
+def test_a_lazy_hub_builds_each_fixture_repo_when_a_request_first_names_it():
+    eager = FakeHub(FIXTURE_REPOS)
+    with FakeHub(FIXTURE_REPOS, lazy=True) as hub:
+        assert hub.repo_ids() == eager.repo_ids()
+        entries = hub.snapshot_repos()
+        assert all(isinstance(e, PendingRepo) and e.built is None for e in entries.values())
+        api = HfApi(endpoint=hub.url)
+        info = api.model_info(TINY, files_metadata=True)
+        assert info.safetensors.total == TINY_PARAMS
+        with pytest.raises(HfHubHTTPError, match="Invalid credentials"):
+            api.model_info(TINY, token="hf_not_a_real_token")  # no fixture names a token: none is built
+        assert [k for k, e in entries.items() if e.built is not None] == [TINY]
+        tiny, built = eager.repo(TINY), hub.repo(TINY)
+        assert {p: (f.head, f.size, f.etag) for p, f in built.files.items()} == {
+            p: (f.head, f.size, f.etag) for p, f in tiny.files.items()
+        }
+        hub.add_repo("test/extra", layout=tiny_layout())
+        hub.restore_repos(entries)  # a snapshot keeps lazy entries lazy, and what they built
+        assert hub.repo_ids() == eager.repo_ids() and hub.repo(TINY) is built
 
 
 def test_synthesized_bytes_are_a_valid_safetensors_file_and_downloading_it_is_logged(fake_hub):
@@ -504,7 +555,8 @@ def test_standalone_server_prints_its_url_then_serves_the_fixtures():
         assert response.json()["safetensors"]["total"] == TINY_PARAMS
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=5) == 0
+        _, stderr = process.communicate(timeout=5)
+        assert process.returncode == 0, stderr
 
 
 def test_tiny_fixture_parameter_count_matches_its_config():

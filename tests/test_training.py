@@ -14,8 +14,8 @@ from hubmem.fit import training as fit_training
 from hubmem.memory import training
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
+from scripts import compare_measured, docs
 
-from . import compare_measured, docs
 from .helpers import cli_json
 
 
@@ -575,7 +575,7 @@ def test_moe_layer_keeps_top_k_expert_widths_routed_copies_and_router_probabilit
     assert moe.per_gpu(1) == 331_513_856
 
 
-def test_mixtral_training_activations_through_the_cli():
+def test_mixtral_training_activations_through_the_cli(fake_hub):
     """32 MoE layers × the per-layer figure above, from the real Mixtral-8x7B checkpoint (no dropout in its config)."""
     out = cli_json("mistralai/Mixtral-8x7B-v0.1", "--train", "full", "--regime", "bf16", "--seq-len", "1024")
     row = out["training"]["rows"][0]

@@ -54,7 +54,7 @@ def outcomes(
 
 
 # A thread spends most of a repo's time waiting on round trips (~3 × latency) and a few ms on CPU:
-# about 8 of them keep one interpreter busy (tests/bench.py), so there is one helper per 8 jobs.
+# about 8 of them keep one interpreter busy (scripts/bench.py), so there is one helper per 8 jobs.
 JOBS_PER_HELPER = 8
 
 

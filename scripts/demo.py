@@ -12,8 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakehub import FakeHub  # noqa: E402
+from tests.fakehub import FakeHub
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
 DEMO_REPO = "Qwen/Qwen2.5-7B-Instruct"
@@ -22,7 +21,7 @@ DEMO_REPO = "Qwen/Qwen2.5-7B-Instruct"
 def main() -> int:
     args = sys.argv[1:] or [DEMO_REPO, "--seq-len", "32768"]
     hubmem = Path(sys.executable).with_name("hubmem")
-    with FakeHub(FIXTURES).start() as hub, tempfile.TemporaryDirectory() as home:
+    with FakeHub(FIXTURES, lazy=True).start() as hub, tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HOME": home, "HF_HUB_DISABLE_TELEMETRY": "1"}
         env.pop("HF_HUB_OFFLINE", None)
         print(f"$ HF_ENDPOINT={hub.url} hubmem {' '.join(args)}", file=sys.stderr, flush=True)

@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fakehub import FakeHub  # noqa: E402
+from tests.fakehub import FakeHub, repo_id_from_dirname
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
 MODELS = ["openai-community/gpt2", "meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-70B"]
@@ -76,8 +75,6 @@ def tensor_count(fixture: Path) -> int:
 
 def register_copies(hub: FakeHub, count: int, sources: list[Path], org: str) -> tuple[list[str], set[str]]:
     """`count` distinct repo ids (org/...) cycling through `sources`; also returns the single-file ones."""
-    from fakehub import repo_id_from_dirname
-
     ids, single = [], set()
     for i in range(count):
         src = sources[i % len(sources)]

@@ -1,4 +1,4 @@
-"""Generated blocks of README.md: `python tests/docs.py --write` (make docs) rewrites them, and
+"""Generated blocks of README.md: `python -m scripts.docs --write` (make docs) rewrites them, and
 tests/test_docs.py fails when one is stale. Every number in those blocks comes from the code."""
 
 from __future__ import annotations
@@ -9,16 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from scripts import compare_measured
+from tests.fakehub import repo_id_from_dirname
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 BLOCK_RE = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end:(?P=name) -->)", re.S)
-
-if __package__:
-    from . import compare_measured
-    from .fakehub import repo_id_from_dirname
-else:  # run as a script: tests/ is sys.path[0]
-    import compare_measured
-    from fakehub import repo_id_from_dirname
 
 Invoke = Callable[[list[str]], str]  # CLI args -> stdout (the caller points HF_ENDPOINT at the fake Hub)
 
@@ -48,6 +44,20 @@ SHARDED_DEMO = (
     "meta-llama/Llama-3.1-70B", "--train", "full", "--regime", "mixed", "--seq-len", "4096", "--grad-checkpointing",
     "--gpus", "16", "--zero", "3", "--micro-batch", "2",
 )  # fmt: skip
+
+
+# One estimate per model serves the model, family and MoE tables: its bf16 row and its row as stored
+# (an estimate of a big checkpoint costs a second or more: fetching and counting DeepSeek-V3's 92k tensors).
+TABLE_ARGS = ("--format", "json", "--precision", "bf16", "--precision", "stored", "--seq-len", "8192")
+
+
+def table_estimate(invoke: Invoke, repo: str) -> dict:
+    return json.loads(invoke([repo, *TABLE_ARGS]))
+
+
+def row_of(d: dict, precision: str) -> dict:
+    (row,) = (r for r in d["rows"] if r["precision"] == precision)
+    return row
 
 
 def fenced(text: str, lang: str = "") -> str:
@@ -104,7 +114,7 @@ def blocks(invoke: Invoke) -> dict[str, str]:
     out["families"] = families(invoke)
     moe_rows = []
     for repo in MOE_MODELS:
-        d = json.loads(invoke([repo, "--format", "json", "--precision", "stored", "--seq-len", "8192"]))
+        d = table_estimate(invoke, repo)
         a, p, moe = d["architecture"], d["parameters"], d["architecture"]["moe"]
         moe_rows.append(
             [
@@ -114,7 +124,7 @@ def blocks(invoke: Invoke) -> dict[str, str]:
                 f"{moe['experts_per_token']} of {moe['num_experts']}",
                 f"{len(moe['moe_layers'])}/{a['num_layers']}",
                 " · ".join(p["stored_by_dtype"]),
-                f"{d['rows'][0]['weights'] / 1024**3:,.2f}",
+                f"{row_of(d, 'stored')['weights'] / 1024**3:,.2f}",
             ]
         )
     out["moe-models"] = render_rows(
@@ -211,8 +221,8 @@ def model_table(invoke: Invoke) -> str:
     )
     rows = []
     for repo in (r for r in repos if r != "test/tiny"):
-        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
-        p, bf16 = d["parameters"], d["rows"][0]
+        d = table_estimate(invoke, repo)
+        p, bf16 = d["parameters"], row_of(d, "bf16")
         rows.append(
             [
                 repo,
@@ -249,8 +259,9 @@ def families(invoke: Invoke) -> str:
 
     rows = []
     for repo in FAMILY_MODELS:
-        d = json.loads(invoke([repo, "--format", "json", "--precision", "bf16", "--seq-len", "8192"]))
-        terms = {t["name"]: t["bytes"] for t in d["rows"][0]["terms"]}
+        d = table_estimate(invoke, repo)
+        bf16 = row_of(d, "bf16")
+        terms = {t["name"]: t["bytes"] for t in bf16["terms"]}
         cross = terms.get("cross_kv")
         rows.append(
             [
@@ -259,7 +270,7 @@ def families(invoke: Invoke) -> str:
                 f"{d['kv_bytes_per_token']['bf16']:,}",
                 f"{d['state_bytes_per_sequence']['bf16']:,}",
                 f"{cross:,} ({d['settings']['encoder_len']:,} tokens)" if cross is not None else "-",
-                f"{d['rows'][0]['kv_cache'] / 1024**3:,.3f}",
+                f"{bf16['kv_cache'] / 1024**3:,.3f}",
             ]
         )
     return render_rows(

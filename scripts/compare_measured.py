@@ -4,7 +4,7 @@ The measurements are the training rows of the project's reference table
 (`shared/reference/measured-public.csv`), copied here with their settings and sources. Each row is
 run through the CLI (fake Hub on 127.0.0.1) with the assumptions the measurement implies, and the
 table printed is: estimate, measured, error %. README.md carries the same table as a generated block
-(`tests/docs.py`), and tests/test_training.py checks every error against the README's explanation.
+(`scripts/docs.py`), and tests/test_training.py checks every error against the README's explanation.
 """
 
 from __future__ import annotations
@@ -216,10 +216,9 @@ def table(results: list[dict]) -> str:
 
 def with_fake_hub(fn: Callable[[Invoke], str]) -> str:
     """Run `fn` with an invoke() that calls the CLI against the fixture repos on a loopback fake Hub."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from fakehub import FakeHub
+    from tests.fakehub import FakeHub
 
-    hub = FakeHub(ROOT / "fixtures" / "repos").start()
+    hub = FakeHub(ROOT / "fixtures" / "repos", lazy=True).start()
     os.environ.update(
         HF_ENDPOINT=hub.url,
         HF_HOME=tempfile.mkdtemp(),
@@ -254,5 +253,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())
