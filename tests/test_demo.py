@@ -1,4 +1,4 @@
-"""`make demo` (tests/demo.py) reports the bytes of weight files the fake Hub served, as its request log
+"""`make demo` (scripts/demo.py) reports the bytes of weight files the fake Hub served, as its request log
 records them (each GET's span of file bytes), split into safetensors header and tensor data."""
 
 from __future__ import annotations
@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
-DEMO = Path(__file__).resolve().parent / "demo.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def demo_report(*args: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(DEMO), *args], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-m", "scripts.demo", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return done.stderr.strip().splitlines()[-1]
 
