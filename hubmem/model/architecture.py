@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hubmem.errors import MalformedConfigError
+from hubmem.model.config_check import check_config
 from hubmem.model.moe import MoE, parse_moe
 from hubmem.model.variants import (
     ATTENTION_KINDS,
@@ -191,9 +192,9 @@ def _text_part(config: dict) -> tuple[dict, str | None]:
 
 
 def parse_architecture(config: dict) -> Architecture:
-    """Normalise a config.json dict. Raises MalformedConfigError when a required field is missing."""
-    if not isinstance(config, dict):
-        raise MalformedConfigError("config.json is not a JSON object")
+    """Normalise a config.json dict. Raises MalformedConfigError when a required field is missing or
+    a field holds a value no model has (hubmem.model.config_check)."""
+    check_config(config)
     raw_text, text_key = _text_part(config)
     hf = _transformers_config(config)
     view: Any = hf.get_text_config() if hf is not None else raw_text
