@@ -20,14 +20,14 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from hubmem import errors
-from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
+from hubmem.hub import header_check
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -141,7 +141,9 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         try:
             # in this thread while config.json is in flight; shard reads are the pool's leaf tasks
             headers = (
-                _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout) if plan else {}
+                _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout, files)
+                if plan
+                else {}
             )
             config_bytes = config_future.result()
         except errors.HubmemError:
@@ -256,10 +258,13 @@ def _remote_headers(
     plan: list[str],
     token,
     timeout,
+    sizes: dict[str, int | None] | None = None,
 ) -> Headers:
-    """Headers of the planned files, with as few round trips as the server allows."""
+    """Headers of the planned files, with as few round trips as the server allows. `sizes`: file
+    sizes from the file list, which bound each file's byte ranges."""
     from huggingface_hub.errors import HfHubHTTPError
 
+    sizes = sizes or {}
     if plan == [INDEX_FILE]:
         if revision in (None, "main"):
             try:
@@ -271,7 +276,7 @@ def _remote_headers(
                     token=token,
                     timeout=timeout,
                 )
-                return {f: _tensors(f, m) for f, m in meta.files_metadata.items()}
+                return {f: _tensors(f, m, sizes.get(f)) for f, m in meta.files_metadata.items()}
             except HfHubHTTPError as e:
                 if e.response is None or e.response.status_code not in (400, 404, 405, 501):
                     raise
@@ -289,7 +294,7 @@ def _remote_headers(
             token=token,
             timeout=timeout,
         )
-        return filename, _tensors(filename, meta)
+        return filename, _tensors(filename, meta, sizes.get(filename))
 
     results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
     return dict(results)
@@ -305,33 +310,18 @@ def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwar
         raise errors.MalformedHeaderError(f"malformed safetensors header in {where}: {e}") from e
 
 
-def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """(dtype, shape) per tensor, after checking dtypes and byte ranges are consistent."""
-    out = {}
-    for name, info in meta.tensors.items():  # audit hot loop: per-tensor work stays minimal
-        dtype, shape = info.dtype, info.shape  # as JSON gave them: TensorInfo checks no types
-        bits = SAFETENSORS_BITS.get(dtype) if type(dtype) is str else None
-        bits = bits or safetensors_bits(str(dtype))  # UnknownDtypeError for anything else
-        offsets = info.data_offsets
-        # shape and data_offsets: lists of non-negative ints, bools excluded (one pass: hot loop)
-        if not (
-            type(shape) is list
-            and len(offsets) == 2
-            and not [v for v in (*shape, *offsets) if type(v) is not int or v < 0]
-        ):
-            raise errors.MalformedHeaderError(
-                f"malformed safetensors header in '{filename}': tensor '{name}' has shape {shape!r} and "
-                f"data_offsets {list(offsets)!r}; both must be lists of non-negative integers"
-            )
-        begin, end = offsets
-        nbits = info.parameter_count * bits  # TensorInfo's product of the shape (1 for a scalar)
-        if end < begin or nbits % 8 == 0 and (end - begin) != nbits // 8:
-            raise errors.MalformedHeaderError(
-                f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "
-                f"spans {end - begin} bytes, expected {nbits // 8}"
-            )
-        out[name] = (dtype, tuple(shape))
-    return out
+def _tensors(
+    filename: str, meta: Any, file_size: int | None = None
+) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """(dtype, shape) per tensor of huggingface_hub's metadata of one file, checked by
+    hubmem.hub.header_check (`file_size`: the file's size in the Hub's file list, when it gives one;
+    its header length is unknown here, so the data may end up to 8 bytes before the file does)."""
+
+    def entries() -> Iterator[tuple[str, Any, Any, Any]]:
+        return ((name, i.dtype, i.shape, i.data_offsets) for name, i in meta.tensors.items())
+
+    data_size = file_size - 8 if isinstance(file_size, int) and file_size >= 8 else None
+    return header_check.checked_tensors(filename, entries, data_size)
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:
@@ -346,7 +336,13 @@ def parse_config(raw: bytes, where: str) -> dict:
     try:
         config = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise errors.MalformedConfigError(f"config.json of {where} is not valid JSON: {e}") from e
+        raise errors.MalformedConfigError(
+            f"config.json of {where} is not valid JSON: {_first_line(e)}"
+        ) from e
+    except RecursionError as e:  # json's C parser recurses once per nested array or object
+        raise errors.MalformedConfigError(
+            f"config.json of {where} nests arrays or objects too deeply to parse"
+        ) from e
     if not isinstance(config, dict):
         raise errors.MalformedConfigError(f"config.json of {where} is not a JSON object")
     return config
@@ -354,9 +350,6 @@ def parse_config(raw: bytes, where: str) -> dict:
 
 def read_local(folder: str) -> RepoSnapshot:
     """A downloaded snapshot or any folder with config.json + *.safetensors (headers read from disk)."""
-    from huggingface_hub import parse_local_safetensors_file_metadata
-    from huggingface_hub.errors import SafetensorsParsingError
-
     root = Path(folder)
     files: dict[str, int | None] = {
         str(p.relative_to(root)): p.stat().st_size
@@ -365,23 +358,20 @@ def read_local(folder: str) -> RepoSnapshot:
     }
     if "config.json" not in files:
         raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json")
-    config = parse_config((root / "config.json").read_bytes(), f"'{folder}'")
+    config = parse_config(_read_local_file(root, "config.json", folder), f"'{folder}'")
     weights_format, plan = plan_weight_files(files)
     if plan == [INDEX_FILE]:
-        plan = shards_from_index((root / INDEX_FILE).read_bytes(), f"'{folder}'")
+        plan = shards_from_index(_read_local_file(root, INDEX_FILE, folder), f"'{folder}'")
     headers = {}
     for filename in plan:
         try:
-            meta = _header_shape_checked(
-                f"'{filename}'", parse_local_safetensors_file_metadata, root / filename
-            )
-        except SafetensorsParsingError as e:
-            raise _header_error(e) from e
+            headers[filename] = header_check.read_local_header(root / filename, filename)
         except FileNotFoundError as e:
             raise errors.MalformedHeaderError(
                 f"'{folder}': shard '{filename}' named by the index is missing"
             ) from e
-        headers[filename] = _tensors(filename, meta)
+        except OSError as e:
+            raise _unreadable(folder, filename, e) from e
     return RepoSnapshot(
         repo_id=str(root.resolve()),
         revision=None,
@@ -391,6 +381,20 @@ def read_local(folder: str) -> RepoSnapshot:
         headers=headers,
         weights_format=weights_format,
         source="local",
+    )
+
+
+def _read_local_file(root: Path, filename: str, folder: str) -> bytes:
+    try:
+        return (root / filename).read_bytes()
+    except OSError as e:  # PermissionError, a folder named config.json, ...
+        raise _unreadable(folder, filename, e) from e
+
+
+def _unreadable(folder: str, filename: str, e: OSError) -> errors.HubmemError:
+    reason = e.strerror or type(e).__name__
+    return errors.InvalidInputError(
+        f"cannot read '{header_check.label(filename)}' in local folder '{header_check.label(folder)}': {reason}"
     )
 
 
@@ -447,7 +451,11 @@ def translate(e: BaseException, repo: str, revision: str | None) -> errors.Hubme
         if isinstance(exc, hf.HfHubHTTPError):
             status = exc.response.status_code if exc.response is not None else "?"
             return errors.HubServerError(f"the Hub answered HTTP {status} for '{ref}': {_first_line(exc)}")
-    return errors.HubConnectionError(f"fetching '{ref}' failed: {type(e).__name__}: {_first_line(e)}")
+    # Anything else is no network failure hubmem knows of: a bug (or a local problem huggingface_hub
+    # did not type), reported as one, never as "cannot reach the Hub" (exit 22).
+    return errors.InternalError(
+        f"internal error while fetching '{ref}': {type(e).__name__}: {_first_line(e)[:200]}"
+    )
 
 
 def _first_line(e: BaseException) -> str:
