@@ -166,9 +166,9 @@ def decode_header(raw: bytes, filename: str) -> Any:
     try:
         return json.loads(raw.decode("utf-8"), parse_int=_bounded_int)
     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, _bounded_int
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        reason = label(str(e).splitlines()[0] if str(e) else type(e).__name__)
         raise errors.MalformedHeaderError(
-            f"malformed safetensors header in '{label(filename)}': not valid JSON ({_short(reason)[1:-1]})"
+            f"malformed safetensors header in '{label(filename)}': not valid JSON ({reason})"
         ) from e
 
 
