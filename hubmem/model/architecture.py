@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,11 +85,13 @@ _transformers_lock = threading.Lock()
 def warm_up() -> None:
     """Import transformers' config machinery (slow) so later normalisation is instant."""
     with _transformers_lock:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "critical")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
         import transformers.models.auto.configuration_auto  # noqa: F401
 
-        logging.getLogger("transformers").setLevel(logging.ERROR)
+        # A config class that rejects a config logs the whole config at ERROR before it raises (40
+        # lines on stderr); hubmem then reads the raw dict, so those logs are noise.
+        logging.getLogger("transformers").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,9 @@ def _transformers_config(config: dict) -> Any | None:
     try:
         cls = CONFIG_MAPPING[model_type]
         kwargs = {k: v for k, v in config.items() if k != "model_type"}
-        return cls(**kwargs)
+        with warnings.catch_warnings():  # deprecation notes about the config's fields: not the user's
+            warnings.simplefilter("ignore")
+            return cls(**kwargs)
     except Exception:  # a config transformers rejects is still readable as a raw dict
         return None
 
