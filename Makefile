@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install demo test lint format bench docs compare clean
+.PHONY: install demo test lint format bench fuzz docs compare clean
 
 $(BIN)/hubmem: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ format: install
 
 bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency
 	$(BIN)/python tests/bench.py
+
+fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
+	$(BIN)/python tests/fuzz.py --cases 20000
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python tests/docs.py --write
