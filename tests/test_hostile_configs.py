@@ -264,6 +264,30 @@ def test_a_config_transformers_rejects_prints_no_log(tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    "repo, changes, field",
+    [
+        ("google/flan-t5-base", {"d_ff": ...}, "d_ff"),
+        ("google/flan-t5-base", {"d_kv": ...}, "d_kv"),
+        ("google/flan-t5-base", {"num_heads": ...}, "num_heads"),
+        ("openai/whisper-small", {"encoder_attention_heads": 0}, "encoder_attention_heads"),
+        ("openai/whisper-small", {"decoder_attention_heads": 0}, "decoder_attention_heads"),
+        ("openai/whisper-small", {"decoder_layers": 0}, "decoder_layers"),
+        ("EbanLee/kobart-summary-v3", {"d_kv": 0}, "num_heads"),  # d_kv makes it read as T5
+    ],
+)
+def test_encoder_decoder_fields_missing_or_zero(repo, changes, field):
+    config = fixture_config(repo)
+    for key, value in changes.items():
+        if value is ...:
+            del config[key]
+        else:
+            config[key] = value
+    with pytest.raises(errors.MalformedConfigError) as e:
+        parse_architecture(config)
+    assert str(e.value) == f"config.json of an encoder-decoder model lacks a usable {field}"
+
+
 def test_sub_configs_of_towers_may_hold_lists():
     """Vision towers' `num_heads` may be one per stage (Swin, DaViT): not the language model's field."""
     check_config(tiny_config(vision_config={"num_heads": [3, 6, 12, 24], "depths": [2, 2, 6, 2]}))
