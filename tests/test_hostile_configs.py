@@ -479,6 +479,22 @@ def test_hub_header_overlapping_tensors(fake_hub):
     )
 
 
+def test_hub_header_nested_past_the_json_parser():
+    """huggingface_hub's header parser (the Hub path) hits the JSON parser's recursion limit: a
+    malformed header, not an internal error. (In-process: the fake Hub's own parser would fail first.)"""
+    from huggingface_hub import hf_api
+
+    raw = b'{"w": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(errors.MalformedHeaderError) as e:
+        hub._header_shape_checked(
+            "'model.safetensors'", hf_api._parse_safetensors_header, raw, "model.safetensors", ""
+        )
+    assert (
+        str(e.value)
+        == "malformed safetensors header in 'model.safetensors': nests arrays or objects too deeply to parse"
+    )
+
+
 def test_hub_config_with_negative_kv_heads_is_not_ready_to_pull(fake_hub):
     """Was: a negative KV cache, and `check` said "ready to pull" for an 8B model on a T4."""
     config = fixture_config("meta-llama/Llama-3.1-8B") | {"num_key_value_heads": -8}

@@ -307,7 +307,13 @@ def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwar
     try:
         return read(*args, **kwargs)
     except (TypeError, ValueError, AttributeError) as e:
-        raise errors.MalformedHeaderError(f"malformed safetensors header in {where}: {e}") from e
+        raise errors.MalformedHeaderError(
+            f"malformed safetensors header in {where}: {_first_line(e)[:200]}"
+        ) from e
+    except RecursionError as e:  # json's parser recurses once per nested array or object
+        raise errors.MalformedHeaderError(
+            f"malformed safetensors header in {where}: nests arrays or objects too deeply to parse"
+        ) from e
 
 
 def _tensors(
@@ -488,8 +494,8 @@ def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
     path = repo_dir / f"{sha}.json"
     try:
         snapshot = RepoSnapshot.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # unreadable or not hubmem's: fetched again
     snapshot.source, snapshot.revision = "cache", revision
     return snapshot
 
