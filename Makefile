@@ -33,7 +33,7 @@ bench: install  ## round trips and wall time per model against the fake Hub with
 	$(BIN)/python tests/bench.py
 
 fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
-	$(BIN)/python tests/fuzz.py --cases 20000
+	$(BIN)/python -m scripts.fuzz --cases 20000
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python tests/docs.py --write

@@ -3,7 +3,7 @@ real fixtures: whatever comes in, hubmem ends in a typed error with a documented
 one line) or in a result whose every byte figure is a non-negative integer.
 
 Bounded and repeatable for CI: a fixed example count per test, `derandomize=True`, no example
-database. `make fuzz` (tests/fuzz.py) runs the same invariant over 20,000 cases."""
+database. `make fuzz` (scripts/fuzz.py) runs the same invariant over 20,000 cases."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from hubmem.dtypes import SAFETENSORS_BITS
 from hubmem.hub import fetch as hub
 from hubmem.hub.header_check import parse_file_start
 from hubmem.jobs.estimate import estimate_snapshot
-
-from .fuzz import FIELDS, byte_figures, header_of, layout_headers, load_fixtures
+from scripts.fuzz import FIELDS, byte_figures, header_of, layout_headers, load_fixtures
 
 CI = settings(
     max_examples=120,

@@ -4,11 +4,12 @@ Each case takes a real fixture (fixtures/repos/*), mutates its config.json (wron
 huge integers, floats, NaN, lists, nested objects, deleted keys, another family's fields) and/or the
 header of its weights (shapes, offsets, dtypes, entries, the length prefix, the file size), parses
 them as hubmem parses what it reads (`hubmem.hub.fetch.parse_config`,
-`hubmem.hub.header_check.parse_file_start`) and estimates inference (and every fourth case
+`hubmem.hub.header_check.parse_file_start`, or huggingface_hub's parser and
+`hubmem.hub.fetch._tensors` as on the Hub path) and estimates inference (and every fourth case
 training). The bar: every case ends in a typed `HubmemError` with a documented exit code other than
 1, or in a result whose every byte figure is a non-negative int; no case takes a second.
 
-    python tests/fuzz.py [--cases 20000] [--seed 0]
+    python -m scripts.fuzz [--cases 20000] [--seed 0]     (from the repository root)
 
 prints the figures (cases, typed errors per exit code, uncaught exceptions by site, negative or
 non-integer figures, the slowest case) and exits 1 if any case broke the bar.
@@ -31,17 +32,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hubmem import errors
+from hubmem.hub import fetch as hub
+from hubmem.hub.header_check import parse_file_start
+from hubmem.jobs.estimate import estimate_snapshot
+from hubmem.jobs.results import InferenceEstimate
+from hubmem.model.config_check import RULES
+from hubmem.output.estimate import render_estimate
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from hubmem import errors  # noqa: E402
-from hubmem.hub import fetch as hub  # noqa: E402
-from hubmem.hub.header_check import parse_file_start  # noqa: E402
-from hubmem.jobs.estimate import estimate_snapshot  # noqa: E402
-from hubmem.jobs.results import InferenceEstimate  # noqa: E402
-from hubmem.model.config_check import RULES  # noqa: E402
-from hubmem.output.estimate import render_estimate  # noqa: E402
-
 FIXTURES = ROOT / "fixtures" / "repos"
 SLOW_S = 1.0
 HEADER_FIXTURE_MAX_TENSORS = 2_000  # header cases rebuild and reparse the whole header each time
