@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # the lint tools, as in the dev extra of pyproject.toml
 LINT_TOOLS := 'ruff>=0.6' 'mypy>=1.10'
 
-.PHONY: install demo test lint format bench docs compare clean
+.PHONY: install demo test lint format bench fuzz docs compare clean
 
 $(BIN)/hubmem: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ format: $(BIN)/mypy
 
 bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency
 	$(BIN)/python -m scripts.bench
+
+fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
+	$(BIN)/python -m scripts.fuzz --cases 20000
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python -m scripts.docs --write

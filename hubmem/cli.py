@@ -49,7 +49,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except errors.HubmemError as e:
             if os.environ.get(DEBUG_ENV):
                 raise
-            click.echo(f"Error: {e}", err=True)
+            if e.exit_code == errors.InternalError.exit_code and not e.hint:
+                e.hint = errors.REPORT_HINT  # a bug caught on the way (a fetch helper, an audit row)
+            click.echo(f"Error: {_one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
@@ -57,15 +59,17 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as e:
             if os.environ.get(DEBUG_ENV):
                 raise
-            click.echo(
-                errors.redact(
-                    f"Error: internal error: {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the traceback)"
-                ),
-                err=True,
-            )
-            sys.exit(1)
+            internal = errors.InternalError.of(e)
+            click.echo(errors.redact(f"Error: {internal.message} ({errors.REPORT_HINT})"), err=True)
+            sys.exit(internal.exit_code)
 
     return wrapper
+
+
+def _one_line(text: str) -> str:
+    """An error message as one line: whatever a message quotes (a server's body, a name with a newline)
+    cannot add lines to stderr."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def output_options(fn: Callable[..., Any]) -> Callable[..., Any]:

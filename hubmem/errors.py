@@ -1,8 +1,10 @@
 """One typed error hierarchy; each class carries its exit code and reads as one line.
 
 The CLI turns any `HubmemError` into ``Error: <message>`` on stderr and exits with its
-`exit_code`. Codes are stable and documented in the README (generated from `EXIT_CODES`).
-Anything else is a bug: exit 1, and the traceback only with ``HUBMEM_DEBUG=1``.
+`exit_code`. Codes are stable and documented in the README (generated from `exit_code_table`).
+Anything else is a bug: `InternalError` (exit 1, "internal error: ..." and a hint to report it),
+the traceback only with ``HUBMEM_DEBUG=1``. Never a Hub error: an exception hubmem did not expect
+says nothing about the network.
 """
 
 from __future__ import annotations
@@ -50,6 +52,24 @@ class HubmemError(Exception):
         return self.message if not self.hint else f"{self.message} ({self.hint})"
 
 
+REPORT_HINT = "set HUBMEM_DEBUG=1 for the traceback and report it"
+
+
+class InternalError(HubmemError):
+    exit_code = 1
+    meaning = "internal error: a bug in hubmem (rerun with HUBMEM_DEBUG=1 for the traceback and report it)"
+
+    @classmethod
+    def of(cls, e: BaseException) -> InternalError:
+        """'internal error: TypeError: <first line of its message, cut at 200 characters>'."""
+        lines = str(e).strip().splitlines()
+        text = lines[0] if lines else ""
+        text = text if len(text) <= 200 else text[:199] + "…"
+        return cls(
+            f"internal error: {type(e).__name__}: {text}" if text else f"internal error: {type(e).__name__}"
+        )
+
+
 class InvalidInputError(HubmemError):
     exit_code = 3
     meaning = "invalid repo id, local path or option value"
@@ -82,12 +102,16 @@ class ConfigNotFoundError(HubmemError):
 
 class MalformedConfigError(HubmemError):
     exit_code = 14
-    meaning = "config.json is not valid JSON or lacks a required field"
+    meaning = (
+        "config.json is not valid JSON, lacks a required field or holds a value no model has (Input limits)"
+    )
 
 
 class MalformedHeaderError(HubmemError):
     exit_code = 16
-    meaning = "a safetensors header is malformed, truncated or too large"
+    meaning = (
+        "a safetensors header is malformed or truncated, or its entries do not fit the file (Input limits)"
+    )
 
 
 class HeaderTooLargeError(MalformedHeaderError):
@@ -137,7 +161,7 @@ class NotEnoughDiskError(HubmemError):
 
 def exit_code_table() -> list[tuple[int, str, str]]:
     """(code, error class, meaning) for every documented exit code, ordered by code."""
-    rows = [(0, "-", "success"), (1, "-", "unexpected error (a bug: rerun with HUBMEM_DEBUG=1)")]
+    rows = [(0, "-", "success")]
     rows.append((2, "-", "usage error (unknown option, missing argument)"))
     rows.append((130, "-", "interrupted (Ctrl-C); `hubmem audit` still prints the rows that finished"))
     stack = list(HubmemError.__subclasses__())

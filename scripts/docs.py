@@ -90,6 +90,7 @@ def blocks(invoke: Invoke) -> dict[str, str]:
     out["exit-codes"] = render_rows(
         ["exit code", "error", "meaning"], [list(r) for r in exit_code_table()], "markdown"
     )
+    out["input-limits"] = input_limits()
 
     s2 = json.loads(invoke(["openai-community/gpt2-large", "--format", "json"]))
     by = {r["precision"]: r["weights"] for r in s2["rows"]}
@@ -142,6 +143,25 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         numeric=(1, 2, 6),
     )
     return out
+
+
+def input_limits() -> str:
+    """The config.json fields hubmem checks and what each accepts (hubmem.model.config_check), then the
+    safetensors header limits (hubmem.hub.header_check)."""
+    from hubmem.hub import header_check
+    from hubmem.model import config_check
+    from hubmem.output.tables import render_rows
+
+    rows = [list(r) for r in config_check.limits_table()]
+    rows.append(
+        [
+            "safetensors header entries",
+            "`shape`, `data_offsets`",
+            f"non-negative integers of at most {header_check.MAX_INT_DIGITS} digits; at most "
+            f"{header_check.MAX_TENSOR_ELEMENTS:,} elements (and each dimension) per tensor",
+        ]
+    )
+    return render_rows(["checked", "fields", "accepted"], rows, "markdown")
 
 
 def fit_blocks(invoke: Invoke) -> dict[str, str]:

@@ -18,7 +18,7 @@ def test_readme_generated_blocks_are_current(fake_hub):
     readme = docs.README.read_text()
     names = {m.group("name") for m in docs.BLOCK_RE.finditer(readme)}
     assert names == {
-        "demo", "help", "exit-codes", "s2", "models", "families", "moe-models", "training-demo", "measured",
+        "demo", "help", "exit-codes", "input-limits", "s2", "models", "families", "moe-models", "training-demo", "measured",
         "audit", "audit-help", "fit", "check", "check-help", "gpus",
     }  # fmt: skip
     assert docs.render(readme, docs.blocks(invoke)) == readme, "README is stale: run `make docs`"

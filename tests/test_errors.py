@@ -262,7 +262,11 @@ def test_unexpected_exception_is_one_line_with_debug_hint(fake_hub, monkeypatch)
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(est, "estimate_snapshot", boom)
-    assert_error(run(TINY), 1, "internal error: RuntimeError: kaboom (set HUBMEM_DEBUG=1 for the traceback)")
+    assert_error(
+        run(TINY),
+        1,
+        "internal error: RuntimeError: kaboom (set HUBMEM_DEBUG=1 for the traceback and report it)",
+    )
 
 
 def test_exit_codes_are_distinct():

@@ -21,7 +21,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from hubmem import errors
-from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
+from hubmem.hub import header_check
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -215,7 +215,9 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         try:
             # in this thread while config.json is in flight; shard reads are the pool's leaf tasks
             headers = (
-                _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout) if plan else {}
+                _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout, files)
+                if plan
+                else {}
             )
             config_bytes = config_future.result()
         except errors.HubmemError:
@@ -339,10 +341,13 @@ def _remote_headers(
     plan: list[str],
     token,
     timeout,
+    sizes: dict[str, int | None] | None = None,
 ) -> Headers:
-    """Headers of the planned files, with as few round trips as the server allows."""
+    """Headers of the planned files, with as few round trips as the server allows. `sizes`: file
+    sizes from the file list, which bound each file's byte ranges."""
     from huggingface_hub.errors import HfHubHTTPError
 
+    sizes = sizes or {}
     if plan == [INDEX_FILE]:
         if revision in (None, "main"):
             try:
@@ -354,7 +359,7 @@ def _remote_headers(
                     token=token,
                     timeout=timeout,
                 )
-                return {f: _tensors(f, m) for f, m in meta.files_metadata.items()}
+                return {f: _tensors(f, m, sizes.get(f)) for f, m in meta.files_metadata.items()}
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 # Any refusal of this one endpoint but auth (401/403: the shards would be refused too)
@@ -376,7 +381,7 @@ def _remote_headers(
             token=token,
             timeout=timeout,
         )
-        return filename, _tensors(filename, meta)
+        return filename, _tensors(filename, meta, sizes.get(filename))
 
     results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
     return dict(results)
@@ -393,36 +398,27 @@ def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwar
     except HfHubHTTPError:
         raise  # an HTTP answer (BadRequestError is also a ValueError), not a header: the caller decides
     except (TypeError, ValueError, AttributeError) as e:
-        raise errors.MalformedHeaderError(f"malformed safetensors header in {where}: {_first_line(e)}") from e
+        raise errors.MalformedHeaderError(
+            f"malformed safetensors header in {where}: {_first_line(e)[:200]}"
+        ) from e
+    except RecursionError as e:  # json's parser recurses once per nested array or object
+        raise errors.MalformedHeaderError(
+            f"malformed safetensors header in {where}: nests arrays or objects too deeply to parse"
+        ) from e
 
 
-def _tensors(filename: str, meta: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """(dtype, shape) per tensor, after checking dtypes and byte ranges are consistent."""
-    out = {}
-    for name, info in meta.tensors.items():  # audit hot loop: per-tensor work stays minimal
-        dtype, shape = info.dtype, info.shape  # as JSON gave them: TensorInfo checks no types
-        bits = SAFETENSORS_BITS.get(dtype) if type(dtype) is str else None
-        bits = bits or safetensors_bits(str(dtype))  # UnknownDtypeError for anything else
-        offsets = info.data_offsets
-        # shape and data_offsets: lists of non-negative ints, bools excluded (one pass: hot loop)
-        if not (
-            type(shape) is list
-            and len(offsets) == 2
-            and not [v for v in (*shape, *offsets) if type(v) is not int or v < 0]
-        ):
-            raise errors.MalformedHeaderError(
-                f"malformed safetensors header in '{filename}': tensor '{name}' has shape {shape!r} and "
-                f"data_offsets {list(offsets)!r}; both must be lists of non-negative integers"
-            )
-        begin, end = offsets
-        nbits = info.parameter_count * bits  # TensorInfo's product of the shape (1 for a scalar)
-        if end < begin or nbits % 8 == 0 and (end - begin) != nbits // 8:
-            raise errors.MalformedHeaderError(
-                f"malformed safetensors header in '{filename}': tensor '{name}' ({dtype} {list(shape)}) "
-                f"spans {end - begin} bytes, expected {nbits // 8}"
-            )
-        out[name] = (dtype, tuple(shape))
-    return out
+def _tensors(
+    filename: str, meta: Any, file_size: int | None = None
+) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """(dtype, shape) per tensor of huggingface_hub's metadata of one file, checked by
+    hubmem.hub.header_check (`file_size`: the file's size in the Hub's file list, when it gives one;
+    its header length is unknown here, so the data may end up to 8 bytes before the file does)."""
+
+    def entries() -> Iterator[tuple[str, Any, Any, Any]]:
+        return ((name, i.dtype, i.shape, i.data_offsets) for name, i in meta.tensors.items())
+
+    data_size = file_size - 8 if isinstance(file_size, int) and file_size >= 8 else None
+    return header_check.checked_tensors(filename, entries, data_size)
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:
@@ -444,7 +440,13 @@ def parse_config(raw: bytes, where: str) -> dict:
     try:
         config = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise errors.MalformedConfigError(f"config.json of {where} is not valid JSON: {e}") from e
+        raise errors.MalformedConfigError(
+            f"config.json of {where} is not valid JSON: {_first_line(e)}"
+        ) from e
+    except RecursionError as e:  # json's C parser recurses once per nested array or object
+        raise errors.MalformedConfigError(
+            f"config.json of {where} nests arrays or objects too deeply to parse"
+        ) from e
     if not isinstance(config, dict):
         raise errors.MalformedConfigError(f"config.json of {where} is not a JSON object")
     return config
@@ -461,8 +463,6 @@ def read_local(folder: str) -> RepoSnapshot:
     `shards_from_index`); a folder without config.json (`/`, a home directory) fails at once, without
     walking the tree. Unreadable files are a LocalFileError, files that are not regular files (a FIFO,
     a directory) malformed, so that nothing blocks on them."""
-    from huggingface_hub import parse_local_safetensors_file_metadata
-    from huggingface_hub.errors import SafetensorsParsingError
 
     root = Path(folder)
     if not _is_regular_file(root / "config.json"):
@@ -482,16 +482,13 @@ def read_local(folder: str) -> RepoSnapshot:
             if not stat.S_ISREG(info.st_mode):
                 raise errors.MalformedHeaderError(f"'{folder}': '{filename}' is not a regular file")
             files[filename] = info.st_size
-            meta = _header_shape_checked(f"'{filename}'", parse_local_safetensors_file_metadata, path)
-        except SafetensorsParsingError as e:
-            raise _header_error(e) from e
+            headers[filename] = header_check.read_local_header(path, filename)
         except FileNotFoundError as e:
             raise errors.MalformedHeaderError(
                 f"'{folder}': shard '{filename}' named by the index is missing"
             ) from e
         except OSError as e:
             raise _local_error(e, path) from e
-        headers[filename] = _tensors(filename, meta)
     return RepoSnapshot(
         repo_id=str(root.resolve()),
         revision=None,
@@ -608,7 +605,11 @@ def translate(e: BaseException, repo: str, revision: str | None) -> errors.Hubme
         if isinstance(exc, hf.HfHubHTTPError):
             status = exc.response.status_code if exc.response is not None else "?"
             return errors.HubServerError(f"the Hub answered HTTP {status} for '{ref}': {_first_line(exc)}")
-    return errors.HubConnectionError(f"fetching '{ref}' failed: {type(e).__name__}: {_first_line(e)}")
+    # Anything else is no network failure hubmem knows of: a bug (or a local problem huggingface_hub
+    # did not type), reported as one, never as "cannot reach the Hub" (exit 22).
+    return errors.InternalError(
+        f"internal error while fetching '{ref}': {type(e).__name__}: {_first_line(e)[:200]}"
+    )
 
 
 def _first_line(e: BaseException) -> str:
@@ -649,8 +650,8 @@ def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
                 return None
         path = repo_dir / f"{sha}.json"
         snapshot = RepoSnapshot.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # unreadable or not hubmem's: fetched again
     snapshot.source, snapshot.revision = "cache", revision
     return snapshot
 

@@ -203,7 +203,7 @@ def audit_row(
     except errors.HubmemError as e:
         return _error_row(ref, e)
     except Exception as e:  # a bug on one repo must not sink the batch
-        return _error_row(ref, errors.HubmemError(f"internal error: {type(e).__name__}: {e}"))
+        return _error_row(ref, errors.InternalError.of(e))
 
 
 def run_audit(

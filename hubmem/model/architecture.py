@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hubmem.errors import MalformedConfigError
+from hubmem.model.config_check import check_config
 from hubmem.model.moe import MoE, parse_moe
 from hubmem.model.variants import (
     ATTENTION_KINDS,
@@ -83,11 +85,13 @@ _transformers_lock = threading.Lock()
 def warm_up() -> None:
     """Import transformers' config machinery (slow) so later normalisation is instant."""
     with _transformers_lock:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "critical")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
         import transformers.models.auto.configuration_auto  # noqa: F401
 
-        logging.getLogger("transformers").setLevel(logging.ERROR)
+        # A config class that rejects a config logs the whole config at ERROR before it raises (40
+        # lines on stderr); hubmem then reads the raw dict, so those logs are noise.
+        logging.getLogger("transformers").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,9 @@ def _transformers_config(config: dict) -> Any | None:
     try:
         cls = CONFIG_MAPPING[model_type]
         kwargs = {k: v for k, v in config.items() if k != "model_type"}
-        return cls(**kwargs)
+        with warnings.catch_warnings():  # deprecation notes about the config's fields: not the user's
+            warnings.simplefilter("ignore")
+            return cls(**kwargs)
     except Exception:  # a config transformers rejects is still readable as a raw dict
         return None
 
@@ -191,9 +197,9 @@ def _text_part(config: dict) -> tuple[dict, str | None]:
 
 
 def parse_architecture(config: dict) -> Architecture:
-    """Normalise a config.json dict. Raises MalformedConfigError when a required field is missing."""
-    if not isinstance(config, dict):
-        raise MalformedConfigError("config.json is not a JSON object")
+    """Normalise a config.json dict. Raises MalformedConfigError when a required field is missing or
+    a field holds a value no model has (hubmem.model.config_check)."""
+    check_config(config)
     raw_text, text_key = _text_part(config)
     hf = _transformers_config(config)
     view: Any = hf.get_text_config() if hf is not None else raw_text

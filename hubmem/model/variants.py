@@ -319,11 +319,17 @@ def encoder_of(view: Any, raw: dict, model_type: str) -> tuple[Encoder, dict[str
     hidden = first(raw, ("d_model", "hidden_size"))
     if not isinstance(hidden, int):
         return None
-    if "d_kv" in raw or model_type in ("t5", "mt5", "umt5"):
-        heads, head_dim = first(raw, ("num_heads",)), first(raw, ("d_kv",))
-        enc_layers = first(raw, ("num_layers",))
-        dec_layers = first(raw, ("num_decoder_layers",)) or enc_layers
-        ffn = first(raw, ("d_ff",))
+
+    def dim(name: str, value: Any, low: int = 1) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise MalformedConfigError(f"config.json of an encoder-decoder model lacks a usable {name}")
+        return value
+
+    if raw.get("d_kv") is not None or model_type in ("t5", "mt5", "umt5"):
+        heads, head_dim = dim("num_heads", first(raw, ("num_heads",))), dim("d_kv", first(raw, ("d_kv",)))
+        enc_layers = dim("num_layers", first(raw, ("num_layers",)))
+        dec_layers = dim("num_decoder_layers", first(raw, ("num_decoder_layers",)) or enc_layers)
+        ffn = dim("d_ff", first(raw, ("d_ff",)))
         enc = Encoder(enc_layers, hidden, ffn, heads, head_dim, raw.get("n_positions"), "n_positions")
         return enc, {
             "num_layers": dec_layers,
@@ -335,6 +341,11 @@ def encoder_of(view: Any, raw: dict, model_type: str) -> tuple[Encoder, dict[str
     enc_layers, dec_layers = first(raw, ("encoder_layers",)), first(raw, ("decoder_layers",))
     if not all(isinstance(x, int) for x in (enc_heads, dec_heads, enc_layers, dec_layers)):
         return None
+    enc_heads, dec_heads = (
+        dim("encoder_attention_heads", enc_heads),
+        dim("decoder_attention_heads", dec_heads),
+    )
+    enc_layers, dec_layers = dim("encoder_layers", enc_layers, 0), dim("decoder_layers", dec_layers)
     source_field = "max_source_positions" if "max_source_positions" in raw else "max_position_embeddings"
     enc = Encoder(
         enc_layers,
