@@ -22,8 +22,12 @@ $(BIN)/mypy: $(BIN)/hubmem  # the lint tools, installed once per .venv
 demo: install  ## run hubmem against a bundled fixture model served by the fake Hub on 127.0.0.1
 	$(BIN)/python -m scripts.demo
 
+# pytest-xdist: a worker per CPU, at most two, each with its own fake Hub; a file's tests stay on one
+# worker, in collection order (tests/conftest.py puts the longest, test_docs.py, first).
+# `make test PYTEST_WORKERS=` runs in one process, as plain `python -m pytest` does.
+PYTEST_WORKERS ?= -n auto --maxprocesses 2 --dist loadfile --no-loadscope-reorder
 test: install  ## the whole offline test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 lint: $(BIN)/mypy  ## ruff check + format check; mypy over hubmem (config in pyproject.toml)
 	$(BIN)/ruff check hubmem tests scripts

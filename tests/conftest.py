@@ -75,6 +75,12 @@ from .fakehub import FakeHub
 FIXTURE_REPOS = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """test_docs.py first: its one test regenerates every README block (the longest test by far), so
+    under `make test`'s workers it runs beside the others rather than after them."""
+    items.sort(key=lambda item: item.path.name != "test_docs.py")  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def fake_hub_server() -> Iterator[FakeHub]:
     with FakeHub(FIXTURE_REPOS, lazy=True) as hub:

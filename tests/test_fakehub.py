@@ -34,7 +34,15 @@ from huggingface_hub.errors import (
 from safetensors import safe_open
 
 from .conftest import FIXTURE_REPOS
-from .fakehub import OTHER_TOKEN, TEST_TOKEN, FakeHub, PendingRepo, build_repo
+from .fakehub import (
+    OTHER_TOKEN,
+    TEST_TOKEN,
+    FakeHub,
+    PendingRepo,
+    build_repo,
+    load_fixture_repo,
+    repo_id_from_dirname,
+)
 
 TINY = "test/tiny"
 TINY_DIR = FIXTURE_REPOS / "test__tiny"
@@ -274,9 +282,11 @@ def test_the_index_file_is_what_json_dumps_with_indent_2_writes():
 
 
 def test_a_lazy_hub_builds_each_fixture_repo_when_a_request_first_names_it():
-    eager = FakeHub(FIXTURE_REPOS)
+    fixture_ids = [
+        repo_id_from_dirname(d.name) for d in sorted(FIXTURE_REPOS.iterdir()) if (d / "layout.json").is_file()
+    ]
     with FakeHub(FIXTURE_REPOS, lazy=True) as hub:
-        assert hub.repo_ids() == eager.repo_ids()
+        assert hub.repo_ids() == fixture_ids
         entries = hub.snapshot_repos()
         assert all(isinstance(e, PendingRepo) and e.built is None for e in entries.values())
         api = HfApi(endpoint=hub.url)
@@ -285,13 +295,13 @@ def test_a_lazy_hub_builds_each_fixture_repo_when_a_request_first_names_it():
         with pytest.raises(HfHubHTTPError, match="Invalid credentials"):
             api.model_info(TINY, token="hf_not_a_real_token")  # no fixture names a token: none is built
         assert [k for k, e in entries.items() if e.built is not None] == [TINY]
-        tiny, built = eager.repo(TINY), hub.repo(TINY)
+        tiny, built = load_fixture_repo(TINY_DIR), hub.repo(TINY)  # as an eager hub builds it
         assert {p: (f.head, f.size, f.etag) for p, f in built.files.items()} == {
             p: (f.head, f.size, f.etag) for p, f in tiny.files.items()
         }
         hub.add_repo("test/extra", layout=tiny_layout())
         hub.restore_repos(entries)  # a snapshot keeps lazy entries lazy, and what they built
-        assert hub.repo_ids() == eager.repo_ids() and hub.repo(TINY) is built
+        assert hub.repo_ids() == fixture_ids and hub.repo(TINY) is built
 
 
 def test_synthesized_bytes_are_a_valid_safetensors_file_and_downloading_it_is_logged(fake_hub):
