@@ -475,6 +475,21 @@ def test_hub_header_nested_past_the_json_parser():
     )
 
 
+def test_hub_header_shape_that_huggingface_hub_cannot_multiply_out():
+    """huggingface_hub's TensorInfo multiplies the shape as given: 2**64 * "x" is an OverflowError."""
+    from huggingface_hub import hf_api
+
+    raw = json.dumps({"w": entry("F32", [2**64, "x"], 0, 8)}).encode()
+    with pytest.raises(errors.MalformedHeaderError) as e:
+        hub._header_shape_checked(
+            "'model.safetensors'", hf_api._parse_safetensors_header, raw, "model.safetensors", ""
+        )
+    assert (
+        str(e.value)
+        == "malformed safetensors header in 'model.safetensors': a shape that is not a list of integers"
+    )
+
+
 def test_hub_config_with_negative_kv_heads_is_not_ready_to_pull(fake_hub):
     """Was: a negative KV cache, and `check` said "ready to pull" for an 8B model on a T4."""
     config = fixture_config("meta-llama/Llama-3.1-8B") | {"num_key_value_heads": -8}

@@ -405,6 +405,10 @@ def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwar
         raise errors.MalformedHeaderError(
             f"malformed safetensors header in {where}: nests arrays or objects too deeply to parse"
         ) from e
+    except (OverflowError, MemoryError) as e:  # TensorInfo multiplies out any shape: [2**64, "x"]
+        raise errors.MalformedHeaderError(
+            f"malformed safetensors header in {where}: a shape that is not a list of integers"
+        ) from e
 
 
 def _tensors(
