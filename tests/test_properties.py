@@ -20,7 +20,7 @@ from hubmem.dtypes import SAFETENSORS_BITS
 from hubmem.hub import fetch as hub
 from hubmem.hub.header_check import parse_file_start
 from hubmem.jobs.estimate import estimate_snapshot
-from scripts.fuzz import FIELDS, byte_figures, header_of, layout_headers, load_fixtures
+from scripts.fuzz import FIELDS, byte_figures, header_of, layout_headers, load_fixtures, sections
 
 CI = settings(
     max_examples=120,
@@ -93,19 +93,10 @@ mutations = st.lists(
 )
 
 
-def objects(config: dict) -> list[dict]:
-    out, stack = [], [config]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        stack.extend(v for v in node.values() if isinstance(v, dict))
-    return out
-
-
 def mutated(config: dict, changes: list[tuple[int, Any, Any]]) -> dict:
     config = json.loads(json.dumps(config))
     for where, key, value in changes:
-        node = objects(config)[where % len(objects(config))]
+        node = sections(config)[where % len(sections(config))]
         if isinstance(key, int):  # an existing field of that object
             if not node:
                 continue
