@@ -235,10 +235,11 @@ def report(modules: dict[str, Module], label: str, summary_only: bool) -> str:
     lazy = graph(modules, ("function",))
     combined = graph(modules, ("module", "function"))
     chain = longest_chain(runtime)
+    packages = sum(m.is_package for m in modules.values())
     module_cycles, all_cycles = cycles(runtime), cycles(combined)
     lines += [
         f"summary of {label}:",
-        f"  modules: {len(modules)} ({sum(m.is_package for m in modules.values())} packages)",
+        f"  modules: {len(modules)} ({packages} package{'' if packages == 1 else 's'})",
         f"  edges: {edge_count(runtime)} module level, {edge_count(lazy)} in functions, "
         f"{edge_count(combined)} distinct in all, {edge_count(graph(modules, ('typing',)))} typing only",
         f"  levels (longest module-level chain): {len(chain)}: {' -> '.join(short(n) for n in chain)}",

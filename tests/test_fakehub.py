@@ -264,6 +264,22 @@ def test_the_sharded_answer_is_computed_once_and_served_the_same_every_time(fake
         api.get_sharded_safetensors_metadata("test/sharded")
 
 
+def test_the_sharded_endpoint_answers_400_for_a_bad_index_or_shard_header(fake_hub):
+    fake_hub.add_repo(
+        "bad/index", layout=SHARDED_LAYOUT, files={"model.safetensors.index.json": b"{not json"}
+    )
+    truncated = {"model-00002-of-00003.safetensors": struct.pack("<Q", 1000) + b'{"layer.weight": {"dty'}
+    fake_hub.add_repo("bad/shard", layout=SHARDED_LAYOUT, files=truncated)
+    for repo, message in [
+        ("bad/index", "model.safetensors.index.json is not a valid safetensors index"),
+        ("bad/shard", "Could not parse the safetensors header of model-00002-of-00003.safetensors"),
+    ]:
+        response = httpx2.get(
+            f"{fake_hub.url}/api/models/{repo}/safetensors-metadata/model.safetensors.index.json"
+        )
+        assert (response.status_code, response.headers["X-Error-Message"]) == (400, message)
+
+
 def test_the_index_file_is_what_json_dumps_with_indent_2_writes():
     weight_map = {name: fname for fname, tensors in SHARDS.items() for name, _, _ in tensors}
     weight_map['blocks.0.\u00e9"quoted"'] = "model-00003-of-00003.safetensors"  # escaped as json does
