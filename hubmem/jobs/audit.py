@@ -26,7 +26,7 @@ from hubmem.jobs.results import InferenceEstimate, TrainingEstimate
 from hubmem.memory import inference as memory
 
 # Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
-# processes of 8, hubmem.hub.batch) keep two cores busy at 50 ms latency (tests/bench.py: 200 repos),
+# processes of 8, hubmem.hub.batch) keep two cores busy at 50 ms latency (scripts/bench.py: 200 repos),
 # and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
 # sharded repo without the Hub's single-request header endpoint).
 DEFAULT_JOBS = 16

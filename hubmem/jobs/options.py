@@ -40,7 +40,6 @@ FLAGS = {
     "precisions": "--precision",
     "regimes": "--regime",
     "activation_rule": "--activations",
-    "params": "--params",
 }
 
 
