@@ -80,9 +80,9 @@ def test_no_failing_run_echoes_the_token(fake_hub, secret):
     runs = []
     for ref in refs:
         for extra in ([], ["--format", "json"], ["--explain"]):
-            runs.append(["estimate", ref, "--timeout", "0.5", *extra])
+            runs.append(["estimate", ref, "--timeout", "0.25", *extra])
     for fmt in ("csv", "json", "table"):
-        runs.append(["audit", *refs, TINY, "--timeout", "0.5", "--format", fmt])
+        runs.append(["audit", *refs, TINY, "--timeout", "0.25", "--format", fmt])
     runs.append(["check", "acme/named", "--gpu", "T4"])
     runs.append([TINY, "--explain", "--format", "json"])
     codes, outputs = set(), []
@@ -104,7 +104,7 @@ def test_a_helper_process_audit_echoes_no_token(fake_hub):
     """The same through a real `hubmem audit` process, whose rows come from forked helpers."""
     refs = hostile_repos(fake_hub, UNKNOWN)
     done = subprocess.run(
-        [sys.executable, "-m", "hubmem.cli", "audit", *refs, "--timeout", "0.5", "--format", "json"]
+        [sys.executable, "-m", "hubmem.cli", "audit", *refs, "--timeout", "0.25", "--format", "json"]
         + ["--token", UNKNOWN + "\r\n"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -121,7 +121,7 @@ def test_hf_token_from_the_environment_is_never_echoed(fake_hub, monkeypatch, fo
     """No --token: huggingface_hub sends HF_TOKEN (trimmed, not checked); it is kept secret as well."""
     refs = hostile_repos(fake_hub, UNKNOWN)
     monkeypatch.setenv("HF_TOKEN", form.format(UNKNOWN))
-    for args in (["audit", *refs, "--timeout", "0.5", "--format", "csv"], ["acme/named", "--explain"]):
+    for args in (["audit", *refs, "--timeout", "0.25", "--format", "csv"], ["acme/named", "--explain"]):
         result = CliRunner().invoke(main, args)
         assert result.exit_code in (20, 30), result.stderr  # 401 for that token
         assert UNKNOWN not in result.stdout + result.stderr

@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
+from hubmem.dtypes import safetensors_bits
 
 # Non-parameter buffers that some checkpoints store. GPT-2 (`h.N.attn.bias`, a 4-D causal mask),
 # GPT-NeoX/Pythia (`attention.bias`, `attention.masked_bias`), rotary `inv_freq` (Llama-2 era
@@ -306,7 +306,7 @@ def hub_elements(name: str, dtype: str, elements: int) -> int:
 
 
 # Layer and expert numbers (`.12.`): every layer's tensors share one name template, so that the
-# regex classification below runs once per template, not once per tensor (count_tensors is the
+# regex classification below runs once per template, not once per tensor (`_tensor_groups` is the
 # per-tensor hot loop of `hubmem audit`).
 _LAYER_NUMBER_RE = re.compile(r"(?<=\.)\d+(?=\.)")
 
@@ -339,11 +339,6 @@ def _classify(template: str) -> _NameKind:
     )
 
 
-@functools.lru_cache(maxsize=1 << 16)  # names repeat across the checkpoints of one family (audits)
-def _kind_of(name: str) -> _NameKind:
-    return _classify(_LAYER_NUMBER_RE.sub("#", name))
-
-
 def _mtp_layers(config: dict | None) -> set[int]:
     """Layer indexes that hold DeepSeek-style MTP modules: num_hidden_layers + j, j < num_nextn_predict_layers."""
     raw = (config or {}).get("text_config") or config or {}
@@ -353,70 +348,88 @@ def _mtp_layers(config: dict | None) -> set[int]:
     return set()
 
 
+# (name template, dtype, shape, values per element, in an MTP layer) -> how many tensors share it
+_Groups = dict[tuple[str, str, tuple[int, ...], int, bool], int]
+
+
+def _tensor_groups(
+    headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]], config: dict | None, quant: QuantFormat | None
+) -> tuple[_Groups, int]:
+    """Every tensor, grouped by what the counts read of it: its name with layer and expert numbers
+    replaced (no rule but the MTP one reads a number, and that one is in the key), dtype, shape and
+    packing. DeepSeek-V3's 92k tensors are a few hundred groups; this is the only per-tensor loop."""
+    mtp_layers = _mtp_layers(config)
+    dtypes: dict[str, str] | None = None  # every name's dtype: what a packed U8 weight is told by
+    groups: _Groups = {}
+    seen = 0
+    sub, layer_index = _LAYER_NUMBER_RE.sub, _LAYER_INDEX_RE.search
+    for tensors in headers.values():
+        seen += len(tensors)
+        for name, (dtype, shape) in tensors.items():
+            unpack = 1
+            if dtype in ("U8", "I32", "U32"):
+                if dtypes is None:
+                    dtypes = {n: d for ts in headers.values() for n, (d, _) in ts.items()}
+                unpack = values_per_element(name, dtype, quant, dtypes)
+            is_mtp = False
+            if mtp_layers:
+                layer = layer_index(name)
+                is_mtp = bool(layer and int(layer.group(1)) in mtp_layers)
+            key = (sub("#", name), dtype, tuple(shape), unpack, is_mtp)
+            groups[key] = groups.get(key, 0) + 1
+    return groups, seen
+
+
 def count_tensors(
     headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]], config: dict | None = None
 ) -> CheckpointCounts:
-    """Exact counts over every tensor of every file (files must not overlap: the caller picks one set).
-
-    The per-tensor hot loop of `hubmem audit`: sums live in locals, and a name's classification is
-    looked up once per name (`_kind_of`), so keep per-tensor work out of it.
-    """
+    """Exact counts over every tensor of every file (files must not overlap: the caller picks one set),
+    summed over `_tensor_groups` (each group's figures times its count)."""
     quant = quant_format_from_config(config or {})
     method = quant.method if quant else ""
-    dtypes = {name: dtype for tensors in headers.values() for name, (dtype, _) in tensors.items()}
-    mtp_layers = _mtp_layers(config)
     text = (config or {}).get("text_config") or config or {}
     hidden = text.get("hidden_size") if isinstance(text.get("hidden_size"), int) else None
     by_dtype: dict[str, int] = {}
     hub_by_dtype: dict[str, int] = {}
     bytes_by_dtype: dict[str, int] = {}
     by_component: dict[str, int] = {}
-    tensors_seen = parameters = parameter_bytes = quant_bytes = buffers = buffer_bytes = 0
+    parameters = parameter_bytes = quant_bytes = buffers = buffer_bytes = 0
     scale_elements = routed = linear_params = linear_rows = groups_128 = blocks_128 = 0
     matrix_shapes: dict[tuple[int, ...], int] = {}
-    for tensors in headers.values():
-        tensors_seen += len(tensors)
-        for name, (dtype, shape) in tensors.items():
-            elements = math.prod(shape)
-            nbytes = elements * (SAFETENSORS_BITS.get(dtype) or safetensors_bits(dtype)) // 8
-            by_dtype[dtype] = by_dtype.get(dtype, 0) + elements
-            hub_by_dtype[dtype] = hub_by_dtype.get(dtype, 0) + hub_elements(name, dtype, elements)
-            bytes_by_dtype[dtype] = bytes_by_dtype.get(dtype, 0) + nbytes
-            if dtype == "U8" and name.endswith("_scales"):
-                scale_elements += elements
-            kind = _kind_of(name)
-            if kind.buffer or kind.mask and len(shape) == 4:  # as is_buffer
-                buffers += elements
-                buffer_bytes += nbytes
-                continue
-            if kind.quant_metadata:
-                quant_bytes += nbytes
-                continue
-            unpack = values_per_element(name, dtype, quant, dtypes)
-            params = elements * unpack
-            parameters += params
-            parameter_bytes += nbytes
-            is_mtp = kind.mtp
-            if mtp_layers and not is_mtp:
-                layer = _LAYER_INDEX_RE.search(name)
-                is_mtp = bool(layer and int(layer.group(1)) in mtp_layers)
-            component = "mtp" if is_mtp else kind.component
-            if not is_mtp and kind.routed_expert:
-                routed += params
-            by_component[component] = by_component.get(component, 0) + params
-            if len(shape) >= 2:
-                key = (
-                    tuple(shape)
-                    if unpack == 1
-                    else _logical_shape(name, tuple(shape), unpack, method, hidden)
-                )
-                matrix_shapes[key] = matrix_shapes.get(key, 0) + 1
-            if kind.linear and len(shape) >= 2:
-                rows, cols = _logical_rows_cols(name, shape, unpack, method, hidden)
-                linear_params += params
-                linear_rows += rows
-                groups_128 += rows * -(-cols // 128)
-                blocks_128 += -(-rows // 128) * -(-cols // 128)
+    groups, tensors_seen = _tensor_groups(headers, config, quant)
+    for (template, dtype, shape, unpack, in_mtp_layer), n in groups.items():
+        elements = math.prod(shape) * n
+        nbytes = elements * safetensors_bits(dtype) // 8
+        by_dtype[dtype] = by_dtype.get(dtype, 0) + elements
+        hub_by_dtype[dtype] = hub_by_dtype.get(dtype, 0) + hub_elements(template, dtype, elements)
+        bytes_by_dtype[dtype] = bytes_by_dtype.get(dtype, 0) + nbytes
+        if dtype == "U8" and template.endswith("_scales"):
+            scale_elements += elements
+        kind = _classify(template)
+        if kind.buffer or kind.mask and len(shape) == 4:  # as is_buffer
+            buffers += elements
+            buffer_bytes += nbytes
+            continue
+        if kind.quant_metadata:
+            quant_bytes += nbytes
+            continue
+        params = elements * unpack
+        parameters += params
+        parameter_bytes += nbytes
+        is_mtp = kind.mtp or in_mtp_layer
+        component = "mtp" if is_mtp else kind.component
+        if not is_mtp and kind.routed_expert:
+            routed += params
+        by_component[component] = by_component.get(component, 0) + params
+        if len(shape) >= 2:
+            key = shape if unpack == 1 else _logical_shape(template, shape, unpack, method, hidden)
+            matrix_shapes[key] = matrix_shapes.get(key, 0) + n
+        if kind.linear and len(shape) >= 2:
+            rows, cols = _logical_rows_cols(template, shape, unpack, method, hidden)
+            linear_params += params
+            linear_rows += rows * n
+            groups_128 += rows * -(-cols // 128) * n
+            blocks_128 += -(-rows // 128) * -(-cols // 128) * n
     return CheckpointCounts(
         stored_by_dtype=dict(sorted(by_dtype.items())),
         stored_bytes_by_dtype=dict(sorted(bytes_by_dtype.items())),
