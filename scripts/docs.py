@@ -76,7 +76,18 @@ def _memoised(invoke: Invoke) -> Invoke:
 
 
 def blocks(invoke: Invoke) -> dict[str, str]:
-    invoke = _memoised(invoke)  # several tables read the same estimate (DeepSeek-V3 costs ~1 s each time)
+    """Every generated block of the README, by name."""
+    return {**usage_blocks(invoke), **model_blocks(invoke)}
+
+
+# The blocks that tabulate the fixture models (every model's estimate, DeepSeek-V3's and Qwen3-Next's
+# the longest): tests/test_docs_models.py checks them, tests/test_docs.py the others, each on a worker.
+MODEL_BLOCKS = ("models", "families", "moe-models")
+
+
+def usage_blocks(invoke: Invoke) -> dict[str, str]:
+    """The examples, help texts and reference tables."""
+    invoke = _memoised(invoke)
     from hubmem.errors import exit_code_table
     from hubmem.output.tables import render_rows
 
@@ -104,7 +115,6 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         ["precision", "measured GB (S2)", "hubmem weights GB", "error"], rows, "markdown", numeric=(1, 2, 3)
     )
 
-    out["models"] = model_table(invoke)
     out["training-demo"] = fenced(
         f"$ hubmem {' '.join(TRAINING_DEMO)}\n"
         + invoke(list(TRAINING_DEMO))
@@ -112,7 +122,15 @@ def blocks(invoke: Invoke) -> dict[str, str]:
         + invoke(list(SHARDED_DEMO))
     )
     out["measured"] = compare_measured.table(compare_measured.comparison(invoke))
-    out["families"] = families(invoke)
+    return out
+
+
+def model_blocks(invoke: Invoke) -> dict[str, str]:
+    """The MODEL_BLOCKS tables."""
+    from hubmem.output.tables import render_rows
+
+    invoke = _memoised(invoke)  # the tables read the same estimates (DeepSeek-V3 costs ~1 s each time)
+    out = {"models": model_table(invoke), "families": families(invoke)}
     moe_rows = []
     for repo in MOE_MODELS:
         d = table_estimate(invoke, repo)
@@ -299,6 +317,11 @@ def families(invoke: Invoke) -> str:
         "markdown",
         numeric=(2, 3, 5),
     )
+
+
+def current_blocks(readme: str) -> dict[str, str]:
+    """The README's generated blocks as they stand, by name."""
+    return {m.group("name"): m.group("body") for m in BLOCK_RE.finditer(readme)}
 
 
 def render(readme: str, generated: dict[str, str]) -> str:

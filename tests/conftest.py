@@ -88,9 +88,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """test_docs.py first: its one test regenerates every README block (the longest test by far), so
-    under `make test`'s workers it runs beside the others rather than after them."""
-    items.sort(key=lambda item: item.path.name != "test_docs.py")  # stable: the rest keep their order
+    """test_docs_models.py and test_docs.py first: they regenerate the README's blocks (the longest
+    files by far), so under `make test`'s workers each starts one worker rather than ending it."""
+    first = ("test_docs_models.py", "test_docs.py")
+    items.sort(key=lambda item: first.index(item.path.name) if item.path.name in first else len(first))
 
 
 @pytest.fixture(scope="session")

@@ -101,8 +101,10 @@ def test_no_failing_run_echoes_the_token(fake_hub, secret):
 
 
 def test_a_helper_process_audit_echoes_no_token(fake_hub):
-    """The same through a real `hubmem audit` process, whose rows come from forked helpers."""
-    refs = hostile_repos(fake_hub, UNKNOWN)
+    """The same through a real `hubmem audit` process, whose rows come from forked helpers. Less
+    acme/echo, whose 500s that process retries with real waits (3.5 s): acme/reflect's 400 echoes the
+    token in the error message as well, and is not retried."""
+    refs = [ref for ref in hostile_repos(fake_hub, UNKNOWN) if ref != "acme/echo"]
     done = subprocess.run(
         [sys.executable, "-m", "hubmem.cli", "audit", *refs, "--timeout", "0.25", "--format", "json"]
         + ["--token", UNKNOWN + "\r\n"],
