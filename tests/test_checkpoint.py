@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hubmem.model.architecture import parse_architecture
 from hubmem.model.tensors import component_of, count_tensors, is_buffer
 
-from .helpers import FIXTURES, config, headers, layout, layout_totals, published_repos
+from .helpers import FIXTURES, config, headers, layout, layout_reconciles, layout_totals, published_repos
 
 
 def estimate_json(*args: str) -> dict:
@@ -39,6 +39,7 @@ def hub_counts_at_publication(data: dict, parameters: dict) -> dict[str, int]:
 def test_hub_counts_equal_the_hubs_published_totals(fake_hub, repo_id):
     data = layout(repo_id)
     published = data["published"]
+    assert layout_reconciles(data) is None  # the fixture itself holds the published figure
     parameters = estimate_json(repo_id)["parameters"]
     hub = hub_counts_at_publication(data, parameters)
     assert sum(hub.values()) == published["total"]
