@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # the lint tools, as in the dev extra of pyproject.toml
 LINT_TOOLS := 'ruff>=0.6' 'mypy>=1.10'
 
-.PHONY: install demo test lint format bench fuzz docs compare clean
+.PHONY: install demo test lint format bench fuzz docs compare config-table clean
 
 $(BIN)/hubmem: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-pr
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python -m scripts.docs --write
+
+config-table: install  ## regenerate hubmem/model/config_classes.json from the installed transformers (~1-2 min)
+	$(BIN)/python -c "from hubmem.model import config_table; config_table.write()"
 
 compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
 	$(BIN)/python -m scripts.compare_measured

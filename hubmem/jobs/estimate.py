@@ -18,6 +18,7 @@ from hubmem.memory import training
 from hubmem.model import architecture as arch_mod
 from hubmem.model.architecture import Architecture
 from hubmem.model.config_counts import estimate_counts
+from hubmem.model.config_table import usable_table
 from hubmem.model.moe import active_parameters
 from hubmem.model.tensors import CheckpointCounts, count_tensors, encoder_decoder_split
 
@@ -56,7 +57,11 @@ def fetch_snapshot(
 
 def start_warm_up() -> None:
     """Import transformers' config machinery (~1.7 s) in a background thread, so that it overlaps the
-    network round trips of `hub.fetch` (one call serves a whole audit)."""
+    network round trips of `hub.fetch` (one call serves a whole audit) — only when normalisation will
+    need it: with the generated table of config classes (model/config_table.py) it does not, and an
+    import nobody waits for would only take CPU from the fetch."""
+    if usable_table() is not None:
+        return
 
     def quiet() -> None:
         try:

@@ -3,8 +3,10 @@
 Normalisation goes through transformers' own config classes where the `model_type` is known to
 them: they resolve field aliases (GPT-2 `n_embd` -> `hidden_size`, BLOOM `n_layer`, ...) and
 defaults, and compute per-layer attention patterns (`layer_types`) for Gemma 2/3, Qwen2, ...
-Importing transformers costs ~1.7 s on a 2-core machine, so `hubmem.hub.fetch` starts that import in
-a background thread while the network round trips are in flight (`warm_up`). Unknown model types
+Those classes are read from the table generated from them (config_table.py, config_view.py) when it
+matches the installed transformers, which saves the 1-2 s import; otherwise, or where only the class
+can derive a field, transformers itself is imported (`hubmem.jobs.estimate.start_warm_up` starts that
+import in a background thread while the network round trips are in flight). Unknown model types
 fall back to the raw dict with the alias table below. Configs are JSON: nothing is ever executed.
 """
 
@@ -18,7 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hubmem.errors import MalformedConfigError
+from hubmem.model import config_view
 from hubmem.model.config_check import check_config
+from hubmem.model.config_table import usable_table
 from hubmem.model.moe import MoE, parse_moe
 from hubmem.model.variants import (
     ATTENTION_KINDS,
@@ -79,6 +83,7 @@ GATED_MLP_TYPES = frozenset(
 # Learned absolute position embeddings (counted as parameters when estimating from the config).
 LEARNED_POSITION_TYPES = frozenset("gpt2 gpt_bigcode opt bert roberta gpt_neo whisper".split())
 
+RAW_NORMALISED = "raw config (model_type unknown to transformers)"
 _transformers_lock = threading.Lock()
 
 
@@ -188,6 +193,22 @@ def _transformers_config(config: dict) -> Any | None:
         return None
 
 
+def _live_config(config: dict) -> tuple[Any | None, str]:
+    hf = _transformers_config(config)
+    if hf is None:
+        return None, RAW_NORMALISED
+    import transformers
+
+    return hf, f"transformers {transformers.__version__} {type(hf).__name__}"
+
+
+def _table_config(config: dict, table: dict) -> tuple[Any | None, str]:
+    hf = config_view.view(config, table)
+    if hf is None:
+        return None, RAW_NORMALISED
+    return hf, f"transformers {table['transformers']} {hf.class_name}"
+
+
 def _text_part(config: dict) -> tuple[dict, str | None]:
     for key in ("text_config", "language_config", "llm_config", "thinker_config"):
         sub = config.get(key)
@@ -198,17 +219,24 @@ def _text_part(config: dict) -> tuple[dict, str | None]:
 
 def parse_architecture(config: dict) -> Architecture:
     """Normalise a config.json dict. Raises MalformedConfigError when a required field is missing or
-    a field holds a value no model has (hubmem.model.config_check)."""
-    check_config(config)
-    raw_text, text_key = _text_part(config)
-    hf = _transformers_config(config)
-    view: Any = hf.get_text_config() if hf is not None else raw_text
-    if hf is not None:
-        import transformers
+    a field holds a value no model has (hubmem.model.config_check).
 
-        normalised_by = f"transformers {transformers.__version__} {type(hf).__name__}"
-    else:
-        normalised_by = "raw config (model_type unknown to transformers)"
+    The config is read as transformers' class for its `model_type` reads it: through the generated
+    table of those classes when it matches the installed transformers (no import, `config_table.py`),
+    else, or when the config needs a field only the class itself derives, through transformers."""
+    check_config(config)
+    table = usable_table()
+    if table is not None:
+        try:
+            return _parse(config, *_table_config(config, table))
+        except config_view.NeedsTransformers:
+            pass
+    return _parse(config, *_live_config(config))
+
+
+def _parse(config: dict, hf: Any | None, normalised_by: str) -> Architecture:
+    raw_text, text_key = _text_part(config)
+    view: Any = hf.get_text_config() if hf is not None else raw_text
 
     def need(key: str) -> int:
         # A top-level config must state its core dimensions: transformers' class defaults
