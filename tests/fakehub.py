@@ -56,6 +56,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -475,6 +476,8 @@ class LoggedRequest:
     weights: bool = False  # the body fetched weights (see RepoFile.is_weights_read)
     weight_file_bytes: int = 0  # bytes of a weight file the body carried (GET only)
     tensor_bytes: int = 0  # of those, weight data (RepoFile.tensor_bytes): what a header probe reads past
+    arrived: float = field(default_factory=time.monotonic)  # time.monotonic() on arrival
+    answered: float = 0.0  # time.monotonic() once the answer was chosen (after the latency)
 
     @property
     def url(self) -> str:
@@ -819,6 +822,15 @@ class FakeHub:
     ) -> int:
         return len(self.filter(method, path, status=status, server=server))
 
+    def round_trips(self) -> int:
+        """Sequential round trips in the log: the longest chain of requests each sent after the one before
+        it was answered (what latency multiplies; concurrent requests share one round trip)."""
+        done = sorted((r for r in self.requests if r.answered), key=lambda r: r.arrived)
+        depth: list[int] = []
+        for i, r in enumerate(done):
+            depth.append(1 + max((depth[j] for j in range(i) if done[j].answered <= r.arrived), default=0))
+        return max(depth, default=0)
+
     def weights_downloads(self) -> list[LoggedRequest]:
         """Requests that fetched tensor data: a safetensors GET without Range, or reaching past the header
         (beyond the 100,001-byte probe huggingface_hub makes), or any GET of .bin/.pt/.gguf/... contents."""
@@ -869,6 +881,7 @@ class FakeHub:
 
         with self._lock:
             entry.status = reply.status
+            entry.answered = time.monotonic()
             if reply.file is not None:
                 entry.file = reply.file.path
                 if method == "GET":
