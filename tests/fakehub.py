@@ -478,6 +478,7 @@ class LoggedRequest:
     tensor_bytes: int = 0  # of those, weight data (RepoFile.tensor_bytes): what a header probe reads past
     arrived: float = field(default_factory=time.monotonic)  # time.monotonic() on arrival
     answered: float = 0.0  # time.monotonic() once the answer was chosen (after the latency)
+    sent: int = 0  # body bytes written to the socket (a hostile answer's: what the client was offered)
 
     @property
     def url(self) -> str:
@@ -493,6 +494,8 @@ class Fault:
     remaining: int | None = None  # None: forever
     headers: dict[str, str] = field(default_factory=dict)
     hits: int = 0
+    mode: str | None = None  # hostile: "ignore-range", "endless" or "drip" (see FakeHub.hostile)
+    interval: float = 1.0  # drip: seconds between two bytes
 
     def matches(self, method: str, url: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -771,6 +774,30 @@ class FakeHub:
             self._faults.append(fault)
         return fault
 
+    def hostile(
+        self,
+        path_substring: str,
+        mode: str,
+        times: int | None = None,
+        *,
+        method: str | None = None,
+        interval: float = 1.0,
+    ) -> Fault:
+        """Answer matching requests as a hostile (or broken) server would (issue 11):
+
+        - ``"ignore-range"``: the whole file with a 200, as if no Range had been sent, with no cap on weights;
+        - ``"endless"``: the answer's status and body, without Content-Length, followed by ``0`` bytes that
+          never end (until the client hangs up, ``reset``, or 64 GiB);
+        - ``"drip"``: the answer as usual, its body one byte every ``interval`` seconds.
+
+        ``sent`` in the request log says how many body bytes the socket took before the client hung up."""
+        if mode not in ("ignore-range", "endless", "drip"):
+            raise ValueError(f"unknown hostile mode {mode!r}")
+        fault = Fault(path_substring, method, remaining=times, mode=mode, interval=interval)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
     def clear_log(self) -> None:
         """Forget the logged requests (faults and settings stay)."""
         with self._lock:
@@ -856,7 +883,8 @@ class FakeHub:
             self._log.append(entry)
             hang = next((f for f in self._faults if f.seconds and f.matches(method, url)), None)
             fail = next((f for f in self._faults if f.status is not None and f.matches(method, url)), None)
-            for fault in (hang, fail):
+            hostile = next((f for f in self._faults if f.mode is not None and f.matches(method, url)), None)
+            for fault in (hang, fail, hostile):
                 if fault is not None:
                     fault.hits += 1
                     if fault.remaining is not None:
@@ -875,7 +903,10 @@ class FakeHub:
             )
         else:
             try:
-                reply = self._route(method, role, raw_path, query, body, token, range_header)
+                ignore_range = hostile is not None and hostile.mode == "ignore-range"
+                reply = self._route(
+                    method, role, raw_path, query, body, token, None if ignore_range else range_header
+                )
             except Exception as e:  # a bug in the fake must show up as a 500, not as a dropped connection
                 reply = _error(500, f"fakehub internal error: {type(e).__name__}: {e}")
 
@@ -891,11 +922,49 @@ class FakeHub:
                         entry.weight_file_bytes = reply.stop - reply.start
                         entry.tensor_bytes = reply.file.tensor_bytes(reply.start, reply.stop)
         try:
-            self._write(handler, method, reply, entry.weights)
+            if hostile is not None and hostile.mode != "ignore-range":
+                self._write_hostile(handler, method, reply, hostile, entry, wake)
+            else:
+                self._write(handler, method, reply, entry.weights and hostile is None, entry)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout)
             handler.close_connection = True
 
-    def _write(self, handler: _Handler, method: str, reply: _Reply, weights: bool) -> None:
+    def _write_hostile(
+        self, handler: _Handler, method: str, reply: _Reply, fault: Fault, entry: LoggedRequest, wake: Any
+    ) -> None:
+        body = (
+            reply.body
+            if reply.file is None
+            else reply.file.read(reply.start, min(reply.stop, reply.start + (1 << 20)))
+        )
+        handler.close_connection = True
+        handler.send_response(reply.status)
+        for key, value in reply.headers:
+            handler.send_header(key, value)
+        if fault.mode == "drip":
+            handler.send_header("Content-Length", str(len(body)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        if method == "HEAD":
+            return
+        if fault.mode == "drip":
+            for i in range(len(body)):
+                if wake.wait(fault.interval):
+                    return
+                handler.wfile.write(body[i : i + 1])
+                handler.wfile.flush()
+                entry.sent += 1
+            return
+        handler.wfile.write(body)
+        entry.sent += len(body)
+        filler = b"0" * (1 << 20)
+        while entry.sent < 64 << 30 and not wake.is_set():
+            handler.wfile.write(filler)
+            entry.sent += len(filler)
+
+    def _write(
+        self, handler: _Handler, method: str, reply: _Reply, weights: bool, entry: LoggedRequest | None = None
+    ) -> None:
         length = reply.stop - reply.start if reply.file is not None else len(reply.body)
         handler.send_response(reply.status)
         for key, value in reply.headers:
@@ -916,6 +985,8 @@ class FakeHub:
             handler.wfile.write(chunk)
             position += len(chunk)
             sent += len(chunk)
+            if entry is not None:
+                entry.sent = sent
 
     def _route(
         self,

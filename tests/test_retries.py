@@ -1,4 +1,5 @@
-"""Retries: a slow answer or a dropped connection gets one more attempt; a silent Hub still fails."""
+"""Retries: slow answers and dropped connections are retried as 5xx answers are (3 more attempts,
+0.5, 1 and 2 s apart); a silent Hub still fails, after the last."""
 
 from __future__ import annotations
 
@@ -26,13 +27,22 @@ def test_one_slow_answer_is_retried_once(fake_hub, waits):
     assert waits == [hub.RETRY_WAITS[0]] == [0.5]
 
 
-def test_a_hub_that_stays_silent_fails_after_the_one_retry(fake_hub, waits):
+def test_two_slow_answers_in_a_row_are_retried(fake_hub, waits):
+    fake_hub.hang("/api/models/test/tiny", 2.0, times=2)  # under load: issue 11 lost audit rows so
+    result = CliRunner().invoke(main, [TINY, "--timeout", "0.3", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 3
+    assert waits == [0.5, 1.0]
+
+
+def test_a_hub_that_stays_silent_fails_after_the_last_retry(fake_hub, waits):
     fake_hub.hang("/api/models/test/tiny", 3.0)  # every attempt
     result = CliRunner().invoke(main, [TINY, "--timeout", "0.3"])
     assert result.exit_code == 21
     assert result.stderr.startswith("Error: the Hub did not answer in time for 'test/tiny'")
-    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 2  # not more
-    assert waits == [0.5]
+    assert result.stderr.count("\n") == 1
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 4  # not more
+    assert waits == [0.5, 1.0, 2.0]
 
 
 @pytest.mark.parametrize("status", [400, 404, 405, 410, 422, 501])

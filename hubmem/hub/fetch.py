@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from hubmem import errors
-from hubmem.hub import header_check
+from hubmem.hub import bounded, header_check
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -244,29 +244,39 @@ _sleep = time.sleep  # replaced by the tests
 
 
 def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call a huggingface_hub function, retrying 429/5xx answers (model_info and the safetensors
-    header readers make a single attempt; hf_hub_download's http_backoff waits 1+2+4+8+8 s, too
-    long for a metadata tool). Honours a Retry-After of up to 10 s. A timeout or a dropped
-    connection gets one more attempt (RETRY_WAITS[0] later): under load a single slow answer is the
-    common case, while a Hub that stays silent should fail within about twice --timeout."""
+    """Call a huggingface_hub function, retrying 429/5xx answers, timeouts and dropped connections
+    (model_info and the safetensors header readers make a single attempt; hf_hub_download's
+    http_backoff waits 1+2+4+8+8 s, too long for a metadata tool): up to len(RETRY_WAITS) more
+    attempts, RETRY_WAITS apart. Honours a Retry-After of up to 10 s. Under load a slow answer or a
+    reset connection is the common case (issue 11: 1 in 4 audits of 30 large repos lost rows to a
+    single ReadTimeout), so a Hub that stays silent fails after 4 x --timeout + 3.5 s. A refused
+    connection (nobody listening) gets one more attempt only.
+
+    Each attempt runs under `bounded.limits(timeout)` (`timeout`: the call's own keyword): every
+    answer is read up to a byte cap, within the timeout as a whole (hubmem.hub.bounded)."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    transport_retried = False
+    connect_retried = False
     for wait in (*RETRY_WAITS, None):
         try:
-            return fn(*args, **kwargs)
+            with bounded.limits(kwargs.get("timeout")):
+                return fn(*args, **kwargs)
         except HfHubHTTPError as e:
             status = e.response.status_code if e.response is not None else None
             if wait is None or status not in RETRY_STATUSES:
                 raise
             retry_after = e.response.headers.get("Retry-After", "") if e.response is not None else ""
             _sleep(min(float(retry_after), 10.0) if retry_after.isdigit() else wait)
-        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
-            if transport_retried or wait is None:
+        except httpx2.ConnectError:
+            if connect_retried or wait is None:
                 raise
-            transport_retried = True
+            connect_retried = True
             _sleep(RETRY_WAITS[0])
+        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
+            if wait is None:
+                raise
+            _sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -279,12 +289,12 @@ def get_small_file(api: Any, repo: str, filename: str, revision: str | None, tok
 
     url = hf_hub_url(repo, filename, revision=revision, endpoint=api.endpoint)
 
-    def get() -> bytes:
+    def get(timeout: float) -> bytes:
         response = get_session().get(url, headers=build_hf_headers(token=token), timeout=timeout)
         hf_raise_for_status(response)
         return response.content
 
-    return with_retries(get)
+    return with_retries(get, timeout=timeout)
 
 
 def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
@@ -595,6 +605,10 @@ def translate(e: BaseException, repo: str, revision: str | None) -> errors.Hubme
             return errors.ConfigNotFoundError(f"'{ref}': a file hubmem needs is missing ({_first_line(exc)})")
         if isinstance(exc, hf.SafetensorsParsingError):
             return _header_error(exc)
+        if isinstance(exc, bounded.AnswerTooLargeError):
+            return errors.HubServerError(
+                f"the Hub's answer for '{ref}' is larger than {exc.limit:,} bytes: refusing to read more"
+            )
         if isinstance(exc, httpx2.TimeoutException):
             return errors.HubTimeoutError(
                 f"the Hub did not answer in time for '{ref}' ({type(exc).__name__})"
