@@ -10,6 +10,7 @@ JUDGED_PRECISIONS = ("auto", *PRECISIONS)  # audit / check judge one; auto = wha
 KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8", FP8_DS_MLA)
 STATE_DTYPES = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager")
+GENERATE_CACHES = ("dynamic", "legacy")  # hubmem.runtimes.generate
 TRAIN_MODES = ("full", "lora", "qlora")
 REGIMES = ("fp32", "bf16", "mixed", "int8")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")

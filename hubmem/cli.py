@@ -212,6 +212,32 @@ inference_options = options(
         type=float,
         help="Rule of thumb instead of KV/activation terms: total = weights × FACTOR (seed S4 uses 1.2).",
     ),
+    click.option(
+        "--prompt-len",
+        type=int,
+        help="generate: prompt tokens (the prefill). With --new-tokens, --seq-len = prompt + new.",
+    ),
+    click.option(
+        "--new-tokens",
+        type=int,
+        help="generate: tokens generated after the prompt; the peak is the larger of the prefill and "
+        "the last decode step (--explain shows both).",
+    ),
+    click.option(
+        "--num-beams",
+        type=int,
+        cls=LibraryDefault,
+        show_default="1",
+        help="Beam search: every decoder term and the cross-attention KV per beam; the encoder runs once.",
+    ),
+    click.option(
+        "--generate-cache",
+        type=click.Choice(choices.GENERATE_CACHES),
+        cls=LibraryDefault,
+        show_default="dynamic",
+        help="dynamic: transformers >= 4.45 (DynamicCache, last-position logits); legacy: 4.3x tuple "
+        "past_key_values (previous step's cache and full logits held, stored buffers loaded).",
+    ),
 )
 
 training_options = options(

@@ -98,7 +98,7 @@ def estimate_snapshot(
 def inference_estimate(
     snapshot: hub.RepoSnapshot, options: InferenceOptions, target: Target | None = None
 ) -> InferenceEstimate:
-    facts, notes = _model_facts(snapshot, options.params, options.seq_len)
+    facts, notes = _model_facts(snapshot, options.params, options.total_len)
     arch, counts = facts.architecture, facts.counts
     encoder_len, warning = _encoder_len(arch, options.encoder_len, facts.seq_len)
     notes += [warning] if warning else []
@@ -118,6 +118,9 @@ def inference_estimate(
         encoder_len=encoder_len,
         image_tokens=o.image_tokens,
         state_dtype=o.state_dtype,
+        prompt_len=o.prompt_at(facts.seq_len),
+        num_beams=o.num_beams,
+        generate_cache=o.generate_cache,
     )
     keys = list(o.precision_keys) or list(memory.DEFAULT_PRECISIONS)
     if not o.precisions and _is_stored_distinct(counts):

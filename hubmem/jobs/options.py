@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from hubmem.choices import ATTENTION, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
+from hubmem.choices import ATTENTION, GENERATE_CACHES, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
 from hubmem.dtypes import PRECISION_ALIASES
 from hubmem.errors import InvalidInputError
 from hubmem.memory import training
@@ -30,6 +30,10 @@ INFERENCE_ONLY = (
     "image_tokens",
     "all_logits",
     "serving_factor",
+    "prompt_len",
+    "new_tokens",
+    "num_beams",
+    "generate_cache",
 )
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
@@ -120,10 +124,32 @@ class InferenceOptions:
     all_logits: bool = False
     serving_factor: float | None = None
     params: int | None = None
+    # generate (hubmem.runtimes.generate): --seq-len = --prompt-len + --new-tokens
+    prompt_len: int | None = None
+    new_tokens: int | None = None
+    num_beams: int = 1
+    generate_cache: str = "dynamic"
 
     def __post_init__(self) -> None:
         if self.seq_len is not None:
             _integer(self.seq_len, "seq_len", 1)
+        if self.prompt_len is not None:
+            _integer(self.prompt_len, "prompt_len", 1)
+        if self.new_tokens is not None:
+            _integer(self.new_tokens, "new_tokens", 0)
+        _integer(self.num_beams, "num_beams", 1)
+        _choice(self.generate_cache, GENERATE_CACHES, "generate_cache")
+        plen, new, total = self.prompt_len, self.new_tokens, self.seq_len
+        if plen is not None and new is not None and total is not None and total != plen + new:
+            raise InvalidInputError(
+                f"--seq-len {total:,} is not --prompt-len {plen:,} + --new-tokens {new:,} (give two of the three)"
+            )
+        if total is not None and plen is not None and plen > total:
+            raise InvalidInputError(
+                f"--prompt-len {plen:,} exceeds --seq-len {total:,} (prompt + new tokens)"
+            )
+        if total is not None and new is not None and new >= total:
+            raise InvalidInputError(f"--new-tokens {new:,} leaves no prompt within --seq-len {total:,}")
         _integer(self.batch, "batch", 1)
         _integer(self.image_tokens, "image_tokens", 0)
         if self.encoder_len is not None:
@@ -144,6 +170,27 @@ class InferenceOptions:
             raise InvalidInputError(f"--serving-factor must be a finite number of at least 1, not {factor!r}")
         if self.params is not None:
             _integer(self.params, "params", 1)
+
+    @property
+    def total_len(self) -> int | None:
+        """--seq-len, or --prompt-len + --new-tokens (None: the model's max context)."""
+        if self.seq_len is not None:
+            return self.seq_len
+        if self.prompt_len is not None:
+            return self.prompt_len + (self.new_tokens or 0)
+        return None
+
+    def prompt_at(self, total: int) -> int | None:
+        """The prompt length within `total` tokens; None when no generation option was given."""
+        if self.prompt_len is not None:
+            return self.prompt_len
+        if self.new_tokens is not None:
+            if self.new_tokens >= total:
+                raise InvalidInputError(
+                    f"--new-tokens {self.new_tokens:,} leaves no prompt within {total:,} tokens"
+                )
+            return total - self.new_tokens
+        return None
 
     @property
     def precision_keys(self) -> tuple[str, ...]:

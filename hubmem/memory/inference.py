@@ -172,6 +172,19 @@ class InferenceSettings:
     encoder_len: int = 0  # encoder-decoder: tokens (frames) the encoder sees; fixes the cross-attention KV
     image_tokens: int = 0  # multimodal: image tokens added to the sequence (tokens per image × images)
     state_dtype: str = "auto"  # SSM temporal state (vLLM --mamba-ssm-cache-dtype); auto = compute dtype
+    # generate (hubmem.runtimes.generate): seq_len = prompt + new tokens; None = all prompt, no decode
+    prompt_len: int | None = None
+    num_beams: int = 1
+    generate_cache: str = "dynamic"  # dynamic (transformers >= 4.45) | legacy (4.3x tuple past_key_values)
+
+    @property
+    def generating(self) -> bool:
+        """Whether the row is a generate call's peak (prefill vs decode) rather than one prefill."""
+        return (
+            (self.prompt_len is not None and self.prompt_len < self.seq_len)
+            or self.num_beams > 1
+            or self.generate_cache != "dynamic"
+        )
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -345,6 +358,8 @@ def inference_row(
         return InferenceRow(precision, spec.label, weights, 0, 0, margin, (w_term, m_term))
 
     e = compute_dtype_bytes(precision)
+    if settings.generating:
+        return _generation_row(arch, counts, precision, settings, w_term)
     s += settings.image_tokens
     kv_terms = cache_terms(arch, precision, settings)
     kv = sum(t.bytes for t in kv_terms)
@@ -389,6 +404,63 @@ def inference_row(
         act.total,
         settings.overhead_bytes,
         (w_term, *kv_terms, act_term, o_term),
+    )
+
+
+OVERHEAD_SOURCE = "pytorch/pytorch#86509 (context 0.29–0.67 GB); transformers model_memory_anatomy (1.34 GB)"
+
+
+def _generation_row(
+    arch: Architecture, counts: CheckpointCounts, precision: str, settings: InferenceSettings, w_term: Term
+) -> InferenceRow:
+    """A generate call: the larger of the prefill peak and the decode step(s), each shown by --explain."""
+    from hubmem.runtimes.generate import generation_phases, peak
+
+    spec = PRECISIONS[precision]
+    e = compute_dtype_bytes(precision)
+    phases = generation_phases(arch, precision, settings, e)
+    top = peak(phases)
+    weights = w_term.bytes
+    terms = [w_term]
+    if settings.generate_cache == "legacy" and counts.buffer_bytes:
+        weights += counts.buffer_bytes
+        terms.append(
+            Term(
+                "buffers",
+                counts.buffer_bytes,
+                f"{counts.buffers:,} stored buffer elements (causal masks, inv_freq) loaded with the weights",
+                "transformers 4.3x: persistent `attn.bias` / `rotary_emb.inv_freq` buffers (e.g. GPTNeoXAttention._init_bias)",
+            )
+        )
+    beams = f", num_beams {settings.num_beams}" if settings.num_beams > 1 else ""
+    terms.append(
+        Term(
+            "kv_cache",
+            top.kv,
+            f"cache live at the peak ({top.name}, {top.tokens:,} tokens × b·k = {settings.batch}·{settings.num_beams}"
+            f" sequences): self-attention KV + cross-attention KV + state, as hubmem.memory.kv",
+            "hubmem.runtimes.generate (transformers generate; vLLM kv_cache_interface shapes)",
+        )
+    )
+    terms.append(
+        Term(
+            "activations",
+            top.transient,
+            f"peak = {top.name} of [{'; '.join(f'{ph.name} {ph.total:,} = {ph.formula}' for ph in phases)}]"
+            f" [attn={settings.attn}, cache={settings.generate_cache}{beams}]",
+            "hubmem.runtimes.generate (transformers generation/utils.py, cache_utils.py)",
+        )
+    )
+    terms.append(
+        Term(
+            "overhead",
+            settings.overhead_bytes,
+            "CUDA context + framework reserve per GPU (--overhead)",
+            OVERHEAD_SOURCE,
+        )
+    )
+    return InferenceRow(
+        precision, spec.label, weights, top.kv, top.transient, settings.overhead_bytes, tuple(terms)
     )
 
 

@@ -1,0 +1,1 @@
+"""What a named runtime allocates from the memory terms (DESIGN.md: runtimes/)."""
