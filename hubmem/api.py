@@ -183,6 +183,33 @@ def audit_plan(
     return AuditPlan(refs, fetch, evaluate, jobs, tgt)
 
 
+def serve(
+    repo: str,
+    *,
+    engine: str = "vllm",
+    gpu: str | None = None,
+    gpu_memory: int | str | None = None,
+    num_gpus: int | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    _beside: bool = False,
+    **options: Any,
+) -> Any:
+    """What `engine` (vllm) allocates on each GPU at start-up, whether it starts, and how many requests
+    its KV pool holds (`hubmem.jobs.serve.ServeResult`; `.plan.starts`, `.plan.kv_tokens`,
+    `.plan.max_concurrency`, `.to_dict()`). Options are vLLM's own names with underscores:
+    gpu_memory_utilization, max_model_len (a number or "auto"), max_num_batched_tokens, max_num_seqs,
+    kv_cache_dtype, block_size, tensor_parallel_size, pipeline_parallel_size, enforce_eager, dtype,
+    quantization, and hubmem's assumptions non_torch_memory, cuda_context, cuda_graph_in_budget."""
+    from hubmem.jobs import serve as serve_job
+
+    name = serve_job.normalise_engine(engine)
+    spec = serve_job.gpu_spec(gpu, gpu_memory)
+    opts = serve_job.engine_options(num_gpus, options)
+    return serve_job.serve_snapshot(_fetch(repo, revision, token, timeout, _beside), name, spec, opts)
+
+
 def gpus() -> list[Any]:
     """The GPU catalogue used for "fits on" and `gpu=` names (`hubmem gpus`)."""
     from hubmem.fit.gpus import CATALOGUE

@@ -583,5 +583,102 @@ def check(
         sys.exit(result.exit_code)
 
 
+@main.command()
+@click.argument("repo")
+@revision_option
+@click.option(
+    "--engine", type=click.Choice(["vllm"]), default="vllm", show_default=True, help="Serving engine."
+)
+@click.option("--gpu", help="GPU from the catalogue (`hubmem gpus`), e.g. h100, 4090.")
+@click.option(
+    "--gpu-memory", help="Total memory of a GPU not in the catalogue (torch total_memory), e.g. 23.58GiB."
+)
+@click.option(
+    "--num-gpus", type=int, help="GPUs: TP up to 8 per node, PP across nodes beyond (default TP × PP)."
+)
+@click.option(
+    "--gpu-memory-utilization", type=float, help="vLLM: share of each GPU the engine takes [default: 0.9]."
+)
+@click.option(
+    "--max-model-len",
+    help="vLLM: tokens per request (prompt + output), or auto: the largest that fits [default: the model's].",
+)
+@click.option(
+    "--max-num-batched-tokens",
+    type=int,
+    help="vLLM: tokens per step (profile run) [default: 8192 on ≥ 70 GiB non-A100 GPUs, else 2048].",
+)
+@click.option(
+    "--max-num-seqs",
+    type=int,
+    help="vLLM: requests per step [default: 1024 on ≥ 70 GiB non-A100 GPUs, else 256].",
+)
+@click.option(
+    "--kv-cache-dtype",
+    type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"]),
+    help="vLLM: KV cache dtype [default: auto = the model dtype].",
+)
+@click.option(
+    "--block-size", type=int, help="vLLM: tokens per KV block [default: 16; 64 for MLA on Hopper/Blackwell]."
+)
+@click.option("--tensor-parallel-size", "-tp", type=int, help="vLLM: tensor-parallel size [default: 1].")
+@click.option("--pipeline-parallel-size", "-pp", type=int, help="vLLM: pipeline-parallel size [default: 1].")
+@click.option("--enforce-eager", is_flag=True, default=None, help="vLLM: no CUDA graphs.")
+@click.option("--dtype", help="vLLM: auto, bfloat16, float16, float32 [default: auto].")
+@click.option(
+    "--quantization", type=click.Choice(["fp8"]), help="vLLM: online FP8 quantization of Linear weights."
+)
+@click.option(
+    "--non-torch-memory",
+    help="Assumed non-torch memory per GPU (vLLM measures it) [default: 256MiB, +768MiB with TP > 1].",
+)
+@click.option(
+    "--cuda-graph-in-budget",
+    is_flag=True,
+    default=None,
+    help="Subtract CUDA graph memory from the KV budget (vLLM ≥ 0.21's default).",
+)
+@click.option("--explain", is_flag=True, help="Print every term with its formula and source.")
+@hub_options
+@output_options
+@handle_errors
+def serve(
+    repo: str,
+    revision: str | None,
+    engine: str,
+    gpu: str | None,
+    gpu_memory: str | None,
+    num_gpus: int | None,
+    explain: bool,
+    token: str | None,
+    timeout: float,
+    fmt: str,
+    units: str,
+    **kwargs: Any,
+) -> None:
+    """What a serving engine allocates on each GPU at start-up for REPO, whether it starts, and how
+    many requests its KV cache holds. Exit 0: starts; 40: refuses (not enough memory); 19: the engine
+    refuses the model or an option."""
+    from hubmem import api
+    from hubmem.output.serve import render_serve
+
+    result = api.serve(
+        repo,
+        engine=engine,
+        gpu=gpu,
+        gpu_memory=gpu_memory,
+        num_gpus=num_gpus,
+        revision=revision,
+        token=token,
+        timeout=timeout,
+        _beside=True,
+        **{k: v for k, v in kwargs.items() if v is not None},
+    )
+    warn(result.warnings)
+    click.echo(errors.redact(render_serve(result, fmt, units, explain)), nl=False)
+    if result.exit_code:
+        sys.exit(result.exit_code)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -124,6 +124,14 @@ class UnknownDtypeError(HubmemError):
     meaning = "a tensor or option names a dtype hubmem does not know"
 
 
+class EngineRefusedError(HubmemError):
+    exit_code = 19
+    meaning = (
+        "serve: the engine refuses the model or an option (TP size not dividing the heads, a KV dtype "
+        "the GPU lacks, an architecture it does not run)"
+    )
+
+
 class HubServerError(HubmemError):
     exit_code = 20
     meaning = "the Hub answered with an HTTP error (5xx after retries, or another unexpected status)"

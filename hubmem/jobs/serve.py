@@ -1,0 +1,257 @@
+"""The serve job: a snapshot -> architecture and counts -> per-rank weights -> the engine's start-up
+plan (hubmem.runtimes.vllm). Pure once the snapshot is fetched; no request beyond the estimate's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hubmem.errors import EngineRefusedError, InvalidInputError
+from hubmem.fit.gpus import UnknownGpuError, find_gpu
+from hubmem.hub.fetch import RepoSnapshot
+from hubmem.jobs.options import memory_bytes
+from hubmem.model.architecture import Architecture
+from hubmem.runtimes import sharding
+from hubmem.runtimes import vllm as vllm_rt
+from hubmem.runtimes.capability import compute_capability
+
+ENGINES = ("vllm",)
+# vLLM V1 runs decoder-only generation; these it does not (vllm/model_executor/models/registry.py has
+# no T5ForConditionalGeneration; BERT-style encoders are pooling models with no KV cache).
+UNSUPPORTED = {
+    "t5": "vLLM's V1 engine has no T5 (encoder-decoder) implementation",
+    "bert": "vLLM serves BERT only as a pooling (embedding) model: no generation, no KV cache",
+}
+OPTION_NAMES = tuple(f for f in vllm_rt.VllmOptions.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class ServeResult:
+    repo_id: str
+    sha: str | None
+    architecture: Architecture
+    parameters: int
+    plan: vllm_rt.ServePlan
+    fewest: str | None  # the smallest TP×PP layout that starts, e.g. "TP 8 × PP 1" (None: none ≤ 64 GPUs)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        from hubmem.errors import WillNotFitError
+
+        return 0 if self.plan.starts else WillNotFitError.exit_code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.repo_id,
+            "sha": self.sha,
+            "parameters": self.parameters,
+            "architecture": {
+                "model_type": self.architecture.model_type,
+                "attention_pattern": self.architecture.attention_pattern(),
+                "num_heads": self.architecture.num_heads,
+                "num_kv_heads": self.architecture.num_kv_heads,
+                "num_layers": self.architecture.num_layers,
+            },
+            "plan": self.plan.to_dict(),
+            "fewest_gpus": self.fewest,
+            "warnings": list(self.warnings),
+        }
+
+
+def gpu_spec(gpu: str | None, gpu_memory: int | str | None) -> vllm_rt.GpuSpec:
+    if gpu is not None and gpu_memory is not None:
+        raise InvalidInputError("give --gpu or --gpu-memory, not both")
+    if gpu_memory is not None:
+        size = memory_bytes(gpu_memory, "--gpu-memory")
+        if size < 1:
+            raise InvalidInputError("--gpu-memory must be more than 0 bytes")
+        return vllm_rt.GpuSpec("custom GPU", None, size, None)
+    if gpu is None:
+        raise InvalidInputError("serve needs --gpu NAME or --gpu-memory SIZE")
+    try:
+        found = find_gpu(gpu)
+    except UnknownGpuError as e:
+        raise InvalidInputError(str(e)) from e
+    return vllm_rt.GpuSpec(found.name, found.key, found.usable_bytes, compute_capability(found.key))
+
+
+def engine_options(num_gpus: int | None, given: dict[str, Any]) -> vllm_rt.VllmOptions:
+    """Plain values (the CLI's, the API's) -> VllmOptions; bad values are InvalidInputError (exit 3)."""
+    unknown = sorted(set(given) - set(OPTION_NAMES))
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise InvalidInputError(f"serve does not take {flags}")
+    values = dict(given)
+    for name in (
+        "max_num_batched_tokens",
+        "max_num_seqs",
+        "block_size",
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+    ):
+        v = values.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InvalidInputError(
+                f"--{name.replace('_', '-')} must be a whole number of at least 1, not {v!r}"
+            )
+    mml = values.get("max_model_len")
+    if isinstance(mml, str):
+        if mml.strip().lower() in ("auto", "-1"):
+            values["max_model_len"] = -1
+        else:
+            try:
+                values["max_model_len"] = int(mml.replace("_", "").replace(",", ""))
+            except ValueError:
+                raise InvalidInputError(
+                    f"--max-model-len takes a number of tokens or auto, not {mml!r}"
+                ) from None
+    mml = values.get("max_model_len")
+    if mml is not None and (isinstance(mml, bool) or not isinstance(mml, int) or (mml < 1 and mml != -1)):
+        raise InvalidInputError(f"--max-model-len takes a number of tokens or auto, not {mml!r}")
+    util = values.get("gpu_memory_utilization")
+    if util is not None:
+        if isinstance(util, bool) or not isinstance(util, int | float) or not 0 < util <= 1:
+            raise InvalidInputError(f"--gpu-memory-utilization must be in (0, 1], not {util!r}")
+        values["gpu_memory_utilization"] = float(util)
+    for name in ("non_torch_memory", "cuda_context"):
+        if values.get(name) is not None:
+            values[name] = memory_bytes(values[name], "--" + name.replace("_", "-"))
+    kv = values.get("kv_cache_dtype")
+    if kv is not None and kv not in vllm_rt.KV_DTYPES:
+        raise InvalidInputError(f"--kv-cache-dtype {kv!r}: choose from {', '.join(vllm_rt.KV_DTYPES)}")
+    dtype = values.get("dtype")
+    aliases = {
+        "bf16": "bfloat16",
+        "half": "float16",
+        "fp16": "float16",
+        "float": "float32",
+        "fp32": "float32",
+    }
+    if dtype is not None:
+        dtype = aliases.get(dtype, dtype)
+        if dtype not in ("auto", "bfloat16", "float16", "float32"):
+            raise InvalidInputError(f"--dtype {dtype!r}: choose from auto, bfloat16, float16, float32")
+        values["dtype"] = dtype
+    tp = values.get("tensor_parallel_size")
+    pp = values.get("pipeline_parallel_size")
+    if num_gpus is not None:
+        if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 1:
+            raise InvalidInputError(f"--num-gpus takes a whole number of at least 1, not {num_gpus!r}")
+        if tp is None and pp is None:
+            # one node holds 8 GPUs: TP inside it, PP across nodes beyond that
+            tp = min(num_gpus, vllm_rt.GPUS_PER_NODE)
+            pp = num_gpus // tp
+            if tp * pp != num_gpus:
+                raise InvalidInputError(
+                    f"--num-gpus {num_gpus}: more than {vllm_rt.GPUS_PER_NODE} GPUs must be whole nodes "
+                    f"(a multiple of {vllm_rt.GPUS_PER_NODE}); or give --tensor-parallel-size and "
+                    "--pipeline-parallel-size"
+                )
+        elif (tp or 1) * (pp or 1) != num_gpus:
+            raise InvalidInputError(
+                f"--num-gpus {num_gpus} is not --tensor-parallel-size {tp or 1} × --pipeline-parallel-size {pp or 1}"
+            )
+        values["tensor_parallel_size"], values["pipeline_parallel_size"] = tp, pp
+    return vllm_rt.VllmOptions(**{k: v for k, v in values.items() if v is not None})
+
+
+def serve_snapshot(
+    snapshot: RepoSnapshot,
+    engine: str,
+    gpu: vllm_rt.GpuSpec,
+    options: vllm_rt.VllmOptions,
+) -> ServeResult:
+    if engine not in ENGINES:
+        raise InvalidInputError(f"--engine {engine!r}: choose from {', '.join(ENGINES)}")
+    from hubmem.jobs.estimate import _model_facts
+
+    facts, warnings = _model_facts(snapshot, None, None)
+    arch, counts = facts.architecture, facts.counts
+    why = UNSUPPORTED.get(arch.model_type)
+    if why or arch.encoder is not None and arch.model_type != "whisper":
+        raise EngineRefusedError(
+            f"vLLM does not serve '{snapshot.repo_id}' ({arch.model_type}): {why or 'encoder-decoder'}"
+        )
+    plan = plan_for(snapshot, arch, counts.linear_params, gpu, options)
+    fewest = None
+    if options.tensor_parallel_size == 1 and options.pipeline_parallel_size == 1 and not plan.starts:
+        fewest = fewest_layout(snapshot, arch, counts.linear_params, gpu, options)
+    if fewest and not plan.starts:
+        from dataclasses import replace
+
+        flags = fewest.split(": ", 1)[1]
+        kept = tuple(x for x in plan.suggestions if not x.startswith("--tensor-parallel-size"))
+        plan = replace(plan, suggestions=(*kept, flags))
+    return ServeResult(
+        repo_id=snapshot.repo_id,
+        sha=snapshot.sha,
+        architecture=arch,
+        parameters=counts.parameters,
+        plan=plan,
+        fewest=fewest,
+        warnings=tuple(warnings),
+    )
+
+
+def plan_for(
+    snapshot: RepoSnapshot,
+    arch: Architecture,
+    linear_params: int,
+    gpu: vllm_rt.GpuSpec,
+    options: vllm_rt.VllmOptions,
+) -> vllm_rt.ServePlan:
+    tp, pp = options.tensor_parallel_size, options.pipeline_parallel_size
+    vllm_rt.validate_layout(arch, tp, pp)
+    e = 4 if options.dtype == "float32" else 2
+    if snapshot.headers:
+        ranks = sharding.rank_weights(snapshot.headers, snapshot.config, arch, tp=tp, pp=pp, float_bytes=e)
+    else:
+        raise EngineRefusedError(
+            f"serve needs the safetensors headers of '{snapshot.repo_id}' (per-rank weights are read from them)"
+        )
+    rope = sharding.rotary_cache_bytes(arch, snapshot.config, e)
+    weights = [r.bytes + rope for r in ranks]
+    layers = [r.layers for r in ranks]
+    state = (e, e)
+    return vllm_rt.plan(
+        arch, weights, layers, gpu, options, linear_bytes_per_rank=linear_params * e // tp, state_bytes=state
+    )
+
+
+def fewest_layout(
+    snapshot: RepoSnapshot,
+    arch: Architecture,
+    linear_params: int,
+    gpu: vllm_rt.GpuSpec,
+    options: vllm_rt.VllmOptions,
+) -> str | None:
+    """The fewest GPUs that start: TP sizes dividing the heads up to 8 per node, then PP across nodes."""
+    from dataclasses import replace
+
+    layouts = [(t, 1) for t in vllm_rt.valid_tp_sizes(arch)]
+    top = max(t for t, _ in layouts)
+    layouts += [(top, p) for p in range(2, 9) if p <= arch.num_layers]
+    for t, p in sorted(layouts, key=lambda x: (x[0] * x[1], x[1])):
+        try:
+            trial = plan_for(
+                snapshot,
+                arch,
+                linear_params,
+                gpu,
+                replace(options, tensor_parallel_size=t, pipeline_parallel_size=p),
+            )
+        except EngineRefusedError:
+            continue
+        if trial.starts:
+            return f"{t * p}× {gpu.name}: --tensor-parallel-size {t}" + (
+                f" --pipeline-parallel-size {p}" if p > 1 else ""
+            )
+    return None
+
+
+def normalise_engine(engine: str) -> str:
+    e = str(engine).lower()
+    if e not in ENGINES:
+        raise InvalidInputError(f"--engine {engine!r}: choose from {', '.join(ENGINES)}")
+    return e

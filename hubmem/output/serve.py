@@ -1,0 +1,128 @@
+"""`hubmem serve`: the engine's start-up plan per GPU, the KV pool, the concurrency and the verdict."""
+
+from __future__ import annotations
+
+from hubmem.jobs.serve import ServeResult
+from hubmem.output.tables import document, human, render_rows
+
+
+def _gib(n: int, units: str) -> str:
+    return f"{human(n, units)} {units}"
+
+
+def render_serve(result: ServeResult, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
+    if fmt in ("json", "jsonl"):
+        return document(result.to_dict(), fmt)
+    p = result.plan
+    o, st = p.options, p.worst
+    if fmt == "csv":
+        head = [
+            "repo_id",
+            "engine",
+            "gpu",
+            "num_gpus",
+            "tp",
+            "pp",
+            "max_model_len",
+            "weights",
+            "activation_peak",
+            "non_torch",
+            "cuda_graphs",
+            "kv_budget",
+            "num_blocks",
+            "kv_tokens",
+            "max_concurrency",
+            "starts",
+            "reason",
+        ]
+        row = [
+            result.repo_id,
+            p.engine,
+            p.gpu.name,
+            p.num_gpus,
+            o.tensor_parallel_size,
+            o.pipeline_parallel_size,
+            p.max_model_len,
+            st.weights,
+            st.activation_peak,
+            st.non_torch,
+            st.cuda_graphs,
+            st.kv_budget,
+            p.num_blocks,
+            p.kv_tokens,
+            round(p.max_concurrency, 2),
+            p.starts,
+            p.reason,
+        ]
+        return render_rows(head, [row], "csv")
+    sha = f" ({result.sha[:7]})" if result.sha else ""
+    layout = f"TP {o.tensor_parallel_size} × PP {o.pipeline_parallel_size}"
+    lines = [
+        (
+            "repo",
+            f"{result.repo_id}{sha} · {result.parameters:,} parameters · {result.architecture.attention_pattern()}",
+        ),
+        (
+            "engine",
+            f"{p.version} · {p.num_gpus}× {p.gpu.name} ({layout}) · {_gib(p.gpu.total_bytes, units)} each",
+        ),
+        (
+            "settings",
+            f"--max-model-len {p.max_model_len:,} · --max-num-batched-tokens {o.max_num_batched_tokens:,} · "
+            f"--max-num-seqs {o.max_num_seqs} · --gpu-memory-utilization {o.gpu_memory_utilization} · "
+            f"--kv-cache-dtype {o.kv_cache_dtype} · --block-size {o.block_size}"
+            + (" · --enforce-eager" if o.enforce_eager else ""),
+        ),
+        (
+            "per GPU",
+            f"requested {_gib(st.requested, units)} = weights {human(st.weights, units)} + profile peak "
+            f"{human(st.activation_peak, units)} + non-torch {human(st.non_torch, units)} + KV "
+            f"{human(max(st.kv_budget, 0), units)}"
+            + ("" if st.kv_budget >= 0 else f" (short by {human(-st.kv_budget, units)})"),
+        ),
+        (
+            "",
+            "CUDA graphs: none (--enforce-eager)"
+            if o.enforce_eager
+            else f"CUDA graphs ~{_gib(st.cuda_graphs, units)} "
+            + ("inside the budget" if o.cuda_graph_in_budget else "outside the requested share"),
+        ),
+    ]
+    if st.groups:
+        per_token = f"{st.kv_bytes_per_token:,} B/token" if st.kv_bytes_per_token else ""
+        state = f"{st.state_bytes_per_sequence:,} B state/sequence" if st.state_bytes_per_sequence else ""
+        lines.append(
+            (
+                "KV cache",
+                f"{p.num_blocks:,} blocks · GPU KV cache size: {p.kv_tokens:,} tokens"
+                + (f" ({', '.join(x for x in (per_token, state) if x)})" if per_token or state else ""),
+            )
+        )
+        lines.append(
+            ("", f"maximum concurrency for {p.max_model_len:,} tokens per request: {p.max_concurrency:.2f}×")
+        )
+    else:
+        lines.append(("KV cache", "none (no layer keeps a KV cache)"))
+    verdict = "starts" if p.starts else f"refuses: {p.reason}"
+    lines.append(("verdict", verdict))
+    if p.suggestions:
+        lines.append(("try", " · ".join(p.suggestions)))
+    if result.fewest:
+        lines.append(("fewest", result.fewest))
+    width = max(len(k) for k, _ in lines)
+    out = "".join(f"{k:<{width}}  {v}".rstrip() + "\n" for k, v in lines)
+    if fmt == "markdown":
+        out = "```\n" + out + "```\n"
+    if explain:
+        out += "\n" + "".join(
+            f"{t.name:<16} {human(t.bytes, units) + ' ' + units if not t.name.startswith(('kv_blocks',)) else f'{t.bytes:,}'}\n"
+            f"{'':<16} = {t.formula}\n{'':<16} source: {t.source}\n"
+            for t in p.terms
+        )
+        if p.defaults:
+            out += (
+                "defaults: "
+                + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in p.defaults.items())
+                + "\n"
+            )
+    return out
