@@ -14,7 +14,7 @@ model problems raise the other `HubmemError` subclasses (README, "Exit codes").
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hubmem.errors import InvalidInputError
@@ -143,6 +143,8 @@ class AuditPlan:
     evaluate: Callable[[str, Any], AuditRow]
     jobs: int
     target: Target | None
+    listed: dict[str, Any] = field(default_factory=dict)  # ref -> hubmem.hub.listing.Listed (its sha)
+    settings: dict[str, Any] = field(default_factory=dict)  # what the figures depend on (hubmem.store)
 
 
 def audit_plan(
@@ -156,31 +158,54 @@ def audit_plan(
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     train: str | None = None,
+    author: str | None = None,
+    collection: str | None = None,
+    search: str | None = None,
+    filters: Iterable[str] = (),
+    list_sort: str | None = None,
+    limit: int | None = None,
     **options: Any,
 ) -> AuditPlan:
     """The refs, the fetch and the evaluation of an audit, validated before anything is fetched (the CLI
-    runs them with a progress bar, `audit()` as an iterator)."""
+    runs them with a progress bar, `audit()` as an iterator).
+
+    Listing sources (hubmem.hub.listing) add their repos after `ids`, each repo once: `author`, `search`,
+    `filters` (tags, all of them), `list_sort` (downloads, likes, trending, lastModified) and `limit`
+    make one `list_models` query; `collection` a collection's models."""
     from hubmem.hub import fetch as hub
-    from hubmem.jobs.audit import MAX_JOBS, audit_row
+    from hubmem.hub.listing import ListingQuery, list_repos
+    from hubmem.jobs.audit import MAX_JOBS, audit_row, fetch_listed, settings_of
     from hubmem.jobs.check import judged_options
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise InvalidInputError(f"--jobs must be a whole number from 1 to {MAX_JOBS}, not {jobs!r}")
     token = hub.clean_token(token)  # before the helpers fork: they inherit the secret to redact
     refs = [ids] if isinstance(ids, str) else list(ids)
-    if not refs:
+    tags = (filters,) if isinstance(filters, str) else tuple(filters)
+    query = ListingQuery(author, search, tags, list_sort, limit, collection).check()
+    if not refs and query.empty:
         raise InvalidInputError("no repo ids given (arguments, -f FILE, or - for stdin)")
     job, chosen = judged_options(train, options, precision, "an audit row")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
+    listed: dict[str, Any] = {}
+    if not query.empty:
+        given_refs = set(refs)
+        for item in list_repos(query, token):
+            if item.repo_id not in given_refs:
+                refs.append(item.repo_id)
+                listed[item.repo_id] = item
+        if not refs:
+            raise InvalidInputError(f"the listing {query.describe()} matched no models")
 
     def fetch(ref: str) -> RepoSnapshot:
         repo, revision = split_revision(ref, None)
-        return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+        known = listed.get(ref)
+        return fetch_listed(repo, revision, known.sha if known else None, token=token, timeout=timeout)
 
     def evaluate(ref: str, fetched: Any) -> AuditRow:
         return audit_row(ref, fetched, job, chosen, tgt)
 
-    return AuditPlan(refs, fetch, evaluate, jobs, tgt)
+    return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt))
 
 
 def serve(

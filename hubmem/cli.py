@@ -463,8 +463,16 @@ def exit_now(code: int) -> None:
 @click.option(
     "--sort",
     "sort_key",
-    help="Order rows by a JSON column (total, params, download, ...); -COLUMN: descending.",
+    help="Order rows by a JSON column (total, params, download, ...); -COLUMN: descending. "
+    "downloads, likes, trending, lastModified: order the listing (--author, --search, --filter) on the Hub.",
 )
+@click.option("--author", help="Add every model of this org or user (the Hub's listing, paged).")
+@click.option("--search", help="Add the models whose id contains TEXT (with --author: of that author).")
+@click.option(
+    "--filter", "filters", multiple=True, help="Only listed models with this tag (repeatable: all of them)."
+)
+@click.option("--limit", type=int, help="At most N models from the listing (and from the collection).")
+@click.option("--collection", help="Add the models of a collection (its slug, namespace/title-id).")
 @hub_options
 @shared_model_options
 @inference_options
@@ -478,6 +486,11 @@ def audit(
     jobs: int,
     precision: str,
     sort_key: str | None,
+    author: str | None,
+    search: str | None,
+    filters: tuple[str, ...],
+    limit: int | None,
+    collection: str | None,
     token: str | None,
     timeout: float,
     train: str | None,
@@ -488,18 +501,29 @@ def audit(
     units: str,
     **kwargs: Any,
 ) -> None:
-    """Audit many repos at once: one row each, in input order (REPO[@REVISION] arguments, -f FILE, - for stdin).
+    """Audit many repos at once: one row each, in input order (REPO[@REVISION] arguments, -f FILE, - for stdin,
+    then the models of --author / --search / --filter and --collection, each repo once).
 
     An id that fails (missing, gated, malformed, timeout) becomes an error row and the others go on;
     the exit code is 30 when any failed. Ctrl-C prints the rows that finished and exits 130.
     With --train each row is the per-GPU training memory of one regime (--regime, default mixed).
     """
     from hubmem import api
+    from hubmem.hub.listing import SORTS
     from hubmem.jobs import audit as audit_job
     from hubmem.output.audit import render_audit
 
+    list_sort = sort_key if sort_key in SORTS else None
+    sort_key = None if list_sort else sort_key
+    listing = bool(author or search or filters or collection)
     plan = api.audit_plan(
-        audit_job.read_ids(repos, files, sys.stdin),
+        audit_job.read_ids(repos, files, sys.stdin) if repos or files or not listing else [],
+        author=author,
+        search=search,
+        filters=filters,
+        list_sort=list_sort,
+        limit=limit,
+        collection=collection,
         jobs=jobs,
         precision=precision,
         gpu=gpu,

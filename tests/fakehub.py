@@ -23,6 +23,16 @@ Endpoints (``{repo}`` is ``org/name`` or ``name``):
   (main only; sharded repos only; answers a plain 404 when ``sharded_endpoint`` is off).
 - ``GET /api/models/{repo}/tree/{rev}[/{path}]``, ``POST /api/models/{repo}/paths-info/{rev}``,
   ``GET /api/whoami-v2``.
+- ``GET /api/models?author=&search=&filter=&sort=&limit=&expand=``: the listing ``list_models`` pages
+  through, ``page_size`` items a page (default 1,000) with the next page in a ``Link: <...>; rel="next"``
+  header (an opaque ``cursor``), as the Hub paginates; ``filter`` (repeatable) matches tags, the pipeline
+  tag or the library, all of them; ``search`` a substring of the id (any case); ``sort`` downloads, likes,
+  trendingScore, lastModified or createdAt, descending; without ``expand`` each item has the Hub's default
+  listing fields (no ``sha``), with it only ``_id``, ``id`` and the listed properties. Private repos are
+  listed only to their token.
+- ``GET /api/collections/{namespace}/{slug}``: a collection added with ``add_collection``, its items as
+  the Hub answers them (``_id``, ``id``, ``type``, ``position``, and for models ``author``, ``downloads``,
+  ``lastModified``, ``likes``, ``private``, ``repoType``, ``gated``, ``pipeline_tag``; no ``sha``).
 
 Errors follow the real Hub (see ``hf_raise_for_status``): a missing or private repo answers
 ``X-Error-Code: RepoNotFound`` with status 401 when no token is sent and 404 when one is (the Hub cannot say
@@ -38,8 +48,8 @@ synthesize: ``{"metadata": {"total_size": <data bytes>}, "weight_map": ...}``), 
 ``hub``: ``gated`` (``"auto"``/``"manual"``), ``private``, ``token`` (the one that opens a gated or private
 repo, default ``hf_test_token``), ``revisions`` (extra names; each resolves to its own sha),
 ``sharded_endpoint`` (False: 404 for this repo), model_info overrides (``tags``, ``library_name``,
-``downloads``, ``likes``, ``pipeline_tag``, ``createdAt``, ``lastModified``). Every repo's sha is
-``sha1(repo_id)``; ``main`` and the sha resolve. Every repo also has a ``.gitattributes``, as on the Hub.
+``downloads``, ``likes``, ``pipeline_tag``, ``createdAt``, ``lastModified``; ``trendingScore`` for the listing).
+Every repo's sha is ``sha1(repo_id)`` (``sha1(repo_id + "#" + commit)`` with ``hub.commit``, a later commit); ``main`` and the sha resolve. Every repo also has a ``.gitattributes``, as on the Hub.
 
 Every request is logged on arrival (``requests``, ``filter``, ``count``, ``weights_downloads``,
 ``clear_log``); faults can be injected (``latency_ms``, ``fail``, ``hang``); ``reset`` clears both.
@@ -48,6 +58,7 @@ Every request is logged on arrival (``requests``, ``filter``, ``count``, ``weigh
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import hashlib
 import json
@@ -62,7 +73,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote
+from urllib.parse import parse_qs, quote, unquote, urlencode
 
 #: Tokens the fake Hub knows, with their user names. ``hf_test_token`` is the one that opens gated and
 #: private repos unless a repo names another one in ``hub.token``.
@@ -107,6 +118,12 @@ LFS_THRESHOLD = 10 * 1000 * 1000  # the Hub refuses regular (non-LFS) files abov
 WEIGHTS_STREAM_CAP = 4 * 1024 * 1024
 
 DEFAULT_DATE = "2024-01-01T00:00:00.000Z"
+#: Items per page of ``GET /api/models`` (the Hub does not document its own; huggingface_hub follows the
+#: ``Link`` header whatever the size, and hubmem assumes nothing about it).
+LIST_PAGE_SIZE = 1000
+#: The listing's sort keys (``list_models(sort=...)`` sends these) and the model_info field each orders by.
+LIST_SORTS = {"downloads": "downloads", "likes": "likes", "trendingScore": "trendingScore",
+              "lastModified": "lastModified", "createdAt": "createdAt"}  # fmt: skip
 _API_SUBPATHS = {"revision", "tree", "paths-info", "safetensors-metadata", "resolve", "refs", "commits"}
 
 
@@ -395,7 +412,8 @@ def build_repo(
         if not isinstance(parsed_config, dict):
             parsed_config = None
 
-    sha = _sha1(repo_id)
+    # ``hub["commit"]``: a name for a later commit of the repo (e.g. "2"), which moves main to a new sha
+    sha = _sha1(repo_id) if hub_flags.get("commit") is None else _sha1(f"{repo_id}#{hub_flags['commit']}")
     revisions = {"main": sha, sha: sha}
     for name in hub_flags.get("revisions") or []:
         revisions[name] = revisions[_sha1(f"{repo_id}@{name}")] = _sha1(f"{repo_id}@{name}")
@@ -618,6 +636,8 @@ class FakeHub:
         self.sharded_endpoint = sharded_endpoint
         self.cdn_redirect = cdn_redirect
         self._repos: dict[str, Repo | PendingRepo] = {}
+        self._collections: dict[str, dict[str, Any]] = {}
+        self.page_size = LIST_PAGE_SIZE
         self._log: list[LoggedRequest] = []
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
@@ -728,6 +748,22 @@ class FakeHub:
         with self._lock:
             self._repos.pop(repo_id, None)
 
+    def add_collection(
+        self, slug: str, items: Iterable[str | tuple[str, str]], *, title: str = "", private: bool = False
+    ) -> dict[str, Any]:
+        """Add a collection (``slug`` as the Hub spells it: ``namespace/title-<24 hex>``); each item a repo id
+        (a model) or ``(type, id)`` (``"dataset"``, ``"space"``, ``"paper"``, ``"model"``). Cleared by ``reset``."""
+        entries = [("model", i) if isinstance(i, str) else (i[0], i[1]) for i in items]
+        collection = {
+            "slug": slug,
+            "title": title or slug.split("/")[-1],
+            "private": private,
+            "items": entries,
+        }
+        with self._lock:
+            self._collections[slug] = collection
+        return collection
+
     def snapshot_repos(self) -> dict[str, Repo | PendingRepo]:
         """The repo table as it is now, for ``restore_repos`` (lazy entries stay lazy, and shared)."""
         with self._lock:
@@ -811,6 +847,8 @@ class FakeHub:
             self.latency_ms = self._defaults["latency_ms"]
             self.sharded_endpoint = self._defaults["sharded_endpoint"]
             self.cdn_redirect = self._defaults["cdn_redirect"]
+            self.page_size = LIST_PAGE_SIZE
+            self._collections.clear()
             wake, self._wake = self._wake, threading.Event()
         wake.set()
 
@@ -1010,6 +1048,10 @@ class FakeHub:
             if token is None:
                 return _error(401, "Invalid credentials in Authorization header")
             return _json_reply(200, self._whoami(token))
+        if segments == ["api", "models"] and method == "GET":
+            return self._list_models(raw_path, params, token)
+        if segments[:2] == ["api", "collections"] and len(segments) >= 4 and method == "GET":
+            return self._collection("/".join(segments[2:]), token)
         if segments[:2] == ["api", "models"] and len(segments) > 2:
             repo_id, rest = self._split_repo(segments[2:])
             return self._api(method, repo_id, rest, params, body, token)
@@ -1254,6 +1296,91 @@ class FakeHub:
                 return _error(status, answer)
             body = repo.replies[key] = answer
         return _Reply(200, [("Content-Type", "application/json; charset=utf-8")], body)
+
+    # -- listings -----------------------------------------------------------------------------------------
+
+    def _list_models(self, raw_path: str, params: dict[str, list[str]], token: str | None) -> _Reply:
+        """``GET /api/models``: filter, sort, then one page from the cursor, the next page in a Link header."""
+        author = params.get("author", [""])[-1]
+        search = params.get("search", [""])[-1].lower()
+        wanted = params.get("filter", []) + params.get("filter[]", [])
+        sort = params.get("sort", [""])[-1]
+        if sort and sort not in LIST_SORTS:
+            return _error(400, f"Invalid sort parameter: {sort}")
+        try:
+            limit = int(params["limit"][-1]) if "limit" in params else None
+            cursor = params.get("cursor", [""])[-1]
+            offset = int(json.loads(base64.urlsafe_b64decode(cursor))["offset"]) if cursor else 0
+        except (ValueError, KeyError, TypeError):
+            return _error(400, "Invalid limit or cursor")
+        with self._lock:
+            ids = list(self._repos)
+        # only what the id already rules out stays unbuilt (lazy fixtures cost their build)
+        ids = [i for i in ids if (not author or i.split("/")[0] == author) and search in i.lower()]
+        repos = [r for r in (self.repo(i) for i in ids) if r is not None]
+        repos = [r for r in repos if not r.private or token == r.token]
+        infos = [
+            {**self._model_info(r, r.sha, {}), "trendingScore": r.hub.get("trendingScore", 0)} for r in repos
+        ]
+        infos = [
+            i
+            for i in infos
+            if all(f in i["tags"] or f in (i["pipeline_tag"], i["library_name"]) for f in wanted)
+        ]
+        if sort:
+            infos.sort(key=lambda i: i.get(LIST_SORTS[sort]) or 0, reverse=True)
+        size = min(limit, self.page_size) if limit else self.page_size
+        page = infos[offset : offset + size]
+        expand = params.get("expand", []) + params.get("expand[]", [])
+        listed = "_id", "id", "likes", "trendingScore", "private", "downloads", "tags", "pipeline_tag"
+        listed += "library_name", "createdAt", "modelId"  # the Hub's default listing fields (no sha)
+        keep = ("_id", "id", *expand) if expand else listed
+        items = [{k: v for k, v in i.items() if k in keep} for i in page]
+        for item in items:
+            if "siblings" in item:  # a listing names the files; sizes come with model_info(blobs) only
+                item["siblings"] = [{"rfilename": s["rfilename"]} for s in item["siblings"]]
+        headers: list[tuple[str, str]] = []
+        if offset + size < len(infos):
+            query = [(k, v) for k, values in params.items() if k != "cursor" for v in values]
+            next_cursor = base64.urlsafe_b64encode(json.dumps({"offset": offset + size}).encode()).decode()
+            headers.append(
+                ("Link", f'<{self.url}{raw_path}?{urlencode([*query, ("cursor", next_cursor)])}>; rel="next"')
+            )
+        return _json_reply(200, items, headers)
+
+    def _collection(self, slug: str, token: str | None) -> _Reply:
+        with self._lock:
+            collection = self._collections.get(slug)
+        if collection is None or collection["private"] and token is None:
+            return _error(404, "Collection not found")
+        items = []
+        for position, (kind, item_id) in enumerate(collection["items"]):
+            item: dict[str, Any] = {"_id": _sha1(f"{slug}:{item_id}")[:24], "id": item_id, "type": kind,
+                                    "position": position}  # fmt: skip
+            repo = self.repo(item_id) if kind == "model" else None
+            if repo is not None:
+                info = self._model_info(repo, repo.sha, {})
+                item.update({k: info[k] for k in ("author", "downloads", "lastModified", "likes", "private",
+                                                  "gated", "pipeline_tag")})  # fmt: skip
+                item["repoType"] = "model"
+            items.append(item)
+        namespace = slug.split("/")[0]
+        return _json_reply(
+            200,
+            {
+                "slug": slug,
+                "title": collection["title"],
+                "description": None,
+                "owner": {"name": namespace, "type": "org", "isHf": False, "fullname": namespace},
+                "items": items,
+                "lastUpdated": DEFAULT_DATE,
+                "position": 0,
+                "private": collection["private"],
+                "theme": "indigo",
+                "upvotes": 0,
+                "isUpvotedByUser": False,
+            },
+        )
 
     # -- files ----------------------------------------------------------------------------------------------
 

@@ -81,6 +81,10 @@ class AuditRow:
     verdict: Verdict | None = None
     error: errors.HubmemError | None = None
     values: dict[str, Any] = field(default_factory=dict)  # column -> plain value, computed once
+    # a row read back from a results database (hubmem.store): no estimate, its row label and job kept
+    reused: bool = False
+    label: str | None = None
+    training: bool = False
 
     @property
     def ok(self) -> bool:
@@ -88,8 +92,14 @@ class AuditRow:
 
     @property
     def row_label(self) -> str:
+        if self.estimate is None and self.label is not None:
+            return self.label
         assert self.estimate is not None and self.precision is not None
         return self.estimate.row(self.precision).label
+
+    @property
+    def is_training(self) -> bool:
+        return self.training or isinstance(self.estimate, TrainingEstimate)
 
     def fields(self) -> dict[str, Any]:
         """Plain values (bytes as ints, None when unknown) keyed by column name."""
@@ -97,6 +107,40 @@ class AuditRow:
 
     def to_dict(self) -> dict[str, Any]:
         return self.fields()
+
+
+def fetch_listed(
+    repo: str, revision: str | None, sha: str | None, *, token: str | None, timeout: float
+) -> hub.RepoSnapshot:
+    """hub.fetch, but a repo whose commit a listing named (`sha`) is answered from hubmem's metadata
+    cache when that commit is there: no request at all (a commit never changes)."""
+    if sha is not None and revision is None:
+        cached = hub._cache_load(repo, sha)
+        if cached is not None:
+            cached.revision = None
+            return cached
+    return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+
+
+def settings_of(
+    options: InferenceOptions | TrainingOptions, chosen: str | None, target: Target | None
+) -> dict[str, Any]:
+    """Everything an audit row's figures depend on besides the repo's commit: the job's validated options,
+    the judged precision, the GPUs and hubmem's version (a new version may count differently)."""
+    import dataclasses
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        hubmem_version = version("hubmem")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without an install
+        hubmem_version = "unknown"
+    return {
+        "job": "training" if isinstance(options, TrainingOptions) else "inference",
+        "options": dataclasses.asdict(options),
+        "precision": chosen or "auto",
+        "target": None if target is None else dataclasses.asdict(target),
+        "hubmem": hubmem_version,
+    }
 
 
 def _values(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from hubmem.fit.verdicts import Target
 from hubmem.jobs.audit import COLUMNS, AuditRow
-from hubmem.jobs.results import TrainingEstimate
-from hubmem.output.tables import fit_cell, human, render_rows, seq_limit
+from hubmem.output.tables import human, render_rows, seq_limit, signed
 
 
 def render_audit(
@@ -14,7 +13,7 @@ def render_audit(
     """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown."""
     if fmt in ("json", "jsonl", "csv"):
         return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)
-    training = any(isinstance(r.estimate, TrainingEstimate) for r in rows)  # --train: --gpus sets the count
+    training = any(r.is_training for r in rows)  # --train: --gpus sets the count
     fit_header = (
         "fits on" if target is None else f"fits {target.name}" if training else f"fits {target.describe()}"
     )
@@ -30,7 +29,6 @@ def render_audit(
             cells = [f["repo"]] + [""] * (len(headers) - 2)
             table.append(cells + [f"error {f['exit_code']}: {f['error']}"])
             continue
-        est = r.estimate
         cells = [
             f["repo"],
             f"{f['params']:,}" + ("" if f["exact"] else " (est.)"),
@@ -41,9 +39,9 @@ def render_audit(
             human(f["weights"], units),
             human(f["total"], units),
             f"{f['kv_per_token']:,}",
-            fit_cell(r.verdict, units) if r.verdict is not None else f["fits_on"],
+            fit_text(f, units) if target is not None and not r.is_training else f["fits_on"],
         ]
-        if target is not None and isinstance(est, TrainingEstimate):
+        if target is not None and r.is_training:
             cells += ["n/a", "n/a"]  # the reverse solve is for inference
         elif target is not None:
             cells += [
@@ -54,3 +52,14 @@ def render_audit(
         table.append(cells)
     numeric = (1, 2, 4, 6, 7, 8) + ((10, 11, 12) if target is not None else (10,))
     return render_rows(headers, table, fmt, numeric=numeric)
+
+
+def fit_text(f: dict, units: str) -> str:
+    """hubmem.output.tables.fit_cell from a row's plain values (a row read back from a database has no
+    Verdict): 'yes, +62.59 GiB free' / 'no, 1.92 GiB short (needs 2)'."""
+    if f["fits"] is None:
+        return f["fits_on"]
+    if f["fits"]:
+        return f"yes, {signed(f['headroom'], units)} {units} free"
+    need = f"needs {f['gpus_needed']}" if f["gpus_needed"] else "not on any number of them"
+    return f"no, {human(-f['headroom'], units)} {units} short ({need})"
