@@ -7,7 +7,7 @@ model, in a rotating order, so that the machine's load falls on all alike), `--l
   (which also reads config.json and estimates the KV cache, as hubmem does);
 - huggingface_hub as a naive client would use it: `get_safetensors_metadata` + `hf_hub_download("config.json")`.
 Per tool and model: requests, sequential round trips (FakeHub.round_trips), wall median/min/max, CPU,
-peak RSS (of the process and the children it waited for, from wait4), time from start to the first
+peak RSS (the process's own and its waited-for children's: tests/measured.py), time from start to the first
 request, time from the last answer to exit, and the wall ratio to hubmem. Then hubmem's rerun pinned to
 a commit (warm cache) and `hubmem --help`.
 """
@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.fakehub import FakeHub
+from tests.measured import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "repos"
@@ -66,21 +65,17 @@ class Run:
 
 def run_once(hub: FakeHub, argv: list[str], env: dict[str, str]) -> Run:
     hub.clear_log()
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    end = time.monotonic()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    m = run_measured(argv, env=env, cwd=ROOT)
     log = hub.requests
     return Run(
-        wall=end - start,
-        cpu=usage.ru_utime + usage.ru_stime,
-        rss_mb=usage.ru_maxrss / 1024,
+        wall=m.end - m.start,
+        cpu=m.cpu,
+        rss_mb=m.peak_rss / 2**20,
         requests=len(log),
         round_trips=hub.round_trips(),
-        first_request=min((r.arrived for r in log), default=end) - start,
-        after_last=end - max((r.answered for r in log), default=start),
-        code=proc.returncode,
+        first_request=min((r.arrived for r in log), default=m.end) - m.start,
+        after_last=m.end - max((r.answered for r in log), default=m.start),
+        code=m.returncode,
     )
 
 

@@ -42,7 +42,9 @@ class LoopbackTransport(httpx2.AsyncBaseTransport):
             request.url = request.url.copy_with(scheme=TARGET.scheme, host=TARGET.hostname, port=TARGET.port)
             request.headers["Host"] = TARGET.netloc
         elif not _loopback(request.url.host):
-            raise httpx2.ConnectError(f"refused: {request.url.host} is not a loopback address", request=request)
+            raise httpx2.ConnectError(
+                f"refused: {request.url.host} is not a loopback address", request=request
+            )
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:

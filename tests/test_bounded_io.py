@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from hubmem import errors
 from hubmem.cli import main
 from hubmem.hub import bounded
 from hubmem.hub import fetch as hub
+from tests.measured import run_measured
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = "test/tiny"
@@ -43,18 +42,13 @@ def estimate_json(*args: str) -> dict:
 
 
 def run_subprocess(*args: str) -> tuple[int, str, int]:
-    """`hubmem ARGS` in a fresh interpreter: (exit code, stderr, its peak RSS in bytes). Each call runs
-    one child, so RUSAGE_CHILDREN's maximum grows to this child's peak only if it is the largest yet:
-    the first child of the test process to read an endless body is measured against the bar."""
-    proc = subprocess.run(
+    """`hubmem ARGS` in a fresh interpreter: (exit code, stderr, its own peak RSS in bytes)."""
+    done = run_measured(
         [sys.executable, "-m", "hubmem.cli", *args],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
         timeout=120,
     )
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: kibibytes
-    return proc.returncode, proc.stderr, peak_kib * 1024
+    return done.returncode, done.stderr, done.peak_rss
 
 
 def test_a_server_ignoring_range_costs_the_probe_not_the_file(fake_hub):
