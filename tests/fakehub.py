@@ -201,7 +201,7 @@ def _parse_header(raw: bytes) -> dict[str, Any] | None:
     cost 0.3 s (the run's gen-2 collections took 12 s)."""
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return header if isinstance(header, dict) else None
 
@@ -217,7 +217,7 @@ def _dtype_totals(raw: bytes) -> dict[str, int] | None:
         if name != "__metadata__":
             try:
                 count = math.prod(tensor["shape"])
-            except TypeError:
+            except (TypeError, OverflowError, KeyError):
                 return None  # shape not numbers: the Hub leaves such a file out of its summary
             totals[tensor["dtype"]] = totals.get(tensor["dtype"], 0) + int(count)
     return totals

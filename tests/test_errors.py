@@ -115,7 +115,9 @@ def test_malformed_header(fake_hub):
         config=config(TINY),
         files={"model.safetensors": safetensors_bytes(b"{not json at all}")},
     )
-    assert_error(run("acme/garbage"), 16, "header is not json-encoded string")
+    assert_error(
+        run("acme/garbage"), 16, "malformed safetensors header in 'model.safetensors': not valid JSON"
+    )
 
 
 def test_truncated_header(fake_hub):
@@ -125,7 +127,11 @@ def test_truncated_header(fake_hub):
         config=config(TINY),
         files={"model.safetensors": safetensors_bytes(header[:20], len(header))},
     )
-    assert_error(run("acme/truncated"), 16, "Failed to parse safetensors header for 'model.safetensors'")
+    assert_error(
+        run("acme/truncated"),
+        16,
+        f"malformed safetensors header in 'model.safetensors': file is truncated (header of {len(header)} bytes, 20 present)",
+    )
 
 
 def test_header_offsets_disagree_with_shape(fake_hub):
@@ -162,8 +168,11 @@ def test_header_shape_or_offsets_not_naturals(fake_hub, shape, offsets):
 @pytest.mark.parametrize(
     "entry, reason",
     [
-        ({"dtype": "F32", "shape": [4], "data_offsets": 16}, "'int' object is not iterable"),
-        ("not an object", "string indices must be integers"),
+        (
+            {"dtype": "F32", "shape": [4], "data_offsets": 16},
+            "tensor 'w' has shape [4] and data_offsets 16; both must be lists of non-negative integers",
+        ),
+        ("not an object", "tensor 'w' is 'not an object', not an object with dtype, shape and data_offsets"),
     ],
 )
 def test_header_entries_of_the_wrong_json_type(fake_hub, entry, reason):
@@ -182,7 +191,8 @@ def test_oversized_header(fake_hub):
     assert_error(
         run("acme/huge"),
         18,
-        "safetensors header is too big. Maximum supported size is 25000000 bytes (got 30000000)",
+        "refusing to parse safetensors header for 'model.safetensors': safetensors header is too big "
+        "(30,000,000 bytes; huggingface_hub's limit is 25,000,000)",
     )
 
 

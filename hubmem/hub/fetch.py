@@ -1,12 +1,13 @@
 """Fetch what the estimate needs — config.json, the file list, safetensors headers — never weights.
 
-Every Hub call goes through huggingface_hub (auth, HF_ENDPOINT, cache, offline mode, retries,
-typed errors). Round trips per model, measured against the test server (see scripts/bench.py):
+Every Hub call goes through huggingface_hub's client (auth, HF_ENDPOINT, offline mode, typed
+errors), the requests HfApi's methods make, made by `hubmem.hub.client` without importing HfApi.
+Round trips per model, measured against the test server (see scripts/bench.py):
 
-    phase 1, concurrently:  model_info(files_metadata=True)   1 request  (sha, file list + sizes)
-                            GET config.json                    1 request
-    phase 2:  single file:  parse_safetensors_file_metadata    1 Range GET (2 if header > 100 kB)
-              sharded:      get_sharded_safetensors_metadata   1 GET for all shards (main only);
+    phase 1, concurrently:  model info (HfApi.model_info(files_metadata=True))  1 request  (sha, files + sizes)
+                            GET config.json                                    1 request
+    phase 2:  single file:  Range GET (parse_safetensors_file_metadata)        1 request (2 if header > 100 kB)
+              sharded:      GET safetensors-metadata (..._sharded_...)         1 request for all shards (main only);
                             fallback: GET index + one Range GET per shard, in parallel
     (the Hub answers a Range GET of an LFS file with a redirect: +1 request to its CDN per file)
 
@@ -21,7 +22,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,7 +30,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from hubmem import errors
-from hubmem.hub import bounded, header_check
+from hubmem.hub import bounded, client, header_check
+from hubmem.hub.header_check import Tensors
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -192,21 +194,17 @@ def _ref(repo: str, revision: str | None) -> str:
 
 
 def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: float) -> RepoSnapshot:
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
     # a pool per repo: leaving the block waits for every request it started, also after an error,
     # so none is left running into the next repo's or the caller's time
     with ThreadPoolExecutor(max_workers=8) as pool:
-        info_future = pool.submit(
-            with_retries, api.model_info, repo, revision=revision, files_metadata=True, timeout=timeout
+        info_future = pool.submit(with_retries, client.model_files, repo, revision, token, timeout=timeout)
+        config_future = pool.submit(
+            with_retries, client.small_file, repo, "config.json", revision, token, timeout=timeout
         )
-        config_future = pool.submit(get_small_file, api, repo, "config.json", revision, token, timeout)
         try:
-            info = info_future.result()
+            sha, files = info_future.result()
         except Exception as e:
             raise translate(e, repo, revision) from e
-        files = {s.rfilename: s.size for s in (info.siblings or [])}
         if "config.json" not in files:
             raise errors.ConfigNotFoundError(
                 f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
@@ -214,11 +212,7 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         weights_format, plan = plan_weight_files(files)
         try:
             # in this thread while config.json is in flight; shard reads are the pool's leaf tasks
-            headers = (
-                _remote_headers(api, pool, repo, info.sha, revision, plan, token, timeout, files)
-                if plan
-                else {}
-            )
+            headers = _remote_headers(pool, repo, sha, revision, plan, token, timeout, files) if plan else {}
             config_bytes = config_future.result()
         except errors.HubmemError:
             raise
@@ -228,7 +222,7 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
     return RepoSnapshot(
         repo_id=repo,
         revision=revision,
-        sha=info.sha,
+        sha=sha,
         config=config,
         files=files,
         headers=headers,
@@ -280,23 +274,6 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def get_small_file(api: Any, repo: str, filename: str, revision: str | None, token, timeout: float) -> bytes:
-    """One GET of a small repo file (config.json, the shard index) through huggingface_hub's session,
-    URL builder, auth headers and error mapping. hf_hub_download would add a HEAD round trip for its
-    blob cache; hubmem caches the parsed metadata itself (see below), keyed by commit."""
-    from huggingface_hub import hf_hub_url
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
-    url = hf_hub_url(repo, filename, revision=revision, endpoint=api.endpoint)
-
-    def get(timeout: float) -> bytes:
-        response = get_session().get(url, headers=build_hf_headers(token=token), timeout=timeout)
-        hf_raise_for_status(response)
-        return response.content
-
-    return with_retries(get, timeout=timeout)
-
-
 def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
     """Which safetensors files to read: one coherent set, never duplicates.
 
@@ -343,33 +320,23 @@ def unreadable_weight_files(files: dict[str, Any], weights_format: str) -> dict[
 
 
 def _remote_headers(
-    api: Any,
     pool: ThreadPoolExecutor,
     repo: str,
     sha: str | None,
     revision: str | None,
     plan: list[str],
-    token,
-    timeout,
-    sizes: dict[str, int | None] | None = None,
+    token: str | None,
+    timeout: float,
+    sizes: dict[str, int | None],
 ) -> Headers:
     """Headers of the planned files, with as few round trips as the server allows. `sizes`: file
     sizes from the file list, which bound each file's byte ranges."""
     from huggingface_hub.errors import HfHubHTTPError
 
-    sizes = sizes or {}
     if plan == [INDEX_FILE]:
         if revision in (None, "main"):
             try:
-                meta = _header_shape_checked(
-                    f"the shard headers of '{repo}'",
-                    with_retries,
-                    api.get_sharded_safetensors_metadata,
-                    repo,
-                    token=token,
-                    timeout=timeout,
-                )
-                return {f: _tensors(f, m, sizes.get(f)) for f, m in meta.files_metadata.items()}
+                return with_retries(client.sharded_headers, repo, INDEX_FILE, token, sizes, timeout=timeout)
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 # Any refusal of this one endpoint but auth (401/403: the shards would be refused too)
@@ -378,61 +345,17 @@ def _remote_headers(
                 if status is None or not (400 <= status < 500 or status == 501) or status in (401, 403, 429):
                     raise
             # server without the single-request endpoint (a mirror, an older Hub): read shard by shard
-        plan = shards_from_index(get_small_file(api, repo, INDEX_FILE, sha, token, timeout), f"'{repo}'")
+        index = with_retries(client.small_file, repo, INDEX_FILE, sha, token, timeout=timeout)
+        plan = shards_from_index(index, f"'{repo}'")
 
-    def one(filename: str) -> tuple[str, dict]:
-        meta = _header_shape_checked(
-            f"'{filename}'",
-            with_retries,
-            api.parse_safetensors_file_metadata,
-            repo,
-            filename,
-            revision=sha,
-            token=token,
-            timeout=timeout,
+    def one(filename: str) -> tuple[str, Tensors]:
+        tensors = with_retries(
+            client.file_header, repo, filename, sha, token, sizes.get(filename), timeout=timeout
         )
-        return filename, _tensors(filename, meta, sizes.get(filename))
+        return filename, tensors
 
     results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
     return dict(results)
-
-
-def _header_shape_checked(where: str, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """read(...) of safetensors headers, where JSON of the wrong shape (a tensor entry that is not an
-    object, offsets that are not a list) is a malformed header: huggingface_hub turns only missing
-    keys into SafetensorsParsingError, and lets TypeError and the like through."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        return read(*args, **kwargs)
-    except HfHubHTTPError:
-        raise  # an HTTP answer (BadRequestError is also a ValueError), not a header: the caller decides
-    except (TypeError, ValueError, AttributeError) as e:
-        raise errors.MalformedHeaderError(
-            f"malformed safetensors header in {where}: {_first_line(e)[:200]}"
-        ) from e
-    except RecursionError as e:  # json's parser recurses once per nested array or object
-        raise errors.MalformedHeaderError(
-            f"malformed safetensors header in {where}: nests arrays or objects too deeply to parse"
-        ) from e
-    except (OverflowError, MemoryError) as e:  # TensorInfo multiplies out any shape: [2**64, "x"]
-        raise errors.MalformedHeaderError(
-            f"malformed safetensors header in {where}: a shape that is not a list of integers"
-        ) from e
-
-
-def _tensors(
-    filename: str, meta: Any, file_size: int | None = None
-) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """(dtype, shape) per tensor of huggingface_hub's metadata of one file, checked by
-    hubmem.hub.header_check (`file_size`: the file's size in the Hub's file list, when it gives one;
-    its header length is unknown here, so the data may end up to 8 bytes before the file does)."""
-
-    def entries() -> Iterator[tuple[str, Any, Any, Any]]:
-        return ((name, i.dtype, i.shape, i.data_offsets) for name, i in meta.tensors.items())
-
-    data_size = file_size - 8 if isinstance(file_size, int) and file_size >= 8 else None
-    return header_check.checked_tensors(filename, entries, data_size)
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:

@@ -184,27 +184,36 @@ def read_local_header(path: Path, filename: str) -> Tensors:
     return parse_file_start(prefix + raw, size, filename)
 
 
-def parse_file_start(start: bytes, file_size: int, filename: str) -> Tensors:
-    """The checked tensors of a safetensors file whose first bytes (the length prefix and as much of
-    the header as there is) are `start`, of `file_size` bytes in all."""
+def check_header_length(length: int, filename: str) -> None:
+    """A header's declared length within huggingface_hub's limit (SAFETENSORS_MAX_HEADER_LENGTH, 25 MB),
+    checked before any byte of it is asked for."""
     from huggingface_hub import constants
 
-    if len(start) < 8:
-        raise errors.MalformedHeaderError(
-            f"'{label(filename)}' is too small to be a safetensors file ({file_size} bytes)"
-        )
-    (length,) = struct.unpack("<Q", start[:8])
     limit = constants.SAFETENSORS_MAX_HEADER_LENGTH
     if length > limit:
         raise errors.HeaderTooLargeError(
             f"refusing to parse safetensors header for '{label(filename)}': safetensors header is too big "
             f"({length:,} bytes; huggingface_hub's limit is {limit:,})"
         )
+
+
+def parse_file_start(start: bytes, file_size: int | None, filename: str) -> Tensors:
+    """The checked tensors of a safetensors file whose first bytes (the length prefix and as much of
+    the header as there is) are `start`, of `file_size` bytes in all (None: unknown)."""
+    if len(start) < 8:
+        raise errors.MalformedHeaderError(
+            f"'{label(filename)}' is too small to be a safetensors file "
+            f"({len(start) if file_size is None else file_size} bytes)"
+        )
+    (length,) = struct.unpack("<Q", start[:8])
+    check_header_length(length, filename)
     raw = start[8 : 8 + length]
-    if len(raw) < length or 8 + length > file_size:
+    if len(raw) < length or file_size is not None and 8 + length > file_size:
+        present = len(raw) if file_size is None else min(len(raw), max(file_size - 8, 0))
         raise errors.MalformedHeaderError(
             f"malformed safetensors header in '{label(filename)}': file is truncated "
-            f"(header of {length:,} bytes, {min(len(raw), max(file_size - 8, 0)):,} present)"
+            f"(header of {length:,} bytes, {present:,} present)"
         )
     header = decode_header(raw, filename)
-    return checked_tensors(filename, lambda: header_entries(filename, header), file_size - 8 - length)
+    data_size = None if file_size is None else file_size - 8 - length
+    return checked_tensors(filename, lambda: header_entries(filename, header), data_size)

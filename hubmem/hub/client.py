@@ -1,0 +1,130 @@
+"""The Hub requests hubmem makes, over huggingface_hub's own HTTP client, without importing `HfApi`.
+
+`huggingface_hub.hf_api` costs 0.2-0.4 s to import on a 2-core machine (it pulls in every API type),
+more than the three or four requests a model needs take at 50 ms each, and hubmem uses four of its
+methods, each a thin wrapper over one GET. So these are the same GETs, made the way those methods make
+them (huggingface_hub 2.4.0 `hf_api.py`), through the same pieces of huggingface_hub: the shared
+client (`utils.get_session`: its connection pool, proxies, `HF_ENDPOINT`), the auth and user-agent
+headers (`utils.build_hf_headers`: `HF_TOKEN`, the saved login), and the error mapping
+(`utils.hf_raise_for_status`: `RepositoryNotFoundError`, `GatedRepoError`, ... from the answer's
+`X-Error-Code`). Answers are read raw (bounded by `hubmem.hub.bounded` under `fetch.with_retries`) and
+checked here, without building huggingface_hub's per-tensor `TensorInfo` objects: the 92k tensors of
+DeepSeek-V3 go straight from JSON to hubmem's checked (dtype, shape) pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+from urllib.parse import quote
+
+from hubmem import errors
+from hubmem.hub import header_check
+from hubmem.hub.header_check import Tensors
+
+# huggingface_hub 2.4.0 hf_api.py parse_safetensors_file_metadata: the first 100 kB hold 97 % of headers,
+# so one Range GET of 100,001 bytes usually reads the whole header; a longer one costs a second GET.
+HEADER_PROBE_BYTES = 100_001
+
+
+def endpoint() -> str:
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT  # HF_ENDPOINT, as HfApi() and hf_hub_url use it
+
+
+def file_url(repo: str, filename: str, revision: str | None) -> str:
+    """hf_hub_url (file_download.py) for a model repo: {endpoint}/{repo}/resolve/{revision}/{filename}."""
+    return f"{endpoint()}/{repo}/resolve/{quote(revision or 'main', safe='')}/{quote(filename)}"
+
+
+def get(url: str, token: str | None, timeout: float, **kwargs: Any) -> Any:
+    """One GET through huggingface_hub's client and auth headers; its typed errors for a non-2xx answer.
+    `range`: a Range header value; other keywords go to the client (params=...)."""
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    headers = build_hf_headers(token=token)
+    if "range" in kwargs:
+        headers["range"] = kwargs.pop("range")
+    response = get_session().get(url, headers=headers, timeout=timeout, **kwargs)
+    hf_raise_for_status(response)
+    return response
+
+
+def model_files(
+    repo: str, revision: str | None, token: str | None, timeout: float
+) -> tuple[str | None, dict]:
+    """(commit sha, {path: size or None}) of a repo: `HfApi.model_info(files_metadata=True)`'s request,
+    GET /api/models/{repo}[/revision/{revision}]?blobs=true (hf_api.py model_info)."""
+    url = f"{endpoint()}/api/models/{repo}"
+    if revision is not None:
+        url += f"/revision/{quote(revision, safe='')}"
+    info = _json(get(url, token, timeout, params={"blobs": True}).content, "model info", repo)
+    siblings = info.get("siblings") if isinstance(info, dict) else None
+    sha = info.get("sha") if isinstance(info, dict) else None
+    if not isinstance(siblings, list) or not (sha is None or isinstance(sha, str)):
+        raise _malformed("model info", repo, "no list of files")
+    files: dict[str, int | None] = {}
+    for s in siblings:
+        name = s.get("rfilename") if isinstance(s, dict) else None
+        if not isinstance(name, str):
+            raise _malformed("model info", repo, "a file entry without a name")
+        size = s.get("size")
+        files[name] = size if type(size) is int and size >= 0 else None
+    return sha, files
+
+
+def small_file(repo: str, filename: str, revision: str | None, token: str | None, timeout: float) -> bytes:
+    """A small repo file's bytes (config.json, the shard index): one GET of its resolve URL. hf_hub_download
+    would add a HEAD round trip for its blob cache; hubmem caches the parsed metadata itself, by commit."""
+    return bytes(get(file_url(repo, filename, revision), token, timeout).content)
+
+
+def file_header(
+    repo: str, filename: str, revision: str | None, token: str | None, size: int | None, timeout: float
+) -> Tensors:
+    """The checked tensors of one safetensors file by Range GETs, as parse_safetensors_file_metadata reads
+    it (hf_api.py): bytes 0-100000, then bytes 8-(length+7) when the header is longer. `size`: the file's
+    size in the file list, which bounds the tensors' offsets."""
+    url = file_url(repo, filename, revision)
+    start = bytes(get(url, token, timeout, range=f"bytes=0-{HEADER_PROBE_BYTES - 1}").content)
+    if len(start) >= 8:
+        (length,) = struct.unpack("<Q", start[:8])
+        header_check.check_header_length(length, filename)
+        if 8 + length > len(start):
+            rest = bytes(get(url, token, timeout, range=f"bytes=8-{length + 7}").content)
+            start = start[:8] + rest
+    return header_check.parse_file_start(start, size, filename)
+
+
+def sharded_headers(
+    repo: str, index: str, token: str | None, sizes: dict, timeout: float
+) -> dict[str, Tensors]:
+    """Every shard's checked tensors in one request: GET /api/models/{repo}/safetensors-metadata/{index}
+    (hf_api.py get_sharded_safetensors_metadata; the Hub answers it for `main` only), whose answer is
+    {"index": ..., "headers": {shard: header}}. `sizes`: file sizes from the file list."""
+    url = f"{endpoint()}/api/models/{repo}/safetensors-metadata/{quote(index, safe='/')}"
+    answer = header_check.decode_header(get(url, token, timeout).content, f"{repo} (shard headers)")
+    headers = answer.get("headers") if isinstance(answer, dict) else None
+    if not isinstance(headers, dict) or not headers:
+        raise errors.MalformedHeaderError(f"the shard headers of '{repo}' are not an object of shard headers")
+    out = {}
+    for shard, header in headers.items():
+        size = sizes.get(shard)
+        data_size = size - 8 if isinstance(size, int) and size >= 8 else None  # header length unknown here
+        out[shard] = header_check.checked_tensors(
+            shard, lambda s=shard, h=header: header_check.header_entries(s, h), data_size
+        )
+    return out
+
+
+def _json(raw: bytes, what: str, repo: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise _malformed(what, repo, "not valid JSON") from e
+
+
+def _malformed(what: str, repo: str, why: str) -> errors.HubmemError:
+    return errors.HubServerError(f"the Hub's {what} for '{repo}' is malformed: {why}")
