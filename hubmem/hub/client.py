@@ -14,6 +14,7 @@ DeepSeek-V3 go straight from JSON to hubmem's checked (dtype, shape) pairs.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from typing import Any
@@ -114,7 +115,7 @@ def sharded_headers(
         size = sizes.get(shard)
         data_size = size - 8 if isinstance(size, int) and size >= 8 else None  # header length unknown here
         out[shard] = header_check.checked_tensors(
-            shard, lambda s=shard, h=header: header_check.header_entries(s, h), data_size
+            shard, functools.partial(header_check.header_entries, shard, header), data_size
         )
     return out
 
