@@ -216,8 +216,9 @@ def test_local_folder_reads_real_safetensors_files(tmp_path, fake_hub, sharded):
 
 
 def test_the_cli_in_its_own_process_fetches_beside_the_transformers_import(fake_hub):
-    """`hubmem REPO` as a real process forks one fetch helper (it runs no other thread at that point):
-    the estimate and the errors come back through it unchanged."""
+    """`hubmem REPO` as a real process: the estimate and the errors are the same as in-process. (It
+    fetches in-process where the config-class table spares transformers' import, and through one forked
+    helper, which it may fork as it runs no other thread yet, where that import runs beside the fetch.)"""
     import os
     import subprocess
     import sys

@@ -114,3 +114,9 @@ def test_parse_falls_back_to_transformers_when_the_view_cannot(monkeypatch) -> N
     monkeypatch.setattr(config_view, "view", refuse)
     arch = parse_architecture(config)
     assert arch.normalised_by.startswith("transformers ") and arch.normalised_by.endswith(" LlamaConfig")
+
+
+def test_the_installed_version_is_read_as_importlib_metadata_reads_it() -> None:
+    from importlib import metadata
+
+    assert config_table.installed_transformers() == metadata.version("transformers")

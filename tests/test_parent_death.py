@@ -63,6 +63,9 @@ PRELUDE = {
     "plain": "",
     # the fallback alone: no PR_SET_PDEATHSIG, so only the helpers' watch on their parent ends them
     "watch-only": "import hubmem.hub.batch as b; b._set_parent_death_signal = lambda: False; ",
+    # `hubmem REPO` forks a helper only when transformers must be imported beside the fetch: without a
+    # usable table of its config classes (another transformers version than the table's)
+    "no-table": "import hubmem.jobs.estimate as e; e.usable_table = lambda: None; ",
 }
 
 
@@ -84,7 +87,7 @@ def start(args: list[str], prelude: str) -> subprocess.Popen:
         ("audit", signal.SIGKILL, "plain"),
         ("audit", signal.SIGHUP, "plain"),
         ("audit", signal.SIGKILL, "watch-only"),
-        ("estimate", signal.SIGKILL, "plain"),
+        ("estimate", signal.SIGKILL, "no-table"),
     ],
     ids=["audit-TERM", "audit-KILL", "audit-HUP", "audit-KILL-watch-only", "estimate-KILL"],
 )

@@ -35,11 +35,11 @@ def fetch_snapshot(
 ) -> hub.RepoSnapshot:
     """Fetch a repo's metadata while transformers' config machinery imports. Raises HubmemError.
 
-    `beside` (the CLI): fetch in a forked helper process where hubmem.hub.batch finds one pays, so
-    that parsing a large checkpoint's headers and huggingface_hub's import run on another core than
-    transformers' import. Library callers fetch in-process (their threads make forking unsafe).
+    `beside` (the CLI): when transformers must be imported (no usable table of its config classes,
+    model/config_table.py), fetch in a forked helper process where hubmem.hub.batch finds one pays, so
+    that the fetch and transformers' import run on two cores. Library callers fetch in-process (their threads make forking unsafe).
     """
-    if not beside:
+    if not beside or usable_table() is not None:  # nothing to overlap: a helper would only cost its fork
         start_warm_up()
         return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
     from hubmem.hub import batch

@@ -12,7 +12,6 @@ fall back to the raw dict with the alias table below. Configs are JSON: nothing 
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import warnings
@@ -92,6 +91,8 @@ def warm_up() -> None:
     with _transformers_lock:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "critical")
         os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+        import logging
+
         import transformers.models.auto.configuration_auto  # noqa: F401
 
         # A config class that rejects a config logs the whole config at ERROR before it raises (40
