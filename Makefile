@@ -47,7 +47,7 @@ fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-pr
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python -m scripts.docs --write
 
-compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
+compare: install  ## hubmem's inference and training estimates against measured memory (estimate, measured, error %, hit rate)
 	$(BIN)/python -m scripts.compare_measured
 
 clean:

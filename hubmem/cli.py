@@ -238,6 +238,19 @@ inference_options = options(
         help="dynamic: transformers >= 4.45 (DynamicCache, last-position logits); legacy: 4.3x tuple "
         "past_key_values (previous step's cache and full logits held, stored buffers loaded).",
     ),
+    click.option(
+        "--bnb-compute-dtype",
+        type=click.Choice(choices.BNB_COMPUTE_DTYPES),
+        cls=LibraryDefault,
+        show_default="fp32",
+        help="nf4/fp4 rows: bnb_4bit_compute_dtype (BitsAndBytesConfig's default fp32); each prefill "
+        "matmul dequantizes its weight to it.",
+    ),
+    click.option(
+        "--bnb-double-quant",
+        is_flag=True,
+        help="nf4/fp4 rows: bnb_4bit_use_double_quant (absmax in 8 bits: 4.127 instead of 4.5 bits/weight).",
+    ),
 )
 
 training_options = options(

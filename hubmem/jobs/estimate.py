@@ -116,6 +116,8 @@ def inference_estimate(
         prompt_len=o.prompt_at(facts.seq_len),
         num_beams=o.num_beams,
         generate_cache=o.generate_cache,
+        bnb_compute_dtype=o.bnb_compute_dtype,
+        bnb_double_quant=o.bnb_double_quant,
     )
     keys = list(o.precision_keys) or list(memory.DEFAULT_PRECISIONS)
     if not o.precisions and _is_stored_distinct(counts):
@@ -272,6 +274,7 @@ def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCoun
         linear_rows=scaled(counts.linear_rows),
         linear_groups_128=scaled(counts.linear_groups_128),
         linear_blocks_128=scaled(counts.linear_blocks_128),
+        linear_blocks_64=scaled(counts.linear_blocks_64),
         routed_expert_params=scaled(counts.routed_expert_params),
         exact=False,
     )

@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from hubmem.choices import ATTENTION, GENERATE_CACHES, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
+from hubmem.choices import (
+    ATTENTION,
+    BNB_COMPUTE_DTYPES,
+    GENERATE_CACHES,
+    KV_DTYPES,
+    STATE_DTYPES,
+    TRAIN_MODES,
+)
 from hubmem.dtypes import PRECISION_ALIASES
 from hubmem.errors import InvalidInputError
 from hubmem.memory import training
@@ -34,6 +41,8 @@ INFERENCE_ONLY = (
     "new_tokens",
     "num_beams",
     "generate_cache",
+    "bnb_compute_dtype",
+    "bnb_double_quant",
 )
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
@@ -129,6 +138,9 @@ class InferenceOptions:
     new_tokens: int | None = None
     num_beams: int = 1
     generate_cache: str = "dynamic"
+    # bitsandbytes 4-bit rows (nf4, fp4): BitsAndBytesConfig's defaults
+    bnb_compute_dtype: str = "fp32"
+    bnb_double_quant: bool = False
 
     def __post_init__(self) -> None:
         if self.seq_len is not None:
@@ -139,6 +151,11 @@ class InferenceOptions:
             _integer(self.new_tokens, "new_tokens", 0)
         _integer(self.num_beams, "num_beams", 1)
         _choice(self.generate_cache, GENERATE_CACHES, "generate_cache")
+        _choice(self.bnb_compute_dtype, BNB_COMPUTE_DTYPES, "bnb_compute_dtype")
+        if not isinstance(self.bnb_double_quant, bool):
+            raise InvalidInputError(
+                f"--bnb-double-quant is a flag (True or False), not {self.bnb_double_quant!r}"
+            )
         plen, new, total = self.prompt_len, self.new_tokens, self.seq_len
         if plen is not None and new is not None and total is not None and total != plen + new:
             raise InvalidInputError(

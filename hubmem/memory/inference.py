@@ -20,6 +20,7 @@ from hubmem.memory.kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: pa
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
 from hubmem.model.variants import BIDIRECTIONAL, SSM_ONLY_TYPES
+from hubmem.runtimes.bitsandbytes import BNB_4BIT, dequant_applies, dequant_bytes, four_bit_bytes
 from hubmem.units import GiB
 
 # Default per-GPU overhead: CUDA context + framework reserve. Measured context alone is
@@ -59,14 +60,26 @@ PRECISIONS: dict[str, Precision] = {
             "GPTQ/AWQ 4-bit, group size 128: fp16 scale + 4-bit zero per group (4.16 bits/weight); "
             "embeddings, norms, lm_head, biases stay 16-bit",
         ),
+        Precision(
+            "nf4",
+            "nf4 (bnb)",
+            "bitsandbytes 4-bit NF4: block Linear weights 4 bits + fp32 absmax per 64 (4.5 bits; 4.127 with "
+            "double quant); embeddings, norms, lm_head, biases stay 16-bit",
+        ),
+        Precision(
+            "fp4",
+            "fp4 (bnb)",
+            "bitsandbytes 4-bit FP4 (load_in_4bit's default quant type): storage as nf4",
+        ),
         Precision("stored", "as stored", "the checkpoint's own dtypes and quantization, byte for byte"),
     )
 }
 DEFAULT_PRECISIONS = ("fp32", "bf16", "fp8", "int8", "int4")
 
 
-def weight_bytes(counts: CheckpointCounts, precision: str) -> int:
-    """Bytes of the model's weights once loaded at `precision`."""
+def weight_bytes(counts: CheckpointCounts, precision: str, double_quant: bool = False) -> int:
+    """Bytes of the model's weights once loaded at `precision` (`double_quant`: bitsandbytes 4-bit's
+    nested absmax quantization)."""
     kept16 = (counts.parameters - counts.linear_params) * 2  # embeddings, norms, lm_head, biases
     linear = counts.linear_params
     if precision == "fp32":
@@ -83,6 +96,8 @@ def weight_bytes(counts: CheckpointCounts, precision: str) -> int:
         # GPTQ/AWQ g128: 4 bits per weight + per group of 128 inputs an fp16 scale and a 4-bit zero
         # (2.5 bytes): 4 + 20/128 = 4.156 bits per weight.
         return (linear + 1) // 2 + counts.linear_groups_128 * 5 // 2 + kept16
+    if precision in BNB_4BIT:
+        return four_bit_bytes(counts, double_quant) + kept16
     if precision == "stored":
         return counts.stored_bytes
     raise ValueError(f"unknown precision {precision!r}")
@@ -176,6 +191,9 @@ class InferenceSettings:
     prompt_len: int | None = None
     num_beams: int = 1
     generate_cache: str = "dynamic"  # dynamic (transformers >= 4.45) | legacy (4.3x tuple past_key_values)
+    # bitsandbytes 4-bit rows (hubmem.runtimes.bitsandbytes): BitsAndBytesConfig's defaults
+    bnb_compute_dtype: str = "fp32"
+    bnb_double_quant: bool = False
 
     @property
     def generating(self) -> bool:
@@ -339,7 +357,7 @@ def inference_row(
 ) -> InferenceRow:
     """Weights + KV cache + activations + overhead for one precision, each with its formula."""
     spec = PRECISIONS[precision]
-    weights = weight_bytes(counts, precision)
+    weights = weight_bytes(counts, precision, settings.bnb_double_quant)
     b, s = settings.batch, settings.seq_len
     w_term = Term(
         "weights",
@@ -372,6 +390,7 @@ def inference_row(
         all_logits=settings.all_logits,
         encoder_len=settings.encoder_len,
     )
+    dq = bnb_dequant(counts, precision, settings, b * s)
     m = 3 if arch.gated_mlp else 2
     extra = "".join(
         f", {name} {value:,}"
@@ -380,15 +399,17 @@ def inference_row(
     )
     act_term = Term(
         "activations",
-        act.total,
+        act.total + dq,
         f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}{extra}) + logits {act.logits:,}; "
         f"mlp = (2·b·s·h + {m}·b·s·i) × {e}{_moe_width_note(arch)}, attention = (2·b·s·h + "
         + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
         + f") × {e}"
         # eager scores in e bytes + their fp32 softmax: already bytes, outside the × e (as activation_bytes)
         + (f" + b·a·s²·({e} + 4)" if settings.attn == "eager" else "")
-        + f" [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
-        "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
+        + f" [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4"
+        + (dequant_note(counts, settings, dq) if dq else ""),
+        "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)"
+        + ("; bitsandbytes autograd/_functions.py matmul_4bit" if dq else ""),
     )
     o_term = Term(
         "overhead",
@@ -401,9 +422,26 @@ def inference_row(
         spec.label,
         weights,
         kv,
-        act.total,
+        act.total + dq,
         settings.overhead_bytes,
         (w_term, *kv_terms, act_term, o_term),
+    )
+
+
+def bnb_dequant(counts: CheckpointCounts, precision: str, settings: InferenceSettings, rows: int) -> int:
+    """bitsandbytes 4-bit: the largest Linear dequantized by a forward over `rows` input rows (0 for one
+    row, which takes gemv_4bit, and for every other precision)."""
+    if precision not in BNB_4BIT or not dequant_applies(rows):
+        return 0
+    return dequant_bytes(counts, settings.bnb_compute_dtype)
+
+
+def dequant_note(counts: CheckpointCounts, settings: InferenceSettings, dq: int) -> str:
+    c = settings.bnb_compute_dtype
+    per = "2" if c != "fp32" else "(2 + 4)"
+    return (
+        f" + the largest Linear dequantized by MatMul4Bit: {counts.linear_largest:,} × {per} = {dq:,}"
+        f" (16-bit, then the {c} compute copy; --bnb-compute-dtype)"
     )
 
 
@@ -418,7 +456,7 @@ def _generation_row(
 
     spec = PRECISIONS[precision]
     e = compute_dtype_bytes(precision)
-    phases = generation_phases(arch, precision, settings, e)
+    phases = generation_phases(arch, precision, settings, e, counts)
     top = peak(phases)
     weights = w_term.bytes
     terms = [w_term]
