@@ -59,6 +59,7 @@ def test_ready_to_pull(fake_hub, free, tmp_path):
         "gpus       1× T4 16GB · 14.75 GiB usable each\n"
         "memory     1.00 GiB per GPU: fits, +13.75 GiB free\n"
         "           max seq len 2,048 (model max) at batch 1 · max batch 5,622 at seq 2,048 · fewest GPUs that fit: 1\n"
+        "           T4 16GB has no bf16 (compute capability < 8.0): the 16-bit row runs as fp16, the same bytes\n"
         "download   0.00 GiB (406,272 bytes) in 1 file\n"
         f"disk       100.00 GiB free at {tmp_path}: enough\n"
         "verdict    ready to pull (exit 0)\n"

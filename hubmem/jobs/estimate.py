@@ -134,7 +134,10 @@ def inference_estimate(
         ),
         settings=settings,
         rows=rows,
-        fits_on={r.precision: fits_on_label(r, arch, rule) for r in rows},
+        fits_on={
+            r.precision: fits_on_label(r, arch, rule, counts, _bf16_row(rows, arch, counts, settings))
+            for r in rows
+        },
         kv_bytes_per_token={
             r.precision: memory.kv_bytes_per_token(
                 arch, memory.kv_element_bytes(settings, r.precision), kv_format
@@ -176,6 +179,18 @@ def training_estimate(
     else:
         fits_on = {r.regime: training_fit_label(shape, r, seq_len, settings) for r in rows}
     return TrainingEstimate(**_fields(facts, notes), settings=settings, rows=rows, fits_on=fits_on, fit=fit)
+
+
+def _bf16_row(
+    rows: tuple[memory.InferenceRow, ...],
+    arch: Architecture,
+    counts: CheckpointCounts,
+    settings: memory.InferenceSettings,
+) -> memory.InferenceRow:
+    """The 16-bit row: what transformers loads an FP8 / MXFP4 row as on a GPU without it."""
+    return next((r for r in rows if r.precision == "bf16"), None) or memory.inference_row(
+        arch, counts, "bf16", settings
+    )
 
 
 def _fields(facts: ModelFacts, notes: list[str], **changes: Any) -> dict[str, Any]:

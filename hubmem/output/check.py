@@ -62,6 +62,7 @@ def render_check(result: CheckResult, fmt: str = "table", units: str = "GiB") ->
                 f"max batch {'n/a' if v.max_batch is None else f'{v.max_batch:,}'} at seq {s.seq_len:,} · "
                 f"fewest GPUs that fit: {v.gpus_needed if v.gpus_needed else 'none'}",
             ),
+            *([("", v.note)] if v.note else []),
         ]
     lines = [
         ("repo", f"{est.repo_id}{sha}"),
