@@ -350,7 +350,8 @@ judged_precision_option = click.option(
     type=click.Choice(choices.JUDGED_PRECISIONS),
     default="auto",
     show_default=True,
-    help="Precision to judge. auto: the checkpoint as stored when quantized, fp32 for a float32 config, else bf16.",
+    help="Precision to judge. auto: what transformers >= 5 loads (dtype auto): the checkpoint as stored when "
+    "quantized, else config.json's dtype, else the checkpoint's float dtype (F32: fp32).",
 )
 
 

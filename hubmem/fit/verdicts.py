@@ -239,12 +239,33 @@ def verdicts(est, tgt: Target) -> list[Verdict]:
     return [verdict(est, r.precision, tgt) for r in est.rows]
 
 
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+
+
+def auto_dtype(est) -> tuple[str, str]:
+    """What transformers >= 5's default `from_pretrained(dtype="auto")` loads (PR #34919 made "auto" the
+    default): config.json's `dtype` / `torch_dtype` if it has one, else the checkpoint's floating dtype
+    (`get_state_dict_dtype`: the first floating tensor's; here the dtype most floating elements have).
+    Returns (precision key "fp32" or "bf16", the reason in words)."""
+    dtype = est.architecture.dtype
+    if dtype:
+        key = "fp32" if dtype in ("float32", "fp32") else "bf16"
+        return key, f"config.json dtype {dtype}"
+    stored = {d: n for d, n in est.counts.stored_by_dtype.items() if d in FLOAT_DTYPES}
+    if stored:
+        top = max(stored, key=lambda d: stored[d])
+        key = "fp32" if top in ("F32", "F64") else "bf16"
+        return key, f"no dtype in config.json: the checkpoint's {top}"
+    return "bf16", "no dtype in config.json or checkpoint: 16-bit assumed"
+
+
 def default_precision(est) -> str:
-    """The precision a plain `from_pretrained(..., dtype="auto")` loads at: the checkpoint as stored
-    when it is quantized or mixed, fp32 for a float32 config, else 16-bit."""
+    """The precision a plain `from_pretrained(...)` loads at (transformers >= 5, dtype="auto"): the
+    checkpoint as stored when it is quantized or mixed, else `auto_dtype`."""
     keys = [r.precision for r in est.rows]
     if "stored" in keys:
         return "stored"
-    if est.architecture.dtype in ("float32", "fp32") and "fp32" in keys:
-        return "fp32"
+    key, _ = auto_dtype(est)
+    if key in keys:
+        return key
     return "bf16" if "bf16" in keys else keys[0]
