@@ -251,6 +251,12 @@ inference_options = options(
         is_flag=True,
         help="nf4/fp4 rows: bnb_4bit_use_double_quant (absmax in 8 bits: 4.127 instead of 4.5 bits/weight).",
     ),
+    click.option(
+        "--bnb-quantize-lm-head",
+        is_flag=True,
+        help="nf4/fp4 rows: quantize lm_head too, as Lightning's BitsandbytesPrecision (litgpt) does; "
+        "transformers keeps it 16-bit.",
+    ),
 )
 
 training_options = options(

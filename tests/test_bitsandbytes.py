@@ -71,3 +71,13 @@ def test_bad_bnb_options_exit_3():
         result.stderr
         == "Error: Invalid value for '--bnb-compute-dtype': 'fp8' is not one of 'fp32', 'bf16', 'fp16'.\n"
     )
+
+
+def test_lightning_s_bitsandbytes_precision_quantizes_lm_head_too(fake_hub):
+    # --bnb-quantize-lm-head (litgpt): embed_out [50304, 1024] = 51,511,296 weights join the 4-bit ones:
+    # nibbles (301,989,888 + 51,511,296) / 2 = 176,750,592; absmax (4,718,592 + 804,864) × 4 = 22,093,824;
+    # 16-bit rest 206,688,256 − 51,511,296 × 2 = 103,665,664. It is now the largest Linear a prefill
+    # dequantizes: 51,511,296 × (2 + 4) = 309,067,776 (16 tokens: MLP 327,680 + logits 201,216 besides).
+    r = rows("--seq-len", "16", "--precision", "nf4", "--bnb-quantize-lm-head")["nf4"]
+    assert r["weights"] == 176_750_592 + 22_093_824 + 103_665_664 == 302_510_080
+    assert r["activations"] == 327_680 + 201_216 + 309_067_776

@@ -43,6 +43,7 @@ INFERENCE_ONLY = (
     "generate_cache",
     "bnb_compute_dtype",
     "bnb_double_quant",
+    "bnb_quantize_lm_head",
 )
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
@@ -141,6 +142,7 @@ class InferenceOptions:
     # bitsandbytes 4-bit rows (nf4, fp4): BitsAndBytesConfig's defaults
     bnb_compute_dtype: str = "fp32"
     bnb_double_quant: bool = False
+    bnb_quantize_lm_head: bool = False
 
     def __post_init__(self) -> None:
         if self.seq_len is not None:

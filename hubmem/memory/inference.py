@@ -20,7 +20,13 @@ from hubmem.memory.kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: pa
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
 from hubmem.model.variants import BIDIRECTIONAL, SSM_ONLY_TYPES
-from hubmem.runtimes.bitsandbytes import BNB_4BIT, dequant_applies, dequant_bytes, four_bit_bytes
+from hubmem.runtimes.bitsandbytes import (
+    BNB_4BIT,
+    dequant_applies,
+    dequant_bytes,
+    four_bit_bytes,
+    lm_head_params,
+)
 from hubmem.units import GiB
 
 # Default per-GPU overhead: CUDA context + framework reserve. Measured context alone is
@@ -77,9 +83,11 @@ PRECISIONS: dict[str, Precision] = {
 DEFAULT_PRECISIONS = ("fp32", "bf16", "fp8", "int8", "int4")
 
 
-def weight_bytes(counts: CheckpointCounts, precision: str, double_quant: bool = False) -> int:
+def weight_bytes(
+    counts: CheckpointCounts, precision: str, double_quant: bool = False, quantize_lm_head: bool = False
+) -> int:
     """Bytes of the model's weights once loaded at `precision` (`double_quant`: bitsandbytes 4-bit's
-    nested absmax quantization)."""
+    nested absmax quantization; `quantize_lm_head`: the 4-bit rows quantize lm_head too)."""
     kept16 = (counts.parameters - counts.linear_params) * 2  # embeddings, norms, lm_head, biases
     linear = counts.linear_params
     if precision == "fp32":
@@ -97,7 +105,8 @@ def weight_bytes(counts: CheckpointCounts, precision: str, double_quant: bool = 
         # (2.5 bytes): 4 + 20/128 = 4.156 bits per weight.
         return (linear + 1) // 2 + counts.linear_groups_128 * 5 // 2 + kept16
     if precision in BNB_4BIT:
-        return four_bit_bytes(counts, double_quant) + kept16
+        head = lm_head_params(counts) if quantize_lm_head else 0
+        return four_bit_bytes(counts, double_quant, quantize_lm_head) + kept16 - head * 2
     if precision == "stored":
         return counts.stored_bytes
     raise ValueError(f"unknown precision {precision!r}")
@@ -194,6 +203,7 @@ class InferenceSettings:
     # bitsandbytes 4-bit rows (hubmem.runtimes.bitsandbytes): BitsAndBytesConfig's defaults
     bnb_compute_dtype: str = "fp32"
     bnb_double_quant: bool = False
+    bnb_quantize_lm_head: bool = False  # transformers keeps lm_head 16-bit; Lightning / litgpt quantize it
 
     @property
     def generating(self) -> bool:
@@ -357,7 +367,7 @@ def inference_row(
 ) -> InferenceRow:
     """Weights + KV cache + activations + overhead for one precision, each with its formula."""
     spec = PRECISIONS[precision]
-    weights = weight_bytes(counts, precision, settings.bnb_double_quant)
+    weights = weight_bytes(counts, precision, settings.bnb_double_quant, settings.bnb_quantize_lm_head)
     b, s = settings.batch, settings.seq_len
     w_term = Term(
         "weights",
@@ -433,14 +443,14 @@ def bnb_dequant(counts: CheckpointCounts, precision: str, settings: InferenceSet
     row, which takes gemv_4bit, and for every other precision)."""
     if precision not in BNB_4BIT or not dequant_applies(rows):
         return 0
-    return dequant_bytes(counts, settings.bnb_compute_dtype)
+    return dequant_bytes(counts, settings.bnb_compute_dtype, settings.bnb_quantize_lm_head)
 
 
 def dequant_note(counts: CheckpointCounts, settings: InferenceSettings, dq: int) -> str:
     c = settings.bnb_compute_dtype
     per = "2" if c != "fp32" else "(2 + 4)"
     return (
-        f" + the largest Linear dequantized by MatMul4Bit: {counts.linear_largest:,} × {per} = {dq:,}"
+        f" + the largest Linear dequantized by MatMul4Bit: {dq // (2 if c != 'fp32' else 6):,} × {per} = {dq:,}"
         f" (16-bit, then the {c} compute copy; --bnb-compute-dtype)"
     )
 

@@ -41,19 +41,28 @@ def absmax_blocks(counts: CheckpointCounts) -> int:
     return counts.linear_blocks_64 or -(-counts.linear_params // BLOCKSIZE)
 
 
-def four_bit_bytes(counts: CheckpointCounts, double_quant: bool) -> int:
-    """Bytes of the quantized block Linear weights: packed nibbles + their absmax (see the docstring)."""
-    blocks = absmax_blocks(counts)
-    packed = (counts.linear_params + 1) // 2
+def lm_head_params(counts: CheckpointCounts) -> int:
+    """The output projection's own weights (0 when tied to the embeddings: nothing of its own to quantize)."""
+    return counts.by_component.get("lm_head", 0)
+
+
+def four_bit_bytes(counts: CheckpointCounts, double_quant: bool, lm_head: bool = False) -> int:
+    """Bytes of the quantized block Linear weights (and with `lm_head` the output projection, as
+    Lightning's BitsandbytesPrecision, used by litgpt, replaces every nn.Linear): packed nibbles + their
+    absmax (see the docstring)."""
+    extra = lm_head_params(counts) if lm_head else 0
+    blocks = absmax_blocks(counts) + -(-extra // BLOCKSIZE)
+    packed = (counts.linear_params + extra + 1) // 2
     if not double_quant:
         return packed + blocks * 4
     return packed + blocks + -(-blocks // NESTED_BLOCKSIZE) * 4
 
 
-def dequant_bytes(counts: CheckpointCounts, compute_dtype: str) -> int:
-    """The largest block Linear dequantized for one MatMul4Bit forward (16-bit, then the compute copy)."""
+def dequant_bytes(counts: CheckpointCounts, compute_dtype: str, lm_head: bool = False) -> int:
+    """The largest quantized Linear dequantized for one MatMul4Bit forward (16-bit, then the compute copy)."""
     per_element = 2 + (COMPUTE_BYTES[compute_dtype] if COMPUTE_BYTES[compute_dtype] != 2 else 0)
-    return counts.linear_largest * per_element
+    largest = max(counts.linear_largest, lm_head_params(counts) if lm_head else 0)
+    return largest * per_element
 
 
 def dequant_applies(rows: int) -> bool:
