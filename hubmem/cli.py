@@ -165,7 +165,8 @@ shared_model_options = options(
         "--overhead",
         cls=LibraryDefault,
         show_default="1GiB",
-        help="CUDA context + framework reserve per GPU, e.g. 1GiB, 1.3GB, 500MiB.",
+        help="CUDA context + framework reserve per GPU, e.g. 1GiB, 1.3GB, 500MiB, or a model from its parts: "
+        "torch-lazy, torch-lazy-sm90, torch-eager, cuda11, allocated, allocated-sm90 (README).",
     ),
     click.option(
         "--params",

@@ -36,11 +36,20 @@ PYTHIA = "EleutherAI/pythia-410m"  # same architecture and parameter count as th
 # transformers docs (model_memory_anatomy, perf_train_gpu_one): V100 16GB, HF Trainer with a sequence
 # classification head, NVML "GPU memory occupied" printed as info.used // 1024**2 (MiB), which includes the
 # 1343 MiB CUDA context + kernels the same page measured alone. BERT of that era: eager attention, dropout 0.1.
-BERT_ARGS = ("--seq-len", "512", "--attn", "eager", "--objective", "classifier", "--overhead", "1343MiB")
+BERT_ARGS = ("--seq-len", "512", "--attn", "eager", "--objective", "classifier", "--overhead", "cuda11")
 # transformers docs gpt_neox.md SDPA training benchmark (fxmarty's benchmark_sdpa_training): model loaded in
 # float16, no optimizer (model.zero_grad(); loss = logits.sum(); loss.backward()), peak
 # torch.cuda.max_memory_allocated() × 1e-6 (decimal MB, no CUDA context).
-PYTHIA_ARGS = ("--regime", "bf16", "--optimizer", "sgd", "--objective", "logits-sum", "--overhead", "0GB")
+PYTHIA_ARGS = (
+    "--regime",
+    "bf16",
+    "--optimizer",
+    "sgd",
+    "--objective",
+    "logits-sum",
+    "--overhead",
+    "allocated",
+)
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,7 @@ OCTOCODER = "bigcode/octocoder"
 # ~20-token prompt ("Question: Please write a function in Python that transforms bytes to Giga bytes.\n\nAnswer:"),
 # peak torch.cuda.max_memory_allocated() / 1024**3 (GiB, no CUDA context), GPTBigCode eager attention.
 OCTOCODER_ARGS = (
-    "--prompt-len", "20", "--new-tokens", "60", "--generate-cache", "legacy", "--attn", "eager", "--overhead", "0GB",
+    "--prompt-len", "20", "--new-tokens", "60", "--generate-cache", "legacy", "--attn", "eager", "--overhead", "allocated",
 )  # fmt: skip
 # transformers docs gpt_neox.md SDPA inference table (RTX 3080 Ti, PyTorch 2.2.1, float16): optimum's
 # benchmark_bettertransformer.py `generate(min_new_tokens=max_token, max_new_tokens=max_token)` with
@@ -213,7 +222,7 @@ PYTHIA_GEN_ARGS = (
     "--generate-cache",
     "legacy",
     "--overhead",
-    "0GB",
+    "allocated",
     "--precision",
     "bf16",
 )
@@ -252,7 +261,7 @@ INFERENCE_ROWS = (
     Measured(
         "bert-large fp32 loaded",
         BERT,
-        ("--precision", "fp32", "--seq-len", "1", "--overhead", "1343MiB"),
+        ("--precision", "fp32", "--seq-len", "1", "--overhead", "cuda11"),
         "fp32",
         2631,
         MIB,
@@ -283,7 +292,7 @@ INFERENCE_ROWS = (
 # (decimal GB, no CUDA context). Inference: generate/base.py's defaults, the prompt "What food do llamas
 # eat?" (about 10 tokens) and max_new_tokens 50; `--quantize bnb.nf4[-dq]` goes through Lightning's
 # BitsandbytesPrecision, which replaces every nn.Linear (lm_head too) with a 4-bit one computing in bf16.
-LITGPT_GEN = ("--prompt-len", "10", "--new-tokens", "50", "--overhead", "0GB")
+LITGPT_GEN = ("--prompt-len", "10", "--new-tokens", "50", "--overhead", "allocated")
 LITGPT_NF4 = ("--precision", "nf4", "--bnb-compute-dtype", "bf16", "--bnb-quantize-lm-head")
 LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, FALCON_40B = (
     "meta-llama/Llama-2-7b-hf",
@@ -338,7 +347,7 @@ LITGPT_LORA = (
     "--seq-len",
     "1304",
     "--overhead",
-    "0GB",
+    "allocated",
 )
 LITGPT_TRAINING = tuple(
     Measured(

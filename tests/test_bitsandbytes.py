@@ -81,3 +81,15 @@ def test_lightning_s_bitsandbytes_precision_quantizes_lm_head_too(fake_hub):
     r = rows("--seq-len", "16", "--precision", "nf4", "--bnb-quantize-lm-head")["nf4"]
     assert r["weights"] == 176_750_592 + 22_093_824 + 103_665_664 == 302_510_080
     assert r["activations"] == 327_680 + 201_216 + 309_067_776
+
+
+def test_the_api_wants_flags_as_booleans(fake_hub):
+    import pytest
+
+    import hubmem
+    from hubmem.errors import InvalidInputError
+
+    with pytest.raises(
+        InvalidInputError, match=r"^--bnb-quantize-lm-head is a flag \(True or False\), not 'yes'$"
+    ):
+        hubmem.estimate(PYTHIA, bnb_quantize_lm_head="yes")

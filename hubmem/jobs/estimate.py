@@ -119,6 +119,7 @@ def inference_estimate(
         bnb_compute_dtype=o.bnb_compute_dtype,
         bnb_double_quant=o.bnb_double_quant,
         bnb_quantize_lm_head=o.bnb_quantize_lm_head,
+        overhead_model=o.overhead_model,
     )
     keys = list(o.precision_keys) or list(memory.DEFAULT_PRECISIONS)
     if not o.precisions and _is_stored_distinct(counts):

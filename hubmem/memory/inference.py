@@ -204,6 +204,7 @@ class InferenceSettings:
     bnb_compute_dtype: str = "fp32"
     bnb_double_quant: bool = False
     bnb_quantize_lm_head: bool = False  # transformers keeps lm_head 16-bit; Lightning / litgpt quantize it
+    overhead_model: str = ""  # a named --overhead model (hubmem.runtimes.overhead): its parts for --explain
 
     @property
     def generating(self) -> bool:
@@ -421,12 +422,7 @@ def inference_row(
         "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)"
         + ("; bitsandbytes autograd/_functions.py matmul_4bit" if dq else ""),
     )
-    o_term = Term(
-        "overhead",
-        settings.overhead_bytes,
-        "CUDA context + framework reserve per GPU (--overhead)",
-        "pytorch/pytorch#86509 (context 0.29–0.67 GB); transformers model_memory_anatomy (1.34 GB)",
-    )
+    o_term = overhead_term(settings)
     return InferenceRow(
         precision,
         spec.label,
@@ -452,6 +448,21 @@ def dequant_note(counts: CheckpointCounts, settings: InferenceSettings, dq: int)
     return (
         f" + the largest Linear dequantized by MatMul4Bit: {dq // (2 if c != 'fp32' else 6):,} × {per} = {dq:,}"
         f" (16-bit, then the {c} compute copy; --bnb-compute-dtype)"
+    )
+
+
+def overhead_term(settings: InferenceSettings) -> Term:
+    """The per-GPU overhead: a figure (--overhead 1GiB), or a named model's parts (--overhead torch-lazy)."""
+    if settings.overhead_model:
+        from hubmem.runtimes.overhead import MODELS
+
+        model = MODELS[settings.overhead_model]
+        return Term("overhead", settings.overhead_bytes, model.formula(), "hubmem.runtimes.overhead")
+    return Term(
+        "overhead",
+        settings.overhead_bytes,
+        "CUDA context + framework reserve per GPU (--overhead)",
+        OVERHEAD_SOURCE,
     )
 
 
@@ -499,14 +510,7 @@ def _generation_row(
             "hubmem.runtimes.generate (transformers generation/utils.py, cache_utils.py)",
         )
     )
-    terms.append(
-        Term(
-            "overhead",
-            settings.overhead_bytes,
-            "CUDA context + framework reserve per GPU (--overhead)",
-            OVERHEAD_SOURCE,
-        )
-    )
+    terms.append(overhead_term(settings))
     return InferenceRow(
         precision, spec.label, weights, top.kv, top.transient, settings.overhead_bytes, tuple(terms)
     )
