@@ -29,6 +29,7 @@ TRAIN_MODES = ("full", "lora", "qlora")
 REGIMES = ("fp32", "bf16", "mixed", "int8")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
 GRAD_DTYPES = ("fp32", "16bit")
+LOSS_DTYPES = ("fp32", "16bit")  # hubmem.memory.training logits_bytes
 OBJECTIVES = ("causal-lm", "classifier", "logits-sum")
 ACTIVATION_RULES = ("korthikanti", "simple")
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")

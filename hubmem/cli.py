@@ -309,6 +309,18 @@ training_options = options(
         help="Gradients in the mixed regime: fp32 (torch.autocast, HF Trainer) or 16bit (DeepSpeed, Megatron).",
     ),
     click.option(
+        "--loss-dtype",
+        type=click.Choice(choices.LOSS_DTYPES),
+        cls=LibraryDefault,
+        show_default="fp32",
+        help="causal-LM loss buffers: fp32 (transformers upcasts the logits) or 16bit (litgpt bf16-true).",
+    ),
+    click.option(
+        "--modules-to-save",
+        help="LoRA/QLoRA: modules PEFT trains in full beside the adapters (embed,lm_head): a second copy "
+        "plus its gradients and optimizer states.",
+    ),
+    click.option(
         "--objective",
         type=click.Choice(choices.OBJECTIVES),
         cls=LibraryDefault,

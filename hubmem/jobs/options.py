@@ -49,7 +49,7 @@ INFERENCE_ONLY = (
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
 )
-LORA_ONLY = ("lora_rank", "lora_targets")
+LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save")
 # The CLI's flag where it is not the option's name with dashes.
 FLAGS = {
     "precisions": "--precision",
@@ -253,7 +253,7 @@ def _plain(name: str, value: Any) -> Any:
         return None if value is None else parameter_count(value)
     if name == "precisions":
         return (value,) if isinstance(value, str) else tuple(value)
-    if name == "lora_targets":
+    if name in ("lora_targets", "modules_to_save"):
         items = value.split(",") if isinstance(value, str) else value
         return tuple(t.strip() for t in items if t.strip())
     if name == "regimes":
