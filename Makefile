@@ -50,7 +50,7 @@ docs: install  ## regenerate the README's generated blocks (tests/test_docs.py c
 config-table: install  ## regenerate hubmem/model/config_classes.json from the installed transformers (~1-2 min)
 	$(BIN)/python -c "from hubmem.model import config_table; config_table.write()"
 
-compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
+compare: install  ## hubmem's inference and training estimates against measured memory (estimate, measured, error %, hit rate)
 	$(BIN)/python -m scripts.compare_measured
 
 clean:

@@ -5,16 +5,31 @@ dtypes and units, so `hubmem --help` stays fast."""
 from hubmem.dtypes import FP8_DS_MLA
 from hubmem.units import UNITS as _UNIT_BYTES
 
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "stored")
+PRECISIONS = (
+    "fp32",
+    "bf16",
+    "fp16",
+    "fp8",
+    "int8",
+    "int4",
+    "nf4",
+    "fp4",
+    "bnb-int8",
+    "gptq",
+    "awq",
+    "stored",
+)
 JUDGED_PRECISIONS = ("auto", *PRECISIONS)  # audit / check judge one; auto = what from_pretrained loads
 KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8", FP8_DS_MLA)
 STATE_DTYPES = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager")
 GENERATE_CACHES = ("dynamic", "legacy")  # hubmem.runtimes.generate
+BNB_COMPUTE_DTYPES = ("fp32", "bf16", "fp16")  # hubmem.runtimes.bitsandbytes
 TRAIN_MODES = ("full", "lora", "qlora")
 REGIMES = ("fp32", "bf16", "mixed", "int8")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")
 GRAD_DTYPES = ("fp32", "16bit")
+LOSS_DTYPES = ("fp32", "16bit")  # hubmem.memory.training logits_bytes
 OBJECTIVES = ("causal-lm", "classifier", "logits-sum")
 ACTIVATION_RULES = ("korthikanti", "simple")
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")

@@ -165,7 +165,8 @@ shared_model_options = options(
         "--overhead",
         cls=LibraryDefault,
         show_default="1GiB",
-        help="CUDA context + framework reserve per GPU, e.g. 1GiB, 1.3GB, 500MiB.",
+        help="CUDA context + framework reserve per GPU, e.g. 1GiB, 1.3GB, 500MiB, or a model from its parts: "
+        "torch-lazy, torch-lazy-sm90, torch-eager, cuda11, allocated, allocated-sm90 (README).",
     ),
     click.option(
         "--params",
@@ -238,6 +239,25 @@ inference_options = options(
         help="dynamic: transformers >= 4.45 (DynamicCache, last-position logits); legacy: 4.3x tuple "
         "past_key_values (previous step's cache and full logits held, stored buffers loaded).",
     ),
+    click.option(
+        "--bnb-compute-dtype",
+        type=click.Choice(choices.BNB_COMPUTE_DTYPES),
+        cls=LibraryDefault,
+        show_default="fp32",
+        help="nf4/fp4 rows: bnb_4bit_compute_dtype (BitsAndBytesConfig's default fp32); each prefill "
+        "matmul dequantizes its weight to it.",
+    ),
+    click.option(
+        "--bnb-double-quant",
+        is_flag=True,
+        help="nf4/fp4 rows: bnb_4bit_use_double_quant (absmax in 8 bits: 4.127 instead of 4.5 bits/weight).",
+    ),
+    click.option(
+        "--bnb-quantize-lm-head",
+        is_flag=True,
+        help="nf4/fp4 rows: quantize lm_head too, as Lightning's BitsandbytesPrecision (litgpt) does; "
+        "transformers keeps it 16-bit.",
+    ),
 )
 
 training_options = options(
@@ -289,6 +309,18 @@ training_options = options(
         help="Gradients in the mixed regime: fp32 (torch.autocast, HF Trainer) or 16bit (DeepSpeed, Megatron).",
     ),
     click.option(
+        "--loss-dtype",
+        type=click.Choice(choices.LOSS_DTYPES),
+        cls=LibraryDefault,
+        show_default="fp32",
+        help="causal-LM loss buffers: fp32 (transformers upcasts the logits) or 16bit (litgpt bf16-true).",
+    ),
+    click.option(
+        "--modules-to-save",
+        help="LoRA/QLoRA: modules PEFT trains in full beside the adapters (embed,lm_head): a second copy "
+        "plus its gradients and optimizer states.",
+    ),
+    click.option(
         "--objective",
         type=click.Choice(choices.OBJECTIVES),
         cls=LibraryDefault,
@@ -337,7 +369,8 @@ judged_precision_option = click.option(
     type=click.Choice(choices.JUDGED_PRECISIONS),
     default="auto",
     show_default=True,
-    help="Precision to judge. auto: the checkpoint as stored when quantized, fp32 for a float32 config, else bf16.",
+    help="Precision to judge. auto: what transformers >= 5 loads (dtype auto): the checkpoint as stored when "
+    "quantized, else config.json's dtype, else the checkpoint's float dtype (F32: fp32).",
 )
 
 

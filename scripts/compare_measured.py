@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024**2
 MB = 10**6
+GB = 10**9
 TOLERANCE = 0.15  # training totals: within ±15 %
 INFERENCE_TOLERANCE = 0.10  # inference totals: within ±10 %
 
@@ -35,11 +36,20 @@ PYTHIA = "EleutherAI/pythia-410m"  # same architecture and parameter count as th
 # transformers docs (model_memory_anatomy, perf_train_gpu_one): V100 16GB, HF Trainer with a sequence
 # classification head, NVML "GPU memory occupied" printed as info.used // 1024**2 (MiB), which includes the
 # 1343 MiB CUDA context + kernels the same page measured alone. BERT of that era: eager attention, dropout 0.1.
-BERT_ARGS = ("--seq-len", "512", "--attn", "eager", "--objective", "classifier", "--overhead", "1343MiB")
+BERT_ARGS = ("--seq-len", "512", "--attn", "eager", "--objective", "classifier", "--overhead", "cuda11")
 # transformers docs gpt_neox.md SDPA training benchmark (fxmarty's benchmark_sdpa_training): model loaded in
 # float16, no optimizer (model.zero_grad(); loss = logits.sum(); loss.backward()), peak
 # torch.cuda.max_memory_allocated() × 1e-6 (decimal MB, no CUDA context).
-PYTHIA_ARGS = ("--regime", "bf16", "--optimizer", "sgd", "--objective", "logits-sum", "--overhead", "0GB")
+PYTHIA_ARGS = (
+    "--regime",
+    "bf16",
+    "--optimizer",
+    "sgd",
+    "--objective",
+    "logits-sum",
+    "--overhead",
+    "allocated",
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class Measured:
     unit: int  # bytes per unit of `measured`
     unit_name: str
     job: str = "training"  # or "inference": `regime` is then the precision row read
+    train_mode: str = "full"  # --train full | lora | qlora
     what_note: str = ""  # how it was measured, where not NVML used (MiB) / peak allocated (MB)
 
     @property
@@ -66,7 +77,7 @@ class Measured:
 
     @property
     def cli_args(self) -> list[str]:
-        head = [self.repo] if self.job == "inference" else [self.repo, "--train", "full"]
+        head = [self.repo] if self.job == "inference" else [self.repo, "--train", self.train_mode]
         return [*head, *self.args]
 
 
@@ -199,7 +210,7 @@ OCTOCODER = "bigcode/octocoder"
 # ~20-token prompt ("Question: Please write a function in Python that transforms bytes to Giga bytes.\n\nAnswer:"),
 # peak torch.cuda.max_memory_allocated() / 1024**3 (GiB, no CUDA context), GPTBigCode eager attention.
 OCTOCODER_ARGS = (
-    "--prompt-len", "20", "--new-tokens", "60", "--generate-cache", "legacy", "--attn", "eager", "--overhead", "0GB",
+    "--prompt-len", "20", "--new-tokens", "60", "--generate-cache", "legacy", "--attn", "eager", "--overhead", "allocated",
 )  # fmt: skip
 # transformers docs gpt_neox.md SDPA inference table (RTX 3080 Ti, PyTorch 2.2.1, float16): optimum's
 # benchmark_bettertransformer.py `generate(min_new_tokens=max_token, max_new_tokens=max_token)` with
@@ -211,7 +222,7 @@ PYTHIA_GEN_ARGS = (
     "--generate-cache",
     "legacy",
     "--overhead",
-    "0GB",
+    "allocated",
     "--precision",
     "bf16",
 )
@@ -230,7 +241,7 @@ INFERENCE_ROWS = (
     Measured(
         "octocoder LLM.int8 generate",
         OCTOCODER,
-        (*OCTOCODER_ARGS, "--precision", "int8"),
+        (*OCTOCODER_ARGS, "--precision", "bnb-int8"),
         "int8",
         15.219234466552734,
         GIB,
@@ -238,10 +249,10 @@ INFERENCE_ROWS = (
         job="inference",
     ),
     Measured(
-        "octocoder 4-bit generate",
+        "octocoder bnb fp4 generate",
         OCTOCODER,
-        (*OCTOCODER_ARGS, "--precision", "int4"),
-        "int4",
+        (*OCTOCODER_ARGS, "--precision", "fp4"),  # load_in_4bit defaults: fp4, no double quant, fp32 compute
+        "fp4",
         9.543574333190918,
         GIB,
         "GiB",
@@ -250,7 +261,7 @@ INFERENCE_ROWS = (
     Measured(
         "bert-large fp32 loaded",
         BERT,
-        ("--precision", "fp32", "--seq-len", "1", "--overhead", "1343MiB"),
+        ("--precision", "fp32", "--seq-len", "1", "--overhead", "cuda11"),
         "fp32",
         2631,
         MIB,
@@ -276,7 +287,88 @@ INFERENCE_ROWS = (
         )
     ),
 )
-ALL_ROWS = (*INFERENCE_ROWS, *ROWS)
+# litgpt tutorials/resource-tables.md (commit 8641822, 10/20/2023): 1× A100-SXM4-40GB, PyTorch 2.1.0,
+# bitsandbytes 0.41.1, `--precision bf16-true`, "Max GPU RAM" = torch.cuda.max_memory_allocated() / 1e9
+# (decimal GB, no CUDA context). Inference: generate/base.py's defaults, the prompt "What food do llamas
+# eat?" (about 10 tokens) and max_new_tokens 50; `--quantize bnb.nf4[-dq]` goes through Lightning's
+# BitsandbytesPrecision, which replaces every nn.Linear (lm_head too) with a 4-bit one computing in bf16.
+LITGPT_GEN = ("--prompt-len", "10", "--new-tokens", "50", "--overhead", "allocated")
+LITGPT_NF4 = ("--precision", "nf4", "--bnb-compute-dtype", "bf16", "--bnb-quantize-lm-head")
+LLAMA2_7B, LLAMA2_13B, LLAMA2_70B, FALCON_40B = (
+    "meta-llama/Llama-2-7b-hf",
+    "meta-llama/Llama-2-13b-hf",
+    "meta-llama/Llama-2-70b-hf",
+    "tiiuae/falcon-40b",
+)
+LITGPT_INFERENCE = tuple(
+    Measured(
+        f"litgpt {name} {label} generate",
+        repo,
+        (*LITGPT_GEN, *(("--precision", "bf16") if label == "bf16" else LITGPT_NF4)),
+        "bf16" if label == "bf16" else "nf4",
+        value,
+        GB,
+        "GB",
+        job="inference",
+    )
+    if label != "nf4-dq"
+    else Measured(
+        f"litgpt {name} {label} generate",
+        repo,
+        (*LITGPT_GEN, *LITGPT_NF4, "--bnb-double-quant"),
+        "nf4",
+        value,
+        GB,
+        "GB",
+        job="inference",
+    )
+    for name, repo, label, value in (
+        ("Llama-2-7b", LLAMA2_7B, "bf16", 13.52),
+        ("Llama-2-7b", LLAMA2_7B, "nf4", 4.57),
+        ("Llama-2-7b", LLAMA2_7B, "nf4-dq", 4.26),
+        ("Llama-2-13b", LLAMA2_13B, "bf16", 26.21),
+        ("Llama-2-13b", LLAMA2_13B, "nf4", 8.32),
+        ("Llama-2-13b", LLAMA2_13B, "nf4-dq", 7.72),
+        ("Llama-2-70b", LLAMA2_70B, "nf4-dq", 37.21),
+        ("falcon-40b", FALCON_40B, "nf4", 26.55),
+        ("falcon-40b", FALCON_40B, "nf4-dq", 24.63),
+    )
+)
+# Training: finetune/lora.py's defaults of that commit: LoRA r 8 on the query and value projections
+# (4,194,304 trainable for 7B = 32 × 2 × 8 × (4096 + 4096)), AdamW, no activation checkpointing,
+# bf16-true weights; Alpaca's longest example is 1,304 Llama-2 tokens (the page), the peak's length.
+LITGPT_LORA = (
+    "--lora-rank",
+    "8",
+    "--lora-targets",
+    "q,v",
+    "--regime",
+    "bf16",
+    "--seq-len",
+    "1304",
+    "--overhead",
+    "allocated",
+)
+LITGPT_TRAINING = tuple(
+    Measured(
+        f"litgpt {name} {mode} mb{b}",
+        repo,
+        ("--micro-batch", str(b), *LITGPT_LORA),
+        "bf16",
+        value,
+        GB,
+        "GB",
+        train_mode=mode,
+    )
+    for name, repo, mode, b, value in (
+        ("Llama-2-7b", LLAMA2_7B, "lora", 1, 21.30),
+        ("Llama-2-7b", LLAMA2_7B, "lora", 2, 29.07),
+        ("Llama-2-13b", LLAMA2_13B, "lora", 1, 38.12),
+        ("Llama-2-7b", LLAMA2_7B, "qlora", 1, 13.84),  # bnb.nf4-dq: hubmem's qlora is NF4 + double quant
+        ("Llama-2-13b", LLAMA2_13B, "qlora", 1, 22.55),
+    )
+)
+ALL_ROWS = (*INFERENCE_ROWS, *LITGPT_INFERENCE, *ROWS, *LITGPT_TRAINING)
 
 Invoke = Callable[[list[str]], str]  # CLI args -> stdout
 

@@ -250,7 +250,10 @@ def test_a_bad_option_value_stops_the_audit_before_any_fetch(fake_hub):
     with pytest.raises(errors.InvalidInputError) as e:
         hubmem.audit([TINY], precision="nonsense")
     assert e.value.exit_code == 3
-    assert str(e.value) == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, stored)"
+    assert (
+        str(e.value)
+        == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, nf4, fp4, stored)"
+    )
     assert fake_hub.requests == []
 
 

@@ -55,10 +55,11 @@ def test_ready_to_pull(fake_hub, free, tmp_path):
     # max batch: (15,102 MiB - 1 GiB - 404,096) // (1280·2048 + 4000) = 5,622
     assert result.stdout == (
         f"repo       test/tiny ({fake_hub.sha(TINY)[:7]})\n"
-        "precision  bf16/fp16 · batch 1 · seq 2,048 (model max context)\n"
+        "precision  bf16/fp16 · batch 1 · seq 2,048 (model max context) · dtype auto: config.json dtype bfloat16\n"
         "gpus       1× T4 16GB · 14.75 GiB usable each\n"
         "memory     1.00 GiB per GPU: fits, +13.75 GiB free\n"
         "           max seq len 2,048 (model max) at batch 1 · max batch 5,622 at seq 2,048 · fewest GPUs that fit: 1\n"
+        "           T4 16GB has no bf16 (compute capability < 8.0): the 16-bit row runs as fp16, the same bytes\n"
         "download   0.00 GiB (406,272 bytes) in 1 file\n"
         f"disk       100.00 GiB free at {tmp_path}: enough\n"
         "verdict    ready to pull (exit 0)\n"
@@ -242,3 +243,57 @@ def test_train_check_option_mistakes_exit_3(fake_hub, free, tmp_path):
     precision = check(TINY, "--gpu", "t4", "--train", "full", "--precision", "bf16")
     assert precision.exit_code == 3
     assert precision.stderr.startswith("Error: --precision is for inference; with --train use --regime")
+
+
+def test_dtype_auto_loads_an_f32_checkpoint_without_a_config_dtype_in_fp32(fake_hub, tmp_path):
+    # transformers >= 5 defaults to dtype="auto" (PR #34919): config.json's dtype, else the checkpoint's.
+    # gpt2's config.json has none and its 160 tensors are F32: fp32 weights 124,439,808 × 4 = 497,759,232
+    # (the bf16 row would be half of that).
+    result = CliRunner().invoke(
+        main,
+        ["check", "openai-community/gpt2", "--gpu", "t4", "--seq-len", "1024", "--cache-dir", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "precision  fp32 · batch 1 · seq 1,024 (option) · dtype auto: no dtype in config.json: the checkpoint's F32\n"
+        in result.stdout
+    )
+    data = json.loads(
+        CliRunner()
+        .invoke(
+            main,
+            [
+                "check",
+                "openai-community/gpt2",
+                "--gpu",
+                "t4",
+                "--seq-len",
+                "1024",
+                "--cache-dir",
+                str(tmp_path),
+                "--format",
+                "json",
+            ],
+        )
+        .stdout
+    )
+    assert (data["fit"]["precision"], data["fit"]["per_gpu_bytes"] > 497_759_232) == ("fp32", True)
+    bf16 = CliRunner().invoke(
+        main,
+        [
+            "check",
+            "openai-community/gpt2",
+            "--gpu",
+            "t4",
+            "--seq-len",
+            "1024",
+            "--precision",
+            "bf16",
+            "--cache-dir",
+            str(tmp_path),
+            "--format",
+            "json",
+        ],
+    )
+    # the fp32 load holds the 248,879,616 bytes more weights (and 32-bit activations/KV) of the fp32 row
+    assert json.loads(bf16.stdout)["fit"]["per_gpu_bytes"] < data["fit"]["per_gpu_bytes"] - 248_879_616

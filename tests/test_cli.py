@@ -26,12 +26,14 @@ def run(*args: str):
 # Worked by hand from fixtures/repos/test__tiny: h 64, i 128, 2 layers, 4 heads, 2 KV heads, d 16, V 1000.
 # Parameters 202,048; block Linear weights 2 × (64·64·2 + 32·64·2 + 3·128·64) = 73,728; kept 16-bit 128,320.
 # KV at s=1024, 16-bit: 2 layers × 1024 × 2 × 2 × 16 × 2 = 262,144. Activations (16-bit): MLP phase
-# (2·1024·64 + 3·1024·128) × 2 = 1,048,576 + fp32 logits 1000 × 4 = 1,052,576.
+# (2·1024·64 + 3·1024·128) × 2 = 1,048,576 + fp32 logits 1000 × 4 = 1,052,576. The T4 (compute
+# capability 7.5) has no FP8: transformers dequantizes an fp8 load to bf16 there, so the fp8 row's
+# smallest card is the T4 at its bf16 cost (1,075,460,640 B < 14.75 GiB), said "(as bf16)".
 TINY_CSV = """\
 precision,weights_bytes,kv_cache_bytes,activations_bytes,overhead_bytes,total_bytes,fits_on
 fp32,808192,524288,2101152,1073741824,1077175456,T4 16GB
 bf16,404096,262144,1052576,1073741824,1075460640,T4 16GB
-fp8,330424,262144,1052576,1073741824,1075386968,T4 16GB
+fp8,330424,262144,1052576,1073741824,1075386968,T4 16GB (as bf16)
 int8,334464,262144,1052576,1073741824,1075391008,T4 16GB
 int4,296064,262144,1052576,1073741824,1075352608,T4 16GB
 """

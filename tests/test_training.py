@@ -477,7 +477,7 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
         for name, p in params.items()
         if isinstance(getattr(p, "show_default", None), str)
     }
-    assert len(shown) == 18  # 16 + --num-beams, --generate-cache
+    assert len(shown) == 20  # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype
     for name, text in shown.items():
         assert text == str(library[name]), name
     assert InferenceOptions().overhead == 1024**3

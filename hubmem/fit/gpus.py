@@ -84,6 +84,15 @@ USABLE_RULE = {
 }
 
 
+# NVIDIA compute capability each feature needs, and where that rule comes from.
+CAPABILITY_RULES: dict[str, tuple[tuple[int, int], str]] = {
+    "bf16": ((8, 0), "torch.cuda.is_bf16_supported(): compute capability major >= 8 (Ampere)"),
+    "fp8": ((8, 9), "transformers quantizers/quantizer_finegrained_fp8.py: compute capability >= 8.9"),
+    "mxfp4": ((7, 5), "transformers quantizers/quantizer_mxfp4.py: compute_capability >= (7, 5)"),
+    "fp4": ((10, 0), "NVIDIA Blackwell (compute capability 10.0, 12.0): FP4 tensor cores"),
+}
+
+
 @dataclass(frozen=True)
 class Gpu:
     """One accelerator model: a single device as a framework sees it."""
@@ -105,6 +114,27 @@ class Gpu:
     reported_bytes: int | None = None
     """What the CUDA/ROCm runtime reports as the device's total (``torch.cuda.get_device_properties(
     i).total_memory``), where a public log records it; see `usable_bytes`."""
+    compute_capability: tuple[int, int] | None = None
+    """NVIDIA: (major, minor) as ``torch.cuda.get_device_capability()`` returns it; None elsewhere."""
+    dtypes: tuple[str, ...] = ()
+    """Other vendors: the formats their matrix units run natively (bf16, fp8, fp4); see `supports`."""
+
+    def supports(self, feature: str) -> bool:
+        """Whether the device runs ``feature`` (bf16, fp8, fp4, mxfp4) natively. NVIDIA from the compute
+        capability (`CAPABILITY_RULES`); other vendors from the catalogue's ``dtypes``."""
+        if self.compute_capability is not None:
+            return self.compute_capability >= CAPABILITY_RULES[feature][0]
+        if feature == "mxfp4":  # transformers' MXFP4 kernels are CUDA-only Triton kernels
+            return False
+        return feature in self.dtypes
+
+    @property
+    def capability_label(self) -> str:
+        """'8.0 · bf16' / '9.0 · bf16 fp8' / 'bf16 fp8' (the formats of `supports`, fp16 always)."""
+        formats = " ".join(f for f in ("bf16", "fp8", "fp4") if self.supports(f)) or "fp16 only"
+        if self.compute_capability is None:
+            return formats
+        return f"{self.compute_capability[0]}.{self.compute_capability[1]} · {formats}"
 
     @property
     def usable_bytes(self) -> int:
@@ -140,6 +170,10 @@ class Gpu:
             "source": self.source,
             "note": self.note,
             "common": self in _catalogue().common,
+            "compute_capability": None
+            if self.compute_capability is None
+            else f"{self.compute_capability[0]}.{self.compute_capability[1]}",
+            "supports": [f for f in ("bf16", "fp8", "fp4") if self.supports(f)],
         }
 
 
@@ -231,7 +265,8 @@ _REQUIRED_FIELDS = {
     "aliases": list,
     "source": str,
 }
-_OPTIONAL_FIELDS = {"reported": str, "common": bool, "note": str}
+_OPTIONAL_FIELDS = {"reported": str, "common": bool, "note": str, "compute_capability": str, "dtypes": list}
+_FEATURES = ("bf16", "fp8", "fp4")
 _JSON_TYPES = {str: "a string", list: "a list", bool: "true or false"}
 
 
@@ -287,6 +322,16 @@ def _entry(raw: object, position: int) -> tuple[Gpu, bool]:
         raise problem(f"memory {raw['memory']!r} must be above 0")
     if not 0 < sizes.get("reported", 1) <= sizes["memory"]:
         raise problem(f"reported {raw['reported']!r} must be above 0 and at most memory {raw['memory']!r}")
+    capability = None
+    if "compute_capability" in raw:
+        m = re.fullmatch(r"(\d{1,2})\.(\d)", raw["compute_capability"])
+        if not m:
+            raise problem(f"compute_capability {raw['compute_capability']!r} must be major.minor, e.g. 8.9")
+        capability = (int(m.group(1)), int(m.group(2)))
+    if not all(f in _FEATURES for f in raw.get("dtypes", [])):
+        raise problem(f"dtypes must be from {', '.join(_FEATURES)}, not {raw['dtypes']!r}")
+    if ("compute_capability" in raw) == ("dtypes" in raw):
+        raise problem("give compute_capability (NVIDIA) or dtypes (other vendors), one of them")
     gpu = Gpu(
         name=raw["name"],
         key=raw["key"],
@@ -297,6 +342,8 @@ def _entry(raw: object, position: int) -> tuple[Gpu, bool]:
         note=raw.get("note", ""),
         memory_kind=raw["memory_kind"],
         reported_bytes=sizes.get("reported"),
+        compute_capability=capability,
+        dtypes=tuple(raw.get("dtypes", ())),
     )
     return gpu, raw.get("common", False)
 

@@ -76,14 +76,40 @@ def per_gpu_bytes(row: memory.InferenceRow, arch: Architecture, n: int, serving_
     return -(-shared // n) + kv + each
 
 
-def fits_on_label(row: memory.InferenceRow, arch: Architecture, serving_factor: bool = False) -> str:
+def fits_on_label(
+    row: memory.InferenceRow,
+    arch: Architecture,
+    serving_factor: bool = False,
+    counts=None,
+    bf16_row: memory.InferenceRow | None = None,
+) -> str:
     """The estimate table's "fits on": the smallest common GPU that holds the row on its own, else the
-    fewest H100 80GB that hold it split tensor-parallel, by the same per-GPU rule as `--gpu`."""
+    fewest H100 80GB that hold it split tensor-parallel, by the same per-GPU rule as `--gpu`.
+
+    A row that needs a format some GPUs lack (FP8, MXFP4: hubmem.fit.capability) is costed on those
+    GPUs at `bf16_row`, as transformers dequantizes it there; such a pick reads "A100 40GB (as bf16)"."""
+    from hubmem.fit import capability
     from hubmem.fit.gpus import COMMON, MULTI_GPU_REFERENCE, find_gpu, smallest_fitting
 
-    gpu = smallest_fitting(per_gpu_bytes(row, arch, 1, serving_factor), catalogue=COMMON)
-    if gpu is not None:
-        return gpu.name
+    need = None if counts is None or bf16_row is None else capability.requirement(row.precision, counts)
+    if need is None:
+        gpu = smallest_fitting(per_gpu_bytes(row, arch, 1, serving_factor), catalogue=COMMON)
+        if gpu is not None:
+            return gpu.name
+    else:
+        assert bf16_row is not None
+        native = smallest_fitting(
+            per_gpu_bytes(row, arch, 1, serving_factor),
+            catalogue=[g for g in COMMON if g.supports(need.feature)],
+        )
+        other = smallest_fitting(
+            per_gpu_bytes(bf16_row, arch, 1, serving_factor),
+            catalogue=[g for g in COMMON if not g.supports(need.feature)],
+        )
+        if native is not None and (other is None or native.usable_bytes <= other.usable_bytes):
+            return native.name
+        if other is not None:
+            return f"{other.name} (as bf16)"
     reference = find_gpu(MULTI_GPU_REFERENCE)
     n = fewest_gpus(lambda n: per_gpu_bytes(row, arch, n, serving_factor) <= reference.usable_bytes)
     return f"{n}× {reference.name}" if n else "none"
@@ -131,6 +157,8 @@ class Verdict:
     gpus_needed: int | None  # fewest such GPUs that hold it; None: not even MAX_GPUS (or overhead alone)
     max_seq_len: int | None  # longest sequence that fits at the chosen batch; None: rule-of-thumb totals
     max_batch: int | None  # most sequences that fit at the chosen length; None: rule-of-thumb totals
+    judged_as: str = ""  # the precision whose cost was judged, when the GPU makes it another (capability)
+    note: str = ""  # one line saying why (hubmem.fit.capability)
 
     @property
     def fits(self) -> bool:
@@ -154,6 +182,8 @@ class Verdict:
             "gpus_needed": self.gpus_needed,
             "max_seq_len": self.max_seq_len,
             "max_batch": self.max_batch,
+            "judged_as": self.judged_as or self.precision,
+            "note": self.note,
         }
 
 
@@ -165,39 +195,77 @@ def row_at(
 
 def verdict(est, precision: str, tgt: Target) -> Verdict:
     """The verdict for one precision row of an `Estimate` on the target GPUs."""
+    from hubmem.fit import capability
+
     arch, counts, settings = est.architecture, est.counts, est.settings
     rule = settings.serving_factor is not None
     row = est.row(precision)
     usable, n = tgt.usable_bytes, tgt.count
+    gpu = target_gpu(tgt)
+    need = capability.dequantized_on(gpu, precision, counts)
+    judged, note = precision, capability.fp16_note(gpu, precision)
+    if need is not None and gpu is not None:
+        judged, note = capability.DEQUANTIZED_TO, capability.note(gpu, need)
+        row = memory.inference_row(arch, counts, judged, settings)
 
     def fits_on(count: int) -> bool:
         return per_gpu_bytes(row, arch, count, rule) <= usable
 
     def fits_at(seq_len: int, batch: int) -> bool:
-        r = row_at(arch, counts, settings, precision, seq_len, batch)
+        r = row_at(arch, counts, settings, judged, seq_len, batch)
         return per_gpu_bytes(r, arch, n, rule) <= usable
 
     return Verdict(
         precision=precision,
-        label=row.label,
+        label=est.row(precision).label + (f" (as {judged})" if judged != precision else ""),
         target=tgt,
         per_gpu_bytes=per_gpu_bytes(row, arch, n, rule),
         gpus_needed=fewest_gpus(fits_on),
         max_seq_len=None if rule else largest_fitting(lambda s: fits_at(s, settings.batch)),
         max_batch=None if rule else largest_fitting(lambda b: fits_at(settings.seq_len, b)),
+        judged_as=judged if judged != precision else "",
+        note=note,
     )
+
+
+def target_gpu(tgt: Target):
+    """The catalogue entry of a --gpu target (None for --gpu-memory: no capability is known)."""
+    from hubmem.fit.gpus import find_gpu
+
+    return None if tgt.key is None else find_gpu(tgt.key)
 
 
 def verdicts(est, tgt: Target) -> list[Verdict]:
     return [verdict(est, r.precision, tgt) for r in est.rows]
 
 
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
+
+
+def auto_dtype(est) -> tuple[str, str]:
+    """What transformers >= 5's default `from_pretrained(dtype="auto")` loads (PR #34919 made "auto" the
+    default): config.json's `dtype` / `torch_dtype` if it has one, else the checkpoint's floating dtype
+    (`get_state_dict_dtype`: the first floating tensor's; here the dtype most floating elements have).
+    Returns (precision key "fp32" or "bf16", the reason in words)."""
+    dtype = est.architecture.dtype
+    if dtype:
+        key = "fp32" if dtype in ("float32", "fp32") else "bf16"
+        return key, f"config.json dtype {dtype}"
+    stored = {d: n for d, n in est.counts.stored_by_dtype.items() if d in FLOAT_DTYPES}
+    if stored:
+        top = max(stored, key=lambda d: stored[d])
+        key = "fp32" if top in ("F32", "F64") else "bf16"
+        return key, f"no dtype in config.json: the checkpoint's {top}"
+    return "bf16", "no dtype in config.json or checkpoint: 16-bit assumed"
+
+
 def default_precision(est) -> str:
-    """The precision a plain `from_pretrained(..., dtype="auto")` loads at: the checkpoint as stored
-    when it is quantized or mixed, fp32 for a float32 config, else 16-bit."""
+    """The precision a plain `from_pretrained(...)` loads at (transformers >= 5, dtype="auto"): the
+    checkpoint as stored when it is quantized or mixed, else `auto_dtype`."""
     keys = [r.precision for r in est.rows]
     if "stored" in keys:
         return "stored"
-    if est.architecture.dtype in ("float32", "fp32") and "fp32" in keys:
-        return "fp32"
+    key, _ = auto_dtype(est)
+    if key in keys:
+        return key
     return "bf16" if "bf16" in keys else keys[0]

@@ -121,6 +121,10 @@ def inference_estimate(
         prompt_len=o.prompt_at(facts.seq_len),
         num_beams=o.num_beams,
         generate_cache=o.generate_cache,
+        bnb_compute_dtype=o.bnb_compute_dtype,
+        bnb_double_quant=o.bnb_double_quant,
+        bnb_quantize_lm_head=o.bnb_quantize_lm_head,
+        overhead_model=o.overhead_model,
     )
     keys = list(o.precision_keys) or list(memory.DEFAULT_PRECISIONS)
     if not o.precisions and _is_stored_distinct(counts):
@@ -137,7 +141,10 @@ def inference_estimate(
         ),
         settings=settings,
         rows=rows,
-        fits_on={r.precision: fits_on_label(r, arch, rule) for r in rows},
+        fits_on={
+            r.precision: fits_on_label(r, arch, rule, counts, _bf16_row(rows, arch, counts, settings))
+            for r in rows
+        },
         kv_bytes_per_token={
             r.precision: memory.kv_bytes_per_token(
                 arch, memory.kv_element_bytes(settings, r.precision), kv_format
@@ -179,6 +186,18 @@ def training_estimate(
     else:
         fits_on = {r.regime: training_fit_label(shape, r, seq_len, settings) for r in rows}
     return TrainingEstimate(**_fields(facts, notes), settings=settings, rows=rows, fits_on=fits_on, fit=fit)
+
+
+def _bf16_row(
+    rows: tuple[memory.InferenceRow, ...],
+    arch: Architecture,
+    counts: CheckpointCounts,
+    settings: memory.InferenceSettings,
+) -> memory.InferenceRow:
+    """The 16-bit row: what transformers loads an FP8 / MXFP4 row as on a GPU without it."""
+    return next((r for r in rows if r.precision == "bf16"), None) or memory.inference_row(
+        arch, counts, "bf16", settings
+    )
 
 
 def _fields(facts: ModelFacts, notes: list[str], **changes: Any) -> dict[str, Any]:
@@ -277,6 +296,7 @@ def with_parameters(counts: CheckpointCounts, parameters: int) -> CheckpointCoun
         linear_rows=scaled(counts.linear_rows),
         linear_groups_128=scaled(counts.linear_groups_128),
         linear_blocks_128=scaled(counts.linear_blocks_128),
+        linear_blocks_64=scaled(counts.linear_blocks_64),
         routed_expert_params=scaled(counts.routed_expert_params),
         exact=False,
     )

@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from hubmem.choices import ATTENTION, GENERATE_CACHES, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
+from hubmem.choices import (
+    ATTENTION,
+    BNB_COMPUTE_DTYPES,
+    GENERATE_CACHES,
+    KV_DTYPES,
+    STATE_DTYPES,
+    TRAIN_MODES,
+)
 from hubmem.dtypes import PRECISION_ALIASES
 from hubmem.errors import InvalidInputError
 from hubmem.memory import training
@@ -34,11 +41,15 @@ INFERENCE_ONLY = (
     "new_tokens",
     "num_beams",
     "generate_cache",
+    "bnb_compute_dtype",
+    "bnb_double_quant",
+    "bnb_quantize_lm_head",
+    "overhead_model",
 )
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
 )
-LORA_ONLY = ("lora_rank", "lora_targets")
+LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save")
 # The CLI's flag where it is not the option's name with dashes.
 FLAGS = {
     "precisions": "--precision",
@@ -129,6 +140,11 @@ class InferenceOptions:
     new_tokens: int | None = None
     num_beams: int = 1
     generate_cache: str = "dynamic"
+    # bitsandbytes 4-bit rows (nf4, fp4): BitsAndBytesConfig's defaults
+    bnb_compute_dtype: str = "fp32"
+    bnb_double_quant: bool = False
+    bnb_quantize_lm_head: bool = False
+    overhead_model: str = ""  # the named model --overhead gave (hubmem.runtimes.overhead), for --explain
 
     def __post_init__(self) -> None:
         if self.seq_len is not None:
@@ -139,6 +155,20 @@ class InferenceOptions:
             _integer(self.new_tokens, "new_tokens", 0)
         _integer(self.num_beams, "num_beams", 1)
         _choice(self.generate_cache, GENERATE_CACHES, "generate_cache")
+        _choice(self.bnb_compute_dtype, BNB_COMPUTE_DTYPES, "bnb_compute_dtype")
+        for name in ("bnb_double_quant", "bnb_quantize_lm_head"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(
+                    f"{flag(name)} is a flag (True or False), not {getattr(self, name)!r}"
+                )
+        if self.overhead_model:
+            from hubmem.runtimes.overhead import MODELS
+
+            model = MODELS.get(self.overhead_model)
+            if model is None or model.bytes != self.overhead:
+                raise InvalidInputError(
+                    f"overhead_model {self.overhead_model!r}: give the model's name as --overhead (overhead=)"
+                )
         plen, new, total = self.prompt_len, self.new_tokens, self.seq_len
         if plen is not None and new is not None and total is not None and total != plen + new:
             raise InvalidInputError(
@@ -209,12 +239,21 @@ class TrainingOptions:
 def _plain(name: str, value: Any) -> Any:
     """One option's value as the settings hold it (strings from the CLI or the API parsed here)."""
     if name == "overhead":
+        from hubmem.runtimes.overhead import MODELS
+
+        if isinstance(value, str) and value in MODELS:
+            return MODELS[value].bytes
+        if isinstance(value, str) and value.strip() and not value.strip()[0].isdigit():
+            raise InvalidInputError(
+                f"--overhead: '{value}' is neither a memory size (e.g. 1GiB) nor an overhead model "
+                f"({', '.join(MODELS)})"
+            )
         return memory_bytes(value, "--overhead")
     if name == "params":
         return None if value is None else parameter_count(value)
     if name == "precisions":
         return (value,) if isinstance(value, str) else tuple(value)
-    if name == "lora_targets":
+    if name in ("lora_targets", "modules_to_save"):
         items = value.split(",") if isinstance(value, str) else value
         return tuple(t.strip() for t in items if t.strip())
     if name == "regimes":
@@ -233,7 +272,12 @@ def job_options(train: str | None, given: Mapping[str, Any]) -> InferenceOptions
     if unknown:
         raise InvalidInputError(f"unknown option '{unknown[0]}' (options: {', '.join(sorted(known))})")
     values = {k: _plain(k, v) for k, v in given.items()}
+    named = given.get("overhead")
     if train is None:
+        from hubmem.runtimes.overhead import MODELS
+
+        if isinstance(named, str) and named in MODELS:
+            values["overhead_model"] = named
         extra = [k for k in values if k in TRAINING_ONLY]
         if extra:
             raise InvalidInputError(f"{flag(extra[0])} applies to training: add --train full|lora|qlora")

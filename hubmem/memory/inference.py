@@ -20,6 +20,13 @@ from hubmem.memory.kv import (  # noqa: F401  (kv_tokens, kv_bytes_per_token: pa
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import CheckpointCounts
 from hubmem.model.variants import BIDIRECTIONAL, SSM_ONLY_TYPES
+from hubmem.runtimes.bitsandbytes import (
+    BNB_4BIT,
+    dequant_applies,
+    dequant_bytes,
+    four_bit_bytes,
+    lm_head_params,
+)
 from hubmem.units import GiB
 
 # Default per-GPU overhead: CUDA context + framework reserve. Measured context alone is
@@ -59,14 +66,28 @@ PRECISIONS: dict[str, Precision] = {
             "GPTQ/AWQ 4-bit, group size 128: fp16 scale + 4-bit zero per group (4.16 bits/weight); "
             "embeddings, norms, lm_head, biases stay 16-bit",
         ),
+        Precision(
+            "nf4",
+            "nf4 (bnb)",
+            "bitsandbytes 4-bit NF4: block Linear weights 4 bits + fp32 absmax per 64 (4.5 bits; 4.127 with "
+            "double quant); embeddings, norms, lm_head, biases stay 16-bit",
+        ),
+        Precision(
+            "fp4",
+            "fp4 (bnb)",
+            "bitsandbytes 4-bit FP4 (load_in_4bit's default quant type): storage as nf4",
+        ),
         Precision("stored", "as stored", "the checkpoint's own dtypes and quantization, byte for byte"),
     )
 }
 DEFAULT_PRECISIONS = ("fp32", "bf16", "fp8", "int8", "int4")
 
 
-def weight_bytes(counts: CheckpointCounts, precision: str) -> int:
-    """Bytes of the model's weights once loaded at `precision`."""
+def weight_bytes(
+    counts: CheckpointCounts, precision: str, double_quant: bool = False, quantize_lm_head: bool = False
+) -> int:
+    """Bytes of the model's weights once loaded at `precision` (`double_quant`: bitsandbytes 4-bit's
+    nested absmax quantization; `quantize_lm_head`: the 4-bit rows quantize lm_head too)."""
     kept16 = (counts.parameters - counts.linear_params) * 2  # embeddings, norms, lm_head, biases
     linear = counts.linear_params
     if precision == "fp32":
@@ -83,6 +104,9 @@ def weight_bytes(counts: CheckpointCounts, precision: str) -> int:
         # GPTQ/AWQ g128: 4 bits per weight + per group of 128 inputs an fp16 scale and a 4-bit zero
         # (2.5 bytes): 4 + 20/128 = 4.156 bits per weight.
         return (linear + 1) // 2 + counts.linear_groups_128 * 5 // 2 + kept16
+    if precision in BNB_4BIT:
+        head = lm_head_params(counts) if quantize_lm_head else 0
+        return four_bit_bytes(counts, double_quant, quantize_lm_head) + kept16 - head * 2
     if precision == "stored":
         return counts.stored_bytes
     raise ValueError(f"unknown precision {precision!r}")
@@ -176,6 +200,11 @@ class InferenceSettings:
     prompt_len: int | None = None
     num_beams: int = 1
     generate_cache: str = "dynamic"  # dynamic (transformers >= 4.45) | legacy (4.3x tuple past_key_values)
+    # bitsandbytes 4-bit rows (hubmem.runtimes.bitsandbytes): BitsAndBytesConfig's defaults
+    bnb_compute_dtype: str = "fp32"
+    bnb_double_quant: bool = False
+    bnb_quantize_lm_head: bool = False  # transformers keeps lm_head 16-bit; Lightning / litgpt quantize it
+    overhead_model: str = ""  # a named --overhead model (hubmem.runtimes.overhead): its parts for --explain
 
     @property
     def generating(self) -> bool:
@@ -339,7 +368,7 @@ def inference_row(
 ) -> InferenceRow:
     """Weights + KV cache + activations + overhead for one precision, each with its formula."""
     spec = PRECISIONS[precision]
-    weights = weight_bytes(counts, precision)
+    weights = weight_bytes(counts, precision, settings.bnb_double_quant, settings.bnb_quantize_lm_head)
     b, s = settings.batch, settings.seq_len
     w_term = Term(
         "weights",
@@ -372,6 +401,7 @@ def inference_row(
         all_logits=settings.all_logits,
         encoder_len=settings.encoder_len,
     )
+    dq = bnb_dequant(counts, precision, settings, b * s)
     m = 3 if arch.gated_mlp else 2
     extra = "".join(
         f", {name} {value:,}"
@@ -380,30 +410,59 @@ def inference_row(
     )
     act_term = Term(
         "activations",
-        act.total,
+        act.total + dq,
         f"max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}{extra}) + logits {act.logits:,}; "
         f"mlp = (2·b·s·h + {m}·b·s·i) × {e}{_moe_width_note(arch)}, attention = (2·b·s·h + "
         + ("b·s·a·(2·d_qk + 2·d_v)" if arch.mla is not None else "2·b·s·a·d")
         + f") × {e}"
         # eager scores in e bytes + their fp32 softmax: already bytes, outside the × e (as activation_bytes)
         + (f" + b·a·s²·({e} + 4)" if settings.attn == "eager" else "")
-        + f" [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4",
-        "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)",
+        + f" [attn={settings.attn}], logits = b × {'s' if settings.all_logits else '1'} × V × 4"
+        + (dequant_note(counts, settings, dq) if dq else ""),
+        "hubmem.memory.inference.activation_bytes (one layer's prefill peak; FlashAttention §3 for sdpa)"
+        + ("; bitsandbytes autograd/_functions.py matmul_4bit" if dq else ""),
     )
-    o_term = Term(
-        "overhead",
-        settings.overhead_bytes,
-        "CUDA context + framework reserve per GPU (--overhead)",
-        "pytorch/pytorch#86509 (context 0.29–0.67 GB); transformers model_memory_anatomy (1.34 GB)",
-    )
+    o_term = overhead_term(settings)
     return InferenceRow(
         precision,
         spec.label,
         weights,
         kv,
-        act.total,
+        act.total + dq,
         settings.overhead_bytes,
         (w_term, *kv_terms, act_term, o_term),
+    )
+
+
+def bnb_dequant(counts: CheckpointCounts, precision: str, settings: InferenceSettings, rows: int) -> int:
+    """bitsandbytes 4-bit: the largest Linear dequantized by a forward over `rows` input rows (0 for one
+    row, which takes gemv_4bit, and for every other precision)."""
+    if precision not in BNB_4BIT or not dequant_applies(rows):
+        return 0
+    return dequant_bytes(counts, settings.bnb_compute_dtype, settings.bnb_quantize_lm_head)
+
+
+def dequant_note(counts: CheckpointCounts, settings: InferenceSettings, dq: int) -> str:
+    c = settings.bnb_compute_dtype
+    per = "2" if c != "fp32" else "(2 + 4)"
+    return (
+        f" + the largest Linear dequantized by MatMul4Bit: {dq // (2 if c != 'fp32' else 6):,} × {per} = {dq:,}"
+        f" (16-bit, then the {c} compute copy; --bnb-compute-dtype)"
+    )
+
+
+def overhead_term(settings: InferenceSettings) -> Term:
+    """The per-GPU overhead: a figure (--overhead 1GiB), or a named model's parts (--overhead torch-lazy)."""
+    if settings.overhead_model:
+        from hubmem.runtimes.overhead import MODELS
+
+        model = MODELS[settings.overhead_model]
+        return Term("overhead", settings.overhead_bytes, model.formula(), "hubmem.runtimes.overhead")
+    return Term(
+        "overhead",
+        settings.overhead_bytes,
+        "CUDA context + framework reserve per GPU (--overhead)",
+        OVERHEAD_SOURCE,
     )
 
 
@@ -418,7 +477,7 @@ def _generation_row(
 
     spec = PRECISIONS[precision]
     e = compute_dtype_bytes(precision)
-    phases = generation_phases(arch, precision, settings, e)
+    phases = generation_phases(arch, precision, settings, e, counts)
     top = peak(phases)
     weights = w_term.bytes
     terms = [w_term]
@@ -451,14 +510,7 @@ def _generation_row(
             "hubmem.runtimes.generate (transformers generation/utils.py, cache_utils.py)",
         )
     )
-    terms.append(
-        Term(
-            "overhead",
-            settings.overhead_bytes,
-            "CUDA context + framework reserve per GPU (--overhead)",
-            OVERHEAD_SOURCE,
-        )
-    )
+    terms.append(overhead_term(settings))
     return InferenceRow(
         precision, spec.label, weights, top.kv, top.transient, settings.overhead_bytes, tuple(terms)
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, OBJECTIVES, OPTIMIZERS, TRAIN_MODES
+from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, LOSS_DTYPES, OBJECTIVES, OPTIMIZERS, TRAIN_MODES
 from hubmem.errors import InvalidInputError
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
@@ -60,6 +60,7 @@ REGIMES: dict[str, Regime] = {
     )
 }  # fmt: skip
 DEFAULT_REGIMES = ("fp32", "bf16", "mixed")
+SAVABLE_MODULES = ("embed", "lm_head")
 
 # bitsandbytes 8-bit optimizers quantize each state blockwise with one fp32 absmax per 2048 values
 # (bitsandbytes `Optimizer2State.init_state`: blocks = ceil(n / 2048), absmax1/absmax2 float32).
@@ -90,6 +91,8 @@ class TrainingSettings:
     offload: str | None = None  # optimizer | params
     overhead_bytes: int = DEFAULT_OVERHEAD_BYTES
     regimes: tuple[str, ...] = DEFAULT_REGIMES
+    loss_dtype: str = "fp32"  # fp32: transformers ForCausalLMLoss upcasts; 16bit: litgpt's bf16-true loss
+    modules_to_save: tuple[str, ...] = ()  # PEFT modules_to_save: embed, lm_head trained in full beside LoRA
 
     def __post_init__(self) -> None:
         self._check()
@@ -124,6 +127,13 @@ class TrainingSettings:
         if unknown or not s.lora_targets:
             raise InvalidInputError(
                 f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
+            )
+        if s.loss_dtype not in LOSS_DTYPES:
+            raise InvalidInputError(f"unknown --loss-dtype '{s.loss_dtype}' ({', '.join(LOSS_DTYPES)})")
+        bad = [m for m in s.modules_to_save if m not in SAVABLE_MODULES]
+        if bad:
+            raise InvalidInputError(
+                f"unknown --modules-to-save '{','.join(bad)}' (choose from {','.join(SAVABLE_MODULES)})"
             )
         if s.zero and s.fsdp:
             raise InvalidInputError("--zero and --fsdp are alternatives: give one of them")
@@ -160,6 +170,7 @@ class TrainingSettings:
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["lora_targets"] = list(self.lora_targets)
+        d["modules_to_save"] = list(self.modules_to_save)
         d["regimes"] = list(self.regimes)
         d["gpus"] = self.world
         d["data_parallel"] = self.dp
@@ -441,7 +452,9 @@ def simple_activation_bytes(arch: Architecture, *, b: int, s: int, e: int, layer
     return b * (arch.hidden_size + arch.intermediate_size) * s * layers * e
 
 
-def logits_bytes(objective: str, *, b: int, s: int, vocab: int, e: int, tp: int = 1) -> tuple[int, str]:
+def logits_bytes(
+    objective: str, *, b: int, s: int, vocab: int, e: int, tp: int = 1, loss_e: int = 4
+) -> tuple[int, str]:
     """Logits and loss buffers at their peak (the start of backward), split by t (vocab-parallel).
 
     causal-lm: transformers' ForCausalLMLoss upcasts the logits to fp32 and cross_entropy keeps the fp32
@@ -449,6 +462,14 @@ def logits_bytes(objective: str, *, b: int, s: int, vocab: int, e: int, tp: int 
     (b·s·V·4 each): b·s·V·12. classifier: b × labels, negligible. logits-sum (transformers' SDPA
     training benchmark, loss = logits.sum()): the e-byte logits stay referenced, the gradient is a view.
     """
+    if objective == "causal-lm" and loss_e != 4:
+        # --loss-dtype 16bit: cross_entropy on the e-byte logits, no upcast (litgpt utils.py
+        # chunked_cross_entropy under --precision bf16-true): log-softmax and both gradients in e bytes
+        return (
+            3 * loss_e * b * s * vocab // tp,
+            f"16-bit log-softmax + 2 16-bit gradients: b·s·V·({loss_e} + {loss_e} + {loss_e}) / t = "
+            f"{b}·{s}·{vocab}·{3 * loss_e} / {tp} (--loss-dtype 16bit)",
+        )
     if objective == "causal-lm":
         return (
             12 * b * s * vocab // tp,
@@ -658,7 +679,7 @@ def _weight_term(
             Term("weights", weights, f"{where} × {regime.weight} B{wdiv}", _WEIGHT_SOURCE),
         )
     adapters = lora_parameters(arch, st.lora_rank, st.lora_targets)
-    trainable = -(-adapters * at.layers // arch.num_layers // st.tp)
+    trainable = -(-adapters * at.layers // arch.num_layers // st.tp) + saved_parameters(counts, st) // st.tp
     if st.mode == "qlora":
         linear = counts.linear_params * at.stage_params // max(counts.parameters, 1) // st.tp
         rest_b = min(regime.weight, 2)
@@ -668,7 +689,13 @@ def _weight_term(
         base = at.params * regime.weight
         text = f"frozen {where} × {regime.weight} B"
     weights, wdiv = at.shard(base + trainable * regime.weight, 3)
-    formula = f"{text} + adapters {trainable:,} × {regime.weight} B{wdiv}"
+    saved = saved_parameters(counts, st) // st.tp
+    formula = f"{text} + adapters {trainable - saved:,} × {regime.weight} B{wdiv}" + (
+        f" + modules_to_save copies ({','.join(st.modules_to_save)}) {saved:,} × {regime.weight} B "
+        "(PEFT ModulesToSaveWrapper keeps the frozen original and a trained copy)"
+        if saved
+        else ""
+    )
     return weights, trainable, Term("weights", weights, formula, _WEIGHT_SOURCE)
 
 
@@ -698,7 +725,11 @@ def _optimizer(
     if st.mode == "full":
         matrices = model_matrices(shape.arch, shape.counts)
     else:
-        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets)
+        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets) + [
+            (shape.arch.vocab_size, shape.arch.hidden_size, 1)
+            for m in st.modules_to_save
+            if saved_parameters(shape.counts, replace(st, modules_to_save=(m,)))
+        ]
     states, text = optimizer_state_bytes(st.optimizer, total, regime.state, matrices)
     if trainable != total:
         states = states * trainable // total
@@ -780,14 +811,30 @@ def _logits(
     if st.activation_rule == "simple":
         return 0, "included in the simple rule"
     return logits_bytes(
-        st.objective, b=st.micro_batch, s=seq_len, vocab=arch.vocab_size, e=regime.act, tp=st.tp
+        st.objective,
+        b=st.micro_batch,
+        s=seq_len,
+        vocab=arch.vocab_size,
+        e=regime.act,
+        tp=st.tp,
+        loss_e=4 if st.loss_dtype == "fp32" else regime.act,
     )
 
 
 def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
     if st.mode == "full":
         return shape.counts.parameters
-    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets)
+    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets) + saved_parameters(shape.counts, st)
+
+
+def saved_parameters(counts: CheckpointCounts, st: TrainingSettings) -> int:
+    """Parameters PEFT trains in full beside the adapters (`modules_to_save`): peft utils/other.py
+    ModulesToSaveWrapper deep-copies each named module (`original_module` stays frozen, the copy in
+    `modules_to_save` trains), so each costs a second copy of its weights plus gradients and optimizer
+    states. embed = the input embeddings, lm_head = the output head (0 when tied to the embeddings:
+    then the embeddings are the module to name)."""
+    names = {"embed": "embeddings", "lm_head": "lm_head"}
+    return sum(counts.by_component.get(names[m], 0) for m in st.modules_to_save)
 
 
 def training_rows(shape: ModelShape, seq_len: int, settings: TrainingSettings) -> list[TrainingRow]:

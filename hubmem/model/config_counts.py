@@ -150,6 +150,8 @@ def estimate_counts(arch: Architecture) -> CheckpointCounts:
         counts.linear_rows += n * sum(r for r, _ in shapes)
         counts.linear_groups_128 += n * sum(r * -(-c // 128) for r, c in shapes)
         counts.linear_blocks_128 += n * sum(-(-r // 128) * -(-c // 128) for r, c in shapes)
+        counts.linear_blocks_64 += n * sum(-(-(r * c) // 64) for r, c in shapes)
+        counts.linear_largest = max([counts.linear_largest, *(r * c for r, c in shapes)])
     counts.parameters = sum(by_kind.values())
     counts.parameter_bytes = counts.parameters * 2
     counts.by_component = {k: v for k, v in by_kind.items() if v}

@@ -209,6 +209,8 @@ class CheckpointCounts:
     linear_rows: int = 0  # Σ output features (per-row scales: LLM.int8 SCB)
     linear_groups_128: int = 0  # Σ rows × ceil(in/128) (GPTQ/AWQ group-128 scales and zeros)
     linear_blocks_128: int = 0  # Σ ceil(out/128) × ceil(in/128) (DeepSeek-V3 FP8 block scales)
+    linear_blocks_64: int = 0  # Σ ceil(out·in/64) (bitsandbytes 4-bit absmax per 64 flattened weights)
+    linear_largest: int = 0  # out × in of the largest block Linear weight (one dequantized at a time)
     routed_expert_params: int = 0  # parameters of routed experts outside MTP modules (hubmem.model.moe)
     # Elements as the Hub's API counts them (`safetensors.parameters`): see `hub_elements`.
     hub_by_dtype: dict[str, int] = field(default_factory=dict)
@@ -395,6 +397,7 @@ def count_tensors(
     by_component: dict[str, int] = {}
     parameters = parameter_bytes = quant_bytes = buffers = buffer_bytes = 0
     scale_elements = routed = linear_params = linear_rows = groups_128 = blocks_128 = 0
+    blocks_64 = largest = 0
     matrix_shapes: dict[tuple[int, ...], int] = {}
     groups, tensors_seen = _tensor_groups(headers, config, quant)
     for (template, dtype, shape, unpack, in_mtp_layer), n in groups.items():
@@ -430,6 +433,8 @@ def count_tensors(
             linear_rows += rows * n
             groups_128 += rows * -(-cols // 128) * n
             blocks_128 += -(-rows // 128) * -(-cols // 128) * n
+            blocks_64 += -(-(rows * cols) // 64) * n
+            largest = max(largest, rows * cols)
     return CheckpointCounts(
         stored_by_dtype=dict(sorted(by_dtype.items())),
         stored_bytes_by_dtype=dict(sorted(bytes_by_dtype.items())),
@@ -443,6 +448,8 @@ def count_tensors(
         linear_rows=linear_rows,
         linear_groups_128=groups_128,
         linear_blocks_128=blocks_128,
+        linear_blocks_64=blocks_64,
+        linear_largest=largest,
         routed_expert_params=routed,
         hub_by_dtype=dict(sorted(hub_by_dtype.items())),
         mxfp4_scale_elements=scale_elements,

@@ -48,8 +48,13 @@ def render_check(result: CheckResult, fmt: str = "table", units: str = "GiB") ->
         s, v = est.settings, est.verdict(result.precision)
         assert v is not None
         tgt = v.target
+        auto = ""
+        if len(est.rows) > 1 and result.precision in ("fp32", "bf16"):  # --precision auto: every row
+            from hubmem.fit.verdicts import auto_dtype
+
+            auto = f" · dtype auto: {auto_dtype(est)[1]}"
         judged = [
-            ("precision", f"{v.label} · batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source})"),
+            ("precision", f"{v.label} · batch {s.batch} · seq {s.seq_len:,} ({est.seq_len_source}){auto}"),
             ("gpus", f"{tgt.describe()} · {human(tgt.usable_bytes, units)} {units} usable each"),
             (
                 "memory",
@@ -62,6 +67,7 @@ def render_check(result: CheckResult, fmt: str = "table", units: str = "GiB") ->
                 f"max batch {'n/a' if v.max_batch is None else f'{v.max_batch:,}'} at seq {s.seq_len:,} · "
                 f"fewest GPUs that fit: {v.gpus_needed if v.gpus_needed else 'none'}",
             ),
+            *([("", v.note)] if v.note else []),
         ]
     lines = [
         ("repo", f"{est.repo_id}{sha}"),

@@ -97,4 +97,5 @@ def render_verdicts(
         f"on {tgt.describe()} ({human(tgt.usable_bytes, units)} {units} usable each, tensor parallel; "
         f"max seq len at batch {s.batch}, max batch at seq {s.seq_len:,})"
     )
-    return title + "\n" + render_rows(headers, rows, fmt, numeric=(1, 3, 4, 5))
+    notes = "".join(f"{v.label}: {v.note}\n" for v in verdicts if v.note)
+    return title + "\n" + render_rows(headers, rows, fmt, numeric=(1, 3, 4, 5)) + notes

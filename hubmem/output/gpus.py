@@ -22,6 +22,8 @@ def render_gpus(fmt: str = "table", units: str = "GiB") -> str:
             "aliases",
             "source",
             "usable_source",
+            "compute_capability",
+            "supports",
         ]
         data: list[list[Any]] = [
             [
@@ -33,17 +35,20 @@ def render_gpus(fmt: str = "table", units: str = "GiB") -> str:
                 " ".join(g.aliases),
                 g.source,
                 g.usable_source,
+                g.to_dict()["compute_capability"] or "",
+                " ".join(f for f in ("bf16", "fp8", "fp4") if g.supports(f)),
             ]
             for g in CATALOGUE
         ]
         return render_rows(headers, data, fmt)
-    headers = ["key", "name", f"memory {units}", f"usable {units}", "vendor", "aliases", "source"]
+    headers = ["key", "name", f"memory {units}", f"usable {units}", "compute", "vendor", "aliases", "source"]
     data = [
         [
             g.key,
             g.name,
             f"{g.memory_bytes / UNITS[units]:,.1f}",
             f"{g.usable_bytes / UNITS[units]:,.2f}",
+            g.capability_label,
             g.vendor,
             ", ".join(g.aliases),
             g.source,

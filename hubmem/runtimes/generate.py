@@ -40,6 +40,7 @@ from hubmem.choices import GENERATE_CACHES  # noqa: F401  (dynamic | legacy)
 if TYPE_CHECKING:
     from hubmem.memory.inference import InferenceSettings, Term
     from hubmem.model.architecture import Architecture
+    from hubmem.model.tensors import CheckpointCounts
 
 # model types whose legacy attention caches a view of the fused QKV projection (see module docstring)
 FUSED_QKV_VIEW_TYPES = ("gpt_neox",)
@@ -74,14 +75,16 @@ def self_kv(terms: Iterable[Term]) -> int:
     return sum(t.bytes for t in terms if t.name == "kv_cache")
 
 
-def generation_phases(arch: Architecture, precision: str, settings: InferenceSettings, e: int) -> list[Phase]:
+def generation_phases(
+    arch: Architecture, precision: str, settings: InferenceSettings, e: int, counts: CheckpointCounts
+) -> list[Phase]:
     """Prefill, and with new tokens the decode step(s) that can hold most, for one precision row.
 
     `settings` is a hubmem.memory.inference.InferenceSettings: seq_len = prompt + new tokens,
     prompt_len (None: the whole seq_len is prompt, no decode step), num_beams, generate_cache."""
     from dataclasses import replace
 
-    from hubmem.memory.inference import activation_bytes, cache_terms
+    from hubmem.memory.inference import activation_bytes, bnb_dequant, cache_terms
 
     b, beams = settings.batch, settings.num_beams
     seqs = b * beams
@@ -121,7 +124,8 @@ def generation_phases(arch: Architecture, precision: str, settings: InferenceSet
         if legacy
         else f"logits {act.logits:,}"
     )
-    layer_peak = max(act.attention_phase, act.mlp_phase, act.ssm_phase, act.encoder_phase)
+    dq = bnb_dequant(counts, precision, settings, seqs * p)  # bitsandbytes 4-bit MatMul4Bit
+    layer_peak = max(act.attention_phase, act.mlp_phase, act.ssm_phase, act.encoder_phase) + dq
     phases = [
         Phase(
             "prefill",
@@ -133,7 +137,9 @@ def generation_phases(arch: Architecture, precision: str, settings: InferenceSet
             + f" + layer peak max(attention {act.attention_phase:,}, mlp {act.mlp_phase:,}"
             + (f", encoder {act.encoder_phase:,}" if act.encoder_phase else "")
             + (f", ssm mixer {act.ssm_phase:,}" if act.ssm_phase else "")
-            + f"), then {logits_note} (after the last layer: max, not sum)",
+            + ")"
+            + (f" + dequantized 4-bit Linear {dq:,}" if dq else "")
+            + f", then {logits_note} (after the last layer: max, not sum)",
         )
     ]
     if new == 0:
@@ -148,14 +154,17 @@ def generation_phases(arch: Architecture, precision: str, settings: InferenceSet
         one = replace(one, attention_phase=one.attention_phase + scores, logits=logits)
         kv_t, _ = caches(cached + 1)
         held = held_kv + held_logits
+        dq_step = bnb_dequant(counts, precision, settings, seqs)  # one row per sequence: gemv at b·k = 1
         return Phase(
             name,
             cached + 1,
             kv_t,
-            max(one.attention_phase, one.mlp_phase, one.ssm_phase, logits) + held,
+            max(max(one.attention_phase, one.mlp_phase, one.ssm_phase) + dq_step, logits) + held,
             f"KV at {t:,} tokens {kv_t:,} + one token's layer max(attention {one.attention_phase:,}"
             + (f" incl. eager scores b·k·a·t·(e+4) = {seqs}·{arch.num_heads}·{t:,}·({e}+4)" if scores else "")
-            + f", mlp {one.mlp_phase:,}, then logits {logits:,})"
+            + f", mlp {one.mlp_phase:,}"
+            + (f", + dequantized 4-bit Linear {dq_step:,}" if dq_step else "")
+            + f", then logits {logits:,})"
             + (f" + held {held:,} ({'previous cache' if held_kv else ''}" if held else "")
             + (" + previous logits" if held_logits and held_kv else "previous logits" if held_logits else "")
             + (")" if held else ""),
