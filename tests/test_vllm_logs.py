@@ -1,0 +1,43 @@
+"""hubmem's vLLM plan against every published start-up log in fixtures/reference/vllm_logs.csv
+(sources and assumptions in the file): weights per GPU within ±2 %, KV token capacity within ±5 %, the
+same verdict; and vLLM's block arithmetic on each log's own available KV memory within ±5 %."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts import compare_serve
+
+ROWS = compare_serve.rows()
+
+
+def test_the_reference_holds_every_collected_log():
+    assert [r["id"] for r in ROWS] == [
+        "vllm10517-llama8-3090-20k",
+        "vllm10517-llama8-3090-29k",
+        "vllm21348-qwen3-235b-fp8-4xh100",
+    ]
+    assert all(r["source"].startswith("https://github.com/") for r in ROWS)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
+def test_plan_matches_the_log(row):
+    c = compare_serve.compare(row)
+    assert abs(c.block_math_error) <= 0.05, c
+    if c.weights is None:  # a config-only fixture: no per-rank weights to predict
+        assert not row["logged_weights_gib"]
+        return
+    assert abs(c.weights_error) <= 0.02
+    assert abs(c.tokens_error) <= 0.05
+    assert c.starts == (row["logged_starts"] == "yes")
+
+
+def test_llama8_3090_numbers_are_the_ones_the_readme_quotes():
+    """20k row: budget = int(23.58 GiB × 0.9) − 16,094,076,928 weights − peak 20,000 × (3·4096 + 3·14336) × 2
+    = 2,211,840,000 − 256 MiB non-torch; 131,072 B/token × 16 per block; the log's 3.81 GiB gives
+    3.81 GiB // (65,536 × 32) = 1,950 blocks = 31,200 tokens (the log: 1,952 blocks, 3.81 rounded)."""
+    c = compare_serve.compare(ROWS[0])
+    assert c.weights == 16_094_076_928
+    budget = int(round(23.58 * 2**30) * 0.9) - 16_094_076_928 - 2_211_840_000 - 256 * 2**20
+    assert c.kv_tokens == budget // (65_536 * 32) * 16 == 32_128
+    assert c.tokens_from_logged_budget == 31_200
