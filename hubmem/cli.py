@@ -561,7 +561,11 @@ def check(
 @click.argument("repo")
 @revision_option
 @click.option(
-    "--engine", type=click.Choice(["vllm"]), default="vllm", show_default=True, help="Serving engine."
+    "--engine",
+    type=click.Choice(["vllm", "sglang"]),
+    default="vllm",
+    show_default=True,
+    help="Serving engine.",
 )
 @click.option("--gpu", help="GPU from the catalogue (`hubmem gpus`), e.g. h100, 4090.")
 @click.option(
@@ -590,13 +594,13 @@ def check(
 @click.option(
     "--kv-cache-dtype",
     type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"]),
-    help="vLLM: KV cache dtype [default: auto = the model dtype].",
+    help="KV cache dtype (SGLang: auto, fp8_e4m3, fp8_e5m2) [default: auto = the model dtype].",
 )
 @click.option(
     "--block-size", type=int, help="vLLM: tokens per KV block [default: 16; 64 for MLA on Hopper/Blackwell]."
 )
-@click.option("--tensor-parallel-size", "-tp", type=int, help="vLLM: tensor-parallel size [default: 1].")
-@click.option("--pipeline-parallel-size", "-pp", type=int, help="vLLM: pipeline-parallel size [default: 1].")
+@click.option("--tensor-parallel-size", type=int, help="vLLM: tensor-parallel size [default: 1].")
+@click.option("--pipeline-parallel-size", type=int, help="vLLM: pipeline-parallel size [default: 1].")
 @click.option("--enforce-eager", is_flag=True, default=None, help="vLLM: no CUDA graphs.")
 @click.option("--dtype", help="vLLM: auto, bfloat16, float16, float32 [default: auto].")
 @click.option(
@@ -611,6 +615,22 @@ def check(
     is_flag=True,
     default=None,
     help="Subtract CUDA graph memory from the KV budget (vLLM ≥ 0.21's default).",
+)
+@click.option(
+    "--mem-fraction-static",
+    type=float,
+    help="SGLang: share of the free memory for weights + KV pool [default: from the GPU's memory, as SGLang].",
+)
+@click.option("--context-length", type=int, help="SGLang: tokens per request [default: the model's].")
+@click.option(
+    "--chunked-prefill-size", type=int, help="SGLang: prefill chunk [default: by GPU memory, 2048-16384]."
+)
+@click.option(
+    "--max-running-requests", type=int, help="SGLang: concurrent requests [default: from the pool]."
+)
+@click.option("--tp", type=int, help="SGLang: tensor-parallel size [default: 1].")
+@click.option(
+    "--cuda-graph-max-bs", type=int, help="SGLang: largest CUDA graph batch [default: by GPU memory]."
 )
 @click.option("--explain", is_flag=True, help="Print every term with its formula and source.")
 @hub_options

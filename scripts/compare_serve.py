@@ -85,6 +85,13 @@ def compare(row: dict) -> Compared:
     gpu = find_gpu(row["gpu"])
     total = round(float(row["gpu_total_gib"]) * GiB) if row["gpu_total_gib"] else gpu.usable_bytes
     spec = rt.GpuSpec(gpu.name, gpu.key, total, compute_capability(gpu.key))
+    budget = round(float(row["logged_available_kv_gib"]) * GiB)
+    if row["engine"] == "sglang":
+        # SGLang's pool is budget // cell_size (model_runner.profile_max_num_token)
+        from hubmem.runtimes import sglang
+
+        cell = sglang.cell_size(arch, int(row["tp"]), 2 if row["kv_cache_dtype"] in ("", "auto") else 1)
+        return Compared(row, None, None, None, budget // cell)
     options = engine_options(None, _options(row))
     weights = tokens = starts = None
     if has_headers:
@@ -108,7 +115,6 @@ def compare(row: dict) -> Compared:
         max_model_len=length,
         batched=options.max_num_batched_tokens or 2048,
     )
-    budget = round(float(row["logged_available_kv_gib"]) * GiB)
     from_log = rt.token_capacity(groups, rt.num_blocks(groups, budget))
     return Compared(row, weights, tokens, starts, from_log)
 
@@ -127,8 +133,10 @@ def table(results: list[Compared]) -> str:
     out = []
     for c in results:
         r = c.row
-        setting = f"{r['tp']}× {r['gpu']}, util {r['gpu_memory_utilization']}" + (
-            f", len {int(r['max_model_len']):,}" if r["max_model_len"] else ""
+        setting = (
+            f"{r['engine']}, {r['tp']}× {r['gpu']}"
+            + (f", util {r['gpu_memory_utilization']}" if r["gpu_memory_utilization"] else "")
+            + (f", len {int(r['max_model_len']):,}" if r["max_model_len"] else "")
         )
         out.append(
             [

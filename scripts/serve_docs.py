@@ -18,6 +18,7 @@ EXAMPLES = (
     ("Qwen/Qwen3-30B-A3B", "--gpu", "h200", "--num-gpus", "8"),
     ("deepseek-ai/DeepSeek-V3", "--gpu", "h200", "--num-gpus", "8"),
     ("meta-llama/Llama-3.1-8B", "--gpu", "4090"),
+    ("deepseek-ai/DeepSeek-V3", "--engine", "sglang", "--gpu", "h200", "--num-gpus", "8"),
 )
 
 

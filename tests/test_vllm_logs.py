@@ -16,6 +16,7 @@ def test_the_reference_holds_every_collected_log():
         "vllm10517-llama8-3090-20k",
         "vllm10517-llama8-3090-29k",
         "vllm21348-qwen3-235b-fp8-4xh100",
+        "vllm21348-qwen3-235b-fp8-4xh100-sglang",
     ]
     assert all(r["source"].startswith("https://github.com/") for r in ROWS)
 
@@ -30,6 +31,13 @@ def test_plan_matches_the_log(row):
     assert abs(c.weights_error) <= 0.02
     assert abs(c.tokens_error) <= 0.05
     assert c.starts == (row["logged_starts"] == "yes")
+
+
+def test_sglang_pool_from_its_logged_k_and_v_sizes():
+    """Qwen3-235B-A22B at TP 4: 94 layers × max(1, 4 // 4) KV head × 128 × 2 (K, V) × 2 B = 48,128 B per token;
+    the log's K + V = 2 × 8.23 GiB // 48,128 = 367,224 tokens (the log: 367,404; 8.23 is rounded)."""
+    c = compare_serve.compare(ROWS[3])
+    assert c.tokens_from_logged_budget == round(16.46 * 2**30) // 48_128 == 367_224
 
 
 def test_llama8_3090_numbers_are_the_ones_the_readme_quotes():
