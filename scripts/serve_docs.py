@@ -22,6 +22,15 @@ EXAMPLES = (
 )
 
 
+AUDIT = (
+    "meta-llama/Llama-3.1-8B",
+    "Qwen/Qwen3-8B",
+    "mistralai/Mistral-7B-v0.1",
+    "Qwen/Qwen3-30B-A3B",
+    "meta-llama/Llama-3.1-70B",
+)
+
+
 def run(args: list[str]) -> str:
     """The CLI's stdout and its exit code when not 0 (a refusal is an example too)."""
     from click.testing import CliRunner
@@ -36,6 +45,8 @@ def run(args: list[str]) -> str:
 def blocks(invoke: Invoke) -> dict[str, str]:
     """`invoke` (the other blocks' CLI runner, pointed at the fake Hub) is not used: examples may refuse."""
     demo = "".join(f"$ hubmem serve {' '.join(args)}\n" + run(["serve", *args]) + "\n" for args in EXAMPLES)
+    audit = ["audit", *AUDIT, "--engine", "vllm", "--gpu", "h100", "--max-model-len", "32768"]
+    demo += f"$ hubmem {' '.join(audit)}\n" + run(audit)
     return {
         "serve-demo": "```\n" + demo.rstrip("\n") + "\n```\n",
         "serve-logs": compare_serve.table(compare_serve.comparison()),

@@ -3,10 +3,10 @@ plan (hubmem.runtimes.vllm). Pure once the snapshot is fetched; no request beyon
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from hubmem.errors import EngineRefusedError, InvalidInputError
+from hubmem.errors import EngineRefusedError, HubmemError, InvalidInputError
 from hubmem.fit.gpus import UnknownGpuError, find_gpu
 from hubmem.hub.fetch import RepoSnapshot
 from hubmem.jobs.options import memory_bytes
@@ -36,6 +36,8 @@ class ServeResult:
     plan: vllm_rt.ServePlan
     fewest: str | None  # the smallest TP×PP layout that starts, e.g. "TP 8 × PP 1" (None: none ≤ 64 GPUs)
     warnings: tuple[str, ...] = ()
+    weight_files: dict[str, int | None] = field(default_factory=dict)  # what a download pulls (check)
+    source: str = "hub"
 
     @property
     def exit_code(self) -> int:
@@ -232,6 +234,8 @@ def serve_snapshot(
         plan=plan,
         fewest=fewest,
         warnings=tuple(warnings),
+        weight_files=dict(facts.weight_files),
+        source=facts.source,
     )
 
 
@@ -314,3 +318,99 @@ def normalise_engine(engine: str) -> str:
     if e not in ENGINES:
         raise InvalidInputError(f"--engine {engine!r}: choose from {', '.join(ENGINES)}")
     return e
+
+
+# `hubmem audit --engine`: one row per repo with the engine's verdict (json / csv keep these columns).
+SERVE_COLUMNS = (
+    "repo", "sha", "params", "engine", "gpu", "num_gpus", "tp", "pp", "max_model_len", "weights", "kv_budget",
+    "kv_tokens", "max_concurrency", "starts", "reason", "fewest_gpus", "status", "exit_code", "error",
+)  # fmt: skip
+
+
+def serve_values(ref: str, result: ServeResult) -> dict[str, Any]:
+    p = result.plan
+    out: dict[str, Any] = dict.fromkeys(SERVE_COLUMNS)
+    st = p.worst
+    out.update(
+        repo=ref,
+        sha=result.sha,
+        params=result.parameters,
+        engine=p.engine,
+        gpu=p.gpu.name,
+        num_gpus=p.num_gpus,
+        tp=p.options.tensor_parallel_size,
+        pp=p.options.pipeline_parallel_size,
+        max_model_len=p.max_model_len,
+        weights=st.weights,
+        kv_budget=st.kv_budget,
+        kv_tokens=p.kv_tokens,
+        max_concurrency=round(p.max_concurrency, 2),
+        starts=p.starts,
+        reason=p.reason or None,
+        fewest_gpus=result.fewest,
+        status="ok",
+        exit_code=0,  # as every audit row that was judged: `starts` says whether it would start
+    )
+    return out
+
+
+def serve_error_values(ref: str, error: Exception) -> dict[str, Any]:
+    from hubmem.errors import HubmemError, InternalError
+
+    err = error if isinstance(error, HubmemError) else InternalError.of(error)
+    out: dict[str, Any] = dict.fromkeys(SERVE_COLUMNS)
+    out.update(repo=ref, status="error", exit_code=err.exit_code, error=str(err))
+    return out
+
+
+@dataclass(frozen=True)
+class ServeCheck:
+    """`hubmem check --engine`: will the engine start on the GPUs (exit 40 if not), then is there disk (41)."""
+
+    serve: ServeResult
+    disk: Any  # hubmem.hub.disk.DiskPlan
+    outcome: type[HubmemError] | None
+
+    OUTCOMES = {
+        "WillNotFitError": "the engine will not start on the GPUs",
+        "NotEnoughDiskError": "it starts, but not enough disk for the download",
+    }
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome is None else self.outcome.exit_code
+
+    @property
+    def outcome_text(self) -> str:
+        return "ready to pull" if self.outcome is None else self.OUTCOMES[self.outcome.__name__]
+
+    @property
+    def estimate(self) -> ServeResult:  # the CLI prints `result.estimate.warnings`
+        return self.serve
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.serve.repo_id,
+            "sha": self.serve.sha,
+            "ready": self.outcome is None,
+            "outcome": self.outcome_text,
+            "exit_code": self.exit_code,
+            "serve": self.serve.to_dict(),
+            "disk": self.disk.to_dict(),
+        }
+
+
+def serve_check(result: ServeResult, cache_dir: str | None) -> ServeCheck:
+    """The engine's verdict first (as `check` judges the fit first), then the download against free disk."""
+    import os
+
+    from hubmem.errors import NotEnoughDiskError, WillNotFitError
+    from hubmem.hub import disk
+
+    where = disk.cache_dir(cache_dir)
+    if os.path.exists(where) and not os.path.isdir(where):
+        raise InvalidInputError(f"--cache-dir '{where}' is not a folder")
+    files = disk.files_to_download(dict(result.weight_files)) if result.source != "local" else {}
+    plan = disk.plan_download(result.repo_id, result.sha, files, where)
+    outcome = WillNotFitError if not result.plan.starts else NotEnoughDiskError if not plan.enough else None
+    return ServeCheck(result, plan, outcome)

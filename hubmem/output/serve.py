@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubmem.jobs.serve import ServeResult
+from hubmem.jobs.serve import SERVE_COLUMNS, ServeCheck, ServeResult
 from hubmem.output.tables import document, human, render_rows
 
 COUNTS = ("kv_blocks", "kv_tokens")  # terms that count blocks or tokens, not bytes
@@ -166,3 +166,57 @@ def vllm_lines(result: ServeResult, units: str) -> list[tuple[str, str]]:
     else:
         lines.append(("KV cache", "none (no layer keeps a KV cache)"))
     return lines
+
+
+def render_serve_check(check: ServeCheck, fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem check --engine`: the plan, the download against free disk, the outcome and exit code."""
+    if fmt in ("json", "jsonl"):
+        return document(check.to_dict(), fmt)
+    if fmt == "csv":
+        return render_serve(check.serve, fmt, units)
+    out = render_serve(check.serve, "table", units)
+    d = check.disk
+    lines = [
+        (
+            "disk",
+            f"download {human(d.needed_bytes, units)} {units} · free {human(d.free_bytes, units)} {units} at {d.cache_dir}",
+        ),
+        ("outcome", f"{check.outcome_text} (exit {check.exit_code})"),
+    ]
+    body = out + "".join(f"{k:<8}  {v}\n" for k, v in lines)
+    return "```\n" + body + "```\n" if fmt == "markdown" else body
+
+
+def render_serve_audit(rows: list[Any], fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem audit --engine`: one row per repo with the engine's verdict, KV tokens and concurrency."""
+    if fmt in ("json", "jsonl", "csv"):
+        return render_rows(list(SERVE_COLUMNS), [list(r.fields().values()) for r in rows], fmt)
+    headers = [
+        "repo",
+        "params",
+        "GPUs",
+        "max-model-len",
+        f"weights/GPU {units}",
+        "KV tokens",
+        "max concurrency",
+        "starts",
+    ]
+    table = []
+    for r in rows:
+        f = r.fields()
+        if not r.ok:
+            table.append([f["repo"], "", "", "", "", "", "", f"error {f['exit_code']}: {f['error']}"])
+            continue
+        table.append(
+            [
+                f["repo"],
+                f"{f['params']:,}",
+                f"{f['num_gpus']}× {f['gpu']} (TP {f['tp']} × PP {f['pp']})",
+                f"{f['max_model_len']:,}",
+                human(f["weights"], units),
+                f"{f['kv_tokens']:,}",
+                f"{f['max_concurrency']:.2f}×",
+                "yes" if f["starts"] else f"no: {f['reason']}",
+            ]
+        )
+    return render_rows(headers, table, fmt, numeric=(1, 3, 4, 5, 6))
