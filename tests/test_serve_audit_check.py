@@ -116,5 +116,7 @@ def test_serve_makes_the_same_requests_as_the_estimate(fake_hub):
         requests = sorted((r.method, r.path) for r in fake_hub.requests)
         if args == [LLAMA8]:
             estimate_requests = requests
-            assert ("GET", "/api/models/meta-llama/Llama-3.1-8B") in [(m, p.split("?")[0]) for m, p in requests]
+            assert ("GET", "/api/models/meta-llama/Llama-3.1-8B") in [
+                (m, p.split("?")[0]) for m, p in requests
+            ]
         assert requests == estimate_requests
