@@ -42,10 +42,10 @@ def test_sglang_pool_from_its_logged_k_and_v_sizes():
 
 def test_llama8_3090_numbers_are_the_ones_the_readme_quotes():
     """20k row: budget = int(23.58 GiB × 0.9) − 16,094,076,928 weights − peak 20,000 × (3·4096 + 3·14336) × 2
-    = 2,211,840,000 − 256 MiB non-torch; 131,072 B/token × 16 per block; the log's 3.81 GiB gives
+    = 2,211,840,000 − 352 MiB non-torch; 131,072 B/token × 16 per block; the log's 3.81 GiB gives
     3.81 GiB // (65,536 × 32) = 1,950 blocks = 31,200 tokens (the log: 1,952 blocks, 3.81 rounded)."""
     c = compare_serve.compare(ROWS[0])
     assert c.weights == 16_094_076_928
-    budget = int(round(23.58 * 2**30) * 0.9) - 16_094_076_928 - 2_211_840_000 - 256 * 2**20
-    assert c.kv_tokens == budget // (65_536 * 32) * 16 == 32_128
+    budget = int(round(23.58 * 2**30) * 0.9) - 16_094_076_928 - 2_211_840_000 - 352 * 2**20
+    assert c.kv_tokens == budget // (65_536 * 32) * 16 == 31_360
     assert c.tokens_from_logged_budget == 31_200
