@@ -27,7 +27,7 @@ class Compared:
     weights: int | None  # hubmem's weights per GPU (None: config-only fixture)
     kv_tokens: int | None  # hubmem's prediction end to end
     starts: bool | None
-    tokens_from_logged_budget: int  # vLLM's block arithmetic on the log's own available memory
+    tokens_from_logged_budget: int | None  # the engine's block arithmetic on the log's own KV memory
 
     @property
     def weights_error(self) -> float | None:
@@ -42,7 +42,9 @@ class Compared:
         return self.kv_tokens / int(self.row["logged_kv_tokens"]) - 1
 
     @property
-    def block_math_error(self) -> float:
+    def block_math_error(self) -> float | None:
+        if self.tokens_from_logged_budget is None:
+            return None
         return self.tokens_from_logged_budget / int(self.row["logged_kv_tokens"]) - 1
 
 
@@ -82,9 +84,19 @@ def _options(row: dict) -> dict:
 def compare(row: dict) -> Compared:
     snapshot, has_headers = _snapshot(row["fixture"])
     arch = parse_architecture(snapshot.config)
-    gpu = find_gpu(row["gpu"])
-    total = round(float(row["gpu_total_gib"]) * GiB) if row["gpu_total_gib"] else gpu.usable_bytes
-    spec = rt.GpuSpec(gpu.name, gpu.key, total, compute_capability(gpu.key))
+    try:
+        gpu = find_gpu(row["gpu"])
+    except ValueError:  # an accelerator outside the catalogue: the log's own total
+        spec = rt.GpuSpec(row["gpu"], None, round(float(row["gpu_total_gib"]) * GiB), None)
+    else:
+        total = round(float(row["gpu_total_gib"]) * GiB) if row["gpu_total_gib"] else gpu.usable_bytes
+        spec = rt.GpuSpec(gpu.name, gpu.key, total, compute_capability(gpu.key))
+    if not row["logged_kv_tokens"]:  # a weights-only row
+        from hubmem.model.tensors import count_tensors
+
+        linear = count_tensors(snapshot.headers, snapshot.config).linear_params
+        plan = plan_for(snapshot, arch, linear, spec, engine_options(None, _options(row)))
+        return Compared(row, plan.worst.weights, None, None, None)
     budget = round(float(row["logged_available_kv_gib"]) * GiB)
     if row["engine"] == "sglang":
         # SGLang's pool is budget // cell_size (model_runner.profile_max_num_token)
@@ -146,10 +158,12 @@ def table(results: list[Compared]) -> str:
                 f"{r['logged_weights_gib']}" if r["logged_weights_gib"] else "",
                 "" if c.weights is None else f"{c.weights / GiB:.4f}",
                 _pct(c.weights_error),
-                f"{int(r['logged_kv_tokens']):,}",
+                f"{int(r['logged_kv_tokens']):,}" if r["logged_kv_tokens"] else "",
                 "" if c.kv_tokens is None else f"{c.kv_tokens:,}",
                 _pct(c.tokens_error),
-                f"{c.tokens_from_logged_budget:,} ({_pct(c.block_math_error)})",
+                ""
+                if c.tokens_from_logged_budget is None
+                else f"{c.tokens_from_logged_budget:,} ({_pct(c.block_math_error)})",
                 r["logged_starts"] + ("" if c.starts is None else f" / {'yes' if c.starts else 'no'}"),
             ]
         )
