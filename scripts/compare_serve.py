@@ -165,12 +165,13 @@ def table(results: list[Compared]) -> str:
                 if c.tokens_from_logged_budget is None
                 else f"{c.tokens_from_logged_budget:,} ({_pct(c.block_math_error)})",
                 r["logged_starts"] + ("" if c.starts is None else f" / {'yes' if c.starts else 'no'}"),
+                "known gap: " + r["known_gap"].split(":")[0] if r["known_gap"] else "",
             ]
         )
     return render_rows(
         [
             "log", "model", "setting", "weights GiB (log)", "hubmem", "error", "KV tokens (log)", "hubmem",
-            "error", "from the log's KV memory", "starts (log / hubmem)",
+            "error", "from the log's KV memory", "starts (log / hubmem)", "note",
         ],
         out,
         "markdown",

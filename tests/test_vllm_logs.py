@@ -18,6 +18,7 @@ def test_the_reference_holds_every_collected_log():
         "vllm21348-qwen3-235b-fp8-4xh100",
         "vllm21348-qwen3-235b-fp8-4xh100-sglang",
         "habana809-deepseek-r1-8xhpu-weights",
+        "vllm23278-gpt-oss-120b-h100-weights",
     ]
     assert all(r["source"].startswith("https://github.com/") for r in ROWS)
 
@@ -25,6 +26,9 @@ def test_the_reference_holds_every_collected_log():
 @pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
 def test_plan_matches_the_log(row):
     c = compare_serve.compare(row)
+    if row["known_gap"]:  # a gap the reference documents: it must stay outside the tolerance until modelled
+        assert abs(c.weights_error) > 0.02, "the gap is closed: move the row into the checked set"
+        return
     if c.block_math_error is None:  # a weights-only row
         assert not row["logged_kv_tokens"] and abs(c.weights_error) <= 0.02
         return
