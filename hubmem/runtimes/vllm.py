@@ -486,7 +486,6 @@ def plan(
     kinds_all = layer_kinds(arch)
     vocab_padded = _cdiv(arch.vocab_size, 64) * 64
     stages: list[StagePlan] = []
-    start = 0
     peak, peak_text = activation_peak(
         arch, tokens=batched, num_reqs=seqs, tp=tp, e=e, vocab_padded=vocab_padded
     )
@@ -567,7 +566,6 @@ def plan(
                 hi = mid - 1
         return best
 
-    del start
     if auto_len:
         found = largest_fitting()
         max_model_len = found or 1
@@ -609,7 +607,7 @@ def plan(
         )
     starts = not reason
     if starts:
-        largest = max_model_len if not auto_len else max_model_len
+        largest = max_model_len  # it starts at the length asked (or found, with auto)
     suggestions = _suggestions(arch, o, starts, largest, reason, tp) if not starts else ()
     terms = _terms(arch, o, worst, tokens, concurrency, peak_text, graph_sizes, e, kv_bytes, tp, pp, total)
     return ServePlan(
