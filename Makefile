@@ -49,6 +49,7 @@ docs: install  ## regenerate the README's generated blocks (tests/test_docs.py c
 
 compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
 	$(BIN)/python -m scripts.compare_measured
+	$(BIN)/python -m scripts.compare_serve
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
