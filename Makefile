@@ -52,6 +52,7 @@ config-table: install  ## regenerate hubmem/model/config_classes.json from the i
 
 compare: install  ## hubmem's inference and training estimates against measured memory (estimate, measured, error %, hit rate)
 	$(BIN)/python -m scripts.compare_measured
+	$(BIN)/python -m scripts.compare_serve
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -97,6 +97,35 @@ def train(repo: str, mode: str = "full", **options: Any) -> TrainingEstimate:
     return result
 
 
+def _engine_args(
+    options: dict[str, Any], num_gpus: int, precision: str, train: str | None
+) -> tuple[str, dict, int | None]:
+    """check / audit with `engine=`: the engine's name, its options, and the GPU count it is given."""
+    from hubmem.jobs import serve as serve_job
+
+    if train is not None or precision != "auto":
+        raise InvalidInputError("--engine judges the engine's own start-up: drop --train and --precision")
+    opts = dict(options)
+    name = serve_job.normalise_engine(opts.pop("engine"))
+    layout = ("tensor_parallel_size", "pipeline_parallel_size", "tp")
+    count = None if num_gpus == 1 and any(k in opts for k in layout) else num_gpus
+    return name, opts, count
+
+
+def _serve_check(
+    repo: str, options: dict[str, Any], gpu: str | None, gpu_memory: int | str | None, num_gpus: int,
+    precision: str, cache_dir: str | None, revision: str | None, token: str | None, timeout: float,
+    train: str | None, beside: bool,
+) -> Any:  # fmt: skip
+    from hubmem.jobs import serve as serve_job
+
+    name, opts, count = _engine_args(options, num_gpus, precision, train)
+    spec = serve_job.gpu_spec(gpu, gpu_memory)
+    engine_opts = serve_job.engine_options(count, opts, name)
+    result = serve_job.serve_snapshot(_fetch(repo, revision, token, timeout, beside), name, spec, engine_opts)
+    return serve_job.serve_check(result, cache_dir)
+
+
 def check(
     repo: str,
     *,
@@ -118,6 +147,21 @@ def check(
     regime (default mixed)."""
     from hubmem.jobs.check import check_snapshot, judged_options
 
+    if options.get("engine") is not None:  # the engine's start-up verdict instead of the generic total
+        return _serve_check(
+            repo,
+            options,
+            gpu,
+            gpu_memory,
+            num_gpus,
+            precision,
+            cache_dir,
+            revision,
+            token,
+            timeout,
+            train,
+            _beside,
+        )
     job, chosen = judged_options(train, options, precision, "check")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     if tgt is None:
@@ -145,6 +189,36 @@ class AuditPlan:
     target: Target | None
     listed: dict[str, Any] = field(default_factory=dict)  # ref -> hubmem.hub.listing.Listed (its sha)
     settings: dict[str, Any] = field(default_factory=dict)  # what the figures depend on (hubmem.store)
+    engine: str | None = None  # --engine: rows carry the engine's verdict (hubmem.jobs.serve.SERVE_COLUMNS)
+
+
+def _serve_audit_plan(
+    refs: list[str], jobs: int, options: dict[str, Any], gpu: str | None, gpu_memory: int | str | None,
+    num_gpus: int, precision: str, token: str | None, timeout: float, train: str | None,
+) -> AuditPlan:  # fmt: skip
+    from hubmem import errors
+    from hubmem.hub import fetch as hub
+    from hubmem.jobs import serve as serve_job
+
+    name, opts, count = _engine_args(options, num_gpus, precision, train)
+    spec = serve_job.gpu_spec(gpu, gpu_memory)
+    engine_opts = serve_job.engine_options(count, opts, name)
+
+    def fetch(ref: str) -> RepoSnapshot:
+        repo, revision = split_revision(ref, None)
+        return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+
+    def evaluate(ref: str, fetched: Any) -> AuditRow:
+        if isinstance(fetched, errors.HubmemError):
+            return AuditRow(ref, error=fetched, values=serve_job.serve_error_values(ref, fetched))
+        try:
+            result = serve_job.serve_snapshot(fetched, name, spec, engine_opts)
+        except Exception as e:  # a refusal (or a bug) on one repo must not sink the batch
+            err = e if isinstance(e, errors.HubmemError) else errors.InternalError.of(e)
+            return AuditRow(ref, error=err, values=serve_job.serve_error_values(ref, err))
+        return AuditRow(ref, values=serve_job.serve_values(ref, result))
+
+    return AuditPlan(refs, fetch, evaluate, jobs, None, engine=name)
 
 
 def audit_plan(
@@ -185,6 +259,10 @@ def audit_plan(
     query = ListingQuery(author, search, tags, list_sort, limit, collection).check()
     if not refs and query.empty:
         raise InvalidInputError("no repo ids given (arguments, -f FILE, or - for stdin)")
+    if options.get("engine") is not None:
+        return _serve_audit_plan(
+            refs, jobs, options, gpu, gpu_memory, num_gpus, precision, token, timeout, train
+        )
     job, chosen = judged_options(train, options, precision, "an audit row")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     listed: dict[str, Any] = {}
@@ -226,12 +304,14 @@ def serve(
     `.plan.max_concurrency`, `.to_dict()`). Options are vLLM's own names with underscores:
     gpu_memory_utilization, max_model_len (a number or "auto"), max_num_batched_tokens, max_num_seqs,
     kv_cache_dtype, block_size, tensor_parallel_size, pipeline_parallel_size, enforce_eager, dtype,
-    quantization, and hubmem's assumptions non_torch_memory, cuda_context, cuda_graph_in_budget."""
+    quantization, and hubmem's assumptions non_torch_memory, cuda_context, cuda_graph_in_budget.
+    engine="sglang": mem_fraction_static, context_length, chunked_prefill_size, max_running_requests,
+    tp, kv_cache_dtype, cuda_graph_max_bs, dtype, cuda_context."""
     from hubmem.jobs import serve as serve_job
 
     name = serve_job.normalise_engine(engine)
     spec = serve_job.gpu_spec(gpu, gpu_memory)
-    opts = serve_job.engine_options(num_gpus, options)
+    opts = serve_job.engine_options(num_gpus, options, name)
     return serve_job.serve_snapshot(_fetch(repo, revision, token, timeout, _beside), name, spec, opts)
 
 

@@ -361,6 +361,62 @@ training_options = options(
     ),
 )
 
+# vLLM's own flags (`hubmem serve`, and `audit` / `check` with --engine): passed on as given.
+vllm_engine_options = options(
+    click.option(
+        "--gpu-memory-utilization",
+        type=float,
+        help="vLLM: share of each GPU the engine takes [default: 0.9].",
+    ),
+    click.option(
+        "--max-model-len",
+        help="vLLM: tokens per request (prompt + output), or auto: the largest that fits [default: the model's].",
+    ),
+    click.option(
+        "--max-num-batched-tokens",
+        type=int,
+        help="vLLM: tokens per step (profile run) [default: 8192 on ≥ 70 GiB non-A100 GPUs, else 2048].",
+    ),
+    click.option(
+        "--max-num-seqs",
+        type=int,
+        help="vLLM: requests per step [default: 1024 on ≥ 70 GiB non-A100 GPUs, else 256].",
+    ),
+    click.option(
+        "--kv-cache-dtype",
+        type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"]),
+        help="KV cache dtype (SGLang: auto, fp8_e4m3, fp8_e5m2) [default: auto = the model dtype].",
+    ),
+    click.option(
+        "--block-size",
+        type=int,
+        help="vLLM: tokens per KV block [default: 16; 64 for MLA on Hopper/Blackwell].",
+    ),
+    click.option("--tensor-parallel-size", type=int, help="vLLM: tensor-parallel size [default: 1]."),
+    click.option("--pipeline-parallel-size", type=int, help="vLLM: pipeline-parallel size [default: 1]."),
+    click.option("--enforce-eager", is_flag=True, default=None, help="vLLM: no CUDA graphs."),
+    click.option("--dtype", help="vLLM: auto, bfloat16, float16, float32 [default: auto]."),
+    click.option(
+        "--quantization", type=click.Choice(["fp8"]), help="vLLM: online FP8 quantization of Linear weights."
+    ),
+    click.option(
+        "--non-torch-memory",
+        help="Assumed non-torch memory per GPU (vLLM measures it) [default: 352MiB, the median of published vLLM profiles].",
+    ),
+    click.option(
+        "--cuda-graph-in-budget",
+        is_flag=True,
+        default=None,
+        help="Subtract CUDA graph memory from the KV budget (vLLM ≥ 0.21's default).",
+    ),
+)
+
+engine_option = click.option(
+    "--engine",
+    type=click.Choice(["vllm", "sglang"]),
+    help="Judge what this serving engine allocates at start-up (hubmem serve) instead of the generic total.",
+)
+
 revision_option = click.option(
     "--revision", help="Branch, tag or commit (default: main). Also REPO@REVISION."
 )
@@ -510,6 +566,8 @@ def exit_now(code: int) -> None:
 @shared_model_options
 @inference_options
 @training_options
+@engine_option
+@vllm_engine_options
 @gpu_options
 @output_options
 @handle_errors
@@ -573,7 +631,12 @@ def audit(
             plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
         )
     rows = audit_job.sort_rows(result.rows, sort_key) if sort_key else result.rows
-    click.echo(errors.redact(render_audit(rows, fmt, units, plan.target)), nl=False)
+    if plan.engine is not None:
+        from hubmem.output.serve import render_serve_audit
+
+        click.echo(errors.redact(render_serve_audit(rows, fmt, units)), nl=False)
+    else:
+        click.echo(errors.redact(render_audit(rows, fmt, units, plan.target)), nl=False)
     if result.interrupted:
         click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
         exit_now(130)
@@ -593,6 +656,8 @@ def audit(
 @shared_model_options
 @inference_options
 @training_options
+@engine_option
+@vllm_engine_options
 @gpu_options
 @output_options
 @handle_errors
@@ -618,6 +683,7 @@ def check(
     training memory of one regime (--regime, default mixed) on --gpus of them.
     """
     from hubmem import api
+    from hubmem.jobs.results import CheckResult
     from hubmem.output.check import render_check
 
     result = api.check(
@@ -635,7 +701,12 @@ def check(
         **given(kwargs),
     )
     warn(result.estimate.warnings)
-    click.echo(errors.redact(render_check(result, fmt, units)), nl=False)
+    if not isinstance(result, CheckResult):  # --engine: the engine's start-up verdict
+        from hubmem.output.serve import render_serve_check
+
+        click.echo(errors.redact(render_serve_check(result, fmt, units)), nl=False)
+    else:
+        click.echo(errors.redact(render_check(result, fmt, units)), nl=False)
     if result.exit_code:
         sys.exit(result.exit_code)
 
@@ -644,7 +715,11 @@ def check(
 @click.argument("repo")
 @revision_option
 @click.option(
-    "--engine", type=click.Choice(["vllm"]), default="vllm", show_default=True, help="Serving engine."
+    "--engine",
+    type=click.Choice(["vllm", "sglang"]),
+    default="vllm",
+    show_default=True,
+    help="Serving engine.",
 )
 @click.option("--gpu", help="GPU from the catalogue (`hubmem gpus`), e.g. h100, 4090.")
 @click.option(
@@ -653,47 +728,22 @@ def check(
 @click.option(
     "--num-gpus", type=int, help="GPUs: TP up to 8 per node, PP across nodes beyond (default TP × PP)."
 )
+@vllm_engine_options
 @click.option(
-    "--gpu-memory-utilization", type=float, help="vLLM: share of each GPU the engine takes [default: 0.9]."
+    "--mem-fraction-static",
+    type=float,
+    help="SGLang: share of the free memory for weights + KV pool [default: from the GPU's memory, as SGLang].",
+)
+@click.option("--context-length", type=int, help="SGLang: tokens per request [default: the model's].")
+@click.option(
+    "--chunked-prefill-size", type=int, help="SGLang: prefill chunk [default: by GPU memory, 2048-16384]."
 )
 @click.option(
-    "--max-model-len",
-    help="vLLM: tokens per request (prompt + output), or auto: the largest that fits [default: the model's].",
+    "--max-running-requests", type=int, help="SGLang: concurrent requests [default: from the pool]."
 )
+@click.option("--tp", type=int, help="SGLang: tensor-parallel size [default: 1].")
 @click.option(
-    "--max-num-batched-tokens",
-    type=int,
-    help="vLLM: tokens per step (profile run) [default: 8192 on ≥ 70 GiB non-A100 GPUs, else 2048].",
-)
-@click.option(
-    "--max-num-seqs",
-    type=int,
-    help="vLLM: requests per step [default: 1024 on ≥ 70 GiB non-A100 GPUs, else 256].",
-)
-@click.option(
-    "--kv-cache-dtype",
-    type=click.Choice(["auto", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla"]),
-    help="vLLM: KV cache dtype [default: auto = the model dtype].",
-)
-@click.option(
-    "--block-size", type=int, help="vLLM: tokens per KV block [default: 16; 64 for MLA on Hopper/Blackwell]."
-)
-@click.option("--tensor-parallel-size", "-tp", type=int, help="vLLM: tensor-parallel size [default: 1].")
-@click.option("--pipeline-parallel-size", "-pp", type=int, help="vLLM: pipeline-parallel size [default: 1].")
-@click.option("--enforce-eager", is_flag=True, default=None, help="vLLM: no CUDA graphs.")
-@click.option("--dtype", help="vLLM: auto, bfloat16, float16, float32 [default: auto].")
-@click.option(
-    "--quantization", type=click.Choice(["fp8"]), help="vLLM: online FP8 quantization of Linear weights."
-)
-@click.option(
-    "--non-torch-memory",
-    help="Assumed non-torch memory per GPU (vLLM measures it) [default: 256MiB, +768MiB with TP > 1].",
-)
-@click.option(
-    "--cuda-graph-in-budget",
-    is_flag=True,
-    default=None,
-    help="Subtract CUDA graph memory from the KV budget (vLLM ≥ 0.21's default).",
+    "--cuda-graph-max-bs", type=int, help="SGLang: largest CUDA graph batch [default: by GPU memory]."
 )
 @click.option("--explain", is_flag=True, help="Print every term with its formula and source.")
 @hub_options

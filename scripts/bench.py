@@ -2,7 +2,8 @@
 
 Reports, per fixture model: requests and wall time of hubmem.hub.fetch.fetch with a cold cache, the same with
 the metadata cached (a second run), and with the single-request sharded-header endpoint switched off;
-then the full CLI's wall time and the start-up time of `hubmem --help`. Medians over --repeat runs.
+then the full CLI's wall time and the start-up time of `hubmem --help`, and `hubmem serve`'s requests
+beside the estimate's (the same: the plan reads the estimate's snapshot). Medians over --repeat runs.
 Last, `hubmem audit` over 200 distinct repo ids (the fixture repos registered again and again under
 new names), with the default --jobs (median of --audit-repeat runs) and with --jobs 1, and the requests
 each single-file repo cost. Client CPU counts the audit's fetch helper processes too.
@@ -67,6 +68,23 @@ def cli_time(args: list[str], env: dict, repeat: int) -> float:
         )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def serve_bench(hub: FakeHub, env: dict, repeat: int) -> None:
+    """`hubmem serve` against `hubmem REPO`: the same requests (the plan reads the estimate's snapshot)."""
+    print(f"{'serve vs estimate':<28} {'estimate req':>12} {'serve req':>9} {'serve s':>8}")
+    for repo in MODELS[1:]:
+        counts = []
+        for args in ([repo, "--format", "json"], ["serve", repo, "--gpu", "h100", "--num-gpus", "8"]):
+            with tempfile.TemporaryDirectory() as cli_home:
+                hub.clear_log()
+                cli_time(args, {**env, "HF_HOME": cli_home}, 1)
+                counts.append(len(hub.requests))
+        with tempfile.TemporaryDirectory() as cli_home:
+            t = cli_time(
+                ["serve", repo, "--gpu", "h100", "--num-gpus", "8"], {**env, "HF_HOME": cli_home}, repeat
+            )
+        print(f"{repo:<28} {counts[0]:>12} {counts[1]:>9} {t:>8.3f}")
 
 
 def tensor_count(fixture: Path) -> int:
@@ -203,6 +221,7 @@ def main() -> int:
         print(
             f"hubmem meta-llama/Llama-3.1-8B (CLI, end to end, transformers import included): {full_t:.3f} s"
         )
+        serve_bench(hub, env, args.repeat)
     if args.audit:
         audit_bench(hub, env, args.audit, args.latency_ms, args.audit_repeat)
     hub.stop()

@@ -333,7 +333,9 @@ def render(readme: str, generated: dict[str, str]) -> str:
 
 def main() -> int:
     def rendered(invoke: Invoke) -> str:
-        return render(README.read_text(), blocks(invoke))
+        from scripts import serve_docs
+
+        return serve_docs.render(render(README.read_text(), blocks(invoke)), serve_docs.blocks(invoke))
 
     text = compare_measured.with_fake_hub(rendered)
     if "--write" in sys.argv:

@@ -66,7 +66,7 @@ def test_pp_stages_split_layers_as_get_pp_indices():
 
 
 def test_llama8_on_a_4090_at_32k_starts_with_exact_blocks_and_concurrency():
-    """Budget = int(24,563 MiB × 0.9) − weights − profile peak − non-torch 256 MiB.
+    """Budget = int(24,563 MiB × 0.9) − weights − profile peak − non-torch 352 MiB.
 
     Profile peak at the 4090's default 2,048 batched tokens (< 70 GiB: 2048 / 256 seqs): forward
     3·T·h·e + 3·T·i·e = 2048 × (3·4096 + 3·14336) × 2 = 226,492,416; sampler 256 × 128,256 × (2 + 8) =
@@ -78,7 +78,7 @@ def test_llama8_on_a_4090_at_32k_starts_with_exact_blocks_and_concurrency():
     gpu = rt.GpuSpec("RTX 4090 24GB", "rtx4090-24gb", RTX4090_TOTAL, (8, 9))
     p = rt.plan(arch, [weights], [32], gpu, rt.VllmOptions(max_model_len=32768))
     peak = 256 * 128_256 * 10
-    budget = int(RTX4090_TOTAL * 0.9) - llama8_weights() - peak - 256 * MIB
+    budget = int(RTX4090_TOTAL * 0.9) - llama8_weights() - peak - 352 * MIB
     assert p.worst.activation_peak == peak
     assert p.worst.kv_budget == budget
     blocks = budget // 65_536 // 32
@@ -176,3 +176,43 @@ def test_bf16_on_a_t4_is_refused_as_vllm_does(fake_hub):
     assert result.stderr.startswith(
         "Error: Bfloat16 is only supported on GPUs with compute capability of at least 8.0"
     )
+
+
+def test_fp8_ds_mla_needs_flashmla_hardware(fake_hub):
+    result = serve(
+        "deepseek-ai/DeepSeek-V3", "--gpu", "a100-80gb", "--num-gpus", "8", "--kv-cache-dtype", "fp8_ds_mla"
+    )
+    assert result.exit_code == 19
+    assert result.stderr == (
+        "Error: --kv-cache-dtype fp8_ds_mla needs FlashMLA (compute capability 9.0+); A100 80GB has 8.0\n"
+    )
+
+
+def test_more_than_a_node_is_tp8_across_pp_stages(fake_hub):
+    """DeepSeek-V3 on 16 H100s: TP 8 inside each node, PP 2 across them; 61 layers -> stages of 31 and 30."""
+    result = serve("deepseek-ai/DeepSeek-V3", "--gpu", "h100", "--num-gpus", "16", "--format", "json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)["plan"]
+    assert (plan["options"]["tensor_parallel_size"], plan["options"]["pipeline_parallel_size"]) == (8, 2)
+    assert [s["layers"] for s in plan["stages"]] == [31, 30]
+    assert plan["num_blocks"] == min(s["num_blocks"] for s in plan["stages"])
+
+
+def test_explain_prints_every_term_with_its_source(fake_hub):
+    result = serve(LLAMA8, "--gpu", "4090", "--max-model-len", "32768", "--explain")
+    assert result.exit_code == 0
+    out = result.stdout
+    for name in (
+        "requested",
+        "weights",
+        "activation_peak",
+        "non_torch",
+        "cuda_graphs",
+        "kv_budget",
+        "kv_group_full",
+        "kv_blocks",
+    ):
+        assert f"\n{name:<16} " in out, name
+    assert "= total_memory × --gpu-memory-utilization = 25,756,172,288 × 0.9" in out  # 24,563 MiB
+    assert "source: vllm/v1/core/kv_cache_utils.py get_num_blocks" in out
+    assert "--max-num-batched-tokens: get_batch_defaults (< 70 GiB GPU or A100: 2048 tokens, 256 seqs)" in out

@@ -3,19 +3,20 @@ plan (hubmem.runtimes.vllm). Pure once the snapshot is fetched; no request beyon
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from hubmem.errors import EngineRefusedError, InvalidInputError
+from hubmem.errors import EngineRefusedError, HubmemError, InvalidInputError
 from hubmem.fit.gpus import UnknownGpuError, find_gpu
 from hubmem.hub.fetch import RepoSnapshot
 from hubmem.jobs.options import memory_bytes
 from hubmem.model.architecture import Architecture
+from hubmem.runtimes import sglang as sglang_rt
 from hubmem.runtimes import sharding
 from hubmem.runtimes import vllm as vllm_rt
 from hubmem.runtimes.capability import compute_capability
 
-ENGINES = ("vllm",)
+ENGINES = ("vllm", "sglang")
 # vLLM V1 runs decoder-only generation; these it does not (vllm/model_executor/models/registry.py has
 # no T5ForConditionalGeneration; BERT-style encoders are pooling models with no KV cache).
 UNSUPPORTED = {
@@ -23,6 +24,7 @@ UNSUPPORTED = {
     "bert": "vLLM serves BERT only as a pooling (embedding) model: no generation, no KV cache",
 }
 OPTION_NAMES = tuple(f for f in vllm_rt.VllmOptions.__dataclass_fields__)
+SGLANG_OPTION_NAMES = tuple(f for f in sglang_rt.SglangOptions.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class ServeResult:
     plan: vllm_rt.ServePlan
     fewest: str | None  # the smallest TP×PP layout that starts, e.g. "TP 8 × PP 1" (None: none ≤ 64 GPUs)
     warnings: tuple[str, ...] = ()
+    weight_files: dict[str, int | None] = field(default_factory=dict)  # what a download pulls (check)
+    source: str = "hub"
 
     @property
     def exit_code(self) -> int:
@@ -76,12 +80,15 @@ def gpu_spec(gpu: str | None, gpu_memory: int | str | None) -> vllm_rt.GpuSpec:
     return vllm_rt.GpuSpec(found.name, found.key, found.usable_bytes, compute_capability(found.key))
 
 
-def engine_options(num_gpus: int | None, given: dict[str, Any]) -> vllm_rt.VllmOptions:
-    """Plain values (the CLI's, the API's) -> VllmOptions; bad values are InvalidInputError (exit 3)."""
+def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "vllm") -> Any:
+    """Plain values (the CLI's, the API's) -> VllmOptions or SglangOptions; bad values and options of the
+    other engine are InvalidInputError (exit 3)."""
+    if engine == "sglang":
+        return sglang_options(num_gpus, given)
     unknown = sorted(set(given) - set(OPTION_NAMES))
     if unknown:
         flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
-        raise InvalidInputError(f"serve does not take {flags}")
+        raise InvalidInputError(f"--engine vllm does not take {flags}")
     values = dict(given)
     for name in (
         "max_num_batched_tokens",
@@ -156,6 +163,37 @@ def engine_options(num_gpus: int | None, given: dict[str, Any]) -> vllm_rt.VllmO
     return vllm_rt.VllmOptions(**{k: v for k, v in values.items() if v is not None})
 
 
+def sglang_options(num_gpus: int | None, given: dict[str, Any]) -> sglang_rt.SglangOptions:
+    unknown = sorted(set(given) - set(SGLANG_OPTION_NAMES))
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise InvalidInputError(f"--engine sglang does not take {flags}")
+    values = dict(given)
+    for name in ("context_length", "chunked_prefill_size", "max_running_requests", "tp", "cuda_graph_max_bs"):
+        v = values.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise InvalidInputError(
+                f"--{name.replace('_', '-')} must be a whole number of at least 1, not {v!r}"
+            )
+    f = values.get("mem_fraction_static")
+    if f is not None:
+        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
+            raise InvalidInputError(f"--mem-fraction-static must be in (0, 1), not {f!r}")
+        values["mem_fraction_static"] = float(f)
+    if values.get("cuda_context") is not None:
+        values["cuda_context"] = memory_bytes(values["cuda_context"], "--cuda-context")
+    kv = values.get("kv_cache_dtype")
+    if kv is not None and kv not in sglang_rt.KV_DTYPES:
+        raise InvalidInputError(f"--kv-cache-dtype {kv!r}: SGLang takes {', '.join(sglang_rt.KV_DTYPES)}")
+    if num_gpus is not None:
+        if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 1:
+            raise InvalidInputError(f"--num-gpus takes a whole number of at least 1, not {num_gpus!r}")
+        if values.get("tp") not in (None, num_gpus):
+            raise InvalidInputError(f"--num-gpus {num_gpus} is not --tp {values['tp']}")
+        values["tp"] = num_gpus
+    return sglang_rt.SglangOptions(**{k: v for k, v in values.items() if v is not None})
+
+
 def serve_snapshot(
     snapshot: RepoSnapshot,
     engine: str,
@@ -175,7 +213,12 @@ def serve_snapshot(
         )
     plan = plan_for(snapshot, arch, counts.linear_params, gpu, options)
     fewest = None
-    if options.tensor_parallel_size == 1 and options.pipeline_parallel_size == 1 and not plan.starts:
+    if (
+        engine == "vllm"
+        and options.tensor_parallel_size == 1
+        and options.pipeline_parallel_size == 1
+        and not plan.starts
+    ):
         fewest = fewest_layout(snapshot, arch, counts.linear_params, gpu, options)
     if fewest and not plan.starts:
         from dataclasses import replace
@@ -191,6 +234,8 @@ def serve_snapshot(
         plan=plan,
         fewest=fewest,
         warnings=tuple(warnings),
+        weight_files=dict(facts.weight_files),
+        source=facts.source,
     )
 
 
@@ -199,8 +244,10 @@ def plan_for(
     arch: Architecture,
     linear_params: int,
     gpu: vllm_rt.GpuSpec,
-    options: vllm_rt.VllmOptions,
+    options: Any,
 ) -> vllm_rt.ServePlan:
+    if isinstance(options, sglang_rt.SglangOptions):
+        return sglang_plan_for(snapshot, arch, gpu, options)
     tp, pp = options.tensor_parallel_size, options.pipeline_parallel_size
     vllm_rt.validate_layout(arch, tp, pp)
     e = 4 if options.dtype == "float32" else 2
@@ -217,6 +264,22 @@ def plan_for(
     return vllm_rt.plan(
         arch, weights, layers, gpu, options, linear_bytes_per_rank=linear_params * e // tp, state_bytes=state
     )
+
+
+def sglang_plan_for(
+    snapshot: RepoSnapshot, arch: Architecture, gpu: vllm_rt.GpuSpec, options: sglang_rt.SglangOptions
+) -> vllm_rt.ServePlan:
+    vllm_rt.validate_layout(arch, options.tp, 1)
+    e = 4 if options.dtype == "float32" else 2
+    if not snapshot.headers:
+        raise EngineRefusedError(
+            f"serve needs the safetensors headers of '{snapshot.repo_id}' (per-rank weights are read from them)"
+        )
+    (rank,) = sharding.rank_weights(
+        snapshot.headers, snapshot.config, arch, tp=options.tp, pp=1, float_bytes=e
+    )
+    weights = rank.bytes + sharding.rotary_cache_bytes(arch, snapshot.config, e)
+    return sglang_rt.plan(arch, weights, gpu, options)
 
 
 def fewest_layout(
@@ -255,3 +318,99 @@ def normalise_engine(engine: str) -> str:
     if e not in ENGINES:
         raise InvalidInputError(f"--engine {engine!r}: choose from {', '.join(ENGINES)}")
     return e
+
+
+# `hubmem audit --engine`: one row per repo with the engine's verdict (json / csv keep these columns).
+SERVE_COLUMNS = (
+    "repo", "sha", "params", "engine", "gpu", "num_gpus", "tp", "pp", "max_model_len", "weights", "kv_budget",
+    "kv_tokens", "max_concurrency", "starts", "reason", "fewest_gpus", "status", "exit_code", "error",
+)  # fmt: skip
+
+
+def serve_values(ref: str, result: ServeResult) -> dict[str, Any]:
+    p = result.plan
+    out: dict[str, Any] = dict.fromkeys(SERVE_COLUMNS)
+    st = p.worst
+    out.update(
+        repo=ref,
+        sha=result.sha,
+        params=result.parameters,
+        engine=p.engine,
+        gpu=p.gpu.name,
+        num_gpus=p.num_gpus,
+        tp=p.options.tensor_parallel_size,
+        pp=p.options.pipeline_parallel_size,
+        max_model_len=p.max_model_len,
+        weights=st.weights,
+        kv_budget=st.kv_budget,
+        kv_tokens=p.kv_tokens,
+        max_concurrency=round(p.max_concurrency, 2),
+        starts=p.starts,
+        reason=p.reason or None,
+        fewest_gpus=result.fewest,
+        status="ok",
+        exit_code=0,  # as every audit row that was judged: `starts` says whether it would start
+    )
+    return out
+
+
+def serve_error_values(ref: str, error: Exception) -> dict[str, Any]:
+    from hubmem.errors import HubmemError, InternalError
+
+    err = error if isinstance(error, HubmemError) else InternalError.of(error)
+    out: dict[str, Any] = dict.fromkeys(SERVE_COLUMNS)
+    out.update(repo=ref, status="error", exit_code=err.exit_code, error=str(err))
+    return out
+
+
+@dataclass(frozen=True)
+class ServeCheck:
+    """`hubmem check --engine`: will the engine start on the GPUs (exit 40 if not), then is there disk (41)."""
+
+    serve: ServeResult
+    disk: Any  # hubmem.hub.disk.DiskPlan
+    outcome: type[HubmemError] | None
+
+    OUTCOMES = {
+        "WillNotFitError": "the engine will not start on the GPUs",
+        "NotEnoughDiskError": "it starts, but not enough disk for the download",
+    }
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome is None else self.outcome.exit_code
+
+    @property
+    def outcome_text(self) -> str:
+        return "ready to pull" if self.outcome is None else self.OUTCOMES[self.outcome.__name__]
+
+    @property
+    def estimate(self) -> ServeResult:  # the CLI prints `result.estimate.warnings`
+        return self.serve
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "repo_id": self.serve.repo_id,
+            "sha": self.serve.sha,
+            "ready": self.outcome is None,
+            "outcome": self.outcome_text,
+            "exit_code": self.exit_code,
+            "serve": self.serve.to_dict(),
+            "disk": self.disk.to_dict(),
+        }
+
+
+def serve_check(result: ServeResult, cache_dir: str | None) -> ServeCheck:
+    """The engine's verdict first (as `check` judges the fit first), then the download against free disk."""
+    import os
+
+    from hubmem.errors import NotEnoughDiskError, WillNotFitError
+    from hubmem.hub import disk
+
+    where = disk.cache_dir(cache_dir)
+    if os.path.exists(where) and not os.path.isdir(where):
+        raise InvalidInputError(f"--cache-dir '{where}' is not a folder")
+    files = disk.files_to_download(dict(result.weight_files)) if result.source != "local" else {}
+    plan = disk.plan_download(result.repo_id, result.sha, files, where)
+    outcome = WillNotFitError if not result.plan.starts else NotEnoughDiskError if not plan.enough else None
+    return ServeCheck(result, plan, outcome)

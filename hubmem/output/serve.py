@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from hubmem.jobs.serve import ServeResult
+from typing import Any
+
+from hubmem.jobs.serve import SERVE_COLUMNS, ServeCheck, ServeResult
 from hubmem.output.tables import document, human, render_rows
+
+COUNTS = ("kv_blocks", "kv_tokens")  # terms that count blocks or tokens, not bytes
 
 
 def _gib(n: int, units: str) -> str:
@@ -66,6 +70,64 @@ def render_serve(result: ServeResult, fmt: str = "table", units: str = "GiB", ex
             "engine",
             f"{p.version} · {p.num_gpus}× {p.gpu.name} ({layout}) · {_gib(p.gpu.total_bytes, units)} each",
         ),
+    ]
+    if p.engine == "sglang":
+        so: Any = o
+        lines += [
+            (
+                "settings",
+                f"--context-length {p.max_model_len:,} · --mem-fraction-static {so.mem_fraction_static} · "
+                f"--chunked-prefill-size {so.chunked_prefill_size:,} · --cuda-graph-max-bs {so.cuda_graph_max_bs} · "
+                f"--max-running-requests {so.max_running_requests} · --kv-cache-dtype {so.kv_cache_dtype}",
+            ),
+            (
+                "per GPU",
+                f"static {_gib(st.requested, units)} = weights {human(st.weights, units)} + KV pool "
+                f"{human(max(st.kv_budget, 0), units)}; the rest of the free memory is left for activations "
+                "and CUDA graphs",
+            ),
+            (
+                "KV cache",
+                f"KV Cache is allocated. #tokens: {p.kv_tokens:,} ({st.kv_bytes_per_token:,} B/token), "
+                + (
+                    f"KV size: {p.kv_tokens * st.kv_bytes_per_token / (1 << 30):.2f} GB"
+                    if result.architecture.mla is not None
+                    else f"K size: {p.kv_tokens * st.kv_bytes_per_token // 2 / (1 << 30):.2f} GB"
+                ),
+            ),
+            ("", f"requests of {p.max_model_len:,} tokens the pool holds at once: {p.max_concurrency:.2f}×"),
+        ]
+    else:
+        lines += vllm_lines(result, units)
+    verdict = "starts" if p.starts else f"refuses: {p.reason}"
+    lines.append(("verdict", verdict))
+    if p.suggestions:
+        lines.append(("try", " · ".join(p.suggestions)))
+    if result.fewest:
+        lines.append(("fewest", result.fewest))
+    width = max(len(k) for k, _ in lines)
+    out = "".join(f"{k:<{width}}  {v}".rstrip() + "\n" for k, v in lines)
+    if fmt == "markdown":
+        out = "```\n" + out + "```\n"
+    if explain:
+        out += "\n" + "".join(
+            f"{t.name:<16} {human(t.bytes, units) + ' ' + units if t.name not in COUNTS else f'{t.bytes:,}'}\n"
+            f"{'':<16} = {t.formula}\n{'':<16} source: {t.source}\n"
+            for t in p.terms
+        )
+        if p.defaults:
+            out += (
+                "defaults: "
+                + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in p.defaults.items())
+                + "\n"
+            )
+    return out
+
+
+def vllm_lines(result: ServeResult, units: str) -> list[tuple[str, str]]:
+    p = result.plan
+    o, st = p.options, p.worst
+    lines = [
         (
             "settings",
             f"--max-model-len {p.max_model_len:,} · --max-num-batched-tokens {o.max_num_batched_tokens:,} · "
@@ -103,26 +165,58 @@ def render_serve(result: ServeResult, fmt: str = "table", units: str = "GiB", ex
         )
     else:
         lines.append(("KV cache", "none (no layer keeps a KV cache)"))
-    verdict = "starts" if p.starts else f"refuses: {p.reason}"
-    lines.append(("verdict", verdict))
-    if p.suggestions:
-        lines.append(("try", " · ".join(p.suggestions)))
-    if result.fewest:
-        lines.append(("fewest", result.fewest))
-    width = max(len(k) for k, _ in lines)
-    out = "".join(f"{k:<{width}}  {v}".rstrip() + "\n" for k, v in lines)
-    if fmt == "markdown":
-        out = "```\n" + out + "```\n"
-    if explain:
-        out += "\n" + "".join(
-            f"{t.name:<16} {human(t.bytes, units) + ' ' + units if not t.name.startswith(('kv_blocks',)) else f'{t.bytes:,}'}\n"
-            f"{'':<16} = {t.formula}\n{'':<16} source: {t.source}\n"
-            for t in p.terms
+    return lines
+
+
+def render_serve_check(check: ServeCheck, fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem check --engine`: the plan, the download against free disk, the outcome and exit code."""
+    if fmt in ("json", "jsonl"):
+        return document(check.to_dict(), fmt)
+    if fmt == "csv":
+        return render_serve(check.serve, fmt, units)
+    out = render_serve(check.serve, "table", units)
+    d = check.disk
+    lines = [
+        (
+            "disk",
+            f"download {human(d.needed_bytes, units)} {units} · free {human(d.free_bytes, units)} {units} at {d.cache_dir}",
+        ),
+        ("outcome", f"{check.outcome_text} (exit {check.exit_code})"),
+    ]
+    body = out + "".join(f"{k:<8}  {v}\n" for k, v in lines)
+    return "```\n" + body + "```\n" if fmt == "markdown" else body
+
+
+def render_serve_audit(rows: list[Any], fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem audit --engine`: one row per repo with the engine's verdict, KV tokens and concurrency."""
+    if fmt in ("json", "jsonl", "csv"):
+        return render_rows(list(SERVE_COLUMNS), [list(r.fields().values()) for r in rows], fmt)
+    headers = [
+        "repo",
+        "params",
+        "GPUs",
+        "max-model-len",
+        f"weights/GPU {units}",
+        "KV tokens",
+        "max concurrency",
+        "starts",
+    ]
+    table = []
+    for r in rows:
+        f = r.fields()
+        if not r.ok:
+            table.append([f["repo"], "", "", "", "", "", "", f"error {f['exit_code']}: {f['error']}"])
+            continue
+        table.append(
+            [
+                f["repo"],
+                f"{f['params']:,}",
+                f"{f['num_gpus']}× {f['gpu']} (TP {f['tp']} × PP {f['pp']})",
+                f"{f['max_model_len']:,}",
+                human(f["weights"], units),
+                f"{f['kv_tokens']:,}",
+                f"{f['max_concurrency']:.2f}×",
+                "yes" if f["starts"] else f"no: {f['reason']}",
+            ]
         )
-        if p.defaults:
-            out += (
-                "defaults: "
-                + "; ".join(f"--{k.replace('_', '-')}: {v}" for k, v in p.defaults.items())
-                + "\n"
-            )
-    return out
+    return render_rows(headers, table, fmt, numeric=(1, 3, 4, 5, 6))

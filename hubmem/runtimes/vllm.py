@@ -42,13 +42,15 @@ KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_ds_mla")
 FP8_DS_MLA_TOKEN_BYTES = 656  # MLAAttentionSpec.real_page_size_bytes: block_size × 656 (fp8_ds_mla)
 
 # Assumptions vLLM measures at start-up and hubmem cannot: each an option with this default.
-# Non-torch memory that appears during loading and profiling (cuBLAS / attention workspaces; with
-# TP > 1 the custom all-reduce and NCCL buffers): the V1 logs in fixtures/reference/vllm_logs.csv
-# show 0.1-0.6 GiB at TP 1 (memory_profiling's non_torch_increase).
-DEFAULT_NON_TORCH = 256 * MiB
-DEFAULT_NON_TORCH_TP = (
-    768 * MiB
-)  # TP > 1: + custom all-reduce IPC buffers (vllm/distributed/.../custom_all_reduce.py)
+# Non-torch memory that appears during loading and profiling (cuBLAS / attention workspaces;
+# memory_profiling's non_torch_increase), as vLLM's own profile lines print it ("non_torch_memory takes
+# X GiB"): 0.35 GiB (vllm#10517, TP 1, RTX 3090), 0.25 GiB (vllm#13061, TP 2, RTX 4090), 0.34 / 0.43 /
+# 0.38 GiB (vllm#16570, TP 4, A100 40GB), 0.03 GiB (vllm#13882, TP 1, RTX 4060): median 0.345 GiB, no
+# trend with TP (NCCL is set up before the baseline snapshot). 352 MiB = 0.34375 GiB.
+DEFAULT_NON_TORCH = 352 * MiB
+# NCCL and custom all-reduce buffers set up before the start-up check when TP > 1 (an assumption:
+# no log prints them; vllm/distributed/device_communicators/custom_all_reduce.py).
+DEFAULT_NON_TORCH_TP = 768 * MiB
 # The CUDA context and the driver's share outside torch (not in vLLM's budget, but it must leave
 # room for the requested share): pytorch/pytorch#86509 measures 0.29-0.67 GB.
 DEFAULT_CUDA_CONTEXT = 512 * MiB
@@ -69,7 +71,7 @@ class VllmOptions:
     enforce_eager: bool = False
     dtype: str = "auto"  # auto | bfloat16 | float16 | float32
     quantization: str | None = None  # None: as the checkpoint is; fp8: online FP8 of Linear weights
-    non_torch_memory: int | None = None  # bytes; None: DEFAULT_NON_TORCH(_TP)
+    non_torch_memory: int | None = None  # bytes; None: DEFAULT_NON_TORCH
     cuda_context: int = DEFAULT_CUDA_CONTEXT
     cuda_graph_in_budget: bool = False  # vLLM >= 0.21: CUDA graph memory estimated and subtracted
 
@@ -480,11 +482,10 @@ def plan(
     requested = int(total * o.gpu_memory_utilization)
     non_torch = o.non_torch_memory
     if non_torch is None:
-        non_torch = DEFAULT_NON_TORCH + (DEFAULT_NON_TORCH_TP if tp > 1 else 0)
+        non_torch = DEFAULT_NON_TORCH
     kinds_all = layer_kinds(arch)
     vocab_padded = _cdiv(arch.vocab_size, 64) * 64
     stages: list[StagePlan] = []
-    start = 0
     peak, peak_text = activation_peak(
         arch, tokens=batched, num_reqs=seqs, tp=tp, e=e, vocab_padded=vocab_padded
     )
@@ -565,7 +566,6 @@ def plan(
                 hi = mid - 1
         return best
 
-    del start
     if auto_len:
         found = largest_fitting()
         max_model_len = found or 1
@@ -579,7 +579,7 @@ def plan(
 
     reason = ""
     largest = 0
-    free_at_start = total - o.cuda_context - (non_torch - DEFAULT_NON_TORCH if tp > 1 else 0)
+    free_at_start = total - o.cuda_context - (DEFAULT_NON_TORCH_TP if tp > 1 else 0)
     if free_at_start < requested:
         reason = (
             f"free memory on startup ({free_at_start / GiB:.2f}/{total / GiB:.2f} GiB) is less than desired "
@@ -607,7 +607,7 @@ def plan(
         )
     starts = not reason
     if starts:
-        largest = max_model_len if not auto_len else max_model_len
+        largest = max_model_len  # it starts at the length asked (or found, with auto)
     suggestions = _suggestions(arch, o, starts, largest, reason, tp) if not starts else ()
     terms = _terms(arch, o, worst, tokens, concurrency, peak_text, graph_sizes, e, kv_bytes, tp, pp, total)
     return ServePlan(
@@ -687,10 +687,9 @@ def _terms(
         Term(
             "non_torch",
             st.non_torch,
-            "cuBLAS / attention workspaces"
-            + (", custom all-reduce + NCCL buffers (TP > 1)" if tp > 1 else "")
-            + " (--non-torch-memory; vLLM measures it)",
-            "vllm/utils/mem_utils.py memory_profiling non_torch_increase; published logs",
+            "cuBLAS / attention workspaces appearing during load and profile (--non-torch-memory; vLLM "
+            "measures it; default: the median of published profiles)",
+            "vllm/utils/mem_utils.py memory_profiling non_torch_increase; vllm#10517, #13061, #16570, #13882",
         ),
         Term(
             "cuda_graphs",

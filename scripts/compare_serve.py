@@ -1,0 +1,182 @@
+"""hubmem's vLLM start-up plan against published start-up logs (fixtures/reference/vllm_logs.csv):
+`python -m scripts.compare_serve` prints, per log, the weights per GPU, the KV token capacity and the
+verdict, hubmem's and the log's, with the error. Pure: fixture headers, no Hub."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hubmem.fit.gpus import find_gpu
+from hubmem.hub.fetch import RepoSnapshot
+from hubmem.jobs.serve import engine_options, plan_for
+from hubmem.model.architecture import parse_architecture
+from hubmem.runtimes import vllm as rt
+from hubmem.runtimes.capability import compute_capability
+from hubmem.units import GiB
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "fixtures" / "reference" / "vllm_logs.csv"
+
+
+@dataclass(frozen=True)
+class Compared:
+    row: dict
+    weights: int | None  # hubmem's weights per GPU (None: config-only fixture)
+    kv_tokens: int | None  # hubmem's prediction end to end
+    starts: bool | None
+    tokens_from_logged_budget: int | None  # the engine's block arithmetic on the log's own KV memory
+
+    @property
+    def weights_error(self) -> float | None:
+        if self.weights is None or not self.row["logged_weights_gib"]:
+            return None
+        return self.weights / GiB / float(self.row["logged_weights_gib"]) - 1
+
+    @property
+    def tokens_error(self) -> float | None:
+        if self.kv_tokens is None:
+            return None
+        return self.kv_tokens / int(self.row["logged_kv_tokens"]) - 1
+
+    @property
+    def block_math_error(self) -> float | None:
+        if self.tokens_from_logged_budget is None:
+            return None
+        return self.tokens_from_logged_budget / int(self.row["logged_kv_tokens"]) - 1
+
+
+def rows() -> list[dict]:
+    with LOGS.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _snapshot(fixture: str) -> tuple[RepoSnapshot, bool]:
+    name = fixture.replace("/", "__", 1)
+    repo = ROOT / "fixtures" / "repos" / name
+    if (repo / "layout.json").is_file():
+        layout = json.loads((repo / "layout.json").read_text())
+        headers = {
+            f: {t[0]: (t[1], tuple(t[2])) for t in spec["tensors"]} for f, spec in layout["files"].items()
+        }
+        return RepoSnapshot(
+            fixture, None, None, json.loads((repo / "config.json").read_text()), {}, headers
+        ), True
+    config = json.loads((ROOT / "fixtures" / "configs" / f"{name}.json").read_text())
+    return RepoSnapshot(fixture, None, None, config, {}, {}), False
+
+
+def _options(row: dict) -> dict:
+    out: dict = {
+        "gpu_memory_utilization": float(row["gpu_memory_utilization"]),
+        "tensor_parallel_size": int(row["tp"]),
+        "pipeline_parallel_size": int(row["pp"]),
+        "kv_cache_dtype": row["kv_cache_dtype"] or "auto",
+    }
+    for name in ("max_model_len", "max_num_batched_tokens", "max_num_seqs"):
+        if row[name]:
+            out[name] = int(row[name])
+    return out
+
+
+def compare(row: dict) -> Compared:
+    snapshot, has_headers = _snapshot(row["fixture"])
+    arch = parse_architecture(snapshot.config)
+    try:
+        gpu = find_gpu(row["gpu"])
+    except ValueError:  # an accelerator outside the catalogue: the log's own total
+        spec = rt.GpuSpec(row["gpu"], None, round(float(row["gpu_total_gib"]) * GiB), None)
+    else:
+        total = round(float(row["gpu_total_gib"]) * GiB) if row["gpu_total_gib"] else gpu.usable_bytes
+        spec = rt.GpuSpec(gpu.name, gpu.key, total, compute_capability(gpu.key))
+    if not row["logged_kv_tokens"]:  # a weights-only row
+        from hubmem.model.tensors import count_tensors
+
+        linear = count_tensors(snapshot.headers, snapshot.config).linear_params
+        plan = plan_for(snapshot, arch, linear, spec, engine_options(None, _options(row)))
+        return Compared(row, plan.worst.weights, None, None, None)
+    budget = round(float(row["logged_available_kv_gib"]) * GiB)
+    if row["engine"] == "sglang":
+        # SGLang's pool is budget // cell_size (model_runner.profile_max_num_token)
+        from hubmem.runtimes import sglang
+
+        cell = sglang.cell_size(arch, int(row["tp"]), 2 if row["kv_cache_dtype"] in ("", "auto") else 1)
+        return Compared(row, None, None, None, budget // cell)
+    options = engine_options(None, _options(row))
+    weights = tokens = starts = None
+    if has_headers:
+        from hubmem.model.tensors import count_tensors
+
+        plan = plan_for(
+            snapshot, arch, count_tensors(snapshot.headers, snapshot.config).linear_params, spec, options
+        )
+        weights, tokens, starts = plan.worst.weights, plan.kv_tokens, plan.starts
+    # the block arithmetic alone, on the log's available memory (what the engine itself had)
+    tp = options.tensor_parallel_size
+    length = options.max_model_len or arch.max_context or 2048
+    groups = rt.kv_groups(
+        arch,
+        rt.layer_kinds(arch),
+        tp=tp,
+        kv_bytes=2 if options.kv_cache_dtype == "auto" else 1,
+        kv_dtype=options.kv_cache_dtype,
+        state_bytes=(2, 2),
+        block_size=options.block_size or rt.DEFAULT_BLOCK_SIZE,
+        max_model_len=length,
+        batched=options.max_num_batched_tokens or 2048,
+    )
+    from_log = rt.token_capacity(groups, rt.num_blocks(groups, budget))
+    return Compared(row, weights, tokens, starts, from_log)
+
+
+def comparison() -> list[Compared]:
+    return [compare(r) for r in rows()]
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x * 100:+.1f} %"
+
+
+def table(results: list[Compared]) -> str:
+    from hubmem.output.tables import render_rows
+
+    out = []
+    for c in results:
+        r = c.row
+        setting = (
+            f"{r['engine']}, {r['tp']}× {r['gpu']}"
+            + (f", util {r['gpu_memory_utilization']}" if r["gpu_memory_utilization"] else "")
+            + (f", len {int(r['max_model_len']):,}" if r["max_model_len"] else "")
+        )
+        out.append(
+            [
+                f"[{r['id']}]({r['source'].split(' ')[0]})",
+                r["model_in_log"],
+                setting,
+                f"{r['logged_weights_gib']}" if r["logged_weights_gib"] else "",
+                "" if c.weights is None else f"{c.weights / GiB:.4f}",
+                _pct(c.weights_error),
+                f"{int(r['logged_kv_tokens']):,}" if r["logged_kv_tokens"] else "",
+                "" if c.kv_tokens is None else f"{c.kv_tokens:,}",
+                _pct(c.tokens_error),
+                ""
+                if c.tokens_from_logged_budget is None
+                else f"{c.tokens_from_logged_budget:,} ({_pct(c.block_math_error)})",
+                r["logged_starts"] + ("" if c.starts is None else f" / {'yes' if c.starts else 'no'}"),
+                "known gap: " + r["known_gap"].split(":")[0] if r["known_gap"] else "",
+            ]
+        )
+    return render_rows(
+        [
+            "log", "model", "setting", "weights GiB (log)", "hubmem", "error", "KV tokens (log)", "hubmem",
+            "error", "from the log's KV memory", "starts (log / hubmem)", "note",
+        ],
+        out,
+        "markdown",
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    print(table(comparison()), end="")

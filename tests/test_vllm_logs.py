@@ -1,0 +1,67 @@
+"""hubmem's vLLM plan against every published start-up log in fixtures/reference/vllm_logs.csv
+(sources and assumptions in the file): weights per GPU within ±2 %, KV token capacity within ±5 %, the
+same verdict; and vLLM's block arithmetic on each log's own available KV memory within ±5 %."""
+
+from __future__ import annotations
+
+import pytest
+
+from scripts import compare_serve
+
+ROWS = compare_serve.rows()
+
+
+def test_the_reference_holds_every_collected_log():
+    assert [r["id"] for r in ROWS] == [
+        "vllm10517-llama8-3090-20k",
+        "vllm10517-llama8-3090-29k",
+        "vllm21348-qwen3-235b-fp8-4xh100",
+        "vllm21348-qwen3-235b-fp8-4xh100-sglang",
+        "habana809-deepseek-r1-8xhpu-weights",
+        "vllm23278-gpt-oss-120b-h100-weights",
+    ]
+    assert all(r["source"].startswith("https://github.com/") for r in ROWS)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[r["id"] for r in ROWS])
+def test_plan_matches_the_log(row):
+    c = compare_serve.compare(row)
+    if row["known_gap"]:  # a gap the reference documents: it must stay outside the tolerance until modelled
+        assert abs(c.weights_error) > 0.02, "the gap is closed: move the row into the checked set"
+        return
+    if c.block_math_error is None:  # a weights-only row
+        assert not row["logged_kv_tokens"] and abs(c.weights_error) <= 0.02
+        return
+    assert abs(c.block_math_error) <= 0.05, c
+    if c.weights is None:  # a config-only fixture: no per-rank weights to predict
+        assert not row["logged_weights_gib"]
+        return
+    assert abs(c.weights_error) <= 0.02
+    assert abs(c.tokens_error) <= 0.05
+    assert c.starts == (row["logged_starts"] == "yes")
+
+
+def test_deepseek_v3_weights_at_tp8():
+    """79.31 GiB per rank at TP 8 (FP8 experts and projections 1 byte + their fp32 block scales, BF16 norms /
+    embeddings / MLA down-projections kept whole); the HPU fork logs 79.41 GiB: −0.1 %."""
+    c = compare_serve.compare(ROWS[4])
+    assert round(c.weights / 2**30, 2) == 79.31
+    assert round(c.weights_error * 100, 1) == -0.1
+
+
+def test_sglang_pool_from_its_logged_k_and_v_sizes():
+    """Qwen3-235B-A22B at TP 4: 94 layers × max(1, 4 // 4) KV head × 128 × 2 (K, V) × 2 B = 48,128 B per token;
+    the log's K + V = 2 × 8.23 GiB // 48,128 = 367,224 tokens (the log: 367,404; 8.23 is rounded)."""
+    c = compare_serve.compare(ROWS[3])
+    assert c.tokens_from_logged_budget == round(16.46 * 2**30) // 48_128 == 367_224
+
+
+def test_llama8_3090_numbers_are_the_ones_the_readme_quotes():
+    """20k row: budget = int(23.58 GiB × 0.9) − 16,094,076,928 weights − peak 20,000 × (3·4096 + 3·14336) × 2
+    = 2,211,840,000 − 352 MiB non-torch; 131,072 B/token × 16 per block; the log's 3.81 GiB gives
+    3.81 GiB // (65,536 × 32) = 1,950 blocks = 31,200 tokens (the log: 1,952 blocks, 3.81 rounded)."""
+    c = compare_serve.compare(ROWS[0])
+    assert c.weights == 16_094_076_928
+    budget = int(round(23.58 * 2**30) * 0.9) - 16_094_076_928 - 2_211_840_000 - 352 * 2**20
+    assert c.kv_tokens == budget // (65_536 * 32) * 16 == 31_360
+    assert c.tokens_from_logged_budget == 31_200
