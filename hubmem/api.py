@@ -125,15 +125,30 @@ def check(
     return check_snapshot(_fetch(repo, revision, token, timeout, _beside), job, tgt, chosen, cache_dir)
 
 
-def audit(ids: Iterable[str], **options: Any) -> Iterator[AuditRow]:
+def audit(ids: Iterable[str], *, db: str | None = None, **options: Any) -> Iterator[AuditRow]:
     """One row per repo id (`org/name[@rev]` or a local folder), in input order, fetched `jobs` (default
     16, at most 256) at a time. A repo that fails is a row with `.error` (and `.ok` False); the others
-    go on. Options as `check` (precision, gpu, gpu_memory, num_gpus, token, timeout, train, ...); bad
-    options raise before anything is fetched."""
+    go on. Options as `check` (precision, gpu, gpu_memory, num_gpus, token, timeout, train, ...) and the
+    listing sources of `audit_plan` (author, search, filters, list_sort, limit, collection); bad options
+    raise before anything is fetched.
+
+    `db`: a results database file (hubmem.store.db): each row is stored as it finishes, and a repo
+    whose commit has not changed since its stored row under the same settings is not fetched (its row
+    comes back with `.reused` True)."""
     from hubmem.jobs.audit import ordered_rows
 
     plan = audit_plan(ids, **options)
-    return ordered_rows(plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs)
+    if db is None:
+        return ordered_rows(plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs)
+    return stored_audit(plan, db).iterate()
+
+
+def stored_audit(plan: AuditPlan, db: str) -> Any:
+    """The plan's audit against a results database (hubmem.jobs.stored.StoredAudit)."""
+    from hubmem.jobs.stored import StoredAudit
+    from hubmem.store.db import ResultsDB
+
+    return StoredAudit(plan, ResultsDB(db), plan.probe)
 
 
 @dataclass(frozen=True)
@@ -145,6 +160,7 @@ class AuditPlan:
     target: Target | None
     listed: dict[str, Any] = field(default_factory=dict)  # ref -> hubmem.hub.listing.Listed (its sha)
     settings: dict[str, Any] = field(default_factory=dict)  # what the figures depend on (hubmem.store)
+    probe: Callable[[str], str | None] = lambda ref: None  # ref -> its current commit (hubmem.store)
 
 
 def audit_plan(
@@ -173,7 +189,7 @@ def audit_plan(
     `filters` (tags, all of them), `list_sort` (downloads, likes, trending, lastModified) and `limit`
     make one `list_models` query; `collection` a collection's models."""
     from hubmem.hub import fetch as hub
-    from hubmem.hub.listing import ListingQuery, list_repos
+    from hubmem.hub.listing import ListingQuery, current_commit, list_repos
     from hubmem.jobs.audit import MAX_JOBS, audit_row, fetch_listed, settings_of
     from hubmem.jobs.check import judged_options
 
@@ -205,7 +221,14 @@ def audit_plan(
     def evaluate(ref: str, fetched: Any) -> AuditRow:
         return audit_row(ref, fetched, job, chosen, tgt)
 
-    return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt))
+    def probe(ref: str) -> str | None:
+        known = listed.get(ref)
+        if known is not None and known.sha:
+            return known.sha
+        repo, revision = split_revision(ref, None)
+        return current_commit(repo, revision, token=token, timeout=timeout)
+
+    return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt), probe)
 
 
 def gpus() -> list[Any]:

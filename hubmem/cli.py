@@ -447,6 +447,11 @@ def exit_now(code: int) -> None:
 )
 @click.option("--limit", type=int, help="At most N models from the listing (and from the collection).")
 @click.option("--collection", help="Add the models of a collection (its slug, namespace/title-id).")
+@click.option(
+    "--db",
+    help="Results database (SQLite): store every row; skip repos whose commit is unchanged since their stored row.",
+)
+@click.option("--report", is_flag=True, help="With --db: print the latest run's stored rows; no network.")
 @hub_options
 @shared_model_options
 @inference_options
@@ -465,6 +470,8 @@ def audit(
     filters: tuple[str, ...],
     limit: int | None,
     collection: str | None,
+    db: str | None,
+    report: bool,
     token: str | None,
     timeout: float,
     train: str | None,
@@ -490,6 +497,26 @@ def audit(
     list_sort = sort_key if sort_key in SORTS else None
     sort_key = None if list_sort else sort_key
     listing = bool(author or search or filters or collection)
+    if db and not report:  # a file that is no results database fails before any request
+        from hubmem.store.db import ResultsDB
+
+        ResultsDB(db).close()
+    if report:
+        from hubmem.jobs.stored import report_rows
+
+        if not db:
+            raise errors.InvalidInputError("--report prints a results database: give --db FILE")
+        if repos or files or listing:
+            raise errors.InvalidInputError(
+                "--report prints the stored rows and fetches nothing: give no repo ids"
+            )
+        rows, target = report_rows(db)
+        rows = audit_job.sort_rows(rows, sort_key) if sort_key else rows
+        click.echo(errors.redact(render_audit(rows, fmt, units, target, stored=True)), nl=False)
+        failed = [r for r in rows if not r.ok]
+        if failed:
+            raise errors.BatchFailedError(f"{len(failed)} of {len(rows)} stored rows are errors")
+        return
     plan = api.audit_plan(
         audit_job.read_ids(repos, files, sys.stdin) if repos or files or not listing else [],
         author=author,
@@ -509,12 +536,21 @@ def audit(
         **given(kwargs),
     )
     bar = audit_job.progress_bar(len(plan.refs))
+    stored = api.stored_audit(plan, db) if db else None
     with bar:
-        result = audit_job.run_audit(
-            plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
-        )
+        if stored is not None:
+            result = stored.run_all(on_done=lambda _row: bar.update())
+        else:
+            result = audit_job.run_audit(
+                plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
+            )
     rows = audit_job.sort_rows(result.rows, sort_key) if sort_key else result.rows
-    click.echo(errors.redact(render_audit(rows, fmt, units, plan.target)), nl=False)
+    click.echo(errors.redact(render_audit(rows, fmt, units, plan.target, stored=bool(db))), nl=False)
+    if stored is not None:
+        click.echo(
+            f"{db}: {stored.computed} rows computed, {stored.reused} unchanged (reused), run {stored.run}.",
+            err=True,
+        )
     if result.interrupted:
         click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
         exit_now(130)

@@ -102,6 +102,9 @@ def usage_blocks(invoke: Invoke) -> dict[str, str]:
         ["exit code", "error", "meaning"], [list(r) for r in exit_code_table()], "markdown"
     )
     out["input-limits"] = input_limits()
+    from hubmem.store.db import SCHEMA
+
+    out["db-schema"] = fenced(SCHEMA.strip() + "\n", "sql")
 
     s2 = json.loads(invoke(["openai-community/gpt2-large", "--format", "json"]))
     by = {r["precision"]: r["weights"] for r in s2["rows"]}
