@@ -38,8 +38,9 @@ format: $(BIN)/mypy
 	$(BIN)/ruff check --fix hubmem tests scripts
 	$(BIN)/ruff format hubmem tests scripts
 
-bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency
+bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency; audits at Hub scale (--db re-runs, listings, peak RSS)
 	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bench_scale
 
 fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
 	$(BIN)/python -m scripts.fuzz --cases 20000

@@ -355,6 +355,11 @@ def main() -> None:
 @inference_options
 @training_options
 @click.option("--explain", is_flag=True, help="Print every term with its inputs, formula and source.")
+@click.option(
+    "--bars/--no-bars",
+    default=None,
+    help="Stacked bars of weights / KV / activations / overhead under the table (default: on a terminal).",
+)
 @gpu_options
 @output_options
 @handle_errors
@@ -365,6 +370,7 @@ def estimate(
     timeout: float,
     train: str | None,
     explain: bool,
+    bars: bool | None,
     gpu: str | None,
     num_gpus: int,
     gpu_memory: str | None,
@@ -375,6 +381,8 @@ def estimate(
     """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
     or with --train the per-GPU training memory for each precision regime."""
     from hubmem import api
+    from hubmem.jobs.results import InferenceEstimate
+    from hubmem.output.bars import bars_wanted, colour_wanted, render_bars
     from hubmem.output.estimate import render_estimate
 
     est = api.estimate(
@@ -390,7 +398,10 @@ def estimate(
         **given(kwargs),
     )
     warn(est.warnings)
-    click.echo(errors.redact(render_estimate(est, fmt, units, explain)), nl=False)
+    drawn = None
+    if isinstance(est, InferenceEstimate) and bars_wanted(bars, fmt, sys.stdout):
+        drawn = render_bars(est, units, colour=colour_wanted(sys.stdout))
+    click.echo(errors.redact(render_estimate(est, fmt, units, explain, bars=drawn)), nl=False)
 
 
 @main.command()

@@ -257,6 +257,7 @@ def run_audit(
     *,
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[AuditRow], None] | None = None,
+    warm_up: bool = True,
 ) -> AuditResult:
     """`fetch(ref)` for every ref on `jobs` threads (in a helper process where that uses a second
     core: hubmem.hub.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
@@ -266,7 +267,8 @@ def run_audit(
     by `on_done`) stops handing out work and returns the finished rows with `interrupted` set.
     """
     stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
-    start_warm_up()
+    if warm_up:  # False: few estimates are expected (hubmem.jobs.stored), each imports what it needs
+        start_warm_up()
     rows: dict[int, AuditRow] = {}
     interrupted = False
     try:
@@ -287,11 +289,13 @@ def ordered_rows(
     evaluate: Callable[[str, hub.RepoSnapshot | errors.HubmemError], AuditRow],
     *,
     jobs: int = DEFAULT_JOBS,
+    warm_up: bool = True,
 ) -> Iterator[AuditRow]:
     """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
     it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
     stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
-    start_warm_up()
+    if warm_up:
+        start_warm_up()
     done: dict[int, AuditRow] = {}
     next_index = 0
     try:
