@@ -231,6 +231,24 @@ def audit_plan(
     return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt), probe)
 
 
+def diff(a: str, b: str, **options: Any) -> Any:
+    """What changed from repo `a` to repo `b` (each `org/name[@rev]` or a local folder; `b` "@rev": `a`'s
+    repo at that revision): a hubmem.jobs.diff.DiffResult of two inference estimates made with the same
+    options (seq_len, batch, precisions, kv_dtype, ..., token, timeout)."""
+    from hubmem.jobs.diff import diff_estimates
+
+    if not isinstance(b, str) or not isinstance(a, str):
+        raise InvalidInputError("diff takes two repo ids")
+    if b.startswith("@"):
+        b = split_revision(a, None)[0] + b
+    if "train" in options:
+        raise InvalidInputError("diff compares inference estimates: --train does not apply")
+    first = estimate(a, **options)
+    second = estimate(b, **options)
+    assert isinstance(first, InferenceEstimate) and isinstance(second, InferenceEstimate)
+    return diff_estimates(first, second, a, b)
+
+
 def gpus() -> list[Any]:
     """The GPU catalogue used for "fits on" and `gpu=` names (`hubmem gpus`)."""
     from hubmem.fit.gpus import CATALOGUE

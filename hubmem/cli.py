@@ -571,6 +571,35 @@ def audit(
 
 
 @main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--all", "show_all", is_flag=True, help="Every compared field, not only those that changed.")
+@hub_options
+@shared_model_options
+@click.option(
+    "--precision",
+    "precisions",
+    multiple=True,
+    type=click.Choice(choices.PRECISIONS),
+    help="Memory rows to compare (repeatable). Default: fp32 bf16 fp8 int8 int4 (+ stored).",
+)
+@inference_options
+@output_options
+@handle_errors
+def diff(
+    a: str, b: str, show_all: bool, token: str | None, timeout: float, fmt: str, units: str, **kwargs: Any
+) -> None:
+    """What changed from A to B: two repos (REPO[@REVISION] or local folders), or one repo at two
+    revisions (B as @REVISION). Parameters per dtype and component, architecture fields, memory per
+    precision (same options on both sides), download size."""
+    from hubmem import api
+    from hubmem.output.diff import render_diff
+
+    result = api.diff(a, b, token=token, timeout=timeout, _beside=True, **given(kwargs))
+    click.echo(errors.redact(render_diff(result, fmt, units, show_all)), nl=False)
+
+
+@main.command()
 @click.argument("repo")
 @revision_option
 @judged_precision_option
