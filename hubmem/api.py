@@ -180,6 +180,7 @@ def audit_plan(
     filters: Iterable[str] = (),
     list_sort: str | None = None,
     limit: int | None = None,
+    max_rps: float | None = None,
     **options: Any,
 ) -> AuditPlan:
     """The refs, the fetch and the evaluation of an audit, validated before anything is fetched (the CLI
@@ -187,7 +188,8 @@ def audit_plan(
 
     Listing sources (hubmem.hub.listing) add their repos after `ids`, each repo once: `author`, `search`,
     `filters` (tags, all of them), `list_sort` (downloads, likes, trending, lastModified) and `limit`
-    make one `list_models` query; `collection` a collection's models."""
+    make one `list_models` query; `collection` a collection's models. `max_rps`: at most that many Hub
+    calls a second over all workers (hubmem.hub.pace; a 429 pauses them all whatever it is)."""
     from hubmem.hub import fetch as hub
     from hubmem.hub.listing import ListingQuery, current_commit, list_repos
     from hubmem.jobs.audit import MAX_JOBS, audit_row, fetch_listed, settings_of
@@ -195,6 +197,15 @@ def audit_plan(
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise InvalidInputError(f"--jobs must be a whole number from 1 to {MAX_JOBS}, not {jobs!r}")
+    from hubmem.hub import pace
+
+    if max_rps is not None and (
+        isinstance(max_rps, bool) or not isinstance(max_rps, int | float) or not 0 < max_rps <= pace.MAX_RPS
+    ):
+        raise InvalidInputError(
+            f"--max-rps must be a number above 0 and at most {pace.MAX_RPS:,.0f}, not {max_rps!r}"
+        )
+    pace.configure(max_rps)  # before the helpers fork: they share the pace
     token = hub.clean_token(token)  # before the helpers fork: they inherit the secret to redact
     refs = [ids] if isinstance(ids, str) else list(ids)
     tags = (filters,) if isinstance(filters, str) else tuple(filters)

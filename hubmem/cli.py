@@ -463,6 +463,11 @@ def exit_now(code: int) -> None:
     help="Results database (SQLite): store every row; skip repos whose commit is unchanged since their stored row.",
 )
 @click.option("--report", is_flag=True, help="With --db: print the latest run's stored rows; no network.")
+@click.option(
+    "--max-rps",
+    type=float,
+    help="At most N Hub calls a second over all workers (a 429 pauses them all anyway).",
+)
 @hub_options
 @shared_model_options
 @inference_options
@@ -483,6 +488,7 @@ def audit(
     collection: str | None,
     db: str | None,
     report: bool,
+    max_rps: float | None,
     token: str | None,
     timeout: float,
     train: str | None,
@@ -536,6 +542,7 @@ def audit(
         list_sort=list_sort,
         limit=limit,
         collection=collection,
+        max_rps=max_rps,
         jobs=jobs,
         precision=precision,
         gpu=gpu,
@@ -562,6 +569,10 @@ def audit(
             f"{db}: {stored.computed} rows computed, {stored.reused} unchanged (reused), run {stored.run}.",
             err=True,
         )
+    from hubmem.hub import pace
+
+    if pace.retried():
+        click.echo(f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts).", err=True)
     if result.interrupted:
         click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
         exit_now(130)

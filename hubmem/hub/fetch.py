@@ -246,26 +246,38 @@ _sleep = time.sleep  # replaced by the tests
 def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a huggingface_hub function, retrying 429/5xx answers (model_info and the safetensors
     header readers make a single attempt; hf_hub_download's http_backoff waits 1+2+4+8+8 s, too
-    long for a metadata tool). Honours a Retry-After of up to 10 s. A timeout or a dropped
+    long for a metadata tool). Honours a Retry-After of up to 10 s, for every worker of the pool when
+    the answer is a 429 (hubmem.hub.pace), and waits for --max-rps. A timeout or a dropped
     connection gets one more attempt (RETRY_WAITS[0] later): under load a single slow answer is the
     common case, while a Hub that stays silent should fail within about twice --timeout."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
+    from hubmem.hub import pace
+
     transport_retried = False
     for wait in (*RETRY_WAITS, None):
+        paced = pace.wait_before_call()  # a 429 seen by any worker, --max-rps (hubmem.hub.pace)
+        if paced > 0:
+            _sleep(paced)
         try:
             return fn(*args, **kwargs)
         except HfHubHTTPError as e:
             status = e.response.status_code if e.response is not None else None
             if wait is None or status not in RETRY_STATUSES:
                 raise
+            pace.count_retry()
             retry_after = e.response.headers.get("Retry-After", "") if e.response is not None else ""
-            _sleep(min(float(retry_after), 10.0) if retry_after.isdigit() else wait)
+            seconds = min(float(retry_after), 10.0) if retry_after.isdigit() else wait
+            if status == 429:  # the Hub's rate limit is the whole client's: every worker waits
+                pace.pause_all(seconds)
+            else:
+                _sleep(seconds)
         except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
             if transport_retried or wait is None:
                 raise
             transport_retried = True
+            pace.count_retry()
             _sleep(RETRY_WAITS[0])
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -104,7 +104,9 @@ class StoredAudit:
             on_done=on_done,
             warm_up=self.warm_up,
         )
-        self.finish(result.interrupted)
+        from hubmem.hub import pace
+
+        self.finish(result.interrupted, retried=pace.retried())
         return result
 
     def iterate(self) -> Iterator[AuditRow]:
