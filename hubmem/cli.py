@@ -464,6 +464,11 @@ def exit_now(code: int) -> None:
 )
 @click.option("--report", is_flag=True, help="With --db: print the latest run's stored rows; no network.")
 @click.option(
+    "--html",
+    "html_file",
+    help="Also write a self-contained HTML report (sortable table, charts) to this file; with --report too.",
+)
+@click.option(
     "--max-rps",
     type=float,
     help="At most N Hub calls a second over all workers (a 429 pauses them all anyway).",
@@ -488,6 +493,7 @@ def audit(
     collection: str | None,
     db: str | None,
     report: bool,
+    html_file: str | None,
     max_rps: float | None,
     token: str | None,
     timeout: float,
@@ -530,6 +536,8 @@ def audit(
         rows, target = report_rows(db)
         rows = audit_job.sort_rows(rows, sort_key) if sort_key else rows
         click.echo(errors.redact(render_audit(rows, fmt, units, target, stored=True)), nl=False)
+        if html_file:
+            write_html(html_file, rows, target, units)
         failed = [r for r in rows if not r.ok]
         if failed:
             raise errors.BatchFailedError(f"{len(failed)} of {len(rows)} stored rows are errors")
@@ -564,6 +572,8 @@ def audit(
             )
     rows = audit_job.sort_rows(result.rows, sort_key) if sort_key else result.rows
     click.echo(errors.redact(render_audit(rows, fmt, units, plan.target, stored=bool(db))), nl=False)
+    if html_file:
+        write_html(html_file, rows, plan.target, units)
     if stored is not None:
         click.echo(
             f"{db}: {stored.computed} rows computed, {stored.reused} unchanged (reused), run {stored.run}.",
@@ -579,6 +589,17 @@ def audit(
     if result.failed:
         names = ", ".join(r.ref for r in result.failed[:5]) + (", …" if len(result.failed) > 5 else "")
         raise errors.BatchFailedError(f"{len(result.failed)} of {result.total} repos failed: {names}")
+
+
+def write_html(path: str, rows: list[Any], target: Any, units: str) -> None:
+    from hubmem.output.html import render_html
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(errors.redact(render_html(rows, target, units)))
+    except OSError as e:
+        raise errors.LocalFileError(f"cannot write --html '{path}': {e.strerror or type(e).__name__}") from e
+    click.echo(f"Wrote {path} ({len(rows)} rows).", err=True)
 
 
 @main.command()

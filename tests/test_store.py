@@ -53,7 +53,7 @@ def test_schema_holds_every_column_of_the_json_row(fake_hub, tmp_path):
     assert run(TINY, "--db", str(path)).exit_code == 0
     names = [r[1] for r in table(path, "PRAGMA table_info(results)")]
     assert names[:22] == ["repo", "sha", "settings", *COLUMNS[2:]]
-    assert names[22:] == ["label", "training", "last_modified", "hubmem_version", "computed_at", "checked_at",
+    assert names[22:] == ["kv_cache", "activations", "overhead", "label", "training", "last_modified", "hubmem_version", "computed_at", "checked_at",
                           "computed_run", "last_run", "position"]  # fmt: skip
     assert table(path, "PRAGMA journal_mode") == [("wal",)]
     assert table(path, "SELECT value FROM meta") == [(str(store.SCHEMA_VERSION),)]

@@ -85,6 +85,9 @@ class AuditRow:
     reused: bool = False
     label: str | None = None
     training: bool = False
+    # the judged row's terms beside `weights` and `total` (bytes): kv_cache (None for training),
+    # activations (training: with the logits buffers), overhead; the HTML report's bars (hubmem.output.html)
+    parts: dict[str, int | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -186,6 +189,14 @@ def _values(
     return out
 
 
+def _parts(est: InferenceEstimate | TrainingEstimate, key: str) -> dict[str, int | None]:
+    if isinstance(est, InferenceEstimate):
+        r = est.row(key)
+        return {"kv_cache": r.kv_cache, "activations": r.activations, "overhead": r.overhead}
+    t = est.row(key)
+    return {"kv_cache": None, "activations": t.activations + t.logits, "overhead": t.overhead}
+
+
 def _error_row(ref: str, error: errors.HubmemError) -> AuditRow:
     values: dict[str, Any] = dict.fromkeys(COLUMNS)
     values.update(repo=ref, status="error", exit_code=error.exit_code, error=str(error))
@@ -243,7 +254,9 @@ def audit_row(
         est = estimate_snapshot(fetched, options, target=target)
         key = judged_key(est, chosen)
         verdict = est.verdict(key) if isinstance(est, InferenceEstimate) else None
-        return AuditRow(ref, est, key, verdict, values=_values(ref, est, key, verdict))
+        return AuditRow(
+            ref, est, key, verdict, values=_values(ref, est, key, verdict), parts=_parts(est, key)
+        )
     except errors.HubmemError as e:
         return _error_row(ref, e)
     except Exception as e:  # a bug on one repo must not sink the batch

@@ -18,7 +18,7 @@ from typing import Any
 
 from hubmem import errors
 from hubmem.jobs.audit import AuditResult, AuditRow, ordered_rows, run_audit
-from hubmem.store.db import ResultsDB, audit_values
+from hubmem.store.db import PARTS, ResultsDB, audit_values
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class StoredAudit:
                     reused=True,
                     label=stored["label"],
                     training=bool(stored["training"]),
+                    parts={k: stored[k] for k in PARTS},
                 )
             try:  # another run replaced it meanwhile: fetch it here after all
                 fetched = self.plan.fetch(ref)
@@ -79,6 +80,7 @@ class StoredAudit:
             label=label,
             training=row.is_training,
             last_modified=listed.last_modified if listed is not None else None,
+            parts=row.parts,
         )
         self.computed += 1
         self.failed += not row.ok
@@ -140,6 +142,7 @@ def stored_rows(db: ResultsDB) -> tuple[list[AuditRow], dict[str, Any] | None]:
                 reused=True,
                 label=stored["label"],
                 training=bool(stored["training"]),
+                parts={k: stored[k] for k in PARTS},
             )
         )
     return rows, run

@@ -51,6 +51,7 @@ FIGURES = {
     "error": "TEXT",
 }
 BOOLEAN = ("exact", "fits")
+PARTS = ("kv_cache", "activations", "overhead")  # hubmem.jobs.audit.AuditRow.parts
 _FIGURE_COLUMNS = ",\n    ".join(f"{name} {kind}" for name, kind in FIGURES.items())  # the JSON row's figures
 
 SCHEMA = f"""
@@ -77,6 +78,9 @@ CREATE TABLE IF NOT EXISTS results (
     sha TEXT NOT NULL,              -- the commit; '' for an error before any commit was known
     settings TEXT NOT NULL REFERENCES settings(key),
     {_FIGURE_COLUMNS},
+    kv_cache INTEGER,               -- the row's other terms (bytes); NULL for a training row
+    activations INTEGER,            -- (training: with the logits buffers)
+    overhead INTEGER,
     label TEXT,                     -- the precision row's label (bf16/fp16, ...)
     training INTEGER NOT NULL DEFAULT 0,
     last_modified TEXT,             -- the Hub's lastModified, when a listing said
@@ -221,6 +225,7 @@ class ResultsDB:
         label: str | None,
         training: bool,
         last_modified: str | None = None,
+        parts: dict[str, int | None] | None = None,
     ) -> None:
         """Store a freshly computed row (an error row replaces the repo's earlier error rows)."""
         key = settings_key(settings)
@@ -233,14 +238,15 @@ class ResultsDB:
                     (values["repo"], key),
                 )
             self.conn.execute(
-                f"INSERT OR REPLACE INTO results (repo, sha, settings, {', '.join(FIGURES)}, label, training, "
-                "last_modified, hubmem_version, computed_at, checked_at, computed_run, last_run, position) "
-                f"VALUES ({', '.join('?' * (len(FIGURES) + 12))})",
+                f"INSERT OR REPLACE INTO results (repo, sha, settings, {', '.join(FIGURES)}, {', '.join(PARTS)}, "
+                "label, training, last_modified, hubmem_version, computed_at, checked_at, computed_run, last_run, "
+                f"position) VALUES ({', '.join('?' * (len(FIGURES) + len(PARTS) + 12))})",
                 (
                     values["repo"],
                     values["sha"] or "",
                     key,
                     *figures,
+                    *((parts or {}).get(k) for k in PARTS),
                     label,
                     int(training),
                     last_modified,
