@@ -45,8 +45,9 @@ bench: install  ## round trips and wall time per model against the fake Hub with
 fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
 	$(BIN)/python -m scripts.fuzz --cases 20000
 
-docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
+docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current) and the audit report's screenshot
 	$(BIN)/python -m scripts.docs --write
+	$(BIN)/python -m scripts.report_shot
 
 compare: install  ## hubmem's training estimates against measured training memory (estimate, measured, error %)
 	$(BIN)/python -m scripts.compare_measured
