@@ -38,14 +38,16 @@ format: $(BIN)/mypy
 	$(BIN)/ruff check --fix hubmem tests scripts
 	$(BIN)/ruff format hubmem tests scripts
 
-bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency
+bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency; audits at Hub scale (--db re-runs, listings, peak RSS)
 	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bench_scale
 
 fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
 	$(BIN)/python -m scripts.fuzz --cases 20000
 
-docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
+docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current) and the audit report's screenshot
 	$(BIN)/python -m scripts.docs --write
+	$(BIN)/python -m scripts.report_shot
 
 config-table: install  ## regenerate hubmem/model/config_classes.json from the installed transformers (~1-2 min)
 	$(BIN)/python -c "from hubmem.model import config_table; config_table.write()"

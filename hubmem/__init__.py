@@ -7,6 +7,7 @@ The Python API (hubmem.api), imported lazily so that `hubmem --help` stays fast:
     hubmem.check(repo, gpu=...)        will it fit, is there disk (CheckResult)
     hubmem.serve(repo, engine="vllm", gpu=...)  the engine's start-up plan, KV pool, concurrency (ServeResult)
     hubmem.audit(ids, ...)             one AuditRow per repo id, in input order (an iterator)
+    hubmem.diff(a, b, ...)             what changed between two repos or revisions (DiffResult)
     hubmem.gpus()                      the GPU catalogue
     hubmem.errors                      the error classes (HubmemError and its exit codes)
 """
@@ -15,15 +16,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["audit", "check", "errors", "estimate", "gpus", "serve", "train"]
+__all__ = ["audit", "check", "diff", "errors", "estimate", "gpus", "serve", "train"]
 
 if TYPE_CHECKING:
     from hubmem import errors
-    from hubmem.api import audit, check, estimate, gpus, serve, train
+    from hubmem.api import audit, check, diff, estimate, gpus, serve, train
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("audit", "check", "estimate", "gpus", "serve", "train"):
+    if name in ("audit", "check", "diff", "estimate", "gpus", "serve", "train"):
         from hubmem import api
 
         return getattr(api, name)

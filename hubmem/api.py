@@ -169,15 +169,30 @@ def check(
     return check_snapshot(_fetch(repo, revision, token, timeout, _beside), job, tgt, chosen, cache_dir)
 
 
-def audit(ids: Iterable[str], **options: Any) -> Iterator[AuditRow]:
+def audit(ids: Iterable[str], *, db: str | None = None, **options: Any) -> Iterator[AuditRow]:
     """One row per repo id (`org/name[@rev]` or a local folder), in input order, fetched `jobs` (default
     16, at most 256) at a time. A repo that fails is a row with `.error` (and `.ok` False); the others
-    go on. Options as `check` (precision, gpu, gpu_memory, num_gpus, token, timeout, train, ...); bad
-    options raise before anything is fetched."""
+    go on. Options as `check` (precision, gpu, gpu_memory, num_gpus, token, timeout, train, ...) and the
+    listing sources of `audit_plan` (author, search, filters, list_sort, limit, collection); bad options
+    raise before anything is fetched.
+
+    `db`: a results database file (hubmem.store.db): each row is stored as it finishes, and a repo
+    whose commit has not changed since its stored row under the same settings is not fetched (its row
+    comes back with `.reused` True)."""
     from hubmem.jobs.audit import ordered_rows
 
     plan = audit_plan(ids, **options)
-    return ordered_rows(plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs)
+    if db is None:
+        return ordered_rows(plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs)
+    return stored_audit(plan, db).iterate()
+
+
+def stored_audit(plan: AuditPlan, db: str) -> Any:
+    """The plan's audit against a results database (hubmem.jobs.stored.StoredAudit)."""
+    from hubmem.jobs.stored import StoredAudit
+    from hubmem.store.db import ResultsDB
+
+    return StoredAudit(plan, ResultsDB(db), plan.probe)
 
 
 @dataclass(frozen=True)
@@ -189,6 +204,7 @@ class AuditPlan:
     target: Target | None
     listed: dict[str, Any] = field(default_factory=dict)  # ref -> hubmem.hub.listing.Listed (its sha)
     settings: dict[str, Any] = field(default_factory=dict)  # what the figures depend on (hubmem.store)
+    probe: Callable[[str], str | None] = lambda ref: None  # ref -> its current commit (hubmem.store)
     engine: str | None = None  # --engine: rows carry the engine's verdict (hubmem.jobs.serve.SERVE_COLUMNS)
 
 
@@ -238,6 +254,7 @@ def audit_plan(
     filters: Iterable[str] = (),
     list_sort: str | None = None,
     limit: int | None = None,
+    max_rps: float | None = None,
     **options: Any,
 ) -> AuditPlan:
     """The refs, the fetch and the evaluation of an audit, validated before anything is fetched (the CLI
@@ -245,14 +262,24 @@ def audit_plan(
 
     Listing sources (hubmem.hub.listing) add their repos after `ids`, each repo once: `author`, `search`,
     `filters` (tags, all of them), `list_sort` (downloads, likes, trending, lastModified) and `limit`
-    make one `list_models` query; `collection` a collection's models."""
+    make one `list_models` query; `collection` a collection's models. `max_rps`: at most that many Hub
+    calls a second over all workers (hubmem.hub.pace; a 429 pauses them all whatever it is)."""
     from hubmem.hub import fetch as hub
-    from hubmem.hub.listing import ListingQuery, list_repos
+    from hubmem.hub.listing import ListingQuery, current_commit, list_repos
     from hubmem.jobs.audit import MAX_JOBS, audit_row, fetch_listed, settings_of
     from hubmem.jobs.check import judged_options
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise InvalidInputError(f"--jobs must be a whole number from 1 to {MAX_JOBS}, not {jobs!r}")
+    from hubmem.hub import pace
+
+    if max_rps is not None and (
+        isinstance(max_rps, bool) or not isinstance(max_rps, int | float) or not 0 < max_rps <= pace.MAX_RPS
+    ):
+        raise InvalidInputError(
+            f"--max-rps must be a number above 0 and at most {pace.MAX_RPS:,.0f}, not {max_rps!r}"
+        )
+    pace.configure(max_rps)  # before the helpers fork: they share the pace
     token = hub.clean_token(token)  # before the helpers fork: they inherit the secret to redact
     refs = [ids] if isinstance(ids, str) else list(ids)
     tags = (filters,) if isinstance(filters, str) else tuple(filters)
@@ -283,7 +310,32 @@ def audit_plan(
     def evaluate(ref: str, fetched: Any) -> AuditRow:
         return audit_row(ref, fetched, job, chosen, tgt)
 
-    return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt))
+    def probe(ref: str) -> str | None:
+        known = listed.get(ref)
+        if known is not None and known.sha:
+            return known.sha
+        repo, revision = split_revision(ref, None)
+        return current_commit(repo, revision, token=token, timeout=timeout)
+
+    return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt), probe=probe)
+
+
+def diff(a: str, b: str, **options: Any) -> Any:
+    """What changed from repo `a` to repo `b` (each `org/name[@rev]` or a local folder; `b` "@rev": `a`'s
+    repo at that revision): a hubmem.jobs.diff.DiffResult of two inference estimates made with the same
+    options (seq_len, batch, precisions, kv_dtype, ..., token, timeout)."""
+    from hubmem.jobs.diff import diff_estimates
+
+    if not isinstance(b, str) or not isinstance(a, str):
+        raise InvalidInputError("diff takes two repo ids")
+    if b.startswith("@"):
+        b = split_revision(a, None)[0] + b
+    if "train" in options:
+        raise InvalidInputError("diff compares inference estimates: --train does not apply")
+    first = estimate(a, **options)
+    second = estimate(b, **options)
+    assert isinstance(first, InferenceEstimate) and isinstance(second, InferenceEstimate)
+    return diff_estimates(first, second, a, b)
 
 
 def serve(

@@ -470,6 +470,11 @@ def main() -> None:
 @inference_options
 @training_options
 @click.option("--explain", is_flag=True, help="Print every term with its inputs, formula and source.")
+@click.option(
+    "--bars/--no-bars",
+    default=None,
+    help="Stacked bars of weights / KV / activations / overhead under the table (default: on a terminal).",
+)
 @gpu_options
 @output_options
 @handle_errors
@@ -480,6 +485,7 @@ def estimate(
     timeout: float,
     train: str | None,
     explain: bool,
+    bars: bool | None,
     gpu: str | None,
     num_gpus: int,
     gpu_memory: str | None,
@@ -490,6 +496,8 @@ def estimate(
     """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
     or with --train the per-GPU training memory for each precision regime."""
     from hubmem import api
+    from hubmem.jobs.results import InferenceEstimate
+    from hubmem.output.bars import bars_wanted, colour_wanted, render_bars
     from hubmem.output.estimate import render_estimate
 
     est = api.estimate(
@@ -505,7 +513,10 @@ def estimate(
         **given(kwargs),
     )
     warn(est.warnings)
-    click.echo(errors.redact(render_estimate(est, fmt, units, explain)), nl=False)
+    drawn = None
+    if isinstance(est, InferenceEstimate) and bars_wanted(bars, fmt, sys.stdout):
+        drawn = render_bars(est, units, colour=colour_wanted(sys.stdout))
+    click.echo(errors.redact(render_estimate(est, fmt, units, explain, bars=drawn)), nl=False)
 
 
 @main.command()
@@ -562,6 +573,21 @@ def exit_now(code: int) -> None:
 )
 @click.option("--limit", type=int, help="At most N models from the listing (and from the collection).")
 @click.option("--collection", help="Add the models of a collection (its slug, namespace/title-id).")
+@click.option(
+    "--db",
+    help="Results database (SQLite): store every row; skip repos whose commit is unchanged since their stored row.",
+)
+@click.option("--report", is_flag=True, help="With --db: print the latest run's stored rows; no network.")
+@click.option(
+    "--html",
+    "html_file",
+    help="Also write a self-contained HTML report (sortable table, charts) to this file; with --report too.",
+)
+@click.option(
+    "--max-rps",
+    type=float,
+    help="At most N Hub calls a second over all workers (a 429 pauses them all anyway).",
+)
 @hub_options
 @shared_model_options
 @inference_options
@@ -582,6 +608,10 @@ def audit(
     filters: tuple[str, ...],
     limit: int | None,
     collection: str | None,
+    db: str | None,
+    report: bool,
+    html_file: str | None,
+    max_rps: float | None,
     token: str | None,
     timeout: float,
     train: str | None,
@@ -607,6 +637,28 @@ def audit(
     list_sort = sort_key if sort_key in SORTS else None
     sort_key = None if list_sort else sort_key
     listing = bool(author or search or filters or collection)
+    if db and not report:  # a file that is no results database fails before any request
+        from hubmem.store.db import ResultsDB
+
+        ResultsDB(db).close()
+    if report:
+        from hubmem.jobs.stored import report_rows
+
+        if not db:
+            raise errors.InvalidInputError("--report prints a results database: give --db FILE")
+        if repos or files or listing:
+            raise errors.InvalidInputError(
+                "--report prints the stored rows and fetches nothing: give no repo ids"
+            )
+        rows, target = report_rows(db)
+        rows = audit_job.sort_rows(rows, sort_key) if sort_key else rows
+        click.echo(errors.redact(render_audit(rows, fmt, units, target, stored=True)), nl=False)
+        if html_file:
+            write_html(html_file, rows, target, units)
+        failed = [r for r in rows if not r.ok]
+        if failed:
+            raise errors.BatchFailedError(f"{len(failed)} of {len(rows)} stored rows are errors")
+        return
     plan = api.audit_plan(
         audit_job.read_ids(repos, files, sys.stdin) if repos or files or not listing else [],
         author=author,
@@ -615,6 +667,7 @@ def audit(
         list_sort=list_sort,
         limit=limit,
         collection=collection,
+        max_rps=max_rps,
         jobs=jobs,
         precision=precision,
         gpu=gpu,
@@ -626,23 +679,78 @@ def audit(
         **given(kwargs),
     )
     bar = audit_job.progress_bar(len(plan.refs))
+    stored = api.stored_audit(plan, db) if db else None
     with bar:
-        result = audit_job.run_audit(
-            plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
-        )
+        if stored is not None:
+            result = stored.run_all(on_done=lambda _row: bar.update())
+        else:
+            result = audit_job.run_audit(
+                plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
+            )
     rows = audit_job.sort_rows(result.rows, sort_key) if sort_key else result.rows
     if plan.engine is not None:
         from hubmem.output.serve import render_serve_audit
 
         click.echo(errors.redact(render_serve_audit(rows, fmt, units)), nl=False)
     else:
-        click.echo(errors.redact(render_audit(rows, fmt, units, plan.target)), nl=False)
+        click.echo(errors.redact(render_audit(rows, fmt, units, plan.target, stored=bool(db))), nl=False)
+    if html_file:
+        write_html(html_file, rows, plan.target, units)
+    if stored is not None:
+        click.echo(
+            f"{db}: {stored.computed} rows computed, {stored.reused} unchanged (reused), run {stored.run}.",
+            err=True,
+        )
+    from hubmem.hub import pace
+
+    if pace.retried():
+        click.echo(f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts).", err=True)
     if result.interrupted:
         click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
         exit_now(130)
     if result.failed:
         names = ", ".join(r.ref for r in result.failed[:5]) + (", …" if len(result.failed) > 5 else "")
         raise errors.BatchFailedError(f"{len(result.failed)} of {result.total} repos failed: {names}")
+
+
+def write_html(path: str, rows: list[Any], target: Any, units: str) -> None:
+    from hubmem.output.html import render_html
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(errors.redact(render_html(rows, target, units)))
+    except OSError as e:
+        raise errors.LocalFileError(f"cannot write --html '{path}': {e.strerror or type(e).__name__}") from e
+    click.echo(f"Wrote {path} ({len(rows)} rows).", err=True)
+
+
+@main.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--all", "show_all", is_flag=True, help="Every compared field, not only those that changed.")
+@hub_options
+@shared_model_options
+@click.option(
+    "--precision",
+    "precisions",
+    multiple=True,
+    type=click.Choice(choices.PRECISIONS),
+    help="Memory rows to compare (repeatable). Default: fp32 bf16 fp8 int8 int4 (+ stored).",
+)
+@inference_options
+@output_options
+@handle_errors
+def diff(
+    a: str, b: str, show_all: bool, token: str | None, timeout: float, fmt: str, units: str, **kwargs: Any
+) -> None:
+    """What changed from A to B: two repos (REPO[@REVISION] or local folders), or one repo at two
+    revisions (B as @REVISION). Parameters per dtype and component, architecture fields, memory per
+    precision (same options on both sides), download size."""
+    from hubmem import api
+    from hubmem.output.diff import render_diff
+
+    result = api.diff(a, b, token=token, timeout=timeout, _beside=True, **given(kwargs))
+    click.echo(errors.redact(render_diff(result, fmt, units, show_all)), nl=False)
 
 
 @main.command()

@@ -85,6 +85,9 @@ def blocks(invoke: Invoke) -> dict[str, str]:
 MODEL_BLOCKS = ("models", "families", "moe-models")
 
 
+BARS_DEMO = ("Qwen/Qwen2.5-7B-Instruct", "--seq-len", "32768", "--gpu", "4090")
+
+
 def usage_blocks(invoke: Invoke) -> dict[str, str]:
     """The examples, help texts and reference tables."""
     invoke = _memoised(invoke)
@@ -102,6 +105,12 @@ def usage_blocks(invoke: Invoke) -> dict[str, str]:
         ["exit code", "error", "meaning"], [list(r) for r in exit_code_table()], "markdown"
     )
     out["input-limits"] = input_limits()
+    from hubmem.store.db import SCHEMA
+
+    out["db-schema"] = fenced(SCHEMA.strip() + "\n", "sql")
+    shown = invoke([*BARS_DEMO, "--bars"])
+    drawn = shown.split("per GPU.\n\n", 1)[1].split("\n\n", 1)[0]  # the bars, between the two tables
+    out["bars"] = fenced(f"$ hubmem {' '.join(BARS_DEMO)}\n…\n{drawn}\n…\n")
 
     s2 = json.loads(invoke(["openai-community/gpt2-large", "--format", "json"]))
     by = {r["precision"]: r["weights"] for r in s2["rows"]}

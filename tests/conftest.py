@@ -217,6 +217,11 @@ def isolated_hf_env(
     monkeypatch.setattr(_auth, "_OAUTH_REFRESH_CACHE", None)
     monkeypatch.setattr(_auth, "_OIDC_TOKEN_CACHE", None)
 
+    # No pause or --max-rps pace left over from another test's 429 (hubmem.hub.pace is process-wide).
+    from hubmem.hub import pace
+
+    pace.configure(None)
+
     # Retries record their waits instead of sleeping.
     sleeps: list[float] = []
     monkeypatch.setattr(_http, "time", _recording_time(sleeps))

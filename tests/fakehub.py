@@ -601,6 +601,13 @@ class _Server(ThreadingHTTPServer):
         self.hub = hub
         self.role = role
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that died mid-request (a killed process: its sockets reset) is no server error: only
+        the others are printed, as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class FakeHub:
     """A fake Hub server: ``FakeHub(fixtures_dir).start()``, then point ``HF_ENDPOINT`` at ``hub.url``.

@@ -241,7 +241,8 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a huggingface_hub function, retrying 429/5xx answers, timeouts and dropped connections
     (model_info and the safetensors header readers make a single attempt; hf_hub_download's
     http_backoff waits 1+2+4+8+8 s, too long for a metadata tool): up to len(RETRY_WAITS) more
-    attempts, RETRY_WAITS apart. Honours a Retry-After of up to 10 s. Under load a slow answer or a
+    attempts, RETRY_WAITS apart. Honours a Retry-After of up to 10 s, for every worker of the pool when
+    the answer is a 429 (hubmem.hub.pace), and waits for --max-rps. Under load a slow answer or a
     reset connection is the common case (issue 11: 1 in 4 audits of 30 large repos lost rows to a
     single ReadTimeout), so a Hub that stays silent fails after 4 x --timeout + 3.5 s. A refused
     connection (nobody listening) gets one more attempt only.
@@ -251,8 +252,13 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
+    from hubmem.hub import pace
+
     connect_retried = False
     for wait in (*RETRY_WAITS, None):
+        paced = pace.wait_before_call()  # a 429 seen by any worker, --max-rps (hubmem.hub.pace)
+        if paced > 0:
+            _sleep(paced)
         try:
             with bounded.limits(kwargs.get("timeout")):
                 return fn(*args, **kwargs)
@@ -260,16 +266,23 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             status = e.response.status_code if e.response is not None else None
             if wait is None or status not in RETRY_STATUSES:
                 raise
+            pace.count_retry()
             retry_after = e.response.headers.get("Retry-After", "") if e.response is not None else ""
-            _sleep(min(float(retry_after), 10.0) if retry_after.isdigit() else wait)
+            seconds = min(float(retry_after), 10.0) if retry_after.isdigit() else wait
+            if status == 429:  # the Hub's rate limit is the whole client's: every worker waits
+                pace.pause_all(seconds)
+            else:
+                _sleep(seconds)
         except httpx2.ConnectError:
             if connect_retried or wait is None:
                 raise
             connect_retried = True
+            pace.count_retry()
             _sleep(RETRY_WAITS[0])
         except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
             if wait is None:
                 raise
+            pace.count_retry()
             _sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -171,3 +171,24 @@ def _listing_error(e: errors.HubmemError) -> errors.HubmemError:
     if isinstance(e, errors.RepoNotFoundError):
         return errors.RepoNotFoundError(str(e.message).replace("repository ", "", 1))
     return e
+
+
+def current_commit(repo: str, revision: str | None, *, token: str | None, timeout: float) -> str | None:
+    """The commit `revision` (default: main) of `repo` is at: no request for a 40-hex commit, else one
+    `model_info(expand=["sha"])` (the smallest answer the Hub gives: the id and the sha). None when the
+    Hub cannot say (missing, gated, offline): the caller then fetches as usual, which reports why."""
+    import re
+
+    if revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision):
+        return revision
+    from huggingface_hub import HfApi
+
+    from hubmem.hub.fetch import with_retries
+
+    try:
+        info = with_retries(
+            HfApi(token=token).model_info, repo, revision=revision, expand=["sha"], timeout=timeout
+        )
+    except Exception:
+        return None
+    return info.sha

@@ -85,6 +85,9 @@ class AuditRow:
     reused: bool = False
     label: str | None = None
     training: bool = False
+    # the judged row's terms beside `weights` and `total` (bytes): kv_cache (None for training),
+    # activations (training: with the logits buffers), overhead; the HTML report's bars (hubmem.output.html)
+    parts: dict[str, int | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -186,6 +189,14 @@ def _values(
     return out
 
 
+def _parts(est: InferenceEstimate | TrainingEstimate, key: str) -> dict[str, int | None]:
+    if isinstance(est, InferenceEstimate):
+        r = est.row(key)
+        return {"kv_cache": r.kv_cache, "activations": r.activations, "overhead": r.overhead}
+    t = est.row(key)
+    return {"kv_cache": None, "activations": t.activations + t.logits, "overhead": t.overhead}
+
+
 def _error_row(ref: str, error: errors.HubmemError) -> AuditRow:
     values: dict[str, Any] = dict.fromkeys(COLUMNS)
     values.update(repo=ref, status="error", exit_code=error.exit_code, error=str(error))
@@ -243,7 +254,9 @@ def audit_row(
         est = estimate_snapshot(fetched, options, target=target)
         key = judged_key(est, chosen)
         verdict = est.verdict(key) if isinstance(est, InferenceEstimate) else None
-        return AuditRow(ref, est, key, verdict, values=_values(ref, est, key, verdict))
+        return AuditRow(
+            ref, est, key, verdict, values=_values(ref, est, key, verdict), parts=_parts(est, key)
+        )
     except errors.HubmemError as e:
         return _error_row(ref, e)
     except Exception as e:  # a bug on one repo must not sink the batch
@@ -257,6 +270,7 @@ def run_audit(
     *,
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[AuditRow], None] | None = None,
+    warm_up: bool = True,
 ) -> AuditResult:
     """`fetch(ref)` for every ref on `jobs` threads (in a helper process where that uses a second
     core: hubmem.hub.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
@@ -266,7 +280,8 @@ def run_audit(
     by `on_done`) stops handing out work and returns the finished rows with `interrupted` set.
     """
     stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
-    start_warm_up()
+    if warm_up:  # False: few estimates are expected (hubmem.jobs.stored), each imports what it needs
+        start_warm_up()
     rows: dict[int, AuditRow] = {}
     interrupted = False
     try:
@@ -287,11 +302,13 @@ def ordered_rows(
     evaluate: Callable[[str, hub.RepoSnapshot | errors.HubmemError], AuditRow],
     *,
     jobs: int = DEFAULT_JOBS,
+    warm_up: bool = True,
 ) -> Iterator[AuditRow]:
     """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
     it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
     stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
-    start_warm_up()
+    if warm_up:
+        start_warm_up()
     done: dict[int, AuditRow] = {}
     next_index = 0
     try:

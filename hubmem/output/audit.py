@@ -8,11 +8,18 @@ from hubmem.output.tables import human, render_rows, seq_limit, signed
 
 
 def render_audit(
-    rows: list[AuditRow], fmt: str = "table", units: str = "GiB", target: Target | None = None
+    rows: list[AuditRow],
+    fmt: str = "table",
+    units: str = "GiB",
+    target: Target | None = None,
+    stored: bool = False,
 ) -> str:
-    """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown."""
+    """`hubmem audit` output: raw values for json/jsonl/csv, humanised columns for table/markdown.
+    `stored` (--db): a last column `reused` (json/csv), status `ok (reused)` (tables)."""
     if fmt in ("json", "jsonl", "csv"):
-        return render_rows(list(COLUMNS), [list(r.fields().values()) for r in rows], fmt)
+        extra = ["reused"] if stored else []
+        table_rows = [[r.fields()[c] for c in COLUMNS] + ([r.reused] if stored else []) for r in rows]
+        return render_rows([*COLUMNS, *extra], table_rows, fmt)
     training = any(r.is_training for r in rows)  # --train: --gpus sets the count
     fit_header = (
         "fits on" if target is None else f"fits {target.name}" if training else f"fits {target.describe()}"
@@ -48,7 +55,7 @@ def render_audit(
                 seq_limit(f["max_seq_len"], f["context"]),
                 "n/a" if f["max_batch"] is None else f"{f['max_batch']:,}",
             ]
-        cells += [human(f["download"], units), "ok"]
+        cells += [human(f["download"], units), "ok (reused)" if r.reused else "ok"]
         table.append(cells)
     numeric = (1, 2, 4, 6, 7, 8) + ((10, 11, 12) if target is not None else (10,))
     return render_rows(headers, table, fmt, numeric=numeric)

@@ -13,8 +13,13 @@ from hubmem.units import UNIT_NOTES
 
 
 def render_estimate(
-    est: InferenceEstimate | TrainingEstimate, fmt: str = "table", units: str = "GiB", explain: bool = False
+    est: InferenceEstimate | TrainingEstimate,
+    fmt: str = "table",
+    units: str = "GiB",
+    explain: bool = False,
+    bars: str | None = None,
 ) -> str:
+    """`bars`: hubmem.output.bars' lines, drawn under the precision table (table format only)."""
     if explain and fmt not in ("table", "markdown"):
         raise InvalidInputError(
             f"--explain prints text: use --format table or markdown (--format {fmt} rows carry each term "
@@ -68,6 +73,8 @@ def render_estimate(
         table.rstrip("\n"),
         f"{unit_note}; per GPU.",
     ]
+    if bars is not None and fmt == "table":
+        parts += ["", bars.rstrip("\n")]
     if verdicts:
         parts += ["", render_verdicts(verdicts, est, fmt, units).rstrip("\n")]
     if explain:

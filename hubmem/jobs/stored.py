@@ -1,0 +1,167 @@
+"""`hubmem audit --db FILE`: an audit that keeps its rows in the results database (hubmem.store.db) and
+skips every repo whose commit has not changed since its stored row.
+
+Before the fetches start, the stored commits of this run's settings are read once (`current`). Then,
+per repo, on the fetch workers: a repo with no stored row is fetched as usual; one with a stored row
+asks for its current commit (none when a listing named it: hubmem.hub.listing; else one small
+`model_info(expand=sha)` request, or none for a ref pinned to a commit) and, when it is the stored one,
+the worker hands back `Unchanged` instead of fetching. Here, as each outcome lands, an `Unchanged` repo's
+row is read back (marked `reused`), any other is estimated and stored at once (its own transaction), and
+only the row's plain values are kept: memory stays flat however many repos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hubmem import errors
+from hubmem.jobs.audit import AuditResult, AuditRow, ordered_rows, run_audit
+from hubmem.store.db import PARTS, ResultsDB, audit_values
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A fetch worker's answer for a repo still at its stored commit (picklable: helpers send it)."""
+
+    sha: str
+
+
+class StoredAudit:
+    """Wraps an audit plan (hubmem.api.AuditPlan): its fetch skips unchanged repos, its evaluation
+    stores each row. `finish()` records the run's counts."""
+
+    def __init__(self, plan: Any, db: ResultsDB, probe: Callable[[str], str | None]) -> None:
+        self.plan, self.db, self.probe = plan, db, probe
+        self.current = db.current(plan.settings)  # before any fork: the workers only read it
+        self.run = db.start_run(plan.settings, len(plan.refs))
+        self.position: dict[str, int] = {}
+        for i, ref in enumerate(plan.refs):
+            self.position.setdefault(ref, i)
+        self.computed = self.reused = self.failed = 0
+        # transformers' import overlaps the fetches only when there is something to fetch (a repo with
+        # no stored row); a re-run of unchanged repos needs no estimate, so it skips the ~2 s import
+        self.warm_up = any(ref not in self.current for ref in self.position)
+
+    def fetch(self, ref: str) -> Any:
+        stored = self.current.get(ref)
+        if stored is not None and self.probe(ref) == stored:
+            return Unchanged(stored)
+        return self.plan.fetch(ref)
+
+    def evaluate(self, ref: str, fetched: Any) -> AuditRow:
+        position = self.position[ref]
+        if isinstance(fetched, Unchanged):
+            stored = self.db.reuse(ref, fetched.sha, self.plan.settings, run=self.run, position=position)
+            if stored is not None:
+                self.reused += 1
+                return AuditRow(
+                    ref,
+                    precision=stored["precision"],
+                    values=audit_values(stored),
+                    reused=True,
+                    label=stored["label"],
+                    training=bool(stored["training"]),
+                    parts={k: stored[k] for k in PARTS},
+                )
+            try:  # another run replaced it meanwhile: fetch it here after all
+                fetched = self.plan.fetch(ref)
+            except errors.HubmemError as e:
+                fetched = e
+        row: AuditRow = self.plan.evaluate(ref, fetched)
+        listed = self.plan.listed.get(ref)
+        label = row.row_label if row.ok else None
+        self.db.put(
+            row.values,
+            settings=self.plan.settings,
+            run=self.run,
+            position=position,
+            label=label,
+            training=row.is_training,
+            last_modified=listed.last_modified if listed is not None else None,
+            parts=row.parts,
+        )
+        self.computed += 1
+        self.failed += not row.ok
+        # only the plain values go on: the estimate (architecture, counts, rows) is dropped here
+        return replace(row, estimate=None, verdict=None, label=label, training=row.is_training)
+
+    def finish(self, interrupted: bool = False, retried: int = 0) -> None:
+        self.db.finish_run(
+            self.run,
+            computed=self.computed,
+            reused=self.reused,
+            failed=self.failed,
+            retried=retried,
+            interrupted=interrupted,
+        )
+
+    def run_all(self, on_done: Callable[[AuditRow], None] | None = None) -> AuditResult:
+        result = run_audit(
+            self.plan.refs,
+            self.fetch,
+            self.evaluate,
+            jobs=self.plan.jobs,
+            on_done=on_done,
+            warm_up=self.warm_up,
+        )
+        from hubmem.hub import pace
+
+        self.finish(result.interrupted, retried=pace.retried())
+        return result
+
+    def iterate(self) -> Iterator[AuditRow]:
+        finished = False
+        try:
+            yield from ordered_rows(
+                self.plan.refs, self.fetch, self.evaluate, jobs=self.plan.jobs, warm_up=self.warm_up
+            )
+            finished = True
+        finally:
+            self.finish(interrupted=not finished)
+
+
+def stored_rows(db: ResultsDB) -> tuple[list[AuditRow], dict[str, Any] | None]:
+    """The latest run's rows, in its input order, and that run (None: the database holds no run)."""
+    run = db.run_info()
+    if run is None:
+        return [], None
+    rows = []
+    for stored in db.run_rows(run["id"]):
+        values = audit_values(stored)
+        error = None if values["status"] == "ok" else errors.HubmemError(values["error"] or "")
+        if error is not None:
+            error.exit_code = values["exit_code"]
+        rows.append(
+            AuditRow(
+                stored["repo"],
+                precision=stored["precision"],
+                error=error,
+                values=values,
+                reused=True,
+                label=stored["label"],
+                training=bool(stored["training"]),
+                parts={k: stored[k] for k in PARTS},
+            )
+        )
+    return rows, run
+
+
+def report_rows(path: str) -> tuple[list[AuditRow], Any]:
+    """`hubmem audit --db FILE --report`: the latest run's rows and its GPUs (a Target, or None)."""
+    from pathlib import Path
+
+    from hubmem.fit.verdicts import Target
+
+    if not Path(path).is_file():
+        raise errors.LocalFileError(f"--db '{path}' does not exist")
+    db = ResultsDB(path)
+    try:
+        rows, run = stored_rows(db)
+    finally:
+        db.close()
+    if run is None:
+        raise errors.InvalidInputError(f"--db '{path}' holds no audit run yet")
+    target = run["settings_json"].get("target")
+    return rows, None if target is None else Target(**target)

@@ -1,0 +1,1 @@
+"""The audit results database (hubmem.store.db)."""
