@@ -78,13 +78,82 @@ def estimate(
 
     Inference options: seq_len, batch, precisions, kv_dtype, state_dtype, encoder_len, image_tokens,
     attn, overhead, all_logits, serving_factor, params. With `gpu`/`gpu_memory` (and `num_gpus`) the
-    result carries a verdict per row (`est.verdict("bf16")`)."""
+    result carries a verdict per row (`est.verdict("bf16")`).
+
+    A GGUF repo (llama.cpp / Ollama; `REPO:Q4_K_M` picks one file) returns a `GGUFEstimate`, one row
+    per quant file, under llama.cpp's options: ctx_size, parallel, n_gpu_layers, cache_type_k,
+    cache_type_v, flash_attn, ubatch_size, batch_size, swa_full, no_kv_offload, tensor_split,
+    kv_unified, mmap, overhead, quant, runtime ("llama.cpp" or "ollama")."""
     from hubmem.jobs.estimate import estimate_snapshot
     from hubmem.jobs.options import job_options
 
+    repo, gguf_given = _gguf_split(repo, options)
+    if gguf_given or _is_gguf_path(repo):
+        return _gguf(
+            repo, revision, token, timeout, _beside, gguf_given, options, gpu, gpu_memory, num_gpus, train
+        )
     job = job_options(train, options)
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
-    return estimate_snapshot(_fetch(repo, revision, token, timeout, _beside), job, target=tgt)
+    snapshot = _fetch(repo, revision, token, timeout, _beside)
+    if snapshot.weights_format == "gguf" and snapshot.gguf:
+        return _gguf_of(snapshot, {}, options, tgt, train)
+    return estimate_snapshot(snapshot, job, target=tgt)
+
+
+def _gguf_split(repo: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(repo, the GGUF options popped from `options`); `REPO:QUANT` is `--quant QUANT`."""
+    from hubmem.jobs.gguf import GGUF_KEYS
+
+    given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
+    if ":" in repo and not _is_gguf_path(repo):
+        import os
+
+        if not os.path.exists(repo):
+            repo, _, quant = repo.rpartition(":")
+            if quant:
+                given.setdefault("quant", quant)
+    return repo, given
+
+
+def _is_gguf_path(repo: str) -> bool:
+    import os
+
+    return repo.lower().endswith(".gguf") and os.path.isfile(repo)
+
+
+def _gguf(
+    repo, revision, token, timeout, beside, gguf_given, options, gpu, gpu_memory, num_gpus, train
+) -> Any:
+    from hubmem.jobs.gguf import gguf_options
+
+    gguf_options(gguf_given)  # bad values fail before anything is fetched
+    tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
+    snapshot = _fetch(repo, revision, token, timeout, beside)
+    if snapshot.weights_format != "gguf" or not snapshot.gguf:
+        names = ", ".join(sorted(gguf_given)) or "a GGUF path"
+        raise InvalidInputError(f"{names}: '{repo}' has no GGUF files (these options are llama.cpp's)")
+    return _gguf_of(snapshot, gguf_given, options, tgt, train)
+
+
+def _gguf_of(
+    snapshot: RepoSnapshot, gguf_given: dict[str, Any], options: dict[str, Any], tgt: Any, train: Any
+) -> Any:
+    from hubmem.jobs.gguf import gguf_estimate, gguf_options
+
+    if train is not None:
+        raise InvalidInputError("--train: a GGUF repo is estimated for llama.cpp inference only")
+    options = dict(options)
+    if "overhead" in options:
+        gguf_given = {**gguf_given, "overhead": options.pop("overhead")}
+    if "seq_len" in options:  # --seq-len means llama.cpp's -c here
+        gguf_given = {"ctx_size": options.pop("seq_len"), **gguf_given}
+    if options:
+        raise InvalidInputError(
+            f"{', '.join('--' + k.replace('_', '-') for k in sorted(options))}: not an option for a GGUF repo "
+            "(llama.cpp's: -c, -np, -ngl, -ctk, -ctv, -fa, -ub, -b, --swa-full, -nkvo, -ts, --quant, --runtime)"
+        )
+    opts, quant = gguf_options(gguf_given)
+    return gguf_estimate(snapshot, opts, quant, tgt)
 
 
 def train(repo: str, mode: str = "full", **options: Any) -> TrainingEstimate:

@@ -260,7 +260,7 @@ class RepoFile:
         name = path.lower()
         weights = name.endswith(WEIGHT_SUFFIXES)
         lfs = name.endswith(LFS_SUFFIXES) or size > LFS_THRESHOLD
-        header_end = 0
+        header_end = len(head) if name.endswith(".gguf") else 0  # a GGUF's known bytes are its header region
         if name.endswith(".safetensors"):
             header_end = size
             if len(head) >= 8:
@@ -310,8 +310,10 @@ class RepoFile:
         """Whether serving bytes [start, stop) amounts to downloading weights rather than reading metadata."""
         if not self.weights or stop <= start:
             return False
+        if self.path.lower().endswith(".gguf"):
+            return not ranged or start >= self.header_end  # a Range read that starts in the header region
         if not self.path.lower().endswith(".safetensors"):
-            return True  # .bin/.pt/.gguf...: any content is weights
+            return True  # .bin/.pt...: any content is weights
         if not ranged or start >= self.header_end:
             return True
         return stop > max(self.header_end, PROBE_BYTES)
@@ -377,8 +379,9 @@ def build_repo(
         out[layout["index"]] = RepoFile.make(repo_id, layout["index"], _index_json(total_data, weight_map))
     for fname, size in (layout.get("other_files") or {}).items():
         out[fname] = RepoFile.make(repo_id, fname, b"", int(size))
+    file_sizes = hub_flags.get("file_sizes") or {}  # GGUF: header bytes served, the rest virtual zeros
     for fname, content in (files or {}).items():
-        out[fname] = RepoFile.make(repo_id, fname, bytes(content))
+        out[fname] = RepoFile.make(repo_id, fname, bytes(content), file_sizes.get(fname))
     if config is not None:
         raw = config.encode() if isinstance(config, str) else config
         if not isinstance(raw, bytes):

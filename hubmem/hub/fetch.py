@@ -55,6 +55,7 @@ class RepoSnapshot:
     weights_format: str = "safetensors"  # safetensors | pytorch | gguf | none
     source: str = "hub"  # hub | cache | local
     notes: list[str] = field(default_factory=list)
+    gguf: dict[str, dict] = field(default_factory=dict)  # .gguf file -> header record (hub.gguf_fetch)
 
     def weight_files(self) -> dict[str, int | None]:
         return {p: s for p, s in self.files.items() if p.endswith(_WEIGHT_SUFFIXES)}
@@ -72,7 +73,7 @@ class RepoSnapshot:
 
 
 def is_local(repo: str) -> bool:
-    return os.path.isdir(repo)
+    return os.path.isdir(repo) or repo.lower().endswith(".gguf") and os.path.isfile(repo)
 
 
 def clean_token(token: str | None) -> str | None:
@@ -207,6 +208,21 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         except Exception as e:
             raise translate(e, repo, revision) from e
         files = {s.rfilename: s.size for s in (info.siblings or [])}
+        if "config.json" not in files and any(p.lower().endswith(".gguf") for p in files):
+            from hubmem.hub import gguf_fetch  # a GGUF repo (llama.cpp / Ollama): headers by Range
+
+            try:
+                records = gguf_fetch.remote_headers(
+                    api, pool, repo, info.sha, files, token, timeout, with_retries
+                )
+            except errors.HubmemError:
+                raise
+            except Exception as e:
+                raise translate(e, repo, revision) from e
+            return RepoSnapshot(
+                repo_id=repo, revision=revision, sha=info.sha, config={}, files=files,
+                weights_format="gguf", source="hub", gguf=records,
+            )  # fmt: skip
         if "config.json" not in files:
             raise errors.ConfigNotFoundError(
                 f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
@@ -469,6 +485,14 @@ def read_local(folder: str) -> RepoSnapshot:
     a directory) malformed, so that nothing blocks on them."""
 
     root = Path(folder)
+    if (
+        folder.lower().endswith(".gguf")
+        and _is_regular_file(root)
+        or not _is_regular_file(root / "config.json")
+    ):
+        gguf = _local_gguf(root)
+        if gguf is not None:
+            return gguf
     if not _is_regular_file(root / "config.json"):
         raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json (not a model folder)")
     raw = _read_local_file(root / "config.json", LOCAL_CONFIG_LIMIT, errors.MalformedConfigError)
@@ -503,6 +527,23 @@ def read_local(folder: str) -> RepoSnapshot:
         weights_format=weights_format,
         source="local",
     )
+
+
+def _local_gguf(root: Path) -> RepoSnapshot | None:
+    """A local .gguf file, or a folder of them without config.json; None when there are none."""
+    from hubmem.hub import gguf_fetch
+
+    if _is_regular_file(root):
+        paths = {root.name: str(root)}
+    else:
+        paths = {n: str(root / n) for n in _top_level_files(root) if n.lower().endswith(".gguf")}
+    if not paths:
+        return None
+    records = gguf_fetch.local_headers(paths)
+    return RepoSnapshot(
+        repo_id=str(root.resolve()), revision=None, sha=None, config={},
+        files={n: r["size"] for n, r in records.items()}, weights_format="gguf", source="local", gguf=records,
+    )  # fmt: skip
 
 
 def _is_regular_file(path: Path) -> bool:
