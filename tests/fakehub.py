@@ -303,7 +303,9 @@ class RepoFile:
         """Bytes of [start, stop) that are weight data: past a safetensors file's header, any byte of .bin/...."""
         if not self.weights:
             return 0
-        first = max(start, self.header_end) if self.path.lower().endswith(".safetensors") else start
+        first = (
+            max(start, self.header_end) if self.path.lower().endswith((".safetensors", ".gguf")) else start
+        )
         return max(0, stop - first)
 
     def is_weights_read(self, start: int, stop: int, ranged: bool) -> bool:
@@ -454,6 +456,24 @@ class PendingRepo:
         if self._repo is None and b'"token"' not in (self.directory / "layout.json").read_bytes():
             return False
         return self.get().token == token
+
+
+class BuiltLater(PendingRepo):
+    """A repo built by a function on first use (``FakeHub.add_lazy``), e.g. GGUF headers written by the
+    ``gguf`` package (tests/gguf_fixtures.py), which this module does not import."""
+
+    def __init__(self, build: Any) -> None:
+        super().__init__(Path("."))
+        self._build = build
+
+    def get(self) -> Repo:
+        with self._lock:
+            if self._repo is None:
+                self._repo = self._build()
+            return self._repo
+
+    def opens_with(self, token: str) -> bool:
+        return self._repo is not None and self._repo.token == token
 
 
 def _repo_of(entry: Repo | PendingRepo) -> Repo:
@@ -720,6 +740,11 @@ class FakeHub:
         with self._lock:
             self._repos[repo_id] = repo
         return repo
+
+    def add_lazy(self, repo_id: str, build: Any) -> None:
+        """Add a repo that ``build()`` (returning a ``Repo``, e.g. from ``build_repo``) makes on first use."""
+        with self._lock:
+            self._repos[repo_id] = BuiltLater(build)
 
     def remove_repo(self, repo_id: str) -> None:
         with self._lock:

@@ -76,30 +76,19 @@ def _tokenizer(n_tokens: int, n_merges: int) -> tuple[list[str], list[str]]:
     return tokens, merges
 
 
-def header_bytes(
-    kv: list[tuple[str, Any, str]],
-    tensors: list[tuple[str, tuple[int, ...], str]],
-    tokenizer: tuple[list[str], list[str]] | None,
-) -> tuple[bytes, int]:
-    """(header bytes padded to the alignment, data bytes) of a GGUF file written by gguf.GGUFWriter.
-    `kv`: (key, value, kind) with kind u32/f32/str/bool/arr_i32/arr_str; `tensors`: (name, ggml shape, type)."""
+def _write(
+    arch: str, kv: list[tuple[str, Any, str]], tensors: list[tuple[str, tuple[int, ...], str]]
+) -> bytes:
+    """The bytes gguf.GGUFWriter writes for these keys and tensor infos (header, KV data, tensor infos)."""
     import numpy as np
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter
 
-    w = GGUFWriter(path=None, arch=next(v for k, v, _ in kv if k == "general.architecture"))
+    w = GGUFWriter(path=None, arch=arch)
     for key, value, kind in kv:
-        if key == "general.architecture":
-            continue
         {
             "u32": w.add_uint32, "i32": w.add_int32, "f32": w.add_float32, "str": w.add_string, "bool": w.add_bool,
             "arr": w.add_array, "u64": w.add_uint64,
         }[kind](key, value)  # fmt: skip
-    if tokenizer is not None:
-        w.add_string("tokenizer.ggml.model", "gpt2")
-        w.add_array("tokenizer.ggml.tokens", tokenizer[0])
-        w.add_array("tokenizer.ggml.token_type", [1] * len(tokenizer[0]))
-        w.add_array("tokenizer.ggml.merges", tokenizer[1])
-    data = 0
     for name, shape, type_name in tensors:
         t = GGMLQuantizationType[type_name]
         block, size = GGML_QUANT_SIZES[t]
@@ -115,7 +104,6 @@ def header_bytes(
         else:
             byte_shape = (*np_shape[:-1], np_shape[-1] // block * size)
             w.add_tensor_info(name, byte_shape, np.dtype(np.uint8), nbytes, raw_dtype=t)
-        data += -(-nbytes // 32) * 32
     fd, path = tempfile.mkstemp(suffix=".gguf")
     os.close(fd)
     try:
@@ -124,9 +112,50 @@ def header_bytes(
         w.write_ti_data_to_file()
         w.close()
         with open(path, "rb") as f:
-            raw = f.read()
+            return f.read()
     finally:
         os.unlink(path)
+
+
+@functools.cache
+def _tokenizer_kv(arch: str, n_tokens: int, n_merges: int) -> tuple[int, bytes]:
+    """(key count, KV bytes) of the tokenizer keys, written once by gguf.GGUFWriter and spliced into each
+    quant file (llama-quantize copies them byte for byte too): the writer's output less its 24-byte
+    header and the general.architecture entry it always writes first."""
+    tokens, merges = _tokenizer(n_tokens, n_merges)
+    kv = [("tokenizer.ggml.model", "gpt2", "str"), ("tokenizer.ggml.tokens", tokens, "arr"),
+          ("tokenizer.ggml.token_type", [1] * n_tokens, "arr"), ("tokenizer.ggml.merges", merges, "arr")]  # fmt: skip
+    raw = _write(arch, kv, [])
+    arch_entry = 8 + len("general.architecture") + 4 + 8 + len(arch.encode())
+    return len(kv), raw[24 + arch_entry :]
+
+
+def header_bytes(
+    kv: list[tuple[str, Any, str]],
+    tensors: list[tuple[str, tuple[int, ...], str]],
+    tokenizer: tuple[int, int] | None,
+) -> tuple[bytes, int]:
+    """(header bytes padded to the alignment, data bytes) of a GGUF file written by gguf.GGUFWriter.
+    `kv`: (key, value, kind) with kind u32/f32/str/bool/arr; `tensors`: (name, ggml shape, type);
+    `tokenizer`: (tokens, merges) of a synthetic tokenizer placed after the other keys."""
+    import struct
+
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    arch = next(v for k, v, _ in kv if k == "general.architecture")
+    raw = _write(arch, [e for e in kv if e[0] != "general.architecture"], tensors)
+    if tokenizer is not None:  # splice: [header][KV][tokenizer KV][tensor infos]
+        n_tok, tok = _tokenizer_kv(arch, *tokenizer)
+        empty = _write(arch, [e for e in kv if e[0] != "general.architecture"], [])
+        magic_version, n_t, n_kv = raw[:8], *struct.unpack_from("<QQ", raw, 8)
+        raw = magic_version + struct.pack("<QQ", n_t, n_kv + n_tok) + empty[24:] + tok + raw[len(empty) :]
+    data = 0
+    for _, shape, type_name in tensors:
+        block, size = GGML_QUANT_SIZES[GGMLQuantizationType[type_name]]
+        n = 1
+        for d in shape:
+            n *= d
+        data += -(-(n // block * size) // 32) * 32
     return raw + bytes(-len(raw) % 32), data
 
 
@@ -294,10 +323,9 @@ def repo_files(
     spec: dict[str, Any], stem: str, quants: Iterable[str], tokenizer: tuple[int, int] = (8192, 8192)
 ) -> tuple[dict[str, bytes], dict[str, int]]:
     """({file: header bytes}, {file: full size}) for a repo with one file per quant: `{stem}-{quant}.gguf`."""
-    tok = _tokenizer(*tokenizer)
     files, sizes = {}, {}
     for q in quants:
-        head, size = quant_file(spec, q, tok)
+        head, size = quant_file(spec, q, tokenizer)
         files[f"{stem}-{q}.gguf"] = head
         sizes[f"{stem}-{q}.gguf"] = size
     return files, sizes
@@ -307,23 +335,41 @@ LLAMA_QUANTS = ("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
 BENCH_QUANTS = tuple(QUANT_RULES)[:20]
 
 
+REPOS = {
+    "bartowski/Llama-3.2-3B-Instruct-GGUF": (llama32_3b, "Llama-3.2-3B-Instruct", LLAMA_QUANTS),
+    "unsloth/Qwen3-30B-A3B-GGUF": (qwen3_30b_a3b, "Qwen3-30B-A3B", ("Q4_K_M",)),
+    "bartowski/google_gemma-3-4b-it-GGUF": (gemma3_4b, "google_gemma-3-4b-it", ("Q4_K_M", "Q8_0")),
+    "bartowski/DeepSeek-V2-Lite-Chat-GGUF": (deepseek_v2_lite, "DeepSeek-V2-Lite-Chat", ("Q4_K_M",)),
+    "hubmem-test/mamba-130m-GGUF": (mamba_130m, "mamba-130m", ("F16",)),
+    # the benchmark's listing: 20 quant files of one model, each with Llama 3's full-size tokenizer
+    "hubmem-test/Llama-3.2-3B-20-quants-GGUF": (llama32_3b, "Llama-3.2-3B-Instruct", BENCH_QUANTS),
+}
+FULL_TOKENIZER = (
+    128256,
+    280147,
+)  # Llama 3: tokens, merges (llama.cpp logs: arr[str,128256], arr[str,280147])
+SMALL_TOKENIZER = (8192, 8192)  # more than reader.SMALL_ARRAY: still skipped by the hints
+
+
 @functools.cache
-def built_repos(full_tokenizer: bool = False) -> dict[str, tuple[dict[str, bytes], dict[str, int]]]:
-    """repo id -> (header bytes per file, full size per file), built once per process."""
-    tok = (128256, 280147) if full_tokenizer else (8192, 8192)
-    repos = {
-        "bartowski/Llama-3.2-3B-Instruct-GGUF": (llama32_3b(), "Llama-3.2-3B-Instruct", LLAMA_QUANTS),
-        "unsloth/Qwen3-30B-A3B-GGUF": (qwen3_30b_a3b(), "Qwen3-30B-A3B", ("Q4_K_M",)),
-        "bartowski/google_gemma-3-4b-it-GGUF": (gemma3_4b(), "google_gemma-3-4b-it", ("Q4_K_M", "Q8_0")),
-        "bartowski/DeepSeek-V2-Lite-Chat-GGUF": (deepseek_v2_lite(), "DeepSeek-V2-Lite-Chat", ("Q4_K_M",)),
-        "hubmem-test/mamba-130m-GGUF": (mamba_130m(), "mamba-130m", ("F16",)),
-    }
-    return {repo_id: repo_files(spec, stem, quants, tok) for repo_id, (spec, stem, quants) in repos.items()}
+def built_repo(repo_id: str, full_tokenizer: bool = False) -> tuple[dict[str, bytes], dict[str, int]]:
+    """(header bytes per file, full size per file) of one fixture repo, built once per process."""
+    spec, stem, quants = REPOS[repo_id]
+    full = full_tokenizer or repo_id.startswith("hubmem-test/Llama-3.2-3B-20")
+    return repo_files(spec(), stem, quants, FULL_TOKENIZER if full else SMALL_TOKENIZER)
 
 
-def add_gguf_repos(hub: Any, *, full_tokenizer: bool = False) -> list[str]:
-    """Register the GGUF fixture repos on a FakeHub; returns their ids."""
-    built = built_repos(full_tokenizer)
-    for repo_id, (files, sizes) in built.items():
-        hub.add_repo(repo_id, files=files, hub={"file_sizes": sizes})
-    return list(built)
+def register(hub: Any, *, full_tokenizer: bool = False) -> list[str]:
+    """Add every GGUF fixture repo to a FakeHub, each built when a request first names it."""
+    from tests.fakehub import build_repo
+
+    def builder(repo_id: str) -> Any:
+        def build() -> Any:
+            files, sizes = built_repo(repo_id, full_tokenizer)
+            return build_repo(repo_id, files=files, hub={"file_sizes": sizes})
+
+        return build
+
+    for repo_id in REPOS:
+        hub.add_lazy(repo_id, builder(repo_id))
+    return list(REPOS)

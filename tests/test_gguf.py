@@ -9,7 +9,6 @@ from click.testing import CliRunner
 import hubmem
 from hubmem.cli import main
 from hubmem.errors import InvalidInputError
-from tests import gguf_fixtures
 
 LLAMA = "bartowski/Llama-3.2-3B-Instruct-GGUF"
 GEMMA = "bartowski/google_gemma-3-4b-it-GGUF"
@@ -28,8 +27,7 @@ LLAMA_LAYER_F16 = (18_874_368 + 6_291_456 + 75_497_472) * 2 + 6_144 * 4  # 201,3
 
 @pytest.fixture
 def gguf_hub(fake_hub):
-    gguf_fixtures.add_gguf_repos(fake_hub)
-    return fake_hub
+    return fake_hub  # the GGUF repos are registered on the session's fake Hub (tests/conftest.py)
 
 
 def test_llama_repo_one_row_per_quant_file_with_exact_counts(gguf_hub):

@@ -3,13 +3,13 @@ error mapping), or from local files; never the tensor data past a header.
 
 A GGUF header has no length field: it ends where its tensor-info table does, after the key/value
 metadata (the tokenizer's arrays are most of it: Llama 3's 128 256 tokens and 280 147 merges are
-~7.5 MB). So a file is read in growing Range requests (64 KiB, then doubling up to 8 MiB, the
+~7.3 MB). So a file is read in growing Range requests (32 KiB, then doubling up to 2 MiB, the
 next one starting where the parser stopped) until the tensor-info table is complete.
 
 The quant files of one repo share their tokenizer byte for byte (llama-quantize copies the
-metadata of its input, tools/quantize + src/llama-quant.cpp `gguf_set_kv`), so once one file of a
-repo is parsed the byte length of its large string arrays is known: the other files' reads jump
-over them (`reader.parse_header(hints=...)`) and cost two small requests each. A hint that does not
+metadata of its input, src/llama-quant.cpp `gguf_set_kv`), so once one file of a repo is parsed
+the byte length of its run of large arrays (tokens, token types, merges) is known: the other files'
+reads jump over it (`reader.parse_header(hints=...)`) and cost two 32 KiB requests each. A hint that does not
 fit a file shows as a malformed header, and that file is parsed again without hints.
 
 Measured against the test server (scripts/bench.py, `make bench`): see README "GGUF repos".
@@ -28,9 +28,8 @@ from hubmem import errors
 from hubmem.model.gguf import reader
 from hubmem.model.gguf.files import group_files
 
-BLOCK = 64 * 1024  # bytes: reads are whole blocks, so a parser step never costs a request of its own
-FIRST_READ = 64 * 1024
-MAX_READ = 8 * 1024 * 1024
+FIRST_READ = 32 * 1024  # bytes: a header's first read, and the first read after a jump
+MAX_READ = 2 * 1024 * 1024  # caps the overshoot past a header's end (its length is unknown until parsed)
 KEEP_STRING = 256  # metadata strings longer than this (chat templates) are not kept in the snapshot
 
 
@@ -41,51 +40,44 @@ class ReadStats:
 
 
 class RangeSource:
-    """`read(offset, n)` over one remote file, in growing Range requests, each byte fetched once."""
+    """`read(offset, n)` over one remote file, in growing Range requests, each byte fetched once; a
+    read returns all the contiguous bytes fetched from `offset` on (the parser's window)."""
 
     def __init__(self, get: Callable[[int, int], tuple[bytes, int]], size: int | None) -> None:
         self._get = get  # (start, stop) -> (bytes, requests made)
         self.size = size
-        self.blocks: dict[int, bytes] = {}
+        self.chunks: list[tuple[int, bytes]] = []  # fetched (start, bytes), in fetch order
         self.stats = ReadStats()
         self._grow = FIRST_READ
-        self._last_stop = -1
+        self._last_stop = 0
 
     def read(self, offset: int, n: int) -> bytes:
-        if n <= 0:
-            return b""
-        end = offset + n
+        for i, (start, data) in enumerate(reversed(self.chunks)):
+            if start <= offset <= start + len(data):
+                if offset + n <= start + len(data):
+                    return data[offset - start :]
+                more = self._fetch(start + len(data), offset + n)  # extend the chunk, never refetch
+                merged = data + more
+                self.chunks[len(self.chunks) - 1 - i] = (start, merged)
+                return merged[offset - start :]
+        data = self._fetch(offset, offset + n)
+        self.chunks.append((offset, data))
+        return data
+
+    def _fetch(self, offset: int, need: int) -> bytes:
+        if offset > self._last_stop + self._grow:  # a jump over a skipped run: start small again
+            self._grow = FIRST_READ
+        stop = max(need, offset + self._grow)
         if self.size is not None:
-            end = min(end, self.size)
-        first, last = offset // BLOCK, max(offset, end - 1) // BLOCK
-        missing = [b for b in range(first, last + 1) if b not in self.blocks]
-        if missing:
-            start = missing[0] * BLOCK
-            if start != self._last_stop:  # a jump (a skipped array): start small again
-                self._grow = FIRST_READ
-            stop = max((missing[-1] + 1) * BLOCK, start + self._grow)
-            if self.size is not None:
-                stop = min(stop, self.size)
-            if stop > start:
-                data, requests = self._get(start, stop)
-                self.stats.requests += requests
-                self.stats.bytes_read += len(data)
-                for i in range(0, len(data), BLOCK):
-                    self.blocks[(start + i) // BLOCK] = data[i : i + BLOCK]
-                self._last_stop = start + len(data)
-                self._grow = min(self._grow * 2, MAX_READ)
-        out = bytearray()
-        pos = offset
-        while pos < offset + n:
-            block = self.blocks.get(pos // BLOCK)
-            if block is None:
-                break
-            piece = block[pos % BLOCK : min(len(block), pos % BLOCK + (offset + n - pos))]
-            if not piece:
-                break
-            out += piece
-            pos += len(piece)
-        return bytes(out)
+            stop = min(stop, self.size)
+        if stop <= offset:
+            return b""
+        data, requests = self._get(offset, stop)
+        self.stats.requests += requests
+        self.stats.bytes_read += len(data)
+        self._last_stop = offset + len(data)
+        self._grow = min(self._grow * 2, MAX_READ)
+        return data
 
 
 def parse_source(
@@ -224,7 +216,7 @@ def local_headers(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
 
                 def read(offset: int, n: int, f: Any = f, stats: ReadStats = stats) -> bytes:
                     f.seek(offset)
-                    data = f.read(n)
+                    data = f.read(max(n, 1024**2))
                     stats.requests += 1
                     stats.bytes_read += len(data)
                     return data

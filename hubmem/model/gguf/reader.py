@@ -77,8 +77,8 @@ class GGUFHeader:
     tensors: list[TensorInfo]
     alignment: int
     data_offset: int  # where tensor data starts (header bytes, padding included)
-    # byte spans of the large string arrays: key -> (count, bytes), hints for the next file of a repo
-    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # runs of large arrays by their first key: hints for the next file of the same repo
+    spans: dict[str, Run] = field(default_factory=dict)
 
 
 def _tables() -> tuple[int, tuple[int, ...], dict[int, tuple[str, int]], dict[int, tuple[int, int]]]:
@@ -123,23 +123,28 @@ def tensor_nbytes(t: TensorInfo) -> int:
     return t.n_elements // block * size
 
 
+# read(offset, n): at least n bytes from offset when the source has them (more is welcome: the cursor
+# keeps whatever it is given as its window), fewer only where the source ends
 Read = Callable[[int, int], bytes]
 
 
 class _Cursor:
     def __init__(self, read: Read, where: str) -> None:
         self.read, self.where, self.pos = read, where, 0
+        self.buf, self.buf_start = b"", 0
 
     def take(self, n: int) -> bytes:
         if self.pos + n > MAX_HEADER:
             raise MalformedGGUFError(
                 f"{self.where}: GGUF header runs past {MAX_HEADER // 1024**2} MiB: corrupt, or not a model"
             )
-        data = self.read(self.pos, n)
-        if len(data) < n:
-            raise NeedBytes(self.pos, n)
+        start = self.pos - self.buf_start
+        if start < 0 or start + n > len(self.buf):
+            self.buf, self.buf_start, start = self.read(self.pos, n), self.pos, 0
+            if len(self.buf) < n:
+                raise NeedBytes(self.pos, n)
         self.pos += n
-        return data
+        return self.buf[start : start + n]
 
     def unpack(self, code: str, size: int) -> Any:
         return struct.unpack("<" + code, self.take(size))[0]
@@ -160,78 +165,127 @@ class _Cursor:
         except UnicodeDecodeError as e:
             raise MalformedGGUFError(f"{self.where}: {what} is not UTF-8") from e
 
-    def skip_string(self, what: str) -> None:
-        n = self.u64()
-        if n > MAX_STRING:
-            raise MalformedGGUFError(f"{self.where}: {what} claims a string of {n:,} bytes")
-        self.pos += n
+    def skip_strings(self, count: int, what: str) -> None:
+        """Walk `count` strings without decoding them (the tokenizer's 128k tokens, 280k merges)."""
+        for _ in range(count):
+            start = self.pos - self.buf_start
+            if 0 <= start and start + 8 <= len(self.buf):
+                (n,) = struct.unpack_from("<Q", self.buf, start)
+                self.pos += 8
+            else:
+                n = self.u64()
+            if n > MAX_STRING:
+                raise MalformedGGUFError(f"{self.where}: {what} claims a string of {n:,} bytes")
+            self.pos += n
 
 
-def parse_header(read: Read, where: str, hints: dict[str, tuple[int, int]] | None = None) -> GGUFHeader:
-    """Parse a GGUF header from `read(offset, n)` (fewer bytes than asked: the source ends there).
+@dataclass(frozen=True)
+class Run:
+    """Consecutive large arrays of a header (tokens, token types, merges): where they start and end,
+    and what they are, so that another file of the same repo can jump over them unread."""
 
-    `hints` (key -> (count, bytes), from `GGUFHeader.spans` of another file of the same repo): a large
-    string array with that key and count is skipped by that many bytes unread (the quant files of
-    one repo share their tokenizer); a wrong hint shows as a malformed header, and the caller parses
-    again without hints. Raises MalformedGGUFError (truncated, corrupt, unknown version, absurd
+    first: tuple[int, int]  # (element type, count) of the first array, checked before the jump
+    nbytes: int  # from just after the first array's (type, count) to the end of the run
+    keys: tuple[tuple[str, int, int], ...]  # (key, element type, count) of each array in the run
+
+
+def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) -> GGUFHeader:
+    """Parse a GGUF header from `read(offset, n)`.
+
+    `hints` (first key -> Run, from `GGUFHeader.spans` of another file of the same repo): a run of
+    large arrays that starts with that key, element type and count is jumped over unread (the quant
+    files of one repo share their tokenizer); a wrong hint shows as a malformed header, and the caller
+    parses again without hints. Raises MalformedGGUFError (truncated, corrupt, unknown version, absurd
     counts), UnknownDtypeError (a tensor type the gguf package does not know)."""
     magic_expected, versions, scalars, quant = tables()
     c = _Cursor(read, where)
-    try:
-        magic = c.u32()
-        if magic != magic_expected:
-            raise MalformedGGUFError(f"{where}: not a GGUF file (magic {magic:#010x})")
-        version = c.u32()
-        if version not in versions:
-            raise MalformedGGUFError(
-                f"{where}: GGUF version {version} is not one the gguf package reads ({', '.join(map(str, versions))})"
+    hints = hints or {}
+    magic = c.u32()
+    if magic != magic_expected:
+        raise MalformedGGUFError(f"{where}: not a GGUF file (magic {magic:#010x})")
+    version = c.u32()
+    if version not in versions:
+        raise MalformedGGUFError(
+            f"{where}: GGUF version {version} is not one the gguf package reads ({', '.join(map(str, versions))})"
+        )
+    n_tensors, n_kv = c.u64(), c.u64()
+    if n_tensors > MAX_TENSORS or n_kv > MAX_KVS:
+        raise MalformedGGUFError(
+            f"{where}: GGUF header claims {n_tensors:,} tensors and {n_kv:,} keys: corrupt"
+        )
+    kv: dict[str, Any] = {}
+    spans: dict[str, Run] = {}
+    run: list[tuple[str, int, int]] = []  # the large arrays just read, back to back
+    run_start = 0
+    i = 0
+    while i < n_kv:
+        key = c.string("a key")
+        if key in kv:
+            raise MalformedGGUFError(f"{where}: duplicate key {key[:80]!r}")  # gguf.cpp refuses it too
+        vtype = c.u32()
+        i += 1
+        if vtype != ARRAY_TYPE:
+            _close_run(run, run_start, c.pos - 4 - 8 - len(key.encode()), spans)
+            run = []
+            kv[key] = _scalar(c, key, vtype, scalars)
+            continue
+        etype, count = c.u32(), c.u64()
+        if count > MAX_ARRAY:
+            raise MalformedGGUFError(f"{where}: key {key[:80]!r} claims an array of {count:,} elements")
+        hint = hints.get(key)
+        if hint is not None and hint.first == (etype, count) and i - 1 + len(hint.keys) <= n_kv:
+            c.pos += hint.nbytes
+            for k, t, n in hint.keys:
+                if k in kv:
+                    raise MalformedGGUFError(f"{where}: duplicate key {k[:80]!r}")
+                kv[k] = ArrayInfo(t, n)
+            i += len(hint.keys) - 1
+            run = []
+            continue
+        if count <= SMALL_ARRAY:
+            _close_run(run, run_start, c.pos - 12 - 4 - 8 - len(key.encode()), spans)
+            run = []
+            kv[key] = _small_array(c, key, etype, count, scalars)
+            continue
+        if not run:
+            run_start = c.pos
+        run.append((key, etype, count))
+        if etype in scalars:
+            c.pos += count * scalars[etype][1]  # fixed-size elements: skipped unread
+        elif etype == STRING_TYPE:
+            c.skip_strings(count, f"an element of {key[:80]!r}")
+        else:  # gguf.cpp: nested arrays are not supported
+            raise MalformedGGUFError(f"{where}: key {key[:80]!r} is an array of type {etype}")
+        kv[key] = ArrayInfo(etype, count)
+    tensor_start = c.pos
+    tensors = []
+    names = set()
+    for _ in range(n_tensors):
+        name = c.string("a tensor name")
+        n_dims = c.u32()
+        if not 1 <= n_dims <= MAX_DIMS:
+            raise MalformedGGUFError(f"{where}: tensor {name[:80]!r} has {n_dims} dimensions (ggml: 1 to 4)")
+        shape = tuple(c.u64() for _ in range(n_dims))
+        ggml_type, offset = c.u32(), c.u64()
+        if ggml_type not in quant:
+            raise UnknownDtypeError(
+                f"{where}: tensor {name[:80]!r} has GGML type {ggml_type}, unknown to the gguf package"
             )
-        n_tensors, n_kv = c.u64(), c.u64()
-        if n_tensors > MAX_TENSORS or n_kv > MAX_KVS:
+        n = 1
+        for d in shape:
+            n *= d
+        if n >= 2**63:
+            raise MalformedGGUFError(f"{where}: tensor {name[:80]!r} claims shape {shape}")
+        if shape[0] % quant[ggml_type][0]:  # gguf.cpp: ne[0] a multiple of the type's block size
             raise MalformedGGUFError(
-                f"{where}: GGUF header claims {n_tensors:,} tensors and {n_kv:,} keys: corrupt"
+                f"{where}: tensor {name[:80]!r} row of {shape[0]} is not a whole number of "
+                f"{type_name(ggml_type)} blocks of {quant[ggml_type][0]}"
             )
-        kv: dict[str, Any] = {}
-        spans: dict[str, tuple[int, int]] = {}
-        for _ in range(n_kv):
-            key = c.string("a key")
-            if key in kv:
-                raise MalformedGGUFError(f"{where}: duplicate key {key[:80]!r}")  # gguf.cpp refuses it too
-            vtype = c.u32()
-            kv[key] = _value(c, key, vtype, scalars, spans, hints or {})
-        tensors = []
-        names = set()
-        for _ in range(n_tensors):
-            name = c.string("a tensor name")
-            n_dims = c.u32()
-            if not 1 <= n_dims <= MAX_DIMS:
-                raise MalformedGGUFError(
-                    f"{where}: tensor {name[:80]!r} has {n_dims} dimensions (ggml: 1 to 4)"
-                )
-            shape = tuple(c.u64() for _ in range(n_dims))
-            ggml_type, offset = c.u32(), c.u64()
-            if ggml_type not in quant:
-                raise UnknownDtypeError(
-                    f"{where}: tensor {name[:80]!r} has GGML type {ggml_type}, unknown to the gguf package"
-                )
-            n = 1
-            for d in shape:
-                n *= d
-            if n >= 2**63:
-                raise MalformedGGUFError(f"{where}: tensor {name[:80]!r} claims shape {shape}")
-            if shape[0] % quant[ggml_type][0]:  # gguf.cpp: ne[0] a multiple of the type's block size
-                raise MalformedGGUFError(
-                    f"{where}: tensor {name[:80]!r} row of {shape[0]} is not a whole number of "
-                    f"{type_name(ggml_type)} blocks of {quant[ggml_type][0]}"
-                )
-            if name in names:
-                raise MalformedGGUFError(f"{where}: duplicate tensor {name[:80]!r}")
-            names.add(name)
-            tensors.append(TensorInfo(name, ggml_type, shape, offset))
-    except NeedBytes:
-        raise
-    except struct.error as e:  # pragma: no cover - take() always returns the asked length
-        raise MalformedGGUFError(f"{where}: {e}") from e
+        if name in names:
+            raise MalformedGGUFError(f"{where}: duplicate tensor {name[:80]!r}")
+        names.add(name)
+        tensors.append(TensorInfo(name, ggml_type, shape, offset))
+    _close_run(run, run_start, tensor_start, spans)
     alignment = kv.get("general.alignment", 32)
     if (
         not isinstance(alignment, int)
@@ -245,38 +299,28 @@ def parse_header(read: Read, where: str, hints: dict[str, tuple[int, int]] | Non
     return GGUFHeader(version, kv, tensors, alignment, data_offset, spans)
 
 
-def _value(
-    c: _Cursor, key: str, vtype: int, scalars: dict[int, tuple[str, int]], spans: dict, hints: dict
-) -> Any:
+def _close_run(run: list[tuple[str, int, int]], start: int, end: int, spans: dict[str, Run]) -> None:
+    """Record a finished run of large arrays (`start`: just after the first array's type and count)."""
+    if run and any(t == STRING_TYPE for _, t, _ in run):  # runs worth a hint hold strings
+        spans[run[0][0]] = Run((run[0][1], run[0][2]), end - start, tuple(run))
+
+
+def _scalar(c: _Cursor, key: str, vtype: int, scalars: dict[int, tuple[str, int]]) -> Any:
     if vtype in scalars:
         code, size = scalars[vtype]
         return c.unpack(code, size)
     if vtype == STRING_TYPE:
         return c.string(f"the value of {key[:80]!r}")
-    if vtype != ARRAY_TYPE:
-        raise MalformedGGUFError(f"{c.where}: key {key[:80]!r} has value type {vtype}, not a GGUF type")
-    etype, count = c.u32(), c.u64()
-    if count > MAX_ARRAY:
-        raise MalformedGGUFError(f"{c.where}: key {key[:80]!r} claims an array of {count:,} elements")
+    raise MalformedGGUFError(f"{c.where}: key {key[:80]!r} has value type {vtype}, not a GGUF type")
+
+
+def _small_array(c: _Cursor, key: str, etype: int, count: int, scalars: dict[int, tuple[str, int]]) -> list:
     if etype in scalars:
         code, size = scalars[etype]
-        if count > SMALL_ARRAY:
-            c.pos += count * size  # fixed-size elements: skipped unread
-            return ArrayInfo(etype, count)
         return list(struct.unpack(f"<{count}{code}", c.take(count * size)))
-    if etype != STRING_TYPE:  # gguf.cpp: nested arrays are not supported
-        raise MalformedGGUFError(f"{c.where}: key {key[:80]!r} is an array of type {etype}")
-    start = c.pos
-    hint = hints.get(key)
-    if hint is not None and hint[0] == count and count > SMALL_ARRAY:
-        c.pos += hint[1]
-        return ArrayInfo(etype, count)
-    if count > SMALL_ARRAY:
-        for _ in range(count):
-            c.skip_string(f"an element of {key[:80]!r}")
-        spans[key] = (count, c.pos - start)
-        return ArrayInfo(etype, count)
-    return [c.string(f"an element of {key[:80]!r}") for _ in range(count)]
+    if etype == STRING_TYPE:
+        return [c.string(f"an element of {key[:80]!r}") for _ in range(count)]
+    raise MalformedGGUFError(f"{c.where}: key {key[:80]!r} is an array of type {etype}")
 
 
 def _check_offsets(tensors: list[TensorInfo], alignment: int, where: str) -> None:
