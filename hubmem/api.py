@@ -38,7 +38,14 @@ def gpu_target(
     return target(gpu, size, num_gpus)
 
 
-def _fetch(repo: str, revision: str | None, token: str | None, timeout: float, beside: bool) -> RepoSnapshot:
+def _fetch(
+    repo: str,
+    revision: str | None,
+    token: str | None,
+    timeout: float,
+    beside: bool,
+    prefer_gguf: bool = False,
+) -> RepoSnapshot:
     from hubmem.hub.fetch import clean_token
     from hubmem.jobs.estimate import fetch_snapshot
 
@@ -46,7 +53,9 @@ def _fetch(repo: str, revision: str | None, token: str | None, timeout: float, b
         raise InvalidInputError(f"--timeout must be a positive number of seconds, not {timeout!r}")
     token = clean_token(token)  # before a helper forks: it inherits the secret to redact
     repo, revision = split_revision(repo, revision)
-    return fetch_snapshot(repo, revision=revision, token=token, timeout=timeout, beside=beside)
+    return fetch_snapshot(
+        repo, revision=revision, token=token, timeout=timeout, beside=beside, prefer_gguf=prefer_gguf
+    )
 
 
 def split_revision(repo: str, revision: str | None) -> tuple[str, str | None]:
@@ -128,7 +137,7 @@ def _gguf(
 
     gguf_options(gguf_given)  # bad values fail before anything is fetched
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
-    snapshot = _fetch(repo, revision, token, timeout, beside)
+    snapshot = _fetch(repo, revision, token, timeout, beside, prefer_gguf=True)
     if snapshot.weights_format != "gguf" or not snapshot.gguf:
         names = ", ".join(sorted(gguf_given)) or "a GGUF path"
         raise InvalidInputError(f"{names}: '{repo}' has no GGUF files (these options are llama.cpp's)")

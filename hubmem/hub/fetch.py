@@ -140,9 +140,17 @@ def _keep_implicit_token_secret() -> None:
 
 
 def fetch(
-    repo: str, *, revision: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    repo: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    prefer_gguf: bool = False,
 ) -> RepoSnapshot:
-    """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only."""
+    """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only.
+
+    `prefer_gguf`: read the repo's GGUF headers even when it has config.json and safetensors too (a
+    repo holding both formats: `--quant` or a llama.cpp option asks for its GGUF files)."""
     token = clean_token(token)
     if is_local(repo):
         return read_local(repo)
@@ -164,11 +172,12 @@ def fetch(
             f"HF_HOME '{constants.HF_HOME}' is not a directory", hint="point it at a folder, or unset it"
         )
 
+    kind = "gguf" if prefer_gguf else ""  # a repo's GGUF reading is cached beside its safetensors one
     # The cache is read only where it can answer: parsing a large cached header costs milliseconds,
     # thrown away whenever the Hub answers (a branch may have moved).
     offline = constants.is_offline_mode()
     if offline or revision is not None and _SHA_RE.match(revision):
-        cached = _cache_load(repo, revision)
+        cached = _cache_load(repo, revision, kind)
         if cached is not None:
             return cached  # offline, or a commit: it never changes, no request needed
         if offline:
@@ -177,14 +186,14 @@ def fetch(
                 hint="run once online first",
             )
     try:
-        snapshot = _fetch_online(repo, revision, token, timeout)
+        snapshot = _fetch_online(repo, revision, token, timeout, prefer_gguf)
     except (errors.HubConnectionError, errors.HubTimeoutError):
-        cached = _cache_load(repo, revision)
+        cached = _cache_load(repo, revision, kind)
         if cached is None:
             raise
         cached.notes.append("the Hub could not be reached: using metadata cached earlier")
         return cached
-    _cache_store(snapshot)
+    _cache_store(snapshot, kind)
     return snapshot
 
 
@@ -192,7 +201,9 @@ def _ref(repo: str, revision: str | None) -> str:
     return f"{repo}@{revision}" if revision else repo
 
 
-def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: float) -> RepoSnapshot:
+def _fetch_online(
+    repo: str, revision: str | None, token: str | None, timeout: float, prefer_gguf: bool = False
+) -> RepoSnapshot:
     from huggingface_hub import HfApi
 
     api = HfApi(token=token)
@@ -208,7 +219,8 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         except Exception as e:
             raise translate(e, repo, revision) from e
         files = {s.rfilename: s.size for s in (info.siblings or [])}
-        if "config.json" not in files and any(p.lower().endswith(".gguf") for p in files):
+        has_gguf = any(p.lower().endswith(".gguf") for p in files)
+        if has_gguf and ("config.json" not in files or prefer_gguf):
             from hubmem.hub import gguf_fetch  # a GGUF repo (llama.cpp / Ollama): headers by Range
 
             try:
@@ -241,6 +253,12 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         except Exception as e:
             raise translate(e, repo, revision) from e
     config = parse_config(config_bytes, f"'{_ref(repo, revision)}'")
+    notes = []
+    if has_gguf and weights_format == "safetensors":  # both formats: each on request, never added together
+        n = sum(1 for p in files if p.lower().endswith(".gguf"))
+        notes.append(
+            f"'{repo}' also holds {n} GGUF file(s): --quant NAME (or a llama.cpp flag) estimates those"
+        )
     return RepoSnapshot(
         repo_id=repo,
         revision=revision,
@@ -250,6 +268,7 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         headers=headers,
         weights_format=weights_format,
         source="hub",
+        notes=notes,
     )
 
 
@@ -672,8 +691,8 @@ def _cache_root() -> Path:
     return Path(constants.HF_HOME) / "hubmem" / "metadata"
 
 
-def _repo_dir(repo: str) -> Path:
-    return _cache_root() / ("models--" + repo.replace("/", "--"))
+def _repo_dir(repo: str, kind: str = "") -> Path:
+    return _cache_root() / ("models--" + repo.replace("/", "--") + (f"--{kind}" if kind else ""))
 
 
 def _ref_file(repo_dir: Path, revision: str | None) -> Path:
@@ -682,8 +701,8 @@ def _ref_file(repo_dir: Path, revision: str | None) -> Path:
     return repo_dir / "refs" / quote(revision or "main", safe="")
 
 
-def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
-    repo_dir = _repo_dir(repo)
+def _cache_load(repo: str, revision: str | None, kind: str = "") -> RepoSnapshot | None:
+    repo_dir = _repo_dir(repo, kind)
     sha = revision if revision and _SHA_RE.match(revision) else None
     try:
         if sha is None:
@@ -701,10 +720,10 @@ def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
     return snapshot
 
 
-def _cache_store(snapshot: RepoSnapshot) -> None:
+def _cache_store(snapshot: RepoSnapshot, kind: str = "") -> None:
     if not snapshot.sha or not _SHA_RE.match(snapshot.sha):  # the server's sha names a file: only a sha
         return
-    repo_dir = _repo_dir(snapshot.repo_id)
+    repo_dir = _repo_dir(snapshot.repo_id, kind)
     try:
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
         tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.tmp"
