@@ -297,6 +297,46 @@ FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "IQ4_NL", "IQ4_XS": "IQ4_NL", "IQ3_S": "IQ4_
             "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}  # fmt: skip
 
 
+def qwen2(
+    L: int, h: int, i: int, heads: int, kv_heads: int, vocab: int, tied: bool, ctx: int = 32768
+) -> dict[str, Any]:
+    """A Qwen2 / Qwen2.5 model (llama.cpp arch qwen2): Llama's layout plus q, k, v biases (F32)."""
+    kvw = kv_heads * (h // heads)
+    tensors: list[tuple[str, tuple[int, ...], int | None]] = [("token_embd.weight", (h, vocab), None)]
+    for il in range(L):
+        b = f"blk.{il}."
+        tensors += [(b + "attn_norm.weight", (h,), il), (b + "attn_q.weight", (h, h), il), (b + "attn_q.bias", (h,), il),
+                    (b + "attn_k.weight", (h, kvw), il), (b + "attn_k.bias", (kvw,), il), (b + "attn_v.weight", (h, kvw), il),
+                    (b + "attn_v.bias", (kvw,), il), (b + "attn_output.weight", (h, h), il), (b + "ffn_norm.weight", (h,), il),
+                    (b + "ffn_gate.weight", (h, i), il), (b + "ffn_up.weight", (h, i), il), (b + "ffn_down.weight", (i, h), il)]  # fmt: skip
+    tensors.append(("output_norm.weight", (h,), None))
+    if not tied:
+        tensors.append(("output.weight", (h, vocab), None))
+    kv = [("general.architecture", "qwen2", "str"), ("qwen2.block_count", L, "u32"), ("qwen2.context_length", ctx, "u32"),
+          ("qwen2.embedding_length", h, "u32"), ("qwen2.feed_forward_length", i, "u32"),
+          ("qwen2.attention.head_count", heads, "u32"), ("qwen2.attention.head_count_kv", kv_heads, "u32"),
+          ("qwen2.rope.freq_base", 1000000.0, "f32"), ("qwen2.attention.layer_norm_rms_epsilon", 1e-6, "f32")]  # fmt: skip
+    return {"kv": kv, "tensors": tensors, "n_layer": L, "tied": tied, "vocab": vocab}
+
+
+def qwen25_3b() -> dict[str, Any]:
+    """Qwen/Qwen2.5-3B-Instruct config.json: hidden 2048, intermediate 11008, 36 layers, 16 heads,
+    2 KV heads, vocab 151936, tied, max_position_embeddings 32768."""
+    return qwen2(36, 2048, 11008, 16, 2, 151936, True)
+
+
+def qwen25_coder_7b() -> dict[str, Any]:
+    """Qwen/Qwen2.5-Coder-7B-Instruct config.json: hidden 3584, intermediate 18944, 28 layers, 28 heads,
+    4 KV heads, vocab 152064, untied."""
+    return qwen2(28, 3584, 18944, 28, 4, 152064, False)
+
+
+def qwen25_14b() -> dict[str, Any]:
+    """Qwen/Qwen2.5-14B-Instruct config.json: hidden 5120, intermediate 13824, 48 layers, 40 heads,
+    8 KV heads, vocab 152064, untied."""
+    return qwen2(48, 5120, 13824, 40, 8, 152064, False)
+
+
 def typed_tensors(spec: dict[str, Any], quant: str) -> list[tuple[str, tuple[int, ...], str]]:
     out = []
     for name, shape, layer in spec["tensors"]:
@@ -341,6 +381,10 @@ REPOS = {
     "bartowski/google_gemma-3-4b-it-GGUF": (gemma3_4b, "google_gemma-3-4b-it", ("Q4_K_M", "Q8_0")),
     "bartowski/DeepSeek-V2-Lite-Chat-GGUF": (deepseek_v2_lite, "DeepSeek-V2-Lite-Chat", ("Q4_K_M",)),
     "hubmem-test/mamba-130m-GGUF": (mamba_130m, "mamba-130m", ("F16",)),
+    # the models of the published llama.cpp logs in fixtures/reference/llamacpp_logs.json
+    "Qwen/Qwen2.5-3B-Instruct-GGUF": (qwen25_3b, "qwen2.5-3b-instruct", ("Q8_0",)),
+    "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF": (qwen25_coder_7b, "Qwen2.5-Coder-7B-Instruct", ("Q4_K_M",)),
+    "bartowski/Qwen2.5-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-14B-Instruct", ("Q4_K_M",)),
     # the benchmark's listing: 20 quant files of one model, each with Llama 3's full-size tokenizer
     "hubmem-test/Llama-3.2-3B-20-quants-GGUF": (llama32_3b, "Llama-3.2-3B-Instruct", BENCH_QUANTS),
 }

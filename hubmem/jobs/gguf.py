@@ -87,6 +87,8 @@ class GGUFRow:
             "weights_bytes": m.tensor_bytes,
             "bytes_by_type": m.bytes_by_type,
             "params_by_type": m.params_by_type,
+            "tensors_by_type": m.tensors_by_type,
+            "repeating_parameters": m.repeating_parameters,
             "projector": None if m.projector is None else {"file": m.projector[0], "bytes": m.projector[1]},
             "n_ctx": p.n_ctx,
             "n_gpu_layers": p.n_gpu_layers,

@@ -56,12 +56,14 @@ class GGUFModel:
     parameters: int  # Σ elements of every tensor (exact)
     params_by_type: dict[str, int]  # GGML type name -> elements
     bytes_by_type: dict[str, int]  # GGML type name -> bytes (ne / block × type size)
+    tensors_by_type: dict[str, int]  # GGML type name -> tensors (llama.cpp's "type q4_K: 168 tensors")
     tensor_bytes: int
     layer_bytes: tuple[int, ...]  # bytes of blk.{i}.* per layer
     output_bytes: int  # output.weight + output_norm (llama.cpp's "output layer", on the last device)
     embedding_bytes: int  # token_embd (llama.cpp keeps the input embedding in host memory)
     other_bytes: int  # any other non-layer tensor
     layer_kv: tuple[LayerKV, ...]
+    repeating_parameters: int  # Σ elements of blk.* (llama.cpp's "repeating layers ... B parameters")
     state_f32_elements: int  # per sequence: llama.cpp recurrent state r + s, f32 (0 without SSM layers)
     vocab_size: int
     context_length: int | None
@@ -147,19 +149,22 @@ def model_from_records(
     names = {t.name for t in tensors}
     params_by_type: dict[str, int] = {}
     bytes_by_type: dict[str, int] = {}
+    count_by_type: dict[str, int] = {}
     layer_bytes = [0] * n_layer
-    output = embedding = other = routed = 0
+    output = embedding = other = routed = repeating = 0
     for t in tensors:
         nbytes = reader.tensor_nbytes(t)
         name = reader.type_name(t.ggml_type)
         params_by_type[name] = params_by_type.get(name, 0) + t.n_elements
         bytes_by_type[name] = bytes_by_type.get(name, 0) + nbytes
+        count_by_type[name] = count_by_type.get(name, 0) + 1
         m = BLOCK_RE.match(t.name)
         if m:
             il = int(m.group(1))
             if il >= n_layer:
                 raise MalformedGGUFError(f"{where}: tensor {t.name[:80]!r} is past block_count {n_layer}")
             layer_bytes[il] += nbytes
+            repeating += t.n_elements
             if "_exps." in t.name:  # ffn_{gate,up,down}_exps: the routed experts (llama-arch.cpp names)
                 routed += t.n_elements
         elif t.name.startswith(("output.", "output_norm.")):
@@ -246,13 +251,24 @@ def model_from_records(
         )
         moe = MoE(n_expert, used, exp_ff, shared, moe_layers, n_ff[0], "GGUF ffn_gate_inp tensors")
 
-    tokens = kv.get("tokenizer.ggml.tokens")
-    vocab = kv.get(f"{a}.vocab_size") or (
-        tokens.get("count") if isinstance(tokens, dict) else len(tokens) if isinstance(tokens, list) else 0
+    # the logits width: the output matrix's rows (the token embedding's when tied), as llama.cpp's
+    # output tensor is n_embd × n_vocab; else {arch}.vocab_size or the tokenizer's token count
+    out_t = next((t for t in tensors if t.name == "output.weight"), None) or next(
+        (t for t in tensors if t.name == "token_embd.weight"), None
     )
-    embd = next((t for t in tensors if t.name == "token_embd.weight"), None)
-    if not vocab and embd is not None and len(embd.shape) == 2:
-        vocab = embd.shape[1]
+    tokens = kv.get("tokenizer.ggml.tokens")
+    vocab = (
+        out_t.shape[1]
+        if out_t is not None and len(out_t.shape) == 2
+        else kv.get(f"{a}.vocab_size")
+        or (
+            tokens.get("count")
+            if isinstance(tokens, dict)
+            else len(tokens)
+            if isinstance(tokens, list)
+            else 0
+        )
+    )
     ctx = kv.get(f"{a}.context_length")
     attn_heads = [h for h in n_head if h]
     architecture = Architecture(
@@ -292,12 +308,14 @@ def model_from_records(
         parameters=sum(params_by_type.values()),
         params_by_type=dict(sorted(params_by_type.items())),
         bytes_by_type=dict(sorted(bytes_by_type.items())),
+        tensors_by_type=dict(sorted(count_by_type.items())),
         tensor_bytes=sum(bytes_by_type.values()),
         layer_bytes=tuple(layer_bytes),
         output_bytes=output,
         embedding_bytes=embedding,
         other_bytes=other,
         layer_kv=layer_kv,
+        repeating_parameters=repeating,
         state_f32_elements=state_elems,
         vocab_size=int(vocab or 0),
         context_length=architecture.max_context,
