@@ -413,3 +413,17 @@ def test_repo_with_safetensors_and_gguf_offers_both(fake_hub):
     gguf = hubmem.estimate("acme/both", quant="Q8_0", ctx_size=4096)
     assert [r.model.quant for r in gguf.rows] == ["Q8_0"]
     assert hubmem.estimate("acme/both").weights_format == "safetensors"  # the two readings are cached apart
+
+
+def test_apple_unified_memory_targets(gguf_hub):
+    from hubmem.fit.gpus import find_gpu
+
+    # Metal's working set, as ggml_metal_init logs it: 3/4 of an M2 Ultra's 192 GiB, 2/3 of an M1 Max's 32
+    assert find_gpu("m2-ultra-192gb").usable_bytes == 147_456 * 1024**2
+    assert find_gpu("m1 max").usable_bytes == round(21845.34 * 1024**2)
+    assert find_gpu("m4-max-128gb").usable_bytes == 96 * 1024**3  # the 3/4 rule: no log on record
+    est = hubmem.estimate(QWEN, ctx_size=32768, gpu="m2-ultra-192gb")
+    assert est.rows[0].fits is True and est.best == "Q4_K_M"
+    small = hubmem.estimate(QWEN, ctx_size=32768, gpu="m1-pro-16gb")
+    assert small.rows[0].fits is False and small.best is None
+    assert 0 < small.rows[0].max_gpu_layers < 48
