@@ -149,6 +149,12 @@ def _gguf_of(
 ) -> Any:
     from hubmem.jobs.gguf import gguf_estimate, gguf_options
 
+    opts, quant = gguf_options(_gguf_given(gguf_given, options, train))
+    return gguf_estimate(snapshot, opts, quant, tgt)
+
+
+def _gguf_given(gguf_given: dict[str, Any], options: dict[str, Any], train: Any) -> dict[str, Any]:
+    """The GGUF options, with --overhead and --seq-len (as -c) taken over; any other option is an error."""
     if train is not None:
         raise InvalidInputError("--train: a GGUF repo is estimated for llama.cpp inference only")
     options = dict(options)
@@ -161,8 +167,7 @@ def _gguf_of(
             f"{', '.join('--' + k.replace('_', '-') for k in sorted(options))}: not an option for a GGUF repo "
             "(llama.cpp's: -c, -np, -ngl, -ctk, -ctv, -fa, -ub, -b, --swa-full, -nkvo, -ts, --quant, --runtime)"
         )
-    opts, quant = gguf_options(gguf_given)
-    return gguf_estimate(snapshot, opts, quant, tgt)
+    return gguf_given
 
 
 def train(repo: str, mode: str = "full", **options: Any) -> TrainingEstimate:
@@ -196,11 +201,29 @@ def check(
     regime (default mixed)."""
     from hubmem.jobs.check import check_snapshot, judged_options
 
-    job, chosen = judged_options(train, options, precision, "check")
+    repo, gguf_given = _gguf_split(repo, options)
+    if gguf_given or _is_gguf_path(repo):
+        from hubmem.jobs.gguf import gguf_options
+
+        gguf_options(gguf_given)  # bad values fail before anything is fetched
+    else:
+        job, chosen = judged_options(train, options, precision, "check")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     if tgt is None:
         raise InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
-    return check_snapshot(_fetch(repo, revision, token, timeout, _beside), job, tgt, chosen, cache_dir)
+    snapshot = _fetch(repo, revision, token, timeout, _beside, prefer_gguf=bool(gguf_given))
+    if snapshot.weights_format == "gguf" and snapshot.gguf:
+        from hubmem.jobs.gguf import gguf_check, gguf_options
+
+        if precision != "auto":
+            raise InvalidInputError("--precision: a GGUF repo is judged per quant file (--quant)")
+        opts, quant = gguf_options(_gguf_given(gguf_given, options, train))
+        return gguf_check(snapshot, opts, quant, tgt, cache_dir)  # type: ignore[return-value]
+    if gguf_given:
+        raise InvalidInputError(
+            f"{', '.join(sorted(gguf_given))}: '{repo}' has no GGUF files (these options are llama.cpp's)"
+        )
+    return check_snapshot(snapshot, job, tgt, chosen, cache_dir)
 
 
 def audit(ids: Iterable[str], **options: Any) -> Iterator[AuditRow]:

@@ -624,6 +624,7 @@ def audit(
 @shared_model_options
 @inference_options
 @training_options
+@llamacpp_options
 @gpu_options
 @output_options
 @handle_errors
@@ -666,7 +667,12 @@ def check(
         **given(kwargs),
     )
     warn(result.estimate.warnings)
-    click.echo(errors.redact(render_check(result, fmt, units)), nl=False)
+    if getattr(result.estimate, "weights_format", None) == "gguf":
+        from hubmem.output.gguf import render_gguf_check
+
+        click.echo(errors.redact(render_gguf_check(result, fmt, units)), nl=False)  # type: ignore[arg-type]
+    else:
+        click.echo(errors.redact(render_check(result, fmt, units)), nl=False)
     if result.exit_code:
         sys.exit(result.exit_code)
 

@@ -243,3 +243,68 @@ def gguf_estimate(
         snapshot.repo_id, snapshot.revision, snapshot.sha, snapshot.source, options, tuple(rows),
         tuple(projectors), target, n, best, tuple(warnings), terms=terms,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class GGUFCheckResult:
+    """`hubmem check` on a GGUF repo: one quant file judged (--quant, else the best that fits, else the
+    smallest), and the disk for that file alone (its split parts and attached mmproj: what
+    `llama-server -hf REPO:QUANT` pulls), never the repo's other quant files."""
+
+    estimate: GGUFEstimate
+    row: GGUFRow
+    disk: Any  # hubmem.hub.disk.DiskPlan
+    outcome: type[Exception] | None
+
+    @property
+    def ready(self) -> bool:
+        return self.outcome is None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.outcome is None else int(getattr(self.outcome, "exit_code", 1))
+
+    @property
+    def outcome_text(self) -> str:
+        if self.outcome is None:
+            return "ready to pull"
+        return (
+            "will not fit on the GPUs"
+            if self.outcome.__name__ == "WillNotFitError"
+            else "fits, but not enough disk for the download"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        est = self.estimate
+        return {
+            "repo_id": est.repo_id, "revision": est.revision, "sha": est.sha, "ready": self.ready,
+            "outcome": self.outcome_text, "exit_code": self.exit_code, "quant": self.row.model.quant,
+            "fit": self.row.to_dict(), "disk": self.disk.to_dict(), "options": est.to_dict()["options"],
+        }  # fmt: skip
+
+
+def gguf_check(
+    snapshot: Any, options: LlamaCppOptions, quant: str | None, target: Target, cache_dir: str | None = None
+) -> GGUFCheckResult:
+    import os
+
+    from hubmem import errors
+    from hubmem.hub import disk
+
+    est = gguf_estimate(snapshot, options, quant, target)
+    if quant is not None or len(est.rows) == 1:
+        row = est.rows[0]
+    elif est.best is not None:
+        row = est.row(est.best)
+    else:
+        row = min(est.rows, key=lambda r: r.model.tensor_bytes)
+    where = disk.cache_dir(cache_dir)
+    if os.path.exists(where) and not os.path.isdir(where):
+        raise errors.InvalidInputError(f"--cache-dir '{where}' is not a folder")
+    paths = list(row.model.paths) + ([row.model.projector[0]] if row.model.projector else [])
+    files = {p: int(snapshot.files.get(p) or 0) for p in paths} if est.source != "local" else {}
+    plan = disk.plan_download(est.repo_id, est.sha, files, where)
+    outcome = (
+        errors.WillNotFitError if not row.fits else errors.NotEnoughDiskError if not plan.enough else None
+    )
+    return GGUFCheckResult(est, row, plan, outcome)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubmem.errors import InvalidInputError
-from hubmem.jobs.gguf import GGUFEstimate
+from hubmem.jobs.gguf import GGUFCheckResult, GGUFEstimate
 from hubmem.output.tables import document, human, render_rows
 from hubmem.units import UNIT_NOTES
 
@@ -94,4 +94,38 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
         lines += [f"  {name}: {text}" for name, text in first.plan.terms]
         bt = ", ".join(f"{k} {human(v, units)}" for k, v in first.model.bytes_by_type.items())
         lines.append(f"  weights by type ({units}): {bt}")
+    return "\n".join(lines) + "\n"
+
+
+def render_gguf_check(result: GGUFCheckResult, fmt: str = "table", units: str = "GiB") -> str:
+    """`hubmem check` on a GGUF repo: the judged quant file on the GPUs, its download, the outcome."""
+    if fmt in ("json", "jsonl", "csv"):
+        if fmt == "csv":
+            d = result.to_dict()
+            flat = {k: v for k, v in d.items() if not isinstance(v, dict)}
+            flat.update({f"fit_{k}": v for k, v in d["fit"].items() if not isinstance(v, dict | list)})
+            flat.update({f"disk_{k}": v for k, v in d["disk"].items() if not isinstance(v, dict)})
+            return render_rows(list(flat), [list(flat.values())], "csv")
+        return document(result.to_dict(), fmt)
+    est, row, plan = result.estimate, result.row, result.disk
+    tgt = est.target
+    assert tgt is not None
+    p = row.plan
+    n_layer = row.model.architecture.num_layers
+    lines = [
+        f"{est.repo_id}{f' ({est.sha[:7]})' if est.sha else ''}: {row.model.quant} ({', '.join(row.model.paths)})",
+        f"  llama.cpp   -c {p.n_ctx:,} -np {est.options.parallel} -ngl {'all' if p.n_gpu_layers > n_layer else p.n_gpu_layers}"
+        f" -ctk {est.options.cache_type_k} -ctv {est.options.cache_type_v} -fa {est.options.flash_attn}",
+        f"  gpus        {tgt.describe()} · {human(tgt.usable_bytes, units)} {units} usable each",
+        f"  memory      {human(p.vram, units)} {units} on the fullest GPU: {'fits' if row.fits else 'does not fit'}"
+        + (
+            ""
+            if row.max_gpu_layers is None or row.fits
+            else f" (largest -ngl that fits: {row.max_gpu_layers})"
+        ),
+        f"  host RAM    {human(p.host.total, units)} {units}",
+        f"  download    {len(plan.to_pull)} file(s), {human(plan.needed_bytes, units)} {units} to pull "
+        f"into {plan.cache_dir}: {human(plan.free_bytes, units)} {units} free",
+        f"  outcome     {result.outcome_text} (exit {result.exit_code})",
+    ]
     return "\n".join(lines) + "\n"
