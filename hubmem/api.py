@@ -271,14 +271,26 @@ def audit_plan(
     refs = [ids] if isinstance(ids, str) else list(ids)
     if not refs:
         raise InvalidInputError("no repo ids given (arguments, -f FILE, or - for stdin)")
+    from hubmem.jobs.gguf import GGUF_KEYS, gguf_options
+
+    gguf_given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
+    gguf_opts = gguf_options(gguf_given)  # llama.cpp's options, for the GGUF repos of the list
     job, chosen = judged_options(train, options, precision, "an audit row")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
 
     def fetch(ref: str) -> RepoSnapshot:
         repo, revision = split_revision(ref, None)
-        return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+        repo, quant = _gguf_split(repo, {})
+        return hub.fetch(
+            repo, revision=revision, token=token, timeout=timeout, prefer_gguf=bool(gguf_given or quant)
+        )
 
     def evaluate(ref: str, fetched: Any) -> AuditRow:
+        if isinstance(fetched, RepoSnapshot) and fetched.weights_format == "gguf" and fetched.gguf:
+            from hubmem.jobs.gguf import gguf_audit_row
+
+            quant = _gguf_split(split_revision(ref, None)[0], {})[1].get("quant") or gguf_opts[1]
+            return gguf_audit_row(ref, fetched, gguf_opts[0], quant, tgt)
         return audit_row(ref, fetched, job, chosen, tgt)
 
     return AuditPlan(refs, fetch, evaluate, jobs, tgt)

@@ -557,6 +557,7 @@ def exit_now(code: int) -> None:
 @shared_model_options
 @inference_options
 @training_options
+@llamacpp_options
 @gpu_options
 @output_options
 @handle_errors

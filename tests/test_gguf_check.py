@@ -56,3 +56,33 @@ def test_check_will_not_fit_exits_40(fake_hub, free, tmp_path):
     )
     assert "does not fit (largest -ngl that fits: " in lines[3]
     assert lines[-1] == "  outcome     will not fit on the GPUs (exit 40)"
+
+
+def test_audit_rows_for_gguf_repos_beside_safetensors_ones(fake_hub):
+    result = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            LLAMA + ":Q8_0",
+            "unsloth/Qwen3-30B-A3B-GGUF",
+            "openai-community/gpt2",
+            "-c",
+            "4096",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["precision"] for r in rows[:2]] == ["Q8_0", "Q4_K_M"]
+    # Q8_0 at -c 4096: 3,414,061,312 weights, 469,762,048 KV (tests/test_gguf.py); total = VRAM
+    assert rows[0]["weights"] == 3_414_061_312 and rows[0]["kv_per_token"] == 469_762_048 // 4096
+    assert rows[1]["params"] == 30_532_122_624 and rows[1]["active_params"] == 3_353_032_704
+    assert rows[2]["precision"] == "bf16" and rows[2]["status"] == "ok"
+
+
+def test_audit_table_with_a_target(fake_hub):
+    result = CliRunner().invoke(main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4GiB"])
+    assert result.exit_code == 0, result.stderr
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith(LLAMA)]
+    assert " Q8_0 " in line and line.rstrip().endswith("ok")  # the largest file that fits 4 GiB

@@ -75,6 +75,10 @@ class GGUFRow:
     max_gpu_layers: int | None = None  # largest -ngl that fits the target
     max_ctx_size: int | None = None  # largest -c that fits the target at the plan's -ngl
 
+    @property
+    def label(self) -> str:
+        return self.model.quant
+
     def to_dict(self) -> dict[str, Any]:
         m, p = self.model, self.plan
         return {
@@ -292,12 +296,7 @@ def gguf_check(
     from hubmem.hub import disk
 
     est = gguf_estimate(snapshot, options, quant, target)
-    if quant is not None or len(est.rows) == 1:
-        row = est.rows[0]
-    elif est.best is not None:
-        row = est.row(est.best)
-    else:
-        row = min(est.rows, key=lambda r: r.model.tensor_bytes)
+    row = judged_row(est, quant)
     where = disk.cache_dir(cache_dir)
     if os.path.exists(where) and not os.path.isdir(where):
         raise errors.InvalidInputError(f"--cache-dir '{where}' is not a folder")
@@ -308,3 +307,42 @@ def gguf_check(
         errors.WillNotFitError if not row.fits else errors.NotEnoughDiskError if not plan.enough else None
     )
     return GGUFCheckResult(est, row, plan, outcome)
+
+
+def judged_row(est: GGUFEstimate, quant: str | None) -> GGUFRow:
+    """The quant file a one-row job judges: --quant, else the largest that fits the target, else (no
+    target) Q4_K_M, the common default of llama.cpp users (`llama-server -hf REPO` picks it), else the smallest."""
+    if quant is not None or len(est.rows) == 1:
+        return est.rows[0]
+    if est.best is not None:
+        return est.row(est.best)
+    if est.target is None and any(r.model.quant == "Q4_K_M" for r in est.rows):
+        return est.row("Q4_K_M")
+    return min(est.rows, key=lambda r: r.model.tensor_bytes)
+
+
+def gguf_audit_row(
+    ref: str, snapshot: Any, options: LlamaCppOptions, quant: str | None, target: Target | None
+) -> Any:
+    """One audit row for a GGUF repo: the judged quant file (`judged_row`), in the audit's columns
+    (precision = the quant, context = -c, total = VRAM on the fullest GPU, download = that file)."""
+    from hubmem import errors
+    from hubmem.jobs.audit import COLUMNS, AuditRow, _error_row
+
+    try:
+        est = gguf_estimate(snapshot, options, quant, target)
+        row = judged_row(est, quant)
+        m, p = row.model, row.plan
+        values: dict[str, Any] = dict.fromkeys(COLUMNS)
+        values.update(
+            repo=ref, sha=est.sha, params=m.parameters, active_params=m.active_parameters, exact=True,
+            dtype=m.quant, context=p.n_ctx, precision=m.quant, weights=m.tensor_bytes, total=p.vram,
+            kv_per_token=p.kv_bytes // p.n_ctx if p.n_ctx else 0,
+            fits_on="-" if row.fits is None else ("yes" if row.fits else "no"),
+            fits=row.fits, max_seq_len=row.max_ctx_size, download=m.file_bytes, status="ok", exit_code=0,
+        )  # fmt: skip
+        return AuditRow(ref, est, m.quant, None, values=values)  # type: ignore[arg-type]
+    except errors.HubmemError as e:
+        return _error_row(ref, e)
+    except Exception as e:  # a bug on one repo must not sink the batch
+        return _error_row(ref, errors.InternalError.of(e))
