@@ -38,7 +38,14 @@ def gpu_target(
     return target(gpu, size, num_gpus)
 
 
-def _fetch(repo: str, revision: str | None, token: str | None, timeout: float, beside: bool) -> RepoSnapshot:
+def _fetch(
+    repo: str,
+    revision: str | None,
+    token: str | None,
+    timeout: float,
+    beside: bool,
+    prefer_gguf: bool = False,
+) -> RepoSnapshot:
     from hubmem.hub.fetch import clean_token
     from hubmem.jobs.estimate import fetch_snapshot
 
@@ -46,7 +53,9 @@ def _fetch(repo: str, revision: str | None, token: str | None, timeout: float, b
         raise InvalidInputError(f"--timeout must be a positive number of seconds, not {timeout!r}")
     token = clean_token(token)  # before a helper forks: it inherits the secret to redact
     repo, revision = split_revision(repo, revision)
-    return fetch_snapshot(repo, revision=revision, token=token, timeout=timeout, beside=beside)
+    return fetch_snapshot(
+        repo, revision=revision, token=token, timeout=timeout, beside=beside, prefer_gguf=prefer_gguf
+    )
 
 
 def split_revision(repo: str, revision: str | None) -> tuple[str, str | None]:
@@ -78,13 +87,87 @@ def estimate(
 
     Inference options: seq_len, batch, precisions, kv_dtype, state_dtype, encoder_len, image_tokens,
     attn, overhead, all_logits, serving_factor, params. With `gpu`/`gpu_memory` (and `num_gpus`) the
-    result carries a verdict per row (`est.verdict("bf16")`)."""
+    result carries a verdict per row (`est.verdict("bf16")`).
+
+    A GGUF repo (llama.cpp / Ollama; `REPO:Q4_K_M` picks one file) returns a `GGUFEstimate`, one row
+    per quant file, under llama.cpp's options: ctx_size, parallel, n_gpu_layers, cache_type_k,
+    cache_type_v, flash_attn, ubatch_size, batch_size, swa_full, no_kv_offload, tensor_split,
+    kv_unified, mmap, overhead, quant, runtime ("llama.cpp" or "ollama")."""
     from hubmem.jobs.estimate import estimate_snapshot
     from hubmem.jobs.options import job_options
 
+    repo, gguf_given = _gguf_split(repo, options)
+    if gguf_given or _is_gguf_path(repo):
+        return _gguf(
+            repo, revision, token, timeout, _beside, gguf_given, options, gpu, gpu_memory, num_gpus, train
+        )
     job = job_options(train, options)
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
-    return estimate_snapshot(_fetch(repo, revision, token, timeout, _beside), job, target=tgt)
+    snapshot = _fetch(repo, revision, token, timeout, _beside)
+    if snapshot.weights_format == "gguf" and snapshot.gguf:
+        return _gguf_of(snapshot, {}, options, tgt, train)
+    return estimate_snapshot(snapshot, job, target=tgt)
+
+
+def _gguf_split(repo: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(repo, the GGUF options popped from `options`); `REPO:QUANT` is `--quant QUANT`."""
+    from hubmem.jobs.gguf import GGUF_KEYS
+
+    given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
+    if ":" in repo and not _is_gguf_path(repo):
+        import os
+
+        if not os.path.exists(repo):
+            repo, _, quant = repo.rpartition(":")
+            if quant:
+                given.setdefault("quant", quant)
+    return repo, given
+
+
+def _is_gguf_path(repo: str) -> bool:
+    import os
+
+    return repo.lower().endswith(".gguf") and os.path.isfile(repo)
+
+
+def _gguf(
+    repo, revision, token, timeout, beside, gguf_given, options, gpu, gpu_memory, num_gpus, train
+) -> Any:
+    from hubmem.jobs.gguf import gguf_options
+
+    gguf_options(gguf_given)  # bad values fail before anything is fetched
+    tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
+    snapshot = _fetch(repo, revision, token, timeout, beside, prefer_gguf=True)
+    if snapshot.weights_format != "gguf" or not snapshot.gguf:
+        names = ", ".join(sorted(gguf_given)) or "a GGUF path"
+        raise InvalidInputError(f"{names}: '{repo}' has no GGUF files (these options are llama.cpp's)")
+    return _gguf_of(snapshot, gguf_given, options, tgt, train)
+
+
+def _gguf_of(
+    snapshot: RepoSnapshot, gguf_given: dict[str, Any], options: dict[str, Any], tgt: Any, train: Any
+) -> Any:
+    from hubmem.jobs.gguf import gguf_estimate, gguf_options
+
+    opts, quant = gguf_options(_gguf_given(gguf_given, options, train))
+    return gguf_estimate(snapshot, opts, quant, tgt)
+
+
+def _gguf_given(gguf_given: dict[str, Any], options: dict[str, Any], train: Any) -> dict[str, Any]:
+    """The GGUF options, with --overhead and --seq-len (as -c) taken over; any other option is an error."""
+    if train is not None:
+        raise InvalidInputError("--train: a GGUF repo is estimated for llama.cpp inference only")
+    options = dict(options)
+    if "overhead" in options:
+        gguf_given = {**gguf_given, "overhead": options.pop("overhead")}
+    if "seq_len" in options:  # --seq-len means llama.cpp's -c here
+        gguf_given = {"ctx_size": options.pop("seq_len"), **gguf_given}
+    if options:
+        raise InvalidInputError(
+            f"{', '.join('--' + k.replace('_', '-') for k in sorted(options))}: not an option for a GGUF repo "
+            "(llama.cpp's: -c, -np, -ngl, -ctk, -ctv, -fa, -ub, -b, --swa-full, -nkvo, -ts, --quant, --runtime)"
+        )
+    return gguf_given
 
 
 def train(repo: str, mode: str = "full", **options: Any) -> TrainingEstimate:
@@ -162,11 +245,29 @@ def check(
             train,
             _beside,
         )
-    job, chosen = judged_options(train, options, precision, "check")
+    repo, gguf_given = _gguf_split(repo, options)
+    if gguf_given or _is_gguf_path(repo):
+        from hubmem.jobs.gguf import gguf_options
+
+        gguf_options(gguf_given)  # bad values fail before anything is fetched
+    else:
+        job, chosen = judged_options(train, options, precision, "check")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     if tgt is None:
         raise InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
-    return check_snapshot(_fetch(repo, revision, token, timeout, _beside), job, tgt, chosen, cache_dir)
+    snapshot = _fetch(repo, revision, token, timeout, _beside, prefer_gguf=bool(gguf_given))
+    if snapshot.weights_format == "gguf" and snapshot.gguf:
+        from hubmem.jobs.gguf import gguf_check, gguf_options
+
+        if precision != "auto":
+            raise InvalidInputError("--precision: a GGUF repo is judged per quant file (--quant)")
+        opts, quant = gguf_options(_gguf_given(gguf_given, options, train))
+        return gguf_check(snapshot, opts, quant, tgt, cache_dir)  # type: ignore[return-value]
+    if gguf_given:
+        raise InvalidInputError(
+            f"{', '.join(sorted(gguf_given))}: '{repo}' has no GGUF files (these options are llama.cpp's)"
+        )
+    return check_snapshot(snapshot, job, tgt, chosen, cache_dir)
 
 
 def audit(ids: Iterable[str], *, db: str | None = None, **options: Any) -> Iterator[AuditRow]:
@@ -290,6 +391,10 @@ def audit_plan(
         return _serve_audit_plan(
             refs, jobs, options, gpu, gpu_memory, num_gpus, precision, token, timeout, train
         )
+    from hubmem.jobs.gguf import GGUF_KEYS, gguf_options
+
+    gguf_given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
+    gguf_opts = gguf_options(gguf_given)  # llama.cpp's options, for the GGUF repos of the list
     job, chosen = judged_options(train, options, precision, "an audit row")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     listed: dict[str, Any] = {}
@@ -304,10 +409,23 @@ def audit_plan(
 
     def fetch(ref: str) -> RepoSnapshot:
         repo, revision = split_revision(ref, None)
+        repo, quant = _gguf_split(repo, {})
         known = listed.get(ref)
-        return fetch_listed(repo, revision, known.sha if known else None, token=token, timeout=timeout)
+        return fetch_listed(
+            repo,
+            revision,
+            known.sha if known else None,
+            token=token,
+            timeout=timeout,
+            prefer_gguf=bool(gguf_given or quant),
+        )
 
     def evaluate(ref: str, fetched: Any) -> AuditRow:
+        if isinstance(fetched, RepoSnapshot) and fetched.weights_format == "gguf" and fetched.gguf:
+            from hubmem.jobs.gguf import gguf_audit_row
+
+            quant = _gguf_split(split_revision(ref, None)[0], {})[1].get("quant") or gguf_opts[1]
+            return gguf_audit_row(ref, fetched, gguf_opts[0], quant, tgt)
         return audit_row(ref, fetched, job, chosen, tgt)
 
     def probe(ref: str) -> str | None:

@@ -38,3 +38,7 @@ FSDP_MODES = ("full", "grad-op")
 OFFLOAD = ("optimizer", "params")
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 UNITS = tuple(_UNIT_BYTES)
+# llama.cpp (common/arg.cpp) and hubmem.runtimes.llamacpp: cache types, -fa values; runtime presets
+CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+FLASH_ATTN = ("auto", "on", "off")
+RUNTIMES = ("llama.cpp", "ollama")

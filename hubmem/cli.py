@@ -417,6 +417,114 @@ engine_option = click.option(
     help="Judge what this serving engine allocates at start-up (hubmem serve) instead of the generic total.",
 )
 
+# GGUF repos: llama.cpp's own flags (common/arg.cpp), defaults in hubmem.runtimes.llamacpp
+llamacpp_options = options(
+    click.option(
+        "--quant", help="GGUF repos: one quant file (Q4_K_M, IQ4_XS, or a file name); also REPO:QUANT."
+    ),
+    click.option(
+        "--runtime",
+        type=click.Choice(choices.RUNTIMES),
+        cls=LibraryDefault,
+        show_default="llama.cpp",
+        help="GGUF repos: llama.cpp's defaults, or Ollama's (-c 4096, -fa off, -ub 512).",
+    ),
+    click.option(
+        "-c",
+        "--ctx-size",
+        "ctx_size",
+        type=int,
+        help="GGUF: llama.cpp -c, total context (default: the model's; 0 = the model's).",
+    ),
+    click.option(
+        "-np",
+        "--parallel",
+        "parallel",
+        type=int,
+        cls=LibraryDefault,
+        show_default="1",
+        help="GGUF: llama.cpp -np, parallel sequences.",
+    ),
+    click.option(
+        "-ngl",
+        "--n-gpu-layers",
+        "n_gpu_layers",
+        type=int,
+        help="GGUF: llama.cpp -ngl, layers on the GPU (default: all; -1 = all).",
+    ),
+    click.option(
+        "-ctk",
+        "--cache-type-k",
+        "cache_type_k",
+        type=click.Choice(choices.CACHE_TYPES),
+        cls=LibraryDefault,
+        show_default="f16",
+        help="GGUF: K cache type.",
+    ),
+    click.option(
+        "-ctv",
+        "--cache-type-v",
+        "cache_type_v",
+        type=click.Choice(choices.CACHE_TYPES),
+        cls=LibraryDefault,
+        show_default="f16",
+        help="GGUF: V cache type (quantized needs -fa on).",
+    ),
+    click.option(
+        "-fa",
+        "--flash-attn",
+        "flash_attn",
+        type=click.Choice(choices.FLASH_ATTN),
+        cls=LibraryDefault,
+        show_default="auto",
+        help="GGUF: flash attention (auto = on).",
+    ),
+    click.option(
+        "-ub",
+        "--ubatch-size",
+        "ubatch_size",
+        type=int,
+        cls=LibraryDefault,
+        show_default="512",
+        help="GGUF: physical batch (sizes the compute buffer).",
+    ),
+    click.option(
+        "-b",
+        "--batch-size",
+        "batch_size",
+        type=int,
+        cls=LibraryDefault,
+        show_default="2048",
+        help="GGUF: logical batch.",
+    ),
+    click.option(
+        "--swa-full",
+        "swa_full",
+        is_flag=True,
+        default=None,
+        help="GGUF: full-size cache for sliding-window layers.",
+    ),
+    click.option(
+        "-nkvo",
+        "--no-kv-offload",
+        "no_kv_offload",
+        is_flag=True,
+        default=None,
+        help="GGUF: keep the KV cache in host RAM.",
+    ),
+    click.option(
+        "-ts", "--tensor-split", "tensor_split", help="GGUF: layer fractions over --num-gpus GPUs, e.g. 3,1."
+    ),
+    click.option(
+        "-kvu",
+        "--kv-unified",
+        "kv_unified",
+        is_flag=True,
+        default=None,
+        help="GGUF: one KV buffer shared by all -np sequences.",
+    ),
+)
+
 revision_option = click.option(
     "--revision", help="Branch, tag or commit (default: main). Also REPO@REVISION."
 )
@@ -475,6 +583,7 @@ def main() -> None:
     default=None,
     help="Stacked bars of weights / KV / activations / overhead under the table (default: on a terminal).",
 )
+@llamacpp_options
 @gpu_options
 @output_options
 @handle_errors
@@ -513,6 +622,11 @@ def estimate(
         **given(kwargs),
     )
     warn(est.warnings)
+    if getattr(est, "weights_format", None) == "gguf":
+        from hubmem.output.gguf import render_gguf
+
+        click.echo(errors.redact(render_gguf(est, fmt, units, explain)), nl=False)  # type: ignore[arg-type]
+        return
     drawn = None
     if isinstance(est, InferenceEstimate) and bars_wanted(bars, fmt, sys.stdout):
         drawn = render_bars(est, units, colour=colour_wanted(sys.stdout))
@@ -594,6 +708,7 @@ def exit_now(code: int) -> None:
 @training_options
 @engine_option
 @vllm_engine_options
+@llamacpp_options
 @gpu_options
 @output_options
 @handle_errors
@@ -766,6 +881,7 @@ def diff(
 @training_options
 @engine_option
 @vllm_engine_options
+@llamacpp_options
 @gpu_options
 @output_options
 @handle_errors
@@ -809,7 +925,11 @@ def check(
         **given(kwargs),
     )
     warn(result.estimate.warnings)
-    if not isinstance(result, CheckResult):  # --engine: the engine's start-up verdict
+    if getattr(getattr(result, "estimate", None), "weights_format", None) == "gguf":
+        from hubmem.output.gguf import render_gguf_check
+
+        click.echo(errors.redact(render_gguf_check(result, fmt, units)), nl=False)  # type: ignore[arg-type]
+    elif not isinstance(result, CheckResult):  # --engine: the engine's start-up verdict
         from hubmem.output.serve import render_serve_check
 
         click.echo(errors.redact(render_serve_check(result, fmt, units)), nl=False)

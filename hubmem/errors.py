@@ -119,6 +119,14 @@ class HeaderTooLargeError(MalformedHeaderError):
     meaning = "a safetensors header is larger than 25 MB (huggingface_hub's limit)"
 
 
+class MalformedGGUFError(HubmemError):
+    exit_code = 15
+    meaning = (
+        "a GGUF header is truncated or corrupt, of a version the gguf package does not read, or claims "
+        "absurd counts or lengths"
+    )
+
+
 class UnknownDtypeError(HubmemError):
     exit_code = 17
     meaning = "a tensor or option names a dtype hubmem does not know"

@@ -6,7 +6,8 @@ then the full CLI's wall time and the start-up time of `hubmem --help`, and `hub
 beside the estimate's (the same: the plan reads the estimate's snapshot). Medians over --repeat runs.
 Last, `hubmem audit` over 200 distinct repo ids (the fixture repos registered again and again under
 new names), with the default --jobs (median of --audit-repeat runs) and with --jobs 1, and the requests
-each single-file repo cost. Client CPU counts the audit's fetch helper processes too.
+each single-file repo cost. Client CPU counts the audit's fetch helper processes too. Then the GGUF
+repos: requests and bytes read per repo (scripts/gguf_bench.py).
 Numbers depend on this machine's load: compare ratios, not absolute times.
 """
 
@@ -225,6 +226,11 @@ def main() -> int:
     if args.audit:
         audit_bench(hub, env, args.audit, args.latency_ms, args.audit_repeat)
     hub.stop()
+    if not args.audit_only:  # GGUF repos: requests and bytes read per repo (scripts/gguf_bench.py)
+        from scripts import gguf_bench
+
+        print(f"\nGGUF header reads, cold cache, {args.latency_ms:.0f} ms per request:")
+        print(gguf_bench.table(gguf_bench.reads(args.latency_ms), with_time=True))
     return 0
 
 

@@ -439,6 +439,9 @@ def with_fake_hub(fn: Callable[[Invoke], str]) -> str:
     from tests.fakehub import FakeHub
 
     hub = FakeHub(ROOT / "fixtures" / "repos", lazy=True).start()
+    from tests import gguf_fixtures
+
+    gguf_fixtures.register(hub)  # the GGUF repos (README "GGUF repos")
     os.environ.update(
         HF_ENDPOINT=hub.url,
         HF_HOME=tempfile.mkdtemp(),

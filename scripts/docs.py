@@ -131,7 +131,26 @@ def usage_blocks(invoke: Invoke) -> dict[str, str]:
         + invoke(list(SHARDED_DEMO))
     )
     out["measured"] = compare_measured.table(compare_measured.comparison(invoke))
+    out.update(gguf_blocks(invoke))
     return out
+
+
+GGUF_DEMO = ("bartowski/Llama-3.2-3B-Instruct-GGUF", "-c", "8192", "--gpu", "4090")
+
+
+def gguf_blocks(invoke: Invoke) -> dict[str, str]:
+    """The README's "GGUF repos" section: the demo, the published llama.cpp figures, the reads."""
+    from scripts import gguf_bench, gguf_reference
+
+    return {
+        "gguf-demo": fenced(f"$ hubmem {' '.join(GGUF_DEMO)}\n" + invoke(list(GGUF_DEMO))),
+        "gguf-explain": fenced(
+            "$ hubmem bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M -c 8192 -ngl 20 --explain\n"
+            + invoke(["bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M", "-c", "8192", "-ngl", "20", "--explain"])
+        ),
+        "gguf-reference": gguf_reference.table(gguf_reference.comparison(invoke)),
+        "gguf-reads": gguf_bench.table(gguf_bench.reads()),
+    }
 
 
 def model_blocks(invoke: Invoke) -> dict[str, str]:

@@ -97,6 +97,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def fake_hub_server() -> Iterator[FakeHub]:
     with FakeHub(FIXTURE_REPOS, lazy=True) as hub:
+        from tests import gguf_fixtures
+
+        gguf_fixtures.register(hub)  # GGUF repos (tests/gguf_fixtures.py), built on first use
         yield hub
 
 

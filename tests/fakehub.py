@@ -278,7 +278,7 @@ class RepoFile:
         name = path.lower()
         weights = name.endswith(WEIGHT_SUFFIXES)
         lfs = name.endswith(LFS_SUFFIXES) or size > LFS_THRESHOLD
-        header_end = 0
+        header_end = len(head) if name.endswith(".gguf") else 0  # a GGUF's known bytes are its header region
         if name.endswith(".safetensors"):
             header_end = size
             if len(head) >= 8:
@@ -321,15 +321,19 @@ class RepoFile:
         """Bytes of [start, stop) that are weight data: past a safetensors file's header, any byte of .bin/...."""
         if not self.weights:
             return 0
-        first = max(start, self.header_end) if self.path.lower().endswith(".safetensors") else start
+        first = (
+            max(start, self.header_end) if self.path.lower().endswith((".safetensors", ".gguf")) else start
+        )
         return max(0, stop - first)
 
     def is_weights_read(self, start: int, stop: int, ranged: bool) -> bool:
         """Whether serving bytes [start, stop) amounts to downloading weights rather than reading metadata."""
         if not self.weights or stop <= start:
             return False
+        if self.path.lower().endswith(".gguf"):
+            return not ranged or start >= self.header_end  # a Range read that starts in the header region
         if not self.path.lower().endswith(".safetensors"):
-            return True  # .bin/.pt/.gguf...: any content is weights
+            return True  # .bin/.pt...: any content is weights
         if not ranged or start >= self.header_end:
             return True
         return stop > max(self.header_end, PROBE_BYTES)
@@ -395,8 +399,9 @@ def build_repo(
         out[layout["index"]] = RepoFile.make(repo_id, layout["index"], _index_json(total_data, weight_map))
     for fname, size in (layout.get("other_files") or {}).items():
         out[fname] = RepoFile.make(repo_id, fname, b"", int(size))
+    file_sizes = hub_flags.get("file_sizes") or {}  # GGUF: header bytes served, the rest virtual zeros
     for fname, content in (files or {}).items():
-        out[fname] = RepoFile.make(repo_id, fname, bytes(content))
+        out[fname] = RepoFile.make(repo_id, fname, bytes(content), file_sizes.get(fname))
     if config is not None:
         raw = config.encode() if isinstance(config, str) else config
         if not isinstance(raw, bytes):
@@ -470,6 +475,24 @@ class PendingRepo:
         if self._repo is None and b'"token"' not in (self.directory / "layout.json").read_bytes():
             return False
         return self.get().token == token
+
+
+class BuiltLater(PendingRepo):
+    """A repo built by a function on first use (``FakeHub.add_lazy``), e.g. GGUF headers written by the
+    ``gguf`` package (tests/gguf_fixtures.py), which this module does not import."""
+
+    def __init__(self, build: Any) -> None:
+        super().__init__(Path("."))
+        self._build = build
+
+    def get(self) -> Repo:
+        with self._lock:
+            if self._repo is None:
+                self._repo = self._build()
+            return self._repo
+
+    def opens_with(self, token: str) -> bool:
+        return self._repo is not None and self._repo.token == token
 
 
 def _repo_of(entry: Repo | PendingRepo) -> Repo:
@@ -750,6 +773,11 @@ class FakeHub:
         with self._lock:
             self._repos[repo_id] = repo
         return repo
+
+    def add_lazy(self, repo_id: str, build: Any) -> None:
+        """Add a repo that ``build()`` (returning a ``Repo``, e.g. from ``build_repo``) makes on first use."""
+        with self._lock:
+            self._repos[repo_id] = BuiltLater(build)
 
     def remove_repo(self, repo_id: str) -> None:
         with self._lock:

@@ -33,11 +33,11 @@ def demo_report(*args: str) -> str:
         # 2,176 of header and 100,001 - 2,176 = 97,825 of tensor data (zeros, but weight data all the same).
         (
             ("test/tiny",),
-            "100,001 bytes of weight files served: 2,176 of safetensors headers, 97,825 of tensor data",
+            "100,001 bytes of weight files served: 2,176 of headers (safetensors, GGUF), 97,825 of tensor data",
         ),
         # the default demo repo is sharded: its headers come as JSON from the safetensors-metadata API,
         # no byte of a weight file is served
-        ((), "0 bytes of weight files served: 0 of safetensors headers, 0 of tensor data"),
+        ((), "0 bytes of weight files served: 0 of headers (safetensors, GGUF), 0 of tensor data"),
     ],
 )
 def test_demo_reports_the_weight_bytes_served(args, served):

@@ -19,7 +19,8 @@ def test_readme_generated_blocks_are_current(fake_hub):
     current = docs.current_blocks(docs.README.read_text())
     assert set(current) == {
         "demo", "help", "exit-codes", "input-limits", "s2", "models", "families", "moe-models", "training-demo", "measured",
-        "audit", "audit-help", "fit", "check", "check-help", "gpus", "db-schema", "bars",
+        "audit", "audit-help", "fit", "check", "check-help", "gpus", "db-schema", "bars", "gguf-demo", "gguf-explain",
+        "gguf-reference", "gguf-reads",
     }  # fmt: skip
     generated = docs.usage_blocks(invoke)
     assert set(generated) == set(current) - set(docs.MODEL_BLOCKS)

@@ -253,7 +253,7 @@ def test_a_folder_that_is_not_a_model_fails_at_once_without_walking_it(fake_hub,
     monkeypatch.setattr(Path, "rglob", walk)
     monkeypatch.setattr(Path, "glob", walk)
     monkeypatch.setattr(os, "walk", walk)
-    monkeypatch.setattr(hub, "_top_level_files", walk)  # not even its top level is listed
+    # its top level alone is listed, for .gguf files (a folder of GGUF files is a model too)
     result = run(path)
     one_line_error(result, 13, f"local folder '{path}' has no config.json (not a model folder)")
 

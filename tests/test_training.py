@@ -477,7 +477,12 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
         for name, p in params.items()
         if isinstance(getattr(p, "show_default", None), str)
     }
-    assert len(shown) == 20  # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype
+    # the GGUF options (hubmem.runtimes.llamacpp): llama.cpp's defaults, and the runtime preset
+    from hubmem.runtimes.llamacpp import LlamaCppOptions
+
+    library.update({k: v for k, v in vars(LlamaCppOptions()).items() if k != "overhead"}, runtime="llama.cpp")
+    # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype + 7 llama.cpp options
+    assert len(shown) == 20 + 7
     for name, text in shown.items():
         assert text == str(library[name]), name
     assert InferenceOptions().overhead == 1024**3

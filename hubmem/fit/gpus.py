@@ -76,11 +76,15 @@ USABLE_FRACTION = {
     "hbm": Fraction(40_536, 40_960),  # A100-SXM4-40GB: 40,536 MiB of 40 GiB, the lowest HBM ratio seen
     "gddr-ecc": Fraction(15_102, 16_384),  # Tesla T4: 15,102 MiB of 16 GiB (ECC takes 1/16, driver the rest)
     "gddr": Fraction(24_563, 24_576),  # GeForce RTX 4090: 24,563 MiB of 24 GiB (no ECC)
+    # Apple silicon: Metal's recommendedMaxWorkingSetSize, 73,728 MiB of an M2 Max's 96 GiB (as
+    # ggml_metal_init logs it, ggml-org/llama.cpp#3213); Macs of 32 GB and less get 2/3
+    "unified": Fraction(3, 4),
 }
 USABLE_RULE = {
     "hbm": "capacity x 40,536/40,960 (A100 40GB as reported by torch)",
     "gddr-ecc": "capacity x 15,102/16,384 (T4 as reported by torch: ECC 1/16 + driver reserve)",
     "gddr": "capacity x 24,563/24,576 (RTX 4090 as reported by torch)",
+    "unified": "RAM x 3/4 (Metal recommendedMaxWorkingSetSize of an M2 Max 96GB, as ggml_metal_init logs it)",
 }
 
 
@@ -149,6 +153,8 @@ class Gpu:
 
     @property
     def usable_source(self) -> str:
+        if self.reported_bytes is not None and self.memory_kind == "unified":
+            return "reported by Metal (recommendedMaxWorkingSetSize, as ggml_metal_init logs it)"
         if self.reported_bytes is not None:
             return "reported by the runtime (torch total_memory)"
         return f"{self.memory_kind} rule: {USABLE_RULE[self.memory_kind]}"
@@ -431,8 +437,10 @@ def _common_rank(gpu: Gpu) -> int:
 def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] | None = None) -> Gpu | None:
     """The GPU with the least usable memory that is still ``>= required_bytes``; None if none is enough.
 
-    ``catalogue`` defaults to `CATALOGUE`. Ties in memory go to the entry earlier in `COMMON` (then
-    earlier in ``catalogue``). Pass ``catalogue=COMMON`` for the "fits on" column.
+    ``catalogue`` defaults to `CATALOGUE` less the unified-memory Macs (their working set serves
+    llama.cpp's Metal backend, not the CUDA/ROCm runtimes these answers are about). Ties in memory go
+    to the entry earlier in `COMMON` (then earlier in ``catalogue``). Pass ``catalogue=COMMON`` for
+    the "fits on" column.
     """
     if isinstance(required_bytes, bool) or not isinstance(required_bytes, int):
         raise TypeError(f"required_bytes must be an int, not {type(required_bytes).__name__}")
@@ -440,7 +448,9 @@ def smallest_fitting(required_bytes: int, *, catalogue: Iterable[Gpu] | None = N
         raise ValueError(f"required_bytes must be >= 0, got {required_bytes}")
     candidates = [
         (gpu.usable_bytes, _common_rank(gpu), position, gpu)
-        for position, gpu in enumerate(_catalogue().gpus if catalogue is None else catalogue)
+        for position, gpu in enumerate(
+            [g for g in _catalogue().gpus if g.memory_kind != "unified"] if catalogue is None else catalogue
+        )
         if gpu.usable_bytes >= required_bytes
     ]
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None

@@ -57,6 +57,7 @@ class RepoSnapshot:
     weights_format: str = "safetensors"  # safetensors | pytorch | gguf | none
     source: str = "hub"  # hub | cache | local
     notes: list[str] = field(default_factory=list)
+    gguf: dict[str, dict] = field(default_factory=dict)  # .gguf file -> header record (hub.gguf_fetch)
 
     def weight_files(self) -> dict[str, int | None]:
         return {p: s for p, s in self.files.items() if p.endswith(_WEIGHT_SUFFIXES)}
@@ -74,7 +75,7 @@ class RepoSnapshot:
 
 
 def is_local(repo: str) -> bool:
-    return os.path.isdir(repo)
+    return os.path.isdir(repo) or repo.lower().endswith(".gguf") and os.path.isfile(repo)
 
 
 def clean_token(token: str | None) -> str | None:
@@ -141,9 +142,17 @@ def _keep_implicit_token_secret() -> None:
 
 
 def fetch(
-    repo: str, *, revision: str | None = None, token: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    repo: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    prefer_gguf: bool = False,
 ) -> RepoSnapshot:
-    """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only."""
+    """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only.
+
+    `prefer_gguf`: read the repo's GGUF headers even when it has config.json and safetensors too (a
+    repo holding both formats: `--quant` or a llama.cpp option asks for its GGUF files)."""
     token = clean_token(token)
     if is_local(repo):
         return read_local(repo)
@@ -165,11 +174,12 @@ def fetch(
             f"HF_HOME '{constants.HF_HOME}' is not a directory", hint="point it at a folder, or unset it"
         )
 
+    kind = "gguf" if prefer_gguf else ""  # a repo's GGUF reading is cached beside its safetensors one
     # The cache is read only where it can answer: parsing a large cached header costs milliseconds,
     # thrown away whenever the Hub answers (a branch may have moved).
     offline = constants.is_offline_mode()
     if offline or revision is not None and _SHA_RE.match(revision):
-        cached = _cache_load(repo, revision)
+        cached = _cache_load(repo, revision, kind)
         if cached is not None:
             return cached  # offline, or a commit: it never changes, no request needed
         if offline:
@@ -178,14 +188,14 @@ def fetch(
                 hint="run once online first",
             )
     try:
-        snapshot = _fetch_online(repo, revision, token, timeout)
+        snapshot = _fetch_online(repo, revision, token, timeout, prefer_gguf)
     except (errors.HubConnectionError, errors.HubTimeoutError):
-        cached = _cache_load(repo, revision)
+        cached = _cache_load(repo, revision, kind)
         if cached is None:
             raise
         cached.notes.append("the Hub could not be reached: using metadata cached earlier")
         return cached
-    _cache_store(snapshot)
+    _cache_store(snapshot, kind)
     return snapshot
 
 
@@ -193,7 +203,9 @@ def _ref(repo: str, revision: str | None) -> str:
     return f"{repo}@{revision}" if revision else repo
 
 
-def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: float) -> RepoSnapshot:
+def _fetch_online(
+    repo: str, revision: str | None, token: str | None, timeout: float, prefer_gguf: bool = False
+) -> RepoSnapshot:
     # a pool per repo: leaving the block waits for every request it started, also after an error,
     # so none is left running into the next repo's or the caller's time
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -205,6 +217,20 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
             sha, files = info_future.result()
         except Exception as e:
             raise translate(e, repo, revision) from e
+        has_gguf = any(p.lower().endswith(".gguf") for p in files)
+        if has_gguf and ("config.json" not in files or prefer_gguf):
+            from hubmem.hub import gguf_fetch  # a GGUF repo (llama.cpp / Ollama): headers by Range
+
+            try:
+                records = gguf_fetch.remote_headers(pool, repo, sha, files, token, timeout, with_retries)
+            except errors.HubmemError:
+                raise
+            except Exception as e:
+                raise translate(e, repo, revision) from e
+            return RepoSnapshot(
+                repo_id=repo, revision=revision, sha=sha, config={}, files=files,
+                weights_format="gguf", source="hub", gguf=records,
+            )  # fmt: skip
         if "config.json" not in files:
             raise errors.ConfigNotFoundError(
                 f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
@@ -219,6 +245,12 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         except Exception as e:
             raise translate(e, repo, revision) from e
     config = parse_config(config_bytes, f"'{_ref(repo, revision)}'")
+    notes = []
+    if has_gguf and weights_format == "safetensors":  # both formats: each on request, never added together
+        n = sum(1 for p in files if p.lower().endswith(".gguf"))
+        notes.append(
+            f"'{repo}' also holds {n} GGUF file(s): --quant NAME (or a llama.cpp flag) estimates those"
+        )
     return RepoSnapshot(
         repo_id=repo,
         revision=revision,
@@ -228,6 +260,7 @@ def _fetch_online(repo: str, revision: str | None, token: str | None, timeout: f
         headers=headers,
         weights_format=weights_format,
         source="hub",
+        notes=notes,
     )
 
 
@@ -415,6 +448,14 @@ def read_local(folder: str) -> RepoSnapshot:
     a directory) malformed, so that nothing blocks on them."""
 
     root = Path(folder)
+    if (
+        folder.lower().endswith(".gguf")
+        and _is_regular_file(root)
+        or not _is_regular_file(root / "config.json")
+    ):
+        gguf = _local_gguf(root)
+        if gguf is not None:
+            return gguf
     if not _is_regular_file(root / "config.json"):
         raise errors.ConfigNotFoundError(f"local folder '{folder}' has no config.json (not a model folder)")
     raw = _read_local_file(root / "config.json", LOCAL_CONFIG_LIMIT, errors.MalformedConfigError)
@@ -449,6 +490,23 @@ def read_local(folder: str) -> RepoSnapshot:
         weights_format=weights_format,
         source="local",
     )
+
+
+def _local_gguf(root: Path) -> RepoSnapshot | None:
+    """A local .gguf file, or a folder of them without config.json; None when there are none."""
+    from hubmem.hub import gguf_fetch
+
+    if _is_regular_file(root):
+        paths = {root.name: str(root)}
+    else:
+        paths = {n: str(root / n) for n in _top_level_files(root) if n.lower().endswith(".gguf")}
+    if not paths:
+        return None
+    records = gguf_fetch.local_headers(paths)
+    return RepoSnapshot(
+        repo_id=str(root.resolve()), revision=None, sha=None, config={},
+        files={n: r["size"] for n, r in records.items()}, weights_format="gguf", source="local", gguf=records,
+    )  # fmt: skip
 
 
 def _is_regular_file(path: Path) -> bool:
@@ -581,8 +639,8 @@ def _cache_root() -> Path:
     return Path(constants.HF_HOME) / "hubmem" / "metadata"
 
 
-def _repo_dir(repo: str) -> Path:
-    return _cache_root() / ("models--" + repo.replace("/", "--"))
+def _repo_dir(repo: str, kind: str = "") -> Path:
+    return _cache_root() / ("models--" + repo.replace("/", "--") + (f"--{kind}" if kind else ""))
 
 
 def _ref_file(repo_dir: Path, revision: str | None) -> Path:
@@ -591,8 +649,8 @@ def _ref_file(repo_dir: Path, revision: str | None) -> Path:
     return repo_dir / "refs" / quote(revision or "main", safe="")
 
 
-def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
-    repo_dir = _repo_dir(repo)
+def _cache_load(repo: str, revision: str | None, kind: str = "") -> RepoSnapshot | None:
+    repo_dir = _repo_dir(repo, kind)
     sha = revision if revision and _SHA_RE.match(revision) else None
     try:
         if sha is None:
@@ -610,10 +668,10 @@ def _cache_load(repo: str, revision: str | None) -> RepoSnapshot | None:
     return snapshot
 
 
-def _cache_store(snapshot: RepoSnapshot) -> None:
+def _cache_store(snapshot: RepoSnapshot, kind: str = "") -> None:
     if not snapshot.sha or not _SHA_RE.match(snapshot.sha):  # the server's sha names a file: only a sha
         return
-    repo_dir = _repo_dir(snapshot.repo_id)
+    repo_dir = _repo_dir(snapshot.repo_id, kind)
     try:
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
         tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.tmp"

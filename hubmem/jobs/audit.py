@@ -113,16 +113,22 @@ class AuditRow:
 
 
 def fetch_listed(
-    repo: str, revision: str | None, sha: str | None, *, token: str | None, timeout: float
+    repo: str,
+    revision: str | None,
+    sha: str | None,
+    *,
+    token: str | None,
+    timeout: float,
+    prefer_gguf: bool = False,
 ) -> hub.RepoSnapshot:
     """hub.fetch, but a repo whose commit a listing named (`sha`) is answered from hubmem's metadata
     cache when that commit is there: no request at all (a commit never changes)."""
-    if sha is not None and revision is None:
+    if sha is not None and revision is None and not prefer_gguf:
         cached = hub._cache_load(repo, sha)
         if cached is not None:
             cached.revision = None
             return cached
-    return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+    return hub.fetch(repo, revision=revision, token=token, timeout=timeout, prefer_gguf=prefer_gguf)
 
 
 def settings_of(

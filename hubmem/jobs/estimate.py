@@ -32,6 +32,7 @@ def fetch_snapshot(
     token: str | None = None,
     timeout: float = hub.DEFAULT_TIMEOUT,
     beside: bool = False,
+    prefer_gguf: bool = False,
 ) -> hub.RepoSnapshot:
     """Fetch a repo's metadata while transformers' config machinery imports. Raises HubmemError.
 
@@ -41,11 +42,11 @@ def fetch_snapshot(
     """
     if not beside or usable_table() is not None:  # nothing to overlap: a helper would only cost its fork
         start_warm_up()
-        return hub.fetch(repo, revision=revision, token=token, timeout=timeout)
+        return hub.fetch(repo, revision=revision, token=token, timeout=timeout, prefer_gguf=prefer_gguf)
     from hubmem.hub import batch
 
     def fetch(ref: str) -> hub.RepoSnapshot:
-        return hub.fetch(ref, revision=revision, token=token, timeout=timeout)
+        return hub.fetch(ref, revision=revision, token=token, timeout=timeout, prefer_gguf=prefer_gguf)
 
     stream = batch.outcomes([repo], fetch, jobs=1, overlap=True)  # forks first: no thread may run before it
     start_warm_up()

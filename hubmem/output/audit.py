@@ -64,7 +64,7 @@ def render_audit(
 def fit_text(f: dict, units: str) -> str:
     """hubmem.output.tables.fit_cell from a row's plain values (a row read back from a database has no
     Verdict): 'yes, +62.59 GiB free' / 'no, 1.92 GiB short (needs 2)'."""
-    if f["fits"] is None:
+    if f["fits"] is None or f.get("headroom") is None:  # a GGUF row: its fits_on says it (output/gguf.py)
         return f["fits_on"]
     if f["fits"]:
         return f"yes, {signed(f['headroom'], units)} {units} free"

@@ -1,0 +1,229 @@
+"""GGUF headers read by HTTP Range through huggingface_hub (URL building, auth, endpoint, session,
+error mapping), or from local files; never the tensor data past a header.
+
+A GGUF header has no length field: it ends where its tensor-info table does, after the key/value
+metadata (the tokenizer's arrays are most of it: Llama 3's 128 256 tokens and 280 147 merges are
+~7.3 MB). So a file is read in growing Range requests (32 KiB, then doubling up to 2 MiB, the
+next one starting where the parser stopped) until the tensor-info table is complete.
+
+The quant files of one repo share their tokenizer byte for byte (llama-quantize copies the
+metadata of its input, src/llama-quant.cpp `gguf_set_kv`), so once one file of a repo is parsed
+the byte length of its run of large arrays (tokens, token types, merges) is known: the other files'
+reads jump over it (`reader.parse_header(hints=...)`) and cost two 32 KiB requests each. A hint that does not
+fit a file shows as a malformed header, and that file is parsed again without hints.
+
+Measured against the test server (scripts/bench.py, `make bench`): see README "GGUF repos".
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from hubmem import errors
+from hubmem.model.gguf import reader
+from hubmem.model.gguf.files import group_files
+
+FIRST_READ = 32 * 1024  # bytes: a header's first read, and the first read after a jump
+MAX_READ = 2 * 1024 * 1024  # caps the overshoot past a header's end (its length is unknown until parsed)
+KEEP_STRING = 256  # metadata strings longer than this (chat templates) are not kept in the snapshot
+
+
+@dataclass
+class ReadStats:
+    requests: int = 0  # HTTP requests, redirects included
+    bytes_read: int = 0  # body bytes received
+
+
+class RangeSource:
+    """`read(offset, n)` over one remote file, in growing Range requests, each byte fetched once; a
+    read returns all the contiguous bytes fetched from `offset` on (the parser's window)."""
+
+    def __init__(self, get: Callable[[int, int], tuple[bytes, int]], size: int | None) -> None:
+        self._get = get  # (start, stop) -> (bytes, requests made)
+        self.size = size
+        self.chunks: list[tuple[int, bytes]] = []  # fetched (start, bytes), in fetch order
+        self.stats = ReadStats()
+        self._grow = FIRST_READ
+        self._last_stop = 0
+
+    def read(self, offset: int, n: int) -> bytes:
+        for i, (start, data) in enumerate(reversed(self.chunks)):
+            if start <= offset <= start + len(data):
+                if offset + n <= start + len(data):
+                    return data[offset - start :]
+                more = self._fetch(start + len(data), offset + n)  # extend the chunk, never refetch
+                merged = data + more
+                self.chunks[len(self.chunks) - 1 - i] = (start, merged)
+                return merged[offset - start :]
+        data = self._fetch(offset, offset + n)
+        self.chunks.append((offset, data))
+        return data
+
+    def _fetch(self, offset: int, need: int) -> bytes:
+        if offset > self._last_stop + self._grow:  # a jump over a skipped run: start small again
+            self._grow = FIRST_READ
+        stop = max(need, offset + self._grow)
+        if self.size is not None:
+            stop = min(stop, self.size)
+        if stop <= offset:
+            return b""
+        data, requests = self._get(offset, stop)
+        self.stats.requests += requests
+        self.stats.bytes_read += len(data)
+        self._last_stop = offset + len(data)
+        self._grow = min(self._grow * 2, MAX_READ)
+        return data
+
+
+def parse_source(
+    read: Callable[[int, int], bytes], where: str, size: int | None, hints: dict | None
+) -> reader.GGUFHeader:
+    """Parse with hints; on a malformed result, once more without (a hint that did not fit)."""
+    try:
+        return _parse_checked(read, where, size, hints)
+    except (errors.MalformedGGUFError, errors.UnknownDtypeError):
+        if not hints:
+            raise
+    return _parse_checked(read, where, size, None)
+
+
+def _parse_checked(
+    read: Callable[[int, int], bytes], where: str, size: int | None, hints: dict | None
+) -> reader.GGUFHeader:
+    try:
+        header = reader.parse_header(read, where, hints)
+    except reader.NeedBytes as e:
+        raise errors.MalformedGGUFError(
+            f"{where}: GGUF header truncated at byte {e.offset:,}"
+            + (f" (the file has {size:,})" if size is not None else "")
+        ) from e
+    if size is not None:
+        end = header.data_offset + reader.data_bytes(header)
+        last_pad = 0
+        if header.tensors:
+            t = header.tensors[-1]
+            last_pad = -(
+                -reader.tensor_nbytes(t) // header.alignment
+            ) * header.alignment - reader.tensor_nbytes(t)
+        if end - last_pad > size:
+            raise errors.MalformedGGUFError(
+                f"{where}: its tensor infos describe {end - last_pad:,} bytes, the file has {size:,}"
+            )
+    return header
+
+
+def header_record(header: reader.GGUFHeader, size: int | None, stats: ReadStats) -> dict[str, Any]:
+    """A header as plain JSON data for the snapshot (and its cache)."""
+    kv: dict[str, Any] = {}
+    for k, v in header.kv.items():
+        if isinstance(v, reader.ArrayInfo):
+            kv[k] = {"array_type": v.type, "count": v.count}
+        elif isinstance(v, str) and len(v) > KEEP_STRING:
+            continue
+        elif isinstance(v, list) and v and isinstance(v[0], str) and len(v) > 64:
+            kv[k] = {"array_type": reader.STRING_TYPE, "count": len(v)}
+        else:
+            kv[k] = v
+    return {
+        "version": header.version,
+        "kv": kv,
+        "tensors": [[t.name, t.ggml_type, list(t.shape)] for t in header.tensors],
+        "alignment": header.alignment,
+        "data_offset": header.data_offset,
+        "size": size,
+        "requests": stats.requests,
+        "bytes_read": stats.bytes_read,
+    }
+
+
+def remote_headers(
+    pool: ThreadPoolExecutor,
+    repo: str,
+    sha: str | None,
+    files: dict[str, int | None],
+    token: str | None,
+    timeout: float,
+    retry: Callable[..., Any],
+) -> dict[str, dict[str, Any]]:
+    """Every .gguf file's header record, by path: one file first (its tokenizer spans become the
+    hints), then the rest in parallel."""
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    from hubmem.hub import client
+
+    def source(path: str) -> RangeSource:
+        url = client.file_url(repo, path, sha)
+        headers = build_hf_headers(token=token)
+
+        def get(start: int, stop: int) -> tuple[bytes, int]:
+            def once() -> tuple[bytes, int]:
+                # streamed: a server that ignores Range (200) is cut off after the bytes asked for
+                with get_session().stream(
+                    "GET", url, headers={**headers, "range": f"bytes={start}-{stop - 1}"}, timeout=timeout
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                    hf_raise_for_status(response)
+                    out = bytearray()
+                    for chunk in response.iter_bytes():
+                        out += chunk
+                        if len(out) >= stop - start:
+                            break
+                    return bytes(out[: stop - start]), 1 + len(response.history)
+
+            result: tuple[bytes, int] = retry(once)
+            return result
+
+        return RangeSource(get, files.get(path))
+
+    def one(path: str, hints: dict | None) -> tuple[str, dict[str, Any], dict]:
+        src = source(path)
+        header = parse_source(src.read, f"'{path}'", files.get(path), hints)
+        return path, header_record(header, files.get(path), src.stats), header.spans
+
+    paths = sorted(p for p in files if p.lower().endswith(".gguf"))
+    if not paths:
+        return {}
+    models, projectors = group_files(paths)
+    # the first shard of the first model carries a tokenizer: read it alone, then the rest with hints
+    lead = models[0].first if models else paths[0]
+    first_path, first_record, spans = one(lead, None)
+    out = {first_path: first_record}
+    rest = [p for p in paths if p != lead]
+    for path, record, _ in pool.map(lambda p: one(p, spans), rest):
+        out[path] = record
+    return dict(sorted(out.items()))
+
+
+def local_headers(paths: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Header records of local .gguf files (name -> path on disk), read with ordinary file reads of the
+    header region only."""
+    out: dict[str, dict[str, Any]] = {}
+    spans: dict | None = None
+    for name, path in sorted(paths.items()):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise errors.MalformedGGUFError(f"'{path}' is not a regular file")
+                stats = ReadStats()
+
+                def read(offset: int, n: int, f: Any = f, stats: ReadStats = stats) -> bytes:
+                    f.seek(offset)
+                    data = f.read(max(n, 1024**2))
+                    stats.requests += 1
+                    stats.bytes_read += len(data)
+                    return data
+
+                header = parse_source(read, f"'{name}'", info.st_size, spans)
+                spans = spans or header.spans
+                out[name] = header_record(header, info.st_size, ReadStats())
+        except OSError as e:
+            raise errors.LocalFileError(f"cannot read '{path}': {e.strerror or type(e).__name__}") from e
+    return out

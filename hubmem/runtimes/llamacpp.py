@@ -1,0 +1,346 @@
+"""llama.cpp's memory model for a GGUF file: what `llama-server` / `llama-cli` allocate on each GPU
+and in host RAM, with llama.cpp's own option names and defaults. Pure integers, no I/O.
+
+Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below have held since b4xxx):
+
+- defaults, common/common.h `common_params`: n_ctx 0 (= the model's context_length), n_batch 2048,
+  n_ubatch 512, n_parallel 1, n_gpu_layers -1 (auto: every layer that fits, "fit" in
+  common/fit.cpp), flash_attn_type AUTO, cache_type_k/v GGML_TYPE_F16, use_mmap true,
+  no_kv_offload false, kv_unified false.
+- offload, src/llama-model.cpp `load_tensors`: the input embedding stays on the CPU ("there is very
+  little benefit to offloading the input layer"); with -ngl N the last N repeating layers go to the GPUs
+  (i_gpu_start = max(n_layer - N, 0)) and the output layer too when N > n_layer; layers are spread
+  over the GPUs by the cumulative -ts fractions (`std::upper_bound(splits, (il - i_gpu_start) / act_gpu_layers)`).
+- KV cache, src/llama-kv-cache.cpp: per layer K = ggml_row_size(type_k, n_embd_k_gqa) × kv_size ×
+  n_stream and V likewise (no V for MLA, `has_v = !is_mla`), on the layer's device unless
+  --no-kv-offload; kv_size = n_ctx padded (`get_padding`: 256 with flash attention, 32 without);
+  SWA layers keep GGML_PAD(min(n_ctx_seq, n_swa · n_seq + n_ubatch), 256) cells unless --swa-full
+  (llama-kv-cache-iswa.cpp); a quantized V cache needs flash attention (llama-context.cpp:
+  "V cache quantization requires flash_attn").
+- recurrent state, src/llama-memory-recurrent.cpp: per sequence and SSM layer r (conv) + s (ssm)
+  rows of n_embd_r() / n_embd_s() elements in f32 (type_r = type_s = GGML_TYPE_F32).
+- compute buffer: ggml's graph allocator measures the peak of the worst-case graph at start-up, so
+  it has no closed form; hubmem uses Ollama's estimate of it (fs/ggml/ggml.go `GraphSize`, llama
+  family, full offload): max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)),
+  where the n_kv·n_head term is the f32 KQ matrix of one ubatch, which flash attention never
+  materialises (hubmem: 4·ub·(1 + 4·n_embd + n_kv) with -fa on). Checked against published logs in
+  fixtures/reference/llamacpp_logs.json (README "GGUF repos").
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field, replace
+
+from hubmem.errors import InvalidInputError
+from hubmem.model.gguf.arch import GGUFModel
+
+# llama.cpp's cache types (common/arg.cpp `kv_cache_types`) -> (block size, bytes per block), the
+# values of gguf.GGML_QUANT_SIZES for the GGML types of the same names
+CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+FLASH_ATTN = ("auto", "on", "off")
+DEFAULT_UBATCH = 512
+DEFAULT_BATCH = 2048
+
+
+def cache_type_size(name: str) -> tuple[int, int]:
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    if name not in CACHE_TYPES:
+        raise InvalidInputError(f"cache type '{name}' is not one of llama.cpp's: {', '.join(CACHE_TYPES)}")
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[name.upper()]]
+    return int(block), int(size)
+
+
+def row_size(cache_type: str, n: int) -> int:
+    """ggml_row_size(type, n): bytes of n elements = n / block × type size."""
+    block, size = cache_type_size(cache_type)
+    if n % block:
+        raise InvalidInputError(
+            f"a {cache_type} cache needs rows that are a multiple of {block}, this model's are {n}"
+        )
+    return n // block * size
+
+
+@dataclass(frozen=True)
+class LlamaCppOptions:
+    """llama.cpp's flags, by their long names; None = llama.cpp's default (see the module docstring)."""
+
+    ctx_size: int | None = None  # -c: total context over all sequences; None = the model's context_length
+    parallel: int = 1  # -np
+    n_gpu_layers: int | None = None  # -ngl: None = all (llama.cpp's auto offloads every layer that fits)
+    cache_type_k: str = "f16"  # -ctk
+    cache_type_v: str = "f16"  # -ctv
+    flash_attn: str = "auto"  # -fa on|off|auto (auto: on, as CUDA/Metal/Vulkan support it)
+    ubatch_size: int = DEFAULT_UBATCH  # -ub
+    batch_size: int = DEFAULT_BATCH  # -b
+    swa_full: bool = False  # --swa-full
+    no_kv_offload: bool = False  # --no-kv-offload / -nkvo
+    tensor_split: tuple[float, ...] = ()  # -ts: fraction per GPU (default: equal over the GPUs)
+    mmap: bool = True  # --no-mmap turns it off
+    kv_unified: bool = False  # --kv-unified: one KV stream shared by all sequences
+    overhead: int = 512 * 1024**2  # CUDA context + cuBLAS workspace per GPU (not a llama.cpp buffer)
+    preset: str = "llama.cpp"
+
+    @property
+    def flash(self) -> bool:
+        return self.flash_attn != "off"
+
+    def checked(self) -> LlamaCppOptions:
+        for name in ("parallel", "ubatch_size", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1 << 20:
+                raise InvalidInputError(
+                    f"--{name.replace('_', '-')} must be a whole number from 1 to {1 << 20}, not {value!r}"
+                )
+        if self.ctx_size is not None and (
+            isinstance(self.ctx_size, bool)
+            or not isinstance(self.ctx_size, int)
+            or not 0 <= self.ctx_size <= 1 << 24
+        ):
+            raise InvalidInputError(
+                f"--ctx-size must be a whole number from 0 to {1 << 24}, not {self.ctx_size!r}"
+            )
+        if self.n_gpu_layers is not None and (
+            isinstance(self.n_gpu_layers, bool)
+            or not isinstance(self.n_gpu_layers, int)
+            or self.n_gpu_layers < -1
+        ):
+            raise InvalidInputError(
+                f"--n-gpu-layers must be a whole number (or -1 for all), not {self.n_gpu_layers!r}"
+            )
+        if self.flash_attn not in FLASH_ATTN:
+            raise InvalidInputError(
+                f"--flash-attn must be one of {', '.join(FLASH_ATTN)}, not {self.flash_attn!r}"
+            )
+        cache_type_size(self.cache_type_k)
+        cache_type_size(self.cache_type_v)
+        if self.cache_type_v not in ("f32", "f16", "bf16") and not self.flash:
+            # llama.cpp src/llama-context.cpp: "V cache quantization requires flash_attn"
+            raise InvalidInputError(
+                f"-ctv {self.cache_type_v}: a quantized V cache needs flash attention (-fa on)"
+            )
+        if any(not (isinstance(f, int | float) and f >= 0) for f in self.tensor_split) or (
+            self.tensor_split and sum(self.tensor_split) <= 0
+        ):
+            raise InvalidInputError("--tensor-split takes non-negative fractions, e.g. 3,1")
+        return self
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str  # "CUDA0", "CPU"
+    weights: int = 0
+    kv: int = 0
+    state: int = 0
+    compute: int = 0
+    overhead: int = 0
+    layers: tuple[int, ...] = ()
+    output: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv + self.state + self.compute + self.overhead
+
+
+@dataclass(frozen=True)
+class LlamaCppPlan:
+    """Where everything goes for one model file with one set of options."""
+
+    quant: str
+    n_ctx: int  # -c as resolved (the model's context when 0)
+    kv_cells: int  # cells per stream of a full-attention layer (padded)
+    swa_cells: int  # cells per stream of a sliding-window layer
+    n_stream: int
+    n_gpu_layers: int  # as resolved: 0..n_layer+1
+    gpus: tuple[Device, ...]
+    host: Device  # host RAM: weights kept on the CPU (mapped or loaded), KV of CPU layers, CPU compute
+    kv_bytes: int  # all layers, wherever they are
+    k_bytes: int
+    v_bytes: int
+    state_bytes: int
+    weights_bytes: int
+    terms: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (term, formula with its inputs) for --explain
+
+    @property
+    def vram(self) -> int:
+        return max((d.total for d in self.gpus), default=0)
+
+    @property
+    def vram_total(self) -> int:
+        return sum(d.total for d in self.gpus)
+
+
+def pad(n: int, to: int) -> int:
+    return -(-n // to) * to
+
+
+def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> LlamaCppPlan:
+    o = options.checked()
+    n_layer = model.architecture.num_layers
+    n_ctx = o.ctx_size or model.context_length or 4096  # llama.cpp n_ctx 0: n_ctx_train
+    n_pad = 256 if o.flash else 32  # llama-kv-cache.cpp get_padding
+    n_ctx = pad(n_ctx, n_pad)
+    n_stream = 1 if o.kv_unified else o.parallel
+    ubatch = min(o.ubatch_size, o.batch_size)  # llama-context.cpp: n_ubatch = min(n_batch, n_ubatch)
+    cells = n_ctx // n_stream if n_stream > 1 else n_ctx  # n_ctx_seq per stream
+    if n_stream > 1:
+        cells = pad(cells, n_pad)
+    window = model.architecture.sliding_window or 0
+    swa_cells = cells
+    if window and not o.swa_full:
+        swa_cells = min(cells, pad(window * (o.parallel if o.kv_unified else 1) + ubatch, 256))
+
+    ngl = n_layer + 1 if o.n_gpu_layers is None or o.n_gpu_layers < 0 else min(o.n_gpu_layers, n_layer + 1)
+    if num_gpus < 1:
+        raise InvalidInputError(f"--num-gpus must be at least 1, not {num_gpus}")
+    if o.tensor_split and len(o.tensor_split) > num_gpus:
+        raise InvalidInputError(f"--tensor-split names {len(o.tensor_split)} GPUs, --num-gpus is {num_gpus}")
+    fractions = (
+        list(o.tensor_split) + [0.0] * (num_gpus - len(o.tensor_split))
+        if o.tensor_split
+        else [1.0] * num_gpus
+    )
+    total = sum(fractions)
+    splits, acc = [], 0.0
+    for f in fractions:
+        acc += f / total
+        splits.append(acc)
+    i_gpu_start = max(n_layer - ngl, 0)
+    act = min(ngl, n_layer + 1)
+
+    def device_of(il: int) -> int | None:  # None: the CPU
+        if il < i_gpu_start or act == 0:
+            return None
+        return min(bisect.bisect_right(splits, (il - i_gpu_start) / act), num_gpus - 1)
+
+    k_row = [row_size(o.cache_type_k, lk.k_width) if lk.k_width else 0 for lk in model.layer_kv]
+    v_row = [row_size(o.cache_type_v, lk.v_width) if lk.v_width else 0 for lk in model.layer_kv]
+    layer_cells = [swa_cells if lk.sliding else cells for lk in model.layer_kv]
+    k_layer = [k_row[i] * layer_cells[i] * n_stream for i in range(n_layer)]
+    v_layer = [v_row[i] * layer_cells[i] * n_stream for i in range(n_layer)]
+    ssm_layers = [t == "ssm" for t in model.architecture.layer_types]
+    n_ssm = sum(ssm_layers)
+    state_per_layer = (model.state_f32_elements // n_ssm * 4 * o.parallel) if n_ssm else 0
+
+    gpu_w = [0] * num_gpus
+    gpu_kv = [0] * num_gpus
+    gpu_state = [0] * num_gpus
+    gpu_layers: list[list[int]] = [[] for _ in range(num_gpus)]
+    host_w = model.embedding_bytes + model.other_bytes
+    host_kv = host_state = 0
+    for il in range(n_layer):
+        d = device_of(il)
+        kv = k_layer[il] + v_layer[il]
+        st = state_per_layer if ssm_layers[il] else 0
+        if d is None:
+            host_w += model.layer_bytes[il]
+            host_kv += kv
+            host_state += st
+        else:
+            gpu_w[d] += model.layer_bytes[il]
+            gpu_layers[d].append(il)
+            if o.no_kv_offload:
+                host_kv += kv
+                host_state += st
+            else:
+                gpu_kv[d] += kv
+                gpu_state[d] += st
+    out_dev = device_of(n_layer) if ngl > n_layer else None
+    if out_dev is None:
+        host_w += model.output_bytes
+    else:
+        gpu_w[out_dev] += model.output_bytes
+
+    arch = model.architecture
+    h, vocab, heads = arch.hidden_size, model.vocab_size, arch.num_heads
+    attn = 4 * ubatch * (1 + 4 * h + cells * (1 + (0 if o.flash else heads)))
+    logits = 4 * ubatch * (h + vocab)
+    compute = max(attn, logits)
+    gpus = tuple(
+        Device(
+            f"GPU{i}",
+            weights=gpu_w[i],
+            kv=gpu_kv[i],
+            state=gpu_state[i],
+            compute=compute if (gpu_layers[i] or out_dev == i) else 0,
+            overhead=o.overhead,
+            layers=tuple(gpu_layers[i]),
+            output=out_dev == i,
+        )
+        for i in range(num_gpus)
+    )
+    # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend)
+    host_compute = compute if (ngl <= n_layer) else 4 * ubatch * h  # else only the input embedding rows
+    host = Device(
+        "CPU",
+        weights=host_w,
+        kv=host_kv,
+        state=host_state,
+        compute=host_compute,
+        layers=tuple(il for il in range(n_layer) if device_of(il) is None),
+        output=out_dev is None,
+    )
+    k_total, v_total = sum(k_layer), sum(v_layer)
+    terms = [
+        (
+            "n_ctx",
+            f"{o.ctx_size or 0} -> {n_ctx:,} (0 = context_length {model.context_length}; padded to {n_pad})",
+        ),
+        (
+            "kv cells",
+            f"{cells:,} per stream × {n_stream} stream(s); sliding layers {swa_cells:,}"
+            + ("" if window else " (no SWA)"),
+        ),
+        ("K cache", f"Σ_layers row_size({o.cache_type_k}, n_embd_k_gqa) × cells × streams = {k_total:,} B"),
+        (
+            "V cache",
+            f"Σ_layers row_size({o.cache_type_v}, n_embd_v_gqa) × cells × streams = {v_total:,} B"
+            + (" (MLA: none)" if not v_total and k_total else ""),
+        ),
+        (
+            "offload",
+            f"-ngl {ngl}: layers {i_gpu_start}..{n_layer - 1} on GPU"
+            + (", output layer too" if out_dev is not None else "")
+            + "; token_embd on CPU",
+        ),
+        (
+            "compute",
+            f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'})",
+        ),
+        ("overhead", f"{o.overhead:,} B per GPU (CUDA context; not a llama.cpp buffer)"),
+    ]
+    return LlamaCppPlan(
+        quant=model.quant, n_ctx=n_ctx, kv_cells=cells, swa_cells=swa_cells, n_stream=n_stream, n_gpu_layers=ngl,
+        gpus=gpus, host=host, kv_bytes=k_total + v_total, k_bytes=k_total, v_bytes=v_total,
+        state_bytes=state_per_layer * n_ssm, weights_bytes=model.tensor_bytes, terms=terms,
+    )  # fmt: skip
+
+
+def max_gpu_layers(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:
+    """The largest -ngl whose every GPU fits in `usable` bytes, or None when not even -ngl 0 does."""
+    best = None
+    for ngl in range(model.architecture.num_layers + 2):
+        p = plan(model, replace(options, n_gpu_layers=ngl), num_gpus)
+        if all(d.total <= usable for d in p.gpus):
+            best = ngl
+        else:
+            break
+    return best
+
+
+def max_context(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:
+    """The largest -c (a multiple of 256, up to the model's context_length × parallel) that fits fully
+    offloaded (or at options' -ngl), or None when not even 256 does."""
+    limit = (model.context_length or 4096) * options.parallel
+    lo, hi, best = 1, max(1, limit // 256), None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        p = plan(model, replace(options, ctx_size=mid * 256), num_gpus)
+        if all(d.total <= usable for d in p.gpus):
+            best, lo = mid * 256, mid + 1
+        else:
+            hi = mid - 1
+    return best

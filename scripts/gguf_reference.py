@@ -1,0 +1,100 @@
+"""hubmem's GGUF figures against published llama.cpp logs (fixtures/reference/llamacpp_logs.json): the
+README's "GGUF repos" reference table (`make docs`) and tests/test_gguf_reference.py. Each row runs the
+CLI (`--format json`) on the fixture repo of the logged model file with the logged settings."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOGS = ROOT / "fixtures" / "reference" / "llamacpp_logs.json"
+UNITS = {"MiB": 1024**2, "GiB": 1024**3, "B": 10**9, "count": 1}
+FLAGS = {"ctx_size": "-c", "parallel": "-np", "ubatch_size": "-ub", "flash_attn": "-fa"}
+
+Invoke = Callable[[list[str]], str]
+
+
+def entries() -> list[dict]:
+    return json.loads(LOGS.read_text())["entries"]
+
+
+def hubmem_value(row: dict, quantity: str) -> float | dict:
+    if quantity == "kv":
+        return row["kv_bytes"]
+    if quantity == "compute":
+        return max(g["compute"] for g in row["gpus"])
+    if quantity == "weights":
+        return row["weights_bytes"]
+    if quantity == "params":
+        return row["parameters"]
+    if quantity == "repeating_params":
+        return row["repeating_parameters"]
+    if quantity == "tensor_types":
+        return row["tensors_by_type"]
+    raise KeyError(quantity)
+
+
+def comparison(invoke: Invoke) -> list[dict]:
+    """One dict per entry: the entry, hubmem's value in the entry's unit, the error in %."""
+    out = []
+    for e in entries():
+        args = [e["repo"], "--quant", e["quant"], "--format", "json"]
+        for k, v in e["settings"].items():
+            args += [FLAGS[k], str(v)]
+        (row,) = json.loads(invoke(args))["rows"]
+        value = hubmem_value(row, e["quantity"])
+        if isinstance(value, dict):
+            error = 0.0 if value == e["published"] else float("inf")
+            out.append({**e, "hubmem": value, "error_pct": error})
+            continue
+        mine = value / UNITS[e["unit"]]
+        out.append({**e, "hubmem": mine, "error_pct": (mine - e["published"]) / e["published"] * 100})
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    from hubmem.output.tables import render_rows
+
+    def show(v: float | dict, digits: int) -> str:
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {n}" for k, n in sorted(v.items()))
+        return f"{v:,.{digits + 2}f}" if digits else f"{v:,}"
+
+    body = [
+        [
+            f"{r['repo'].split('/')[1]} {r['quant']}",
+            r["quantity"]
+            + (
+                " (" + " ".join(f"{FLAGS[k]} {v}" for k, v in r["settings"].items()) + ")"
+                if r["settings"]
+                else ""
+            ),
+            f"{show(r['published'], r['digits'])} {r['unit']}"
+            if r["unit"] != "count"
+            else show(r["published"], 0),
+            f"{show(r['hubmem'], r['digits'])} {r['unit']}" if r["unit"] != "count" else show(r["hubmem"], 0),
+            f"{r['error_pct']:+.2f} %" if r["error_pct"] != float("inf") else "differs",
+            f"±{r['tolerance_pct']} %",
+            r["source"].split(" ")[0],
+        ]
+        for r in rows
+    ]
+    return render_rows(
+        ["model file", "quantity", "published (llama.cpp log)", "hubmem", "error", "allowed", "source"],
+        body,
+        "markdown",
+    )
+
+
+def main() -> int:
+    from scripts.compare_measured import with_fake_hub
+
+    sys.stdout.write(with_fake_hub(lambda invoke: table(comparison(invoke))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

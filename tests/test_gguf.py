@@ -1,0 +1,429 @@
+"""GGUF repos (llama.cpp / Ollama): headers read by Range from the fake Hub, one row per quant file,
+llama.cpp's memory model. Fixtures: tests/gguf_fixtures.py (written with gguf.GGUFWriter)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from click.testing import CliRunner
+
+import hubmem
+from hubmem.cli import main
+from hubmem.errors import InvalidInputError
+from tests import gguf_fixtures
+
+LLAMA = "bartowski/Llama-3.2-3B-Instruct-GGUF"
+GEMMA = "bartowski/google_gemma-3-4b-it-GGUF"
+QWEN = "unsloth/Qwen3-30B-A3B-GGUF"
+DEEPSEEK = "bartowski/DeepSeek-V2-Lite-Chat-GGUF"
+MAMBA = "hubmem-test/mamba-130m-GGUF"
+
+# Llama 3.2 3B, hand-derived from its config (h 3072, i 8192, 28 layers, KV width 8 × 128 = 1024,
+# vocab 128256): per layer 2 norms 2·3072 + q, o 2·3072² + k, v 2·3072·1024 + gate, up, down 3·3072·8192
+# = 6,144 + 18,874,368 + 6,291,456 + 75,497,472 = 100,669,440; × 28 = 2,818,744,320; + token_embd
+# 3072·128256 = 394,002,432 + output_norm 3,072 + rope_freqs 64 = 3,212,749,888 (the Hub's safetensors
+# count, 3,212,749,824, + the 64 RoPE factors llama.cpp's converter adds).
+LLAMA_PARAMS = 3_212_749_888
+LLAMA_LAYER_F16 = (18_874_368 + 6_291_456 + 75_497_472) * 2 + 6_144 * 4  # 201,351,168 bytes per F16 layer
+
+
+@pytest.fixture
+def gguf_hub(fake_hub):
+    return fake_hub  # the GGUF repos are registered on the session's fake Hub (tests/conftest.py)
+
+
+def test_llama_repo_one_row_per_quant_file_with_exact_counts(gguf_hub):
+    est = hubmem.estimate(LLAMA, ctx_size=4096)
+    assert [r.model.quant for r in est.rows] == ["F16", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
+    assert {r.model.parameters for r in est.rows} == {LLAMA_PARAMS}
+    q4 = est.row("Q4_K_M").model
+    # Q4_K_M (llama-quant.cpp): use_more_bits picks 14 of 28 layers (0-2, 5, 8, ..., 23, 24-27) whose
+    # attn_v (3,145,728) and ffn_down (25,165,824) are Q6_K; the tied token_embd is the output: Q6_K.
+    q6_params = 14 * (3_145_728 + 25_165_824) + 394_002_432
+    f32_params = 28 * 6_144 + 3_072 + 64
+    q4_params = LLAMA_PARAMS - q6_params - f32_params
+    assert q4.params_by_type == {"F32": f32_params, "Q4_K": q4_params, "Q6_K": q6_params}
+    # Q4_K: 144 bytes per 256 elements, Q6_K: 210 per 256 (gguf.GGML_QUANT_SIZES)
+    assert q4.bytes_by_type == {
+        "F32": f32_params * 4,
+        "Q4_K": q4_params // 256 * 144,
+        "Q6_K": q6_params // 256 * 210,
+    }
+    assert q4.tensor_bytes == 2_011_539_712
+    assert round(q4.bits_per_weight, 3) == 5.009
+    # the file: header region + every tensor padded to 32 bytes
+    assert q4.file_bytes is not None and 0 < q4.file_bytes - q4.tensor_bytes < 1024**2
+    # llama.cpp f16 KV at -c 4096: 28 layers × 4096 cells × (1024 K + 1024 V) × 2 bytes
+    assert est.row("Q4_K_M").plan.kv_bytes == 28 * 4096 * 2048 * 2 == 469_762_048
+    assert gguf_hub.weights_downloads() == []
+
+
+@pytest.mark.parametrize(
+    ("ctk", "ctv", "fa", "expected"),
+    [
+        ("f16", "f16", "on", 28 * 4096 * (1024 * 2) * 2),
+        # q8_0: 34 bytes per 32 elements -> a 1024 row is 1,088 bytes
+        ("q8_0", "q8_0", "on", 28 * 4096 * 1088 * 2),
+        # q4_0: 18 per 32 -> 576; q5_1: 24 per 32 -> 768; iq4_nl: 18 per 32 -> 576
+        ("q4_0", "q4_0", "on", 28 * 4096 * 576 * 2),
+        ("q8_0", "q5_1", "on", 28 * 4096 * (1088 + 768)),
+        ("f32", "iq4_nl", "on", 28 * 4096 * (4096 + 576)),
+        ("bf16", "f16", "off", 28 * 4096 * 2048 * 2),
+    ],
+)
+def test_kv_bytes_per_cache_type(gguf_hub, ctk, ctv, fa, expected):
+    est = hubmem.estimate(
+        LLAMA, quant="Q4_K_M", ctx_size=4096, cache_type_k=ctk, cache_type_v=ctv, flash_attn=fa
+    )
+    assert est.rows[0].plan.kv_bytes == expected
+
+
+def test_quantized_v_cache_needs_flash_attention(gguf_hub):
+    with pytest.raises(InvalidInputError, match="quantized V cache needs flash attention"):
+        hubmem.estimate(LLAMA, cache_type_v="q4_0", flash_attn="off")
+
+
+def test_partial_offload_splits_layers_between_gpu_and_host(gguf_hub):
+    p = hubmem.estimate(LLAMA + ":F16", ctx_size=4096, n_gpu_layers=14).rows[0].plan
+    gpu = p.gpus[0]
+    # -ngl 14: layers 14..27 on the GPU (i_gpu_start = 28 - 14), the output layer not (ngl <= n_layer)
+    assert gpu.layers == tuple(range(14, 28))
+    assert gpu.weights == 14 * LLAMA_LAYER_F16
+    assert gpu.kv == 14 * 4096 * 2048 * 2
+    # host: token_embd (F16, always on the CPU) + rope_freqs + the 14 other layers + output_norm
+    assert p.host.weights == 394_002_432 * 2 + 64 * 4 + 14 * LLAMA_LAYER_F16 + 3_072 * 4
+    assert p.host.kv == 14 * 4096 * 2048 * 2
+
+
+def test_tensor_split_over_two_gpus(gguf_hub):
+    p = (
+        hubmem.estimate(LLAMA + ":F16", ctx_size=4096, tensor_split="3,1", gpu_memory="80GiB", num_gpus=2)
+        .rows[0]
+        .plan
+    )
+    # act = 29 offloaded (28 layers + output); layer il on GPU0 while il/29 < 0.75 (llama.cpp upper_bound)
+    assert p.gpus[0].layers == tuple(range(22)) and p.gpus[1].layers == tuple(range(22, 28))
+    assert p.gpus[1].output and not p.gpus[0].output
+    assert p.gpus[0].weights == 22 * LLAMA_LAYER_F16
+
+
+def test_quant_pick_and_unknown_quant(gguf_hub):
+    assert [r.model.quant for r in hubmem.estimate(LLAMA, quant="q8_0").rows] == ["Q8_0"]
+    with pytest.raises(
+        InvalidInputError, match=r"--quant Q9_K: no such GGUF file in the repo \(quants: F16, Q4_K_M"
+    ):
+        hubmem.estimate(LLAMA, quant="Q9_K")
+
+
+def test_gemma3_sliding_window_cache(gguf_hub):
+    # 34 layers, every 6th full (llama.cpp set_swa_pattern(6)): layers 5, 11, 17, 23, 29 -> 5 full, 29 sliding;
+    # K = V = 4 heads × 256 = 1024 wide, f16: 4,096 bytes per cell per layer
+    est = hubmem.estimate(GEMMA, quant="Q4_K_M", ctx_size=32768)
+    swa = min(32768, -(-(1024 + 512) // 256) * 256)  # n_swa + n_ubatch, padded to 256: 1,536 cells
+    assert est.rows[0].plan.swa_cells == swa == 1536
+    assert est.rows[0].plan.kv_bytes == 5 * 32768 * 4096 + 29 * 1536 * 4096 == 853_540_864
+    full = hubmem.estimate(GEMMA, quant="Q4_K_M", ctx_size=32768, swa_full=True)
+    assert full.rows[0].plan.kv_bytes == 34 * 32768 * 4096
+
+
+def test_deepseek_mla_caches_the_latent_once(gguf_hub):
+    est = hubmem.estimate(DEEPSEEK, ctx_size=4096)
+    # MLA (key_length_mla present): K = kv_lora_rank 512 + rope 64 = 576 per token, one head, no V
+    assert est.rows[0].plan.kv_bytes == 27 * 4096 * 576 * 2 == 127_401_984
+    assert est.rows[0].plan.v_bytes == 0
+    assert est.rows[0].model.architecture.mla is not None
+
+
+def test_qwen3_moe_total_and_active(gguf_hub):
+    m = hubmem.estimate(QWEN, ctx_size=4096).rows[0].model
+    # per layer: norms 2·2048 + q/k norms 2·128 + q, o 2·2048·4096 + k, v 2·2048·512 + router 2048·128
+    # + 128 experts × 3·2048·768 = 623,120,640; × 48 + token_embd + output 2·2048·151936 + output_norm
+    assert m.parameters == 48 * 623_120_640 + 2 * 2048 * 151936 + 2048 == 30_532_122_624
+    # active: the routed experts a token skips (120 of 128) are left out: 3.35B (published "3.3B activated")
+    assert m.active_parameters == 30_532_122_624 - 48 * 603_979_776 * 120 // 128 == 3_353_032_704
+
+
+def test_mamba_state_not_kv(gguf_hub):
+    p = hubmem.estimate(MAMBA, ctx_size=4096, parallel=2).rows[0].plan
+    assert p.kv_bytes == 0
+    # llama.cpp recurrent state, f32: r = (4 - 1)·1536, s = 16·1536 per layer, 24 layers, 2 sequences
+    assert p.state_bytes == 24 * (3 * 1536 + 16 * 1536) * 4 * 2 == 5_603_328
+
+
+def test_cli_rows_and_best_file(gguf_hub):
+    result = CliRunner().invoke(main, [LLAMA, "-c", "8192", "--gpu-memory", "6GiB"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{LLAMA}: 5 GGUF model file(s), llama — 3.21B params, 28 layers")
+    assert lines[1] == "llama.cpp: -c 8,192 -np 1 -ngl all -ctk f16 -ctv f16 -fa auto -ub 512"
+    assert any(line.startswith("Q4_K_M ") for line in lines)
+    assert lines[-1] == "best file for 1× custom GPU (6.00 GiB usable) at -c 8,192: Q8_0"
+
+
+def test_option_for_gguf_only_on_a_safetensors_repo(fake_hub):
+    with pytest.raises(InvalidInputError, match="has no GGUF files"):
+        hubmem.estimate("openai-community/gpt2", ctx_size=4096)
+
+
+# --- local files, split files, projectors ------------------------------------------------------------
+
+
+def _write_local(folder, files: dict[str, bytes], sizes: dict[str, int]) -> None:
+    folder.mkdir(exist_ok=True)
+    for name, head in files.items():
+        with open(folder / name, "wb") as f:
+            f.write(head)
+            f.truncate(sizes[name])  # sparse: the tensor data is never written
+
+
+def test_local_gguf_file_and_folder(tmp_path):
+    files, sizes = gguf_fixtures.built_repo(LLAMA)
+    _write_local(tmp_path / "m", files, sizes)
+    one = tmp_path / "m" / "Llama-3.2-3B-Instruct-Q4_K_M.gguf"
+    est = hubmem.estimate(str(one), ctx_size=4096)
+    assert [r.model.quant for r in est.rows] == ["Q4_K_M"]
+    assert est.rows[0].model.file_bytes == sizes[one.name]
+    folder = hubmem.estimate(str(tmp_path / "m"), ctx_size=4096)
+    assert [r.model.quant for r in folder.rows] == ["F16", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
+    assert folder.row("Q4_K_M").model.tensor_bytes == est.rows[0].model.tensor_bytes == 2_011_539_712
+
+
+def test_split_files_are_one_model_and_mmproj_attaches(tmp_path):
+    spec = gguf_fixtures.llama32_3b()
+    tensors = gguf_fixtures.typed_tensors(spec, "Q8_0")
+    half = len(tensors) // 2
+    kv = [
+        *spec["kv"],
+        ("split.count", 2, "u32"),
+        ("split.no", 0, "u32"),
+        ("split.tensors.count", len(tensors), "u32"),
+    ]
+    head1, data1 = gguf_fixtures.header_bytes(kv, tensors[:half], (8192, 8192))
+    kv2 = [("general.architecture", "llama", "str"), ("split.count", 2, "u32"), ("split.no", 1, "u32"),
+           ("split.tensors.count", len(tensors), "u32")]  # fmt: skip
+    head2, data2 = gguf_fixtures.header_bytes(kv2, tensors[half:], None)
+    proj_head, proj_data = gguf_fixtures.header_bytes(
+        [("general.architecture", "clip", "str")], [("mm.input_projection.weight", (1152, 3072), "F16")], None
+    )
+    files = {
+        "L-Q8_0-00001-of-00002.gguf": head1,
+        "L-Q8_0-00002-of-00002.gguf": head2,
+        "mmproj-L-f16.gguf": proj_head,
+    }
+    sizes = {
+        "L-Q8_0-00001-of-00002.gguf": len(head1) + data1,
+        "L-Q8_0-00002-of-00002.gguf": len(head2) + data2,
+        "mmproj-L-f16.gguf": len(proj_head) + proj_data,
+    }
+    _write_local(tmp_path / "s", files, sizes)
+    est = hubmem.estimate(str(tmp_path / "s"), ctx_size=4096)
+    (row,) = est.rows
+    assert row.model.quant == "Q8_0" and row.model.paths == tuple(sorted(files)[:2])
+    assert row.model.parameters == LLAMA_PARAMS
+    assert row.model.file_bytes == sizes["L-Q8_0-00001-of-00002.gguf"] + sizes["L-Q8_0-00002-of-00002.gguf"]
+    assert row.model.projector == ("mmproj-L-f16.gguf", 1152 * 3072 * 2)
+    assert est.projectors == ("mmproj-L-f16.gguf",)
+
+
+def test_split_set_missing_a_part(tmp_path):
+    spec = gguf_fixtures.llama32_3b()
+    kv = [*spec["kv"], ("split.count", 3, "u32")]
+    head, data = gguf_fixtures.header_bytes(kv, gguf_fixtures.typed_tensors(spec, "Q8_0"), None)
+    _write_local(
+        tmp_path / "x", {"L-Q8_0-00001-of-00003.gguf": head}, {"L-Q8_0-00001-of-00003.gguf": len(head) + data}
+    )
+    result = CliRunner().invoke(main, [str(tmp_path / "x")])
+    assert result.exit_code == 15
+    assert result.stderr == "Error: 'L-Q8_0-00001-of-00003.gguf': split.count says 3 files, the repo has 1\n"
+
+
+# --- bad headers: one line, exit 15 (17 for an unknown tensor type), never a traceback ----------------
+
+
+def _bad(tmp_path, raw: bytes, size: int | None = None):
+    path = tmp_path / "bad.gguf"
+    with open(path, "wb") as f:
+        f.write(raw)
+        f.truncate(size if size is not None else len(raw))
+    return CliRunner().invoke(main, [str(path)])
+
+
+def _small_header() -> bytes:
+    head, _ = gguf_fixtures.header_bytes(
+        [("general.architecture", "llama", "str"), ("llama.block_count", 1, "u32")],
+        [("blk.0.attn_norm.weight", (64,), "F32")],
+        None,
+    )
+    return head
+
+
+def test_truncated_header(tmp_path):
+    files, sizes = gguf_fixtures.built_repo(LLAMA)
+    head = files["Llama-3.2-3B-Instruct-Q4_K_M.gguf"]
+    result = _bad(tmp_path, head[: len(head) // 2])
+    assert result.exit_code == 15
+    assert result.stderr.startswith("Error: 'bad.gguf': GGUF header truncated at byte ")
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        (lambda h: b"GGUX" + h[4:], "Error: 'bad.gguf': not a GGUF file (magic 0x58554747)\n"),
+        (
+            lambda h: h[:4] + struct.pack("<I", 7) + h[8:],
+            "Error: 'bad.gguf': GGUF version 7 is not one the gguf package reads (2, 3)\n",
+        ),
+        (
+            lambda h: h[:8] + struct.pack("<Q", 2**40) + h[16:],
+            "Error: 'bad.gguf': GGUF header claims 1,099,511,627,776 tensors and 2 keys: corrupt\n",
+        ),
+        # the first key's length (offset 24) claims 2^60 bytes
+        (
+            lambda h: h[:24] + struct.pack("<Q", 2**60) + h[32:],
+            "Error: 'bad.gguf': a key claims a string of 1,152,921,504,606,846,976 bytes\n",
+        ),
+    ],
+)
+def test_corrupt_headers(tmp_path, patch, message):
+    result = _bad(tmp_path, patch(_small_header()))
+    assert (result.exit_code, result.stderr) == (15, message)
+
+
+def test_unknown_tensor_type_and_absurd_shape(tmp_path):
+    head = _small_header()
+    # a tensor info: name, u32 n_dims, n_dims × u64 ne, u32 type, u64 offset
+    i = head.index(b"blk.0.attn_norm.weight") + len(b"blk.0.attn_norm.weight") + 4 + 8  # n_dims, ne[0]
+    unknown = head[:i] + struct.pack("<I", 250) + head[i + 4 :]
+    result = _bad(tmp_path, unknown)
+    assert (result.exit_code, result.stderr) == (
+        17,
+        "Error: 'bad.gguf': tensor 'blk.0.attn_norm.weight' has GGML type 250, unknown to the gguf package\n",
+    )
+    j = head.index(b"blk.0.attn_norm.weight") + len(b"blk.0.attn_norm.weight")
+    five_dims = head[:j] + struct.pack("<I", 5) + head[j + 4 :]
+    assert (
+        _bad(tmp_path, five_dims).stderr
+        == "Error: 'bad.gguf': tensor 'blk.0.attn_norm.weight' has 5 dimensions (ggml: 1 to 4)\n"
+    )
+
+
+def test_tensor_infos_larger_than_the_file(tmp_path):
+    head = _small_header()
+    result = _bad(tmp_path, head, len(head) + 100)  # the F32 tensor of 64 needs 256 bytes
+    assert (result.exit_code, result.stderr) == (
+        15,
+        f"Error: 'bad.gguf': its tensor infos describe {len(head) + 256:,} bytes, the file has {len(head) + 100:,}\n",
+    )
+
+
+# --- reverse solves, presets, a repo with both formats ------------------------------------------------
+
+
+def test_largest_ngl_that_fits(gguf_hub):
+    # F16 at -c 4096, fa on: per offloaded layer 201,351,168 weights + 4096 × 2048 × 2 = 16,777,216 KV;
+    # compute = max(4·512·(1 + 4·3072 + 4096), 4·512·(3072 + 128256)) = 268,959,744; CUDA context 512 MiB.
+    # 4 GiB: (4,294,967,296 - 268,959,744 - 536,870,912) / 218,128,384 = 15.99 -> -ngl 15
+    est = hubmem.estimate(LLAMA, quant="F16", ctx_size=4096, gpu_memory="4GiB")
+    row = est.rows[0]
+    assert row.max_gpu_layers == 15
+    assert row.fits is False
+    assert est.best is None
+
+
+def test_largest_context_that_fits(gguf_hub):
+    # Q4_K_M fully offloaded: weights less token_embd (Q6_K, 323,205,120) and rope_freqs (256) =
+    # 1,688,334,336; KV 28 × 4,096 = 114,688 bytes per cell; compute 268,959,744 (logits: below
+    # ~119k cells the f32 logits of a ubatch outweigh the mask). 3 GiB: (3,221,225,472 - 1,688,334,336
+    # - 536,870,912 - 268,959,744) / 114,688 = 6,339 cells -> -c 6,144 (multiples of 256)
+    est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=4096, gpu_memory="3GiB")
+    assert est.rows[0].max_ctx_size == 6144
+    assert est.rows[0].fits is True
+    assert est.best == "Q4_K_M"
+
+
+def test_best_quant_is_the_largest_that_fits(gguf_hub):
+    # at -c 4096 on 4 GiB: Q8_0 needs 3,414,061,312 - token_embd Q8_0 (394,002,432 / 32 × 34 =
+    # 418,627,584) - 256 + 469,762,048 KV + 268,959,744 + 536,870,912 = 4,270,025,216 <= 4,294,967,296
+    est = hubmem.estimate(LLAMA, ctx_size=4096, gpu_memory="4GiB")
+    assert (
+        est.row("Q8_0").plan.vram
+        == 3_414_061_312 - 418_627_584 - 256 + 469_762_048 + 268_959_744 + 536_870_912
+    )
+    assert [r.model.quant for r in est.rows if r.fits] == ["Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
+    assert est.best == "Q8_0"
+
+
+def test_ollama_preset(gguf_hub):
+    est = hubmem.estimate(LLAMA, quant="Q4_K_M", runtime="ollama")
+    p, o = est.rows[0].plan, est.options
+    assert (o.ctx_size, o.parallel, o.flash_attn, o.ubatch_size, o.cache_type_k) == (
+        4096,
+        1,
+        "off",
+        512,
+        "f16",
+    )
+    assert p.n_ctx == 4096 and p.kv_bytes == 469_762_048
+    # fa off: the f32 KQ of a ubatch, 4·512·(1 + 4·3072 + 4096·(1 + 24)) = 234,883,072, under the logits
+    assert p.gpus[0].compute == 268_959_744
+    with pytest.raises(InvalidInputError, match="a quantized V cache needs flash attention"):
+        hubmem.estimate(LLAMA, runtime="ollama", cache_type_v="q8_0")
+    assert (
+        hubmem.estimate(LLAMA, quant="Q4_K_M", runtime="ollama", flash_attn="on", cache_type_v="q8_0")
+        .rows[0]
+        .plan.v_bytes
+        == 28 * 4096 * 1088
+    )
+
+
+def test_parallel_sequences_split_the_context(gguf_hub):
+    # -c 8192 -np 4: 4 streams of 2,048 cells (llama.cpp n_ctx_seq = n_ctx / n_seq): same total KV
+    p = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=8192, parallel=4).rows[0].plan
+    assert (p.kv_cells, p.n_stream, p.kv_bytes) == (2048, 4, 28 * 8192 * 2048 * 2)
+
+
+def test_no_kv_offload_keeps_the_cache_in_host_ram(gguf_hub):
+    p = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=4096, no_kv_offload=True).rows[0].plan
+    assert p.gpus[0].kv == 0 and p.host.kv == 469_762_048
+
+
+def test_repo_with_safetensors_and_gguf_offers_both(fake_hub):
+    files, sizes = gguf_fixtures.built_repo(LLAMA)
+    gpt2 = fake_hub.repo("openai-community/gpt2")
+    both = {p: f.head for p, f in gpt2.files.items() if p != ".gitattributes"}
+    both["gpt2-Q8_0.gguf"] = files["Llama-3.2-3B-Instruct-Q8_0.gguf"]
+    fake_hub.add_repo(
+        "acme/both",
+        files=both,
+        hub={
+            "file_sizes": {
+                "gpt2-Q8_0.gguf": sizes["Llama-3.2-3B-Instruct-Q8_0.gguf"],
+                **{p: f.size for p, f in gpt2.files.items()},
+            }
+        },
+    )
+    plain = hubmem.estimate("acme/both")
+    assert plain.weights_format == "safetensors"
+    assert (
+        plain.warnings[0]
+        == "'acme/both' also holds 1 GGUF file(s): --quant NAME (or a llama.cpp flag) estimates those"
+    )
+    gguf = hubmem.estimate("acme/both", quant="Q8_0", ctx_size=4096)
+    assert [r.model.quant for r in gguf.rows] == ["Q8_0"]
+    assert hubmem.estimate("acme/both").weights_format == "safetensors"  # the two readings are cached apart
+
+
+def test_apple_unified_memory_targets(gguf_hub):
+    from hubmem.fit.gpus import find_gpu
+
+    # Metal's working set, as ggml_metal_init logs it: 3/4 of an M2 Ultra's 192 GiB, 2/3 of an M1 Max's 32
+    assert find_gpu("m2-ultra-192gb").usable_bytes == 147_456 * 1024**2
+    assert find_gpu("m1 max").usable_bytes == round(21845.34 * 1024**2)
+    assert find_gpu("m4-max-128gb").usable_bytes == 96 * 1024**3  # the 3/4 rule: no log on record
+    est = hubmem.estimate(QWEN, ctx_size=32768, gpu="m2-ultra-192gb")
+    assert est.rows[0].fits is True and est.best == "Q4_K_M"
+    small = hubmem.estimate(QWEN, ctx_size=32768, gpu="m1-pro-16gb")
+    assert small.rows[0].fits is False and small.best is None
+    assert 0 < small.rows[0].max_gpu_layers < 48
