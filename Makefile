@@ -41,8 +41,9 @@ format: $(BIN)/mypy
 bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency
 	$(BIN)/python -m scripts.bench
 
-fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
+fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process, then issue 11's hostile catalogue (scripts/hostile.py)
 	$(BIN)/python -m scripts.fuzz --cases 20000
+	$(BIN)/python -m scripts.hostile
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current)
 	$(BIN)/python -m scripts.docs --write

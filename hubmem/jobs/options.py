@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from hubmem.bounds import OPTION_MAXIMA, at_most
 from hubmem.choices import ATTENTION, KV_DTYPES, STATE_DTYPES, TRAIN_MODES
 from hubmem.dtypes import PRECISION_ALIASES
 from hubmem.errors import InvalidInputError
@@ -85,6 +86,7 @@ def parameter_count(value: int | float | str) -> int:
         raise InvalidInputError(f"--params must be a finite count, not '{value}'")
     if number < 1:
         raise InvalidInputError("--params must be at least 1")
+    at_most(round(number), "params")
     return round(number)
 
 
@@ -100,6 +102,8 @@ def _integer(value: Any, name: str, minimum: int) -> int:
         raise InvalidInputError(f"{flag(name)} takes a whole number, not {value!r}")
     if value < minimum:
         raise InvalidInputError(f"{flag(name)} must be at least {minimum}")
+    if name in OPTION_MAXIMA:
+        at_most(value, name)
     return value
 
 
@@ -142,6 +146,8 @@ class InferenceOptions:
             or factor < 1
         ):
             raise InvalidInputError(f"--serving-factor must be a finite number of at least 1, not {factor!r}")
+        if factor is not None:
+            at_most(factor, "serving_factor")
         if self.params is not None:
             _integer(self.params, "params", 1)
 
