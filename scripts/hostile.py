@@ -241,6 +241,19 @@ def hub_cases() -> list[Case]:
             ),
         ),
         Case(
+            "status line and headers one byte every 0.2 s, --timeout 1",
+            ["acme/dripheaders", "--timeout", "1"],
+            21,
+            fault(
+                repo("acme/dripheaders"),
+                (
+                    "hostile",
+                    ("acme/dripheaders/resolve/main/config.json", "drip-headers"),
+                    {"method": "GET", "interval": 0.2},
+                ),
+            ),
+        ),
+        Case(
             "silent Hub, --timeout 1",
             ["acme/silent", "--timeout", "1"],
             21,
