@@ -4,7 +4,7 @@ local folder, every run given the fake Hub's test token in one of its forms (as 
 newline, carriage return or space).
 
 Per case: the exit code it must end with (a documented one), exactly one line on stderr unless it
-succeeds, its peak RSS (the child's own, from wait4) under 300 MB, its wall time under 60 s (else a
+succeeds, its peak RSS (the child's own VmHWM) under 300 MB, its wall time under 60 s (else a
 hang, killed), and the token in no form in stdout, stderr or any file written under $HF_HOME; and
 nothing written outside $HF_HOME/hubmem/. Then the parent kills: `hubmem audit` with its forked fetch
 helpers blocked in their requests, the parent alone killed with TERM, HUP and KILL; no helper may
@@ -343,6 +343,43 @@ def hub_cases() -> list[Case]:
     ]
 
 
+def measured_cli(report: Path) -> list[str]:
+    """The command running `hubmem` whose every process (the CLI and its forked fetch helpers, which
+    hold what they read) writes its own peak RSS in bytes to `report`.PID when it ends (sys.exit, or
+    os._exit as `hubmem audit` and the helpers leave): VmHWM of /proc/self/status, the high-water mark
+    of that process's memory. (wait4's ru_maxrss would not do: Linux carries the parent's peak across
+    fork and exec, so a child of a 400 MB pytest worker "peaks" at 400 MB.)"""
+    code = (
+        "import atexit, os, sys\n"
+        "def peak():\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        kib = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))\n"
+        f"    with open({str(report)!r} + '.' + str(os.getpid()), 'w') as out:\n"
+        "        out.write(str(kib * 1024))\n"
+        "atexit.register(peak)\n"
+        "_exit = os._exit\n"
+        "def leave(code):\n"
+        "    peak()\n"
+        "    _exit(code)\n"
+        "os._exit = leave\n"
+        "from hubmem.cli import main\n"
+        "sys.argv[0] = 'hubmem'\n"
+        "main()\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def peak_of(report: Path) -> int:
+    """The largest peak any process of a `measured_cli` run wrote (0: each was killed first)."""
+    peaks = [0]
+    for path in report.parent.glob(report.name + ".*"):
+        try:
+            peaks.append(int(path.read_text()))
+        except ValueError:
+            pass
+    return max(peaks)
+
+
 def run(case: Case, hub: FakeHub, home: Path, form: str) -> Outcome:
     args = [*case.args, "--token", form.format(TEST_TOKEN)] if case.token else case.args
     env = {
@@ -356,19 +393,23 @@ def run(case: Case, hub: FakeHub, home: Path, form: str) -> Outcome:
         **case.env,
     }
     env.pop("HF_HUB_OFFLINE", None) if "HF_HUB_OFFLINE" not in case.env else None
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        report = Path(tmp) / "peak"
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "hubmem.cli", *args], env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen([*measured_cli(report), *args], env=env, stdout=out, stderr=err)
         timer = threading.Timer(WALL_LIMIT, proc.kill)
         timer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - start
+        rss = peak_of(report)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    rss = usage.ru_maxrss * 1024  # Linux: kibibytes
     problems = []
     code = None if wall >= WALL_LIMIT else proc.returncode
     if code is None:
