@@ -344,19 +344,28 @@ def hub_cases() -> list[Case]:
 
 
 def measured_cli(report: Path) -> list[str]:
-    """The command running `hubmem` whose every process (the CLI and its forked fetch helpers, which
-    hold what they read) writes its own peak RSS in bytes to `report`.PID when it ends (sys.exit, or
-    os._exit as `hubmem audit` and the helpers leave): VmHWM of /proc/self/status, the high-water mark
-    of that process's memory. (wait4's ru_maxrss would not do: Linux carries the parent's peak across
-    fork and exec, so a child of a 400 MB pytest worker "peaks" at 400 MB.)"""
+    """The command running `hubmem` that writes its peak RSS in bytes to `report`.PID: VmHWM of
+    /proc/self/status (the high-water mark of the process's memory), every 20 ms from a thread and once
+    more when it ends (sys.exit, or os._exit as `hubmem audit` leaves). That thread running, hubmem
+    forks no fetch helper (hubmem.hub.batch.helper_count: never from a process with a thread, as on one
+    CPU), so what a run reads is held by the measured process. (wait4's ru_maxrss would not do: Linux
+    carries the parent's peak across fork and exec, so a child of a 400 MB pytest worker "peaks" at
+    400 MB.)"""
     code = (
-        "import atexit, os, sys\n"
+        "import os, sys, threading, time\n"
         "def peak():\n"
         "    with open('/proc/self/status') as f:\n"
         "        kib = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))\n"
-        f"    with open({str(report)!r} + '.' + str(os.getpid()), 'w') as out:\n"
+        f"    path = {str(report)!r} + '.' + str(os.getpid())\n"
+        "    tmp = path + '.' + str(threading.get_ident())\n"  # written whole, then renamed: atomic
+        "    with open(tmp, 'w') as out:\n"
         "        out.write(str(kib * 1024))\n"
-        "atexit.register(peak)\n"
+        "    os.replace(tmp, path)\n"
+        "def sample():\n"
+        "    while True:\n"
+        "        peak()\n"
+        "        time.sleep(0.02)\n"
+        "threading.Thread(target=sample, daemon=True).start()\n"
         "_exit = os._exit\n"
         "def leave(code):\n"
         "    peak()\n"
@@ -364,7 +373,10 @@ def measured_cli(report: Path) -> list[str]:
         "os._exit = leave\n"
         "from hubmem.cli import main\n"
         "sys.argv[0] = 'hubmem'\n"
-        "main()\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    peak()\n"
     )
     return [sys.executable, "-c", code]
 
@@ -373,6 +385,8 @@ def peak_of(report: Path) -> int:
     """The largest peak any process of a `measured_cli` run wrote (0: each was killed first)."""
     peaks = [0]
     for path in report.parent.glob(report.name + ".*"):
+        if path.name.count(".") > 1:  # a sample being written
+            continue
         try:
             peaks.append(int(path.read_text()))
         except ValueError:
