@@ -42,8 +42,9 @@ bench: install  ## round trips and wall time per model against the fake Hub with
 	$(BIN)/python -m scripts.bench
 	$(BIN)/python -m scripts.bench_scale
 
-fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process: uncaught exceptions, bad figures, slow cases
+fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process, then issue 11's hostile catalogue (scripts/hostile.py)
 	$(BIN)/python -m scripts.fuzz --cases 20000
+	$(BIN)/python -m scripts.hostile
 
 docs: install  ## regenerate the README's generated blocks (tests/test_docs.py checks they are current) and the audit report's screenshot
 	$(BIN)/python -m scripts.docs --write

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubmem.bounds import at_most
 from hubmem.errors import InvalidInputError
 from hubmem.fit.verdicts import Target, target
 from hubmem.hub.fetch import DEFAULT_TIMEOUT, RepoSnapshot
@@ -51,6 +52,7 @@ def _fetch(
 
     if not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
         raise InvalidInputError(f"--timeout must be a positive number of seconds, not {timeout!r}")
+    at_most(timeout, "timeout")
     token = clean_token(token)  # before a helper forks: it inherits the secret to redact
     repo, revision = split_revision(repo, revision)
     return fetch_snapshot(

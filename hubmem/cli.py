@@ -144,7 +144,7 @@ hub_options = options(
         type=float,
         default=10.0,
         show_default=True,
-        help="Seconds to wait for each Hub response.",
+        help="Seconds each Hub request may take, first byte to last (then retried, 3 times at most).",
     ),
 )
 

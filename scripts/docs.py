@@ -194,7 +194,8 @@ def model_blocks(invoke: Invoke) -> dict[str, str]:
 def input_limits() -> str:
     """The config.json fields hubmem checks and what each accepts (hubmem.model.config_check), then the
     safetensors header limits (hubmem.hub.header_check)."""
-    from hubmem.hub import header_check
+    from hubmem import bounds
+    from hubmem.hub import bounded, header_check
     from hubmem.model import config_check
     from hubmem.output.tables import render_rows
 
@@ -205,6 +206,14 @@ def input_limits() -> str:
             "`shape`, `data_offsets`",
             f"non-negative integers of at most {header_check.MAX_INT_DIGITS} digits; at most "
             f"{header_check.MAX_TENSOR_ELEMENTS:,} elements (and each dimension) per tensor",
+        ]
+    )
+    rows += bounds.limits_rows()
+    rows.append(
+        [
+            "the Hub's answers",
+            "every response body",
+            f"at most {bounded.MAX_ANSWER_BYTES:,} bytes (decoded), or the Range asked for; whole within --timeout",
         ]
     )
     return render_rows(["checked", "fields", "accepted"], rows, "markdown")

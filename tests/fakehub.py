@@ -535,7 +535,7 @@ class Fault:
     remaining: int | None = None  # None: forever
     headers: dict[str, str] = field(default_factory=dict)
     hits: int = 0
-    mode: str | None = None  # hostile: "ignore-range", "endless" or "drip" (see FakeHub.hostile)
+    mode: str | None = None  # hostile: "ignore-range", "endless", "drip", "drip-headers" (FakeHub.hostile)
     interval: float = 1.0  # drip: seconds between two bytes
 
     def matches(self, method: str, url: str) -> bool:
@@ -859,10 +859,11 @@ class FakeHub:
         - ``"ignore-range"``: the whole file with a 200, as if no Range had been sent, with no cap on weights;
         - ``"endless"``: the answer's status and body, without Content-Length, followed by ``0`` bytes that
           never end (until the client hangs up, ``reset``, or 64 GiB);
-        - ``"drip"``: the answer as usual, its body one byte every ``interval`` seconds.
+        - ``"drip"``: the answer as usual, its body one byte every ``interval`` seconds;
+        - ``"drip-headers"``: the same from the status line on, headers included.
 
         ``sent`` in the request log says how many body bytes the socket took before the client hung up."""
-        if mode not in ("ignore-range", "endless", "drip"):
+        if mode not in ("ignore-range", "endless", "drip", "drip-headers"):
             raise ValueError(f"unknown hostile mode {mode!r}")
         fault = Fault(path_substring, method, remaining=times, mode=mode, interval=interval)
         with self._lock:
@@ -1011,6 +1012,18 @@ class FakeHub:
             else reply.file.read(reply.start, min(reply.stop, reply.start + (1 << 20)))
         )
         handler.close_connection = True
+        if fault.mode == "drip-headers":
+            head = f"HTTP/1.1 {reply.status} Dripping\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in reply.headers
+            )
+            raw = (head + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+            for i in range(len(raw)):
+                if wake.wait(fault.interval):
+                    return
+                handler.wfile.write(raw[i : i + 1])
+                handler.wfile.flush()
+                entry.sent += 1
+            return
         handler.send_response(reply.status)
         for key, value in reply.headers:
             handler.send_header(key, value)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from hubmem.bounds import at_most
 from hubmem.errors import InvalidInputError
 from hubmem.memory import inference as memory
 from hubmem.model.architecture import Architecture
@@ -44,6 +45,7 @@ def target(gpu: str | None, gpu_memory: int | None = None, num_gpus: int = 1) ->
 
     if num_gpus < 1:
         raise InvalidInputError("--num-gpus must be at least 1")
+    at_most(num_gpus, "num_gpus")
     if gpu is not None and gpu_memory is not None:
         raise InvalidInputError("give --gpu or --gpu-memory, not both")
     if gpu_memory is not None:

@@ -22,8 +22,12 @@ Per answer (each request of a redirect chain on its own):
   (`--timeout`) counted from its start, checked at each chunk the server sends; later is an
   httpx2.ReadTimeout (retried like any timeout, then exit 21).
 
-Not bounded here: a server dripping its *status line and headers* byte by byte (httpx2 reads those
-before any hook runs; h11 caps them at 100 kB).
+The status line and headers come before any hook runs: for those, the connections huggingface_hub's
+client opens once the hooks are installed read through `_DeadlineStream` (the connection pool's network
+backend wrapped, httpcore2 `_sync/connection_pool.py` `_network_backend`, httpcore2 2.16.2), whose
+every socket read and write waits at most until the current request's deadline, so a server dripping
+its headers one byte a second ends at the deadline too. A connection opened before the first
+`limits` (by the program itself) keeps only the body's deadline.
 """
 
 from __future__ import annotations
@@ -75,7 +79,13 @@ def install() -> None:
     fork or `close_session()` gets them at the next `limits`)."""
     from huggingface_hub.utils import get_session
 
-    hooks = get_session().event_hooks
+    client = get_session()
+    for transport in (getattr(client, "_transport", None), *getattr(client, "_mounts", {}).values()):
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
+    hooks = client.event_hooks
     if _on_request not in hooks["request"]:
         hooks["request"].append(_on_request)
     if _on_response not in hooks["response"]:
@@ -87,10 +97,65 @@ def _active() -> bool:
 
 
 def _on_request(request: Any) -> None:
+    _state.deadline = None  # whatever this thread sends next: bounded only when `limits` says so
     if not _active():
         return
     timeout = _state.timeout
     request.extensions["hubmem_deadline"] = None if timeout is None else time.monotonic() + float(timeout)
+    _state.deadline = request.extensions["hubmem_deadline"]
+
+
+def _clipped(timeout: float | None, what: str) -> float | None:
+    """A socket wait of at most the time left to this thread's current request (`_on_request`)."""
+    deadline = getattr(_state, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        import httpcore2
+
+        error = httpcore2.ReadTimeout if what == "read" else httpcore2.WriteTimeout
+        raise error("the answer did not arrive whole within the timeout")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineBackend:
+    """httpcore2's network backend whose streams are `_DeadlineStream`s."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> _DeadlineStream:
+        return _DeadlineStream(self._inner.connect_tcp(*args, **kwargs))
+
+    def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _DeadlineStream:
+        return _DeadlineStream(self._inner.connect_unix_socket(*args, **kwargs))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _DeadlineStream:
+    """A connection whose reads and writes end at the current request's deadline (httpcore2's
+    NetworkStream interface: read, write, close, start_tls, get_extra_info)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _clipped(timeout, "read"))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _clipped(timeout, "write"))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, *args: Any, **kwargs: Any) -> _DeadlineStream:
+        return _DeadlineStream(self._inner.start_tls(*args, **kwargs))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
 
 
 def _on_response(response: Any) -> None:

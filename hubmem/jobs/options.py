@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from hubmem.bounds import OPTION_MAXIMA, at_most
 from hubmem.choices import (
     ATTENTION,
     BNB_COMPUTE_DTYPES,
@@ -100,6 +101,7 @@ def parameter_count(value: int | float | str) -> int:
         raise InvalidInputError(f"--params must be a finite count, not '{value}'")
     if number < 1:
         raise InvalidInputError("--params must be at least 1")
+    at_most(round(number), "params")
     return round(number)
 
 
@@ -115,6 +117,8 @@ def _integer(value: Any, name: str, minimum: int) -> int:
         raise InvalidInputError(f"{flag(name)} takes a whole number, not {value!r}")
     if value < minimum:
         raise InvalidInputError(f"{flag(name)} must be at least {minimum}")
+    if name in OPTION_MAXIMA:
+        at_most(value, name)
     return value
 
 
@@ -198,6 +202,8 @@ class InferenceOptions:
             or factor < 1
         ):
             raise InvalidInputError(f"--serving-factor must be a finite number of at least 1, not {factor!r}")
+        if factor is not None:
+            at_most(factor, "serving_factor")
         if self.params is not None:
             _integer(self.params, "params", 1)
 

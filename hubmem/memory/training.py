@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from hubmem.bounds import at_most
 from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, LOSS_DTYPES, OBJECTIVES, OPTIMIZERS, TRAIN_MODES
 from hubmem.errors import InvalidInputError
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
@@ -141,6 +142,9 @@ class TrainingSettings:
             raise InvalidInputError("--zero must be 0, 1, 2 or 3")
         if min(s.world, s.tp, s.pp) < 1:
             raise InvalidInputError("--gpus, --tp and --pp must be at least 1")
+        for name in ("micro_batch", "lora_rank", "tp", "pp", "gpus"):
+            if getattr(s, name) is not None:
+                at_most(getattr(s, name), name)
         if s.world % (s.tp * s.pp):
             raise InvalidInputError(f"--gpus {s.gpus} is not divisible by --tp × --pp = {s.tp * s.pp}")
         if s.offload and not s.shard_stage:

@@ -1,0 +1,49 @@
+"""Upper bounds of option values: far above any real job, low enough that no estimate overflows a
+float, a C timeval or runs for long (issue 11: `--timeout 1e300` was an OverflowError, `--serving-factor
+1e300` and `--params 1e30` printed 300-digit byte counts). The lower bounds live where each option is
+checked (hubmem.jobs.options, hubmem.memory.training, hubmem.fit.verdicts, hubmem.api); the README's
+Input limits table is generated from this one."""
+
+from __future__ import annotations
+
+from hubmem.errors import InvalidInputError
+
+# option (the API's name) -> largest accepted value, and why it is that
+OPTION_MAXIMA: dict[str, int] = {
+    "seq_len": 100_000_000,  # as config.json's context lengths (hubmem.model.config_check)
+    "encoder_len": 100_000_000,
+    "image_tokens": 100_000_000,
+    "batch": 1_000_000,
+    "micro_batch": 1_000_000,
+    "lora_rank": 100_000_000,  # as config.json's widths
+    "num_gpus": 1_000_000,
+    "gpus": 1_000_000,
+    "tp": 1_000_000,
+    "pp": 1_000_000,
+    "params": 10**15,  # 1,000 T: 500 times the largest published checkpoint
+    "overhead": 2**50,  # 1 PiB per GPU
+    "serving_factor": 1_000,
+    "timeout": 3_600,  # seconds; past ~10**11 the socket's C timeval overflows
+}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def at_most(value: int | float, name: str) -> None:
+    """InvalidInputError (exit 3) when `value` exceeds OPTION_MAXIMA[name]; the value shown short."""
+    maximum = OPTION_MAXIMA[name]
+    if value > maximum:
+        shown = f"{value:,}" if isinstance(value, int) and value < 10**30 else f"{value:.3g}"
+        if isinstance(value, int) and value >= 10**30:
+            shown = f"a {len(str(value))}-digit number"
+        raise InvalidInputError(f"{flag(name)} must be at most {maximum:,}, not {shown}")
+
+
+def limits_rows() -> list[list[str]]:
+    """(checked, option, accepted) rows for the README's Input limits table."""
+    return [
+        ["option values", f"`{flag(name)}`", f"at most {maximum:,}"]
+        for name, maximum in OPTION_MAXIMA.items()
+    ]
