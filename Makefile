@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # the lint tools, as in the dev extra of pyproject.toml
 LINT_TOOLS := 'ruff>=0.6' 'mypy>=1.10'
+# the peers `make bench` times hubmem against (bench only, never a runtime dependency)
+BENCH_TOOLS := 'hf-mem==0.5.6'
 
 .PHONY: install demo test lint format bench fuzz docs compare config-table clean
 
@@ -38,8 +40,10 @@ format: $(BIN)/mypy
 	$(BIN)/ruff check --fix hubmem tests scripts
 	$(BIN)/ruff format hubmem tests scripts
 
-bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency; audits at Hub scale (--db re-runs, listings, peak RSS)
+bench: install  ## round trips and wall time per model against the fake Hub with 50 ms latency; hubmem vs hf-mem side by side; audits at Hub scale (--db re-runs, listings, peak RSS)
+	$(BIN)/pip install --quiet $(BENCH_TOOLS)
 	$(BIN)/python -m scripts.bench
+	$(BIN)/python -m scripts.bench_peers
 	$(BIN)/python -m scripts.bench_scale
 
 fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process, then issue 11's hostile catalogue (scripts/hostile.py)
