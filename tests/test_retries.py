@@ -62,3 +62,21 @@ def test_an_auth_refusal_of_the_endpoint_is_not_papered_over(fake_hub, waits, st
     result = CliRunner().invoke(main, ["Qwen/Qwen2.5-7B", "--precision", "bf16"])
     assert result.exit_code == code
     assert result.stderr.count("\n") == 1
+
+
+def test_an_audit_under_load_loses_no_row_to_two_slow_answers(fake_hub, waits):
+    """Issue 11: 1 in 4 audits of 30 large repos lost rows to a ReadTimeout, retried once at most. Here
+    every repo's model_info outlasts --timeout twice in a row; each is retried and every row comes back."""
+    from .helpers import config, layout
+
+    repos = [f"acme/loaded{i}" for i in range(4)]
+    for repo in repos:
+        fake_hub.add_repo(repo, layout=layout(TINY), config=config(TINY))
+        fake_hub.hang(f"/api/models/{repo}", 2.0, times=2)
+    result = CliRunner().invoke(main, ["audit", *repos, "--timeout", "0.3", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    import json
+
+    rows = json.loads(result.stdout)
+    assert [r["repo"] for r in rows] == repos and all(not r.get("error") for r in rows)
+    assert all(len(fake_hub.filter("GET", f"/api/models/{repo}")) == 3 for repo in repos)

@@ -77,7 +77,7 @@ def guarded(call: Callable[[Any], Any], item: Any) -> Any:
     except errors.HubmemError as e:
         return e
     except Exception as e:  # a bug on one item must not sink the batch
-        return errors.HubmemError(f"internal error: {type(e).__name__}: {e}")
+        return errors.InternalError.of(e)  # 'internal error: <type>: <first line>', exit 1
 
 
 def _local_claims(count: int) -> Callable[[], int | None]:
