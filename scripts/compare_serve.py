@@ -14,7 +14,6 @@ from hubmem.hub.fetch import RepoSnapshot
 from hubmem.jobs.serve import engine_options, plan_for
 from hubmem.model.architecture import parse_architecture
 from hubmem.runtimes import vllm as rt
-from hubmem.runtimes.capability import compute_capability
 from hubmem.units import GiB
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +89,7 @@ def compare(row: dict) -> Compared:
         spec = rt.GpuSpec(row["gpu"], None, round(float(row["gpu_total_gib"]) * GiB), None)
     else:
         total = round(float(row["gpu_total_gib"]) * GiB) if row["gpu_total_gib"] else gpu.usable_bytes
-        spec = rt.GpuSpec(gpu.name, gpu.key, total, compute_capability(gpu.key))
+        spec = rt.GpuSpec(gpu.name, gpu.key, total, gpu.compute_capability)
     if not row["logged_kv_tokens"]:  # a weights-only row
         from hubmem.model.tensors import count_tensors
 

@@ -14,7 +14,6 @@ from hubmem.model.architecture import Architecture
 from hubmem.runtimes import sglang as sglang_rt
 from hubmem.runtimes import sharding
 from hubmem.runtimes import vllm as vllm_rt
-from hubmem.runtimes.capability import compute_capability
 
 ENGINES = ("vllm", "sglang")
 # vLLM V1 runs decoder-only generation; these it does not (vllm/model_executor/models/registry.py has
@@ -77,7 +76,7 @@ def gpu_spec(gpu: str | None, gpu_memory: int | str | None) -> vllm_rt.GpuSpec:
         found = find_gpu(gpu)
     except UnknownGpuError as e:
         raise InvalidInputError(str(e)) from e
-    return vllm_rt.GpuSpec(found.name, found.key, found.usable_bytes, compute_capability(found.key))
+    return vllm_rt.GpuSpec(found.name, found.key, found.usable_bytes, found.compute_capability)
 
 
 def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "vllm") -> Any:
