@@ -20,9 +20,10 @@ from hubmem.fit.verdicts import Target, Verdict
 from hubmem.hub import batch
 from hubmem.hub import fetch as hub
 from hubmem.jobs.check import judged_key
-from hubmem.jobs.estimate import estimate_snapshot, start_warm_up
+from hubmem.jobs.estimate import estimate_snapshot
 from hubmem.jobs.options import InferenceOptions, TrainingOptions
 from hubmem.jobs.results import InferenceEstimate, TrainingEstimate
+from hubmem.jobs.snapshot import start_warm_up
 from hubmem.memory import inference as memory
 
 # Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
