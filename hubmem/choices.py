@@ -35,6 +35,7 @@ ACTIVATION_RULES = ("korthikanti", "simple")
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
 ZERO_STAGES = ("0", "1", "2", "3")
 FSDP_MODES = ("full", "grad-op")
+ZERO_BUCKETS = ("deepspeed", "hf-auto")  # hubmem.runtimes.sharded_training
 OFFLOAD = ("optimizer", "params")
 FORMATS = ("table", "json", "jsonl", "csv", "markdown")
 UNITS = tuple(_UNIT_BYTES)

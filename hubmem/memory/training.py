@@ -21,6 +21,32 @@ from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
 from hubmem.model.config_counts import estimate_counts
 from hubmem.model.tensors import CheckpointCounts
+from hubmem.runtimes.sharded_training import (
+    DEEPSPEED_SOURCE,
+    FSDP_SOURCE,
+    MAX_LIVE_PARAMETERS,
+    MAX_REUSE_DISTANCE,
+    Trace,
+    ZeroBuckets,
+    persistent_elements,
+    zero3_live,
+)
+
+ZERO_OPTIONS = (
+    "zero_buckets",
+    "reduce_bucket_size",
+    "prefetch_bucket_size",
+    "param_persistence_threshold",
+    "max_live_parameters",
+    "max_reuse_distance",
+    "overlap_comm",
+)
+ZERO3_OPTIONS = (
+    "prefetch_bucket_size",
+    "param_persistence_threshold",
+    "max_live_parameters",
+    "max_reuse_distance",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +120,14 @@ class TrainingSettings:
     regimes: tuple[str, ...] = DEFAULT_REGIMES
     loss_dtype: str = "fp32"  # fp32: transformers ForCausalLMLoss upcasts; 16bit: litgpt's bf16-true loss
     modules_to_save: tuple[str, ...] = ()  # PEFT modules_to_save: embed, lm_head trained in full beside LoRA
+    # DeepSpeed ZeRO buffers (hubmem.runtimes.sharded_training): None = DeepSpeed's default / the preset's
+    zero_buckets: str | None = None  # deepspeed (DeepSpeed's defaults) | hf-auto (the HF Trainer's "auto")
+    reduce_bucket_size: int | None = None
+    prefetch_bucket_size: int | None = None
+    param_persistence_threshold: int | None = None
+    max_live_parameters: int | None = None
+    max_reuse_distance: int | None = None
+    overlap_comm: bool | None = None
 
     def __post_init__(self) -> None:
         self._check()
@@ -151,10 +185,55 @@ class TrainingSettings:
             raise InvalidInputError(
                 f"--offload {s.offload} needs --zero 1-3 or --fsdp (DeepSpeed ZeRO-Offload / FSDP)"
             )
+        self._check_buckets()
         if s.offload == "params" and s.shard_stage != 3:
             raise InvalidInputError(
                 "--offload params needs --zero 3 or --fsdp full (parameters must be sharded)"
             )
+
+    def _check_buckets(self) -> None:
+        """DeepSpeed's bucket options need --zero (stage 3 for the parameter ones); values are elements ≥ 0."""
+        s = self
+        for name in ZERO_OPTIONS:
+            value = getattr(s, name)
+            if value is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            if name == "overlap_comm":
+                if not isinstance(value, bool):
+                    raise InvalidInputError(f"{flag} is a flag (True or False), not {value!r}")
+            elif name != "zero_buckets" and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise InvalidInputError(f"{flag} takes a number of elements (e.g. 5e8), not {value!r}")
+            if not s.zero:
+                raise InvalidInputError(f"{flag} sets a DeepSpeed ZeRO buffer: add --zero 1, 2 or 3")
+            if name in ZERO3_OPTIONS and s.zero != 3:
+                raise InvalidInputError(f"{flag} is a ZeRO-3 setting: it needs --zero 3")
+        self.buckets  # noqa: B018 - validates the preset
+
+    @property
+    def buckets(self) -> ZeroBuckets:
+        """DeepSpeed's bucket settings, DeepSpeed's defaults where not given."""
+        given = {
+            k: getattr(self, k)
+            for k in (
+                "reduce_bucket_size",
+                "prefetch_bucket_size",
+                "param_persistence_threshold",
+                "overlap_comm",
+            )
+        }
+        return ZeroBuckets(
+            preset=self.zero_buckets or "deepspeed",
+            max_live_parameters=MAX_LIVE_PARAMETERS
+            if self.max_live_parameters is None
+            else self.max_live_parameters,
+            max_reuse_distance=MAX_REUSE_DISTANCE
+            if self.max_reuse_distance is None
+            else self.max_reuse_distance,
+            **given,
+        )
 
     @property
     def world(self) -> int:
@@ -605,7 +684,7 @@ def _stage_row(
         zero=st.shard_stage,
     )
     weights, trainable, w_term = _weight_term(shape, regime, st, at)
-    gathered = _gathered_term(shape, regime, st, at)
+    runtime = _runtime_terms(shape, regime, st, at)
     grad_b = 2 if regime.key == "mixed" and st.grad_dtype == "16bit" else regime.grad
     gradients, gdiv = at.shard(trainable * grad_b, 2)
     optimizer, o_text = _optimizer(shape, regime, st, at, trainable)
@@ -622,13 +701,14 @@ def _stage_row(
             moved = "weights, gradients, optimizer states + master weights"
     terms = [
         replace(w_term, bytes=weights),
-        *([gathered] if gathered else []),
+        *(t for t in runtime if t.name not in GRADIENT_BUFFERS),
         Term(
             "gradients",
             gradients,
             f"{trainable:,} trainable × {grad_b} B{gdiv}",
             "ZeRO paper §3.1, §5.2 (P_os+g)",
         ),
+        *(t for t in runtime if t.name in GRADIENT_BUFFERS),
         Term("optimizer", optimizer, o_text, "torch.optim / bitsandbytes / Adafactor §3; ZeRO §5.1 (P_os)"),
         Term(
             "master",
@@ -657,11 +737,16 @@ def _stage_row(
             "pytorch/pytorch#86509; transformers model_memory_anatomy (1343 MB)",
         ),
     ]
-    gathered_bytes = gathered.bytes if gathered else 0
+    grad_buffers = sum(t.bytes for t in runtime if t.name in GRADIENT_BUFFERS)
+    gathered = sum(t.bytes for t in runtime) - grad_buffers
     return TrainingRow(
-        regime.key, regime.label, weights + gathered_bytes, gradients, optimizer, master, activations,
+        regime.key, regime.label, weights + gathered, gradients + grad_buffers, optimizer, master, activations,
         logits, st.overhead_bytes, host, stage, trainable, tuple(terms),
     )  # fmt: skip
+
+
+# runtime terms counted in the gradients column (the rest of them, gathered parameters, in the weights column)
+GRADIENT_BUFFERS = ("reduce bucket", "unsharded gradient")
 
 
 def _weight_term(
@@ -706,19 +791,154 @@ def _weight_term(
 _WEIGHT_SOURCE = "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)"
 
 
-def _gathered_term(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> Term | None:
-    """ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next (FSDP
-    forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers are live."""
-    if at.zero != 3 or (at.replicas == 1 and st.offload != "params"):
-        return None
-    layer = _block_params(shape.counts) // shape.arch.num_layers // st.tp
-    gathered = 2 * (nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight)
-    return Term(
-        "gathered layers",
-        gathered,
-        f"2 layers (current + prefetched) × {layer:,} params, all-gathered in full",
-        "PyTorch FSDP forward/backward prefetch; DeepSpeed ZeRO-3 prefetch (the weights column includes it)",
+def _runtime_terms(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> list[Term]:
+    """What the sharding framework keeps beside the sharded states (hubmem.runtimes.sharded_training):
+    DeepSpeed ZeRO's gradient buckets, ZeRO-3's persistent and still-gathered parameters, FSDP's gathered
+    units and unsharded gradient. One replica without parameter offload gathers nothing."""
+    if st.fsdp:
+        return _fsdp_terms(shape, regime, st, at)
+    if not st.zero:
+        return []
+    return _zero_terms(shape, regime, st, at)
+
+
+def _element_bytes(n: int, regime: Regime, st: TrainingSettings) -> int:
+    """Bytes of `n` gathered base parameters: NF4 (4.127 bits) under QLoRA, else the regime's weight dtype."""
+    return nf4_bytes(n) if st.mode == "qlora" else n * regime.weight
+
+
+def _zero_terms(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> list[Term]:
+    arch, counts, b = shape.arch, shape.counts, st.buckets
+    reduce, prefetch, threshold = b.resolved(arch.hidden_size)
+    preset = f"--zero-buckets {b.preset}"
+    buffers = 2 if b.overlap(st.zero) and st.zero < 3 else 1
+    bucket = buffers * reduce * regime.weight
+    terms = [
+        Term(
+            "reduce bucket",
+            bucket,
+            f"{buffers} × reduce_bucket_size {reduce:,} elements × {regime.weight} B ({preset}"
+            + (", overlap_comm double buffer" if buffers == 2 else "")
+            + "; allgather_bucket_size allocates nothing: all_gather_into_tensor in place)",
+            DEEPSPEED_SOURCE + ": contiguous_gradients bucket (in the gradients column)",
+        )
+    ]
+    if st.zero != 3 or (at.replicas == 1 and st.offload != "params"):
+        return terms
+    # the checkpoint's own shapes, else those config.json implies (with their own total: --params may differ)
+    ref = counts if counts.matrix_shapes else estimate_counts(arch)
+    persistent = persistent_elements(ref.parameters, ref.matrix_shapes, threshold)
+    trace = zero3_trace(shape, persistent)
+    kept, fetched = zero3_live(
+        trace,
+        checkpointing=st.grad_checkpointing,
+        max_reuse=b.max_reuse_distance,
+        prefetch=prefetch,
+        max_live=b.max_live_parameters,
+        persistent=persistent,
     )
+    gathered = _element_bytes(-(-(kept + fetched) // st.tp), regime, st)
+    persist_bytes = -(-persistent // st.tp) * regime.weight
+    return terms + [
+        Term(
+            "persistent params",
+            persist_bytes,
+            f"{persistent:,} elements in parameters of ≤ stage3_param_persistence_threshold {threshold:,} "
+            f"(norms, biases) kept whole × {regime.weight} B" + (f" / t={st.tp}" if st.tp > 1 else ""),
+            DEEPSPEED_SOURCE + ": ds_persist",
+        ),
+        Term(
+            "gathered params",
+            gathered,
+            f"at the forward→backward turn: {kept:,} elements reused within stage3_max_reuse_distance "
+            f"{b.max_reuse_distance:,} (the model's tail) + {fetched:,} prefetched (stage3_prefetch_bucket_size "
+            f"{prefetch:,}, stage3_max_live_parameters {b.max_live_parameters:,})"
+            + (", checkpointed layers recomputed in backward" if st.grad_checkpointing else "")
+            + (" in NF4" if st.mode == "qlora" else f" × {regime.weight} B")
+            + (f" / t={st.tp}" if st.tp > 1 else ""),
+            DEEPSPEED_SOURCE
+            + ": __params_to_release, fetch_sub_module prefetch (the weights column includes it)",
+        ),
+    ]
+
+
+def zero3_trace(shape: ModelShape, persistent: int) -> Trace:
+    """The modules ZeRO-3 gathers, by numel in forward order: the embeddings, each decoder layer's
+    projections in call order (q, k, v, o, then gate, up, down — transformers LlamaAttention / LlamaMLP;
+    one module for an MoE block's experts, or for a layer whose matrices are not those), the lm_head
+    (the tied embedding's weight again when tied). The persistent elements (norms, biases) are left out:
+    never released, they are their own term."""
+    arch, counts = shape.arch, shape.counts
+    comp = counts.by_component
+    embeddings = comp.get("embeddings", 0)
+    head = comp.get("lm_head", 0) or (embeddings if arch.tie_word_embeddings else 0)
+    blocks = max(0, _block_params(counts) - persistent)
+    n = arch.num_layers
+    moe_layers = set(arch.moe.moe_layers) if arch.moe is not None else set()
+    routed = counts.routed_expert_params if moe_layers else 0
+    dense = max(0, blocks - routed) // n
+    shapes = linear_shapes(arch)
+    attention = [
+        r * c for name, (r, c) in shapes.items() if name not in ("gate_proj", "up_proj", "down_proj")
+    ]
+    mlp = [
+        r * c for name in ("gate_proj", "up_proj", "down_proj") if name in shapes for r, c in [shapes[name]]
+    ]
+
+    def layer(index: int) -> tuple[int, ...]:
+        numel = dense + (routed // len(moe_layers) if index in moe_layers else 0)
+        if sum(attention) + sum(mlp) == numel and index not in moe_layers:
+            return (*attention, *mlp)
+        if sum(attention) < numel:
+            return (*attention, numel - sum(attention))
+        return (numel,)
+
+    return Trace(
+        pre=(embeddings,) if embeddings else (),
+        layers=tuple(layer(i) for i in range(n)),
+        post=(head,) if head else (),
+    )
+
+
+def _fsdp_terms(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> list[Term]:
+    """FSDP wrapped per decoder layer: the largest layer unit, the root unit (everything outside the layers:
+    embeddings, lm_head) and, in backward, the unit's unsharded gradient (hubmem.runtimes.sharded_training)."""
+    if at.replicas == 1 and st.offload != "params":
+        return []
+    counts = shape.counts
+    unit = -(-largest_layer(shape) // st.tp)
+    grad = Term(
+        "unsharded gradient",
+        unit * regime.weight,
+        f"the largest layer unit's gradient before its reduce-scatter: {unit:,} params × {regime.weight} B",
+        FSDP_SOURCE,
+    )
+    if st.fsdp == "grad-op":  # SHARD_GRAD_OP: the weights column holds every unit unsharded already
+        return [grad]
+    root = -(-(counts.parameters - _block_params(counts)) // st.tp)
+    gathered = _element_bytes(root + 2 * unit, regime, st)
+    return [
+        Term(
+            "gathered units",
+            gathered,
+            f"root unit {root:,} (embeddings, lm_head: not resharded after forward) + 2 layer units × {unit:,} "
+            "(current + BACKWARD_PRE prefetch), all-gathered in full"
+            + (" in NF4" if st.mode == "qlora" else f" × {regime.weight} B"),
+            FSDP_SOURCE + " (the weights column includes it)",
+        ),
+        grad,
+    ]
+
+
+def largest_layer(shape: ModelShape) -> int:
+    """Parameters of the largest decoder layer: the blocks' share per layer, plus one layer's routed experts
+    on an MoE layer (routed experts / MoE layers)."""
+    arch, counts = shape.arch, shape.counts
+    blocks = _block_params(counts)
+    if arch.moe is None or not arch.moe.moe_layers or not counts.routed_expert_params:
+        return blocks // arch.num_layers
+    routed = counts.routed_expert_params
+    return (blocks - routed) // arch.num_layers + routed // len(arch.moe.moe_layers)
 
 
 def _optimizer(
