@@ -33,6 +33,7 @@ LOSS_DTYPES = ("fp32", "16bit")  # hubmem.memory.training logits_bytes
 OBJECTIVES = ("causal-lm", "classifier", "logits-sum")
 ACTIVATION_RULES = ("korthikanti", "simple")
 LORA_MODULES = ("q", "k", "v", "o", "gate", "up", "down")
+LORA_EXPERTS = ("auto", "none", "params")  # hubmem.memory.training lora_matrices
 ZERO_STAGES = ("0", "1", "2", "3")
 FSDP_MODES = ("full", "grad-op")
 ZERO_BUCKETS = ("deepspeed", "hf-auto")  # hubmem.runtimes.sharded_training

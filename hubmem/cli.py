@@ -302,6 +302,13 @@ training_options = options(
         "o = o_proj.",
     ),
     click.option(
+        "--lora-experts",
+        type=click.Choice(choices.LORA_EXPERTS),
+        help="MoE routed experts (fused 3-D in transformers 5): auto = what PEFT makes of the MLP targets "
+        "(Mixtral/Qwen3-MoE/DeepSeek...: the experts' gate_up_proj at rank 2r and down_proj at r), none = "
+        "target_modules only, params = target_parameters on both at rank r [default: auto].",
+    ),
+    click.option(
         "--grad-dtype",
         type=click.Choice(choices.GRAD_DTYPES),
         cls=LibraryDefault,

@@ -50,7 +50,7 @@ INFERENCE_ONLY = (
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
 )
-LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save")
+LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save", "lora_experts")
 # The CLI's flag where it is not the option's name with dashes.
 FLAGS = {
     "precisions": "--precision",

@@ -15,7 +15,15 @@ import math
 from dataclasses import dataclass, field, replace
 
 from hubmem.bounds import at_most
-from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, LOSS_DTYPES, OBJECTIVES, OPTIMIZERS, TRAIN_MODES
+from hubmem.choices import (
+    ACTIVATION_RULES,
+    LORA_EXPERTS,
+    LORA_MODULES,
+    LOSS_DTYPES,
+    OBJECTIVES,
+    OPTIMIZERS,
+    TRAIN_MODES,
+)
 from hubmem.errors import InvalidInputError
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
@@ -120,6 +128,9 @@ class TrainingSettings:
     regimes: tuple[str, ...] = DEFAULT_REGIMES
     loss_dtype: str = "fp32"  # fp32: transformers ForCausalLMLoss upcasts; 16bit: litgpt's bf16-true loss
     modules_to_save: tuple[str, ...] = ()  # PEFT modules_to_save: embed, lm_head trained in full beside LoRA
+    lora_experts: str = (
+        "auto"  # MoE routed experts: auto (PEFT's own conversion) | none | params (lora_matrices)
+    )
     # DeepSpeed ZeRO buffers (hubmem.runtimes.sharded_training): None = DeepSpeed's default / the preset's
     zero_buckets: str | None = None  # deepspeed (DeepSpeed's defaults) | hf-auto (the HF Trainer's "auto")
     reduce_bucket_size: int | None = None
@@ -163,6 +174,8 @@ class TrainingSettings:
             raise InvalidInputError(
                 f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
             )
+        if s.lora_experts not in LORA_EXPERTS:
+            raise InvalidInputError(f"unknown --lora-experts '{s.lora_experts}' ({', '.join(LORA_EXPERTS)})")
         if s.loss_dtype not in LOSS_DTYPES:
             raise InvalidInputError(f"unknown --loss-dtype '{s.loss_dtype}' ({', '.join(LOSS_DTYPES)})")
         bad = [m for m in s.modules_to_save if m not in SAVABLE_MODULES]
@@ -329,17 +342,85 @@ def lora_shapes(arch: Architecture, targets: tuple[str, ...]) -> list[tuple[int,
     return [shapes[m] for m in names]
 
 
-def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
+# PEFT ≥ 0.19 on transformers 5 (peft utils/transformers_weight_conversion.py `_convert_peft_config_moe`, called
+# by BaseTuner.inject_adapter): for the model types whose experts transformers 5 fuses into 3-D parameters
+# (transformers 5.25 conversion_mapping.py `_MODEL_TO_CONVERSION_PATTERN` → "mixtral" / "qwen2_moe", plus
+# mixtral itself), target_modules naming gate_proj + up_proj (Mixtral: w1 + w3) become target_parameters
+# `experts.gate_up_proj` at rank 2r (rank_pattern r × 2, the two fused), down_proj (w2) becomes
+# `experts.down_proj` at rank r, and those names leave target_modules (dense MLPs and shared experts then keep
+# no adapter). Naming only one of gate / up is PEFT's ValueError.
+PEFT_FUSED_MOE_TYPES = frozenset(
+    {
+        "mixtral", "minimax", "minimax_m2", "Dots3NoteTextModel", "afmoe", "deepseek_v2", "deepseek_v3",
+        "deepseek_v32", "dots1", "ernie4_5_moe", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "glm4v_moe",
+        "longcat_flash", "solar_open", "mellum", "qwen3_moe", "beam", "qwen3_omni_moe", "qwen3_omni_moe_thinker",
+        "qwen3_omni_moe_text", "qwen3_next", "hunyuan_v1_moe", "flex_olmo", "olmoe", "sarvam_mla", "exaone_moe",
+        "cohere2_moe",
+    }
+)  # fmt: skip
+MLP_TARGETS = ("gate", "up", "down")
+
+
+def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...], experts: str = "auto") -> int:
     """LoRA (Hu et al. 2021, §4): each adapted W (out × in) gains A (r × in) and B (out × r):
-    r·(in + out) trainable parameters, per layer."""
-    return arch.num_layers * sum(rank * (rows + cols) for rows, cols in lora_shapes(arch, targets))
+    r·(in + out) trainable parameters; fused experts E·r·(in + out) (`lora_matrices`)."""
+    return sum(rows * cols * count for rows, cols, count in lora_matrices(arch, rank, targets, experts))
 
 
-def lora_matrices(arch: Architecture, rank: int, targets: tuple[str, ...]) -> list[tuple[int, int, int]]:
-    """(rows, cols, count) of the LoRA A and B matrices (for Adafactor's factored states)."""
-    out = []
-    for rows, cols in lora_shapes(arch, targets):
-        out += [(rank, cols, arch.num_layers), (rows, rank, arch.num_layers)]
+def lora_matrices(
+    arch: Architecture, rank: int, targets: tuple[str, ...], experts: str = "auto"
+) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the LoRA A and B matrices over the model (also Adafactor's factored shapes).
+
+    Attention projections: every layer. The MLP targets (gate, up, down) adapt the Linear MLPs: every layer
+    of a dense model; of an MoE model, its dense layers (dense width) and shared experts (shared width).
+    Routed experts are fused 3-D parameters in transformers 5 (MixtralExperts `gate_up_proj` [E, 2i, h],
+    `down_proj` [E, h, i]), which only PEFT's target_parameters reaches: peft tuners/lora/layer.py
+    ParamWrapper (PEFT 0.20) makes lora_A = Linear(in, r·E) and lora_B = Linear(r·E, out), so E·r·(in + out):
+    r·(h + 2i) per expert for gate_up_proj, r·(i + h) for down_proj. `experts`:
+    - auto: what PEFT does with the MLP targets by itself (PEFT_FUSED_MOE_TYPES: the experts at rank 2r for
+      gate_up, r for down, the Linear MLPs dropped; other MoE types: Linear MLPs only, experts untouched);
+    - none: target_modules only (Linear MLPs; experts untouched);
+    - params: target_parameters on both expert tensors at rank r, beside the Linear MLPs."""
+    out: list[tuple[int, int, int]] = []
+
+    def add(shapes: list[tuple[int, int]], layers: int) -> None:
+        for rows, cols in shapes:
+            out.extend([(rank, cols, layers), (rows, rank, layers)])
+
+    moe = arch.moe
+    if moe is None or not moe.moe_layers:
+        add(lora_shapes(arch, targets), arch.num_layers)
+        return out
+    attention = tuple(t for t in targets if t not in MLP_TARGETS)
+    mlp = tuple(t for t in targets if t in MLP_TARGETS)
+    add(lora_shapes(arch, attention), arch.num_layers)
+    n_moe = len(moe.moe_layers)
+    fused = experts == "auto" and arch.model_type in PEFT_FUSED_MOE_TYPES and bool(mlp)
+    if fused and arch.gated_mlp and len({"gate", "up"} & set(mlp)) == 1:
+        one, other = ("gate", "up") if "gate" in mlp else ("up", "gate")
+        raise InvalidInputError(
+            f"PEFT cannot adapt {one} without {other} on {arch.model_type}: transformers 5 fuses them into the "
+            "experts' gate_up_proj (add both to --lora-targets)"
+        )
+    if not fused:
+        for width, layers in (
+            (moe.dense_intermediate_size, arch.num_layers - n_moe),
+            (moe.shared_intermediate_size, n_moe),
+        ):
+            if width and layers:
+                add(lora_shapes(replace(arch, intermediate_size=width), mlp), layers)
+    e, h, i = moe.num_experts, arch.hidden_size, moe.expert_intermediate_size
+    up_rows = (2 if arch.gated_mlp else 1) * i
+    tensors: list[tuple[int, int, int]] = []  # (out, in) of one expert, PEFT's rank for it
+    if fused and {"gate", "up"} & set(mlp):
+        tensors.append((up_rows, h, 2 * rank if arch.gated_mlp else rank))
+    if fused and "down" in mlp:
+        tensors.append((h, i, rank))
+    if experts == "params":
+        tensors = [(up_rows, h, rank), (h, i, rank)]
+    for rows, cols, r in tensors:
+        out.extend([(r * e, cols, n_moe), (rows, r * e, n_moe)])
     return out
 
 
@@ -767,7 +848,7 @@ def _weight_term(
             at.params,
             Term("weights", weights, f"{where} × {regime.weight} B{wdiv}", _WEIGHT_SOURCE),
         )
-    adapters = lora_parameters(arch, st.lora_rank, st.lora_targets)
+    adapters = lora_parameters(arch, st.lora_rank, st.lora_targets, st.lora_experts)
     trainable = -(-adapters * at.layers // arch.num_layers // st.tp) + saved_parameters(counts, st) // st.tp
     if st.mode == "qlora":
         linear = counts.linear_params * at.stage_params // max(counts.parameters, 1) // st.tp
@@ -779,7 +860,12 @@ def _weight_term(
         text = f"frozen {where} × {regime.weight} B"
     weights, wdiv = at.shard(base + trainable * regime.weight, 3)
     saved = saved_parameters(counts, st) // st.tp
-    formula = f"{text} + adapters {trainable - saved:,} × {regime.weight} B{wdiv}" + (
+    experts = (
+        f" (routed experts: --lora-experts {st.lora_experts}, PEFT ParamWrapper E·r·(in + out))"
+        if arch.moe is not None and arch.moe.moe_layers
+        else ""
+    )
+    formula = f"{text} + adapters {trainable - saved:,}{experts} × {regime.weight} B{wdiv}" + (
         f" + modules_to_save copies ({','.join(st.modules_to_save)}) {saved:,} × {regime.weight} B "
         "(PEFT ModulesToSaveWrapper keeps the frozen original and a trained copy)"
         if saved
@@ -949,7 +1035,7 @@ def _optimizer(
     if st.mode == "full":
         matrices = model_matrices(shape.arch, shape.counts)
     else:
-        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets) + [
+        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets, st.lora_experts) + [
             (shape.arch.vocab_size, shape.arch.hidden_size, 1)
             for m in st.modules_to_save
             if saved_parameters(shape.counts, replace(st, modules_to_save=(m,)))
@@ -1048,7 +1134,9 @@ def _logits(
 def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
     if st.mode == "full":
         return shape.counts.parameters
-    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets) + saved_parameters(shape.counts, st)
+    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets, st.lora_experts) + saved_parameters(
+        shape.counts, st
+    )
 
 
 def saved_parameters(counts: CheckpointCounts, st: TrainingSettings) -> int:
