@@ -136,3 +136,19 @@ def test_api_takes_the_bucket_options():
     assert s.buckets.resolved(64) == (500_000_000, 0, 100_000)
     with pytest.raises(Exception, match="unknown --zero-buckets 'x'"):
         training.TrainingSettings(zero=3, gpus=2, zero_buckets="x")
+
+
+def test_python_api_takes_the_bucket_options(fake_hub):
+    import hubmem
+
+    result = hubmem.train(
+        "meta-llama/Llama-2-7b-hf",
+        "full",
+        regimes="bf16",
+        seq_len=512,
+        gpus=8,
+        zero=3,
+        prefetch_bucket_size="0",
+    )
+    terms = {t["name"]: t["bytes"] for t in result.to_dict()["training"]["rows"][0]["terms"]}
+    assert terms["gathered params"] == 502_267_904 * 2  # no prefetch: the reused tail only
