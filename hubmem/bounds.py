@@ -21,6 +21,12 @@ OPTION_MAXIMA: dict[str, int] = {
     "tp": 1_000_000,
     "pp": 1_000_000,
     "params": 10**15,  # 1,000 T: 500 times the largest published checkpoint
+    # DeepSpeed ZeRO bucket sizes and thresholds, in elements: as --params
+    "reduce_bucket_size": 10**15,
+    "prefetch_bucket_size": 10**15,
+    "param_persistence_threshold": 10**15,
+    "max_live_parameters": 10**15,
+    "max_reuse_distance": 10**15,
     "overhead": 2**50,  # 1 PiB per GPU
     "serving_factor": 1_000,
     "timeout": 3_600,  # seconds; past ~10**11 the socket's C timeval overflows

@@ -302,6 +302,13 @@ training_options = options(
         "o = o_proj.",
     ),
     click.option(
+        "--lora-experts",
+        type=click.Choice(choices.LORA_EXPERTS),
+        help="MoE routed experts (fused 3-D in transformers 5): auto = what PEFT makes of the MLP targets "
+        "(Mixtral/Qwen3-MoE/DeepSeek...: the experts' gate_up_proj at rank 2r and down_proj at r), none = "
+        "target_modules only, params = target_parameters on both at rank r [default: auto].",
+    ),
+    click.option(
         "--grad-dtype",
         type=click.Choice(choices.GRAD_DTYPES),
         cls=LibraryDefault,
@@ -346,9 +353,38 @@ training_options = options(
         help="DeepSpeed ZeRO stage.",
     ),
     click.option(
+        "--zero-buckets",
+        type=click.Choice(choices.ZERO_BUCKETS),
+        help="DeepSpeed bucket sizes: deepspeed (its defaults: reduce 5e8, prefetch 5e7, persistence 1e5) "
+        'or hf-auto (the HF Trainer\'s "auto": reduce h², prefetch 0.9·h², persistence 10·h) [default: deepspeed].',
+    ),
+    click.option(
+        "--reduce-bucket-size", help="DeepSpeed reduce_bucket_size, elements (--zero 1-3) [default: 5e8]."
+    ),
+    click.option(
+        "--prefetch-bucket-size",
+        help="DeepSpeed stage3_prefetch_bucket_size, elements (--zero 3) [default: 5e7].",
+    ),
+    click.option(
+        "--param-persistence-threshold",
+        help="DeepSpeed stage3_param_persistence_threshold: parameters this small stay whole (--zero 3) [default: 1e5].",
+    ),
+    click.option(
+        "--max-live-parameters", help="DeepSpeed stage3_max_live_parameters (--zero 3) [default: 1e9]."
+    ),
+    click.option(
+        "--max-reuse-distance",
+        help="DeepSpeed stage3_max_reuse_distance: parameters reused within it stay gathered (--zero 3) [default: 1e9].",
+    ),
+    click.option(
+        "--overlap-comm/--no-overlap-comm",
+        default=None,
+        help="DeepSpeed overlap_comm: ZeRO-1/2 then keep two reduce buckets [default: on for --zero 3 only].",
+    ),
+    click.option(
         "--fsdp",
         type=click.Choice(choices.FSDP_MODES),
-        help="PyTorch FSDP sharding (full = ZeRO-3, grad-op = ZeRO-2).",
+        help="PyTorch FSDP sharding per decoder layer: full (FULL_SHARD, as ZeRO-3) or grad-op (SHARD_GRAD_OP).",
     ),
     click.option("--tp", type=int, cls=LibraryDefault, show_default="1", help="Tensor-parallel size."),
     click.option(
