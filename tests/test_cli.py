@@ -46,7 +46,7 @@ def test_csv_rows_are_exact_bytes(fake_hub):
 
 
 def test_single_file_repo_costs_two_round_trips_and_no_weights(fake_hub):
-    fake_hub.latency_ms = 50  # round trips are what latency multiplies (the fixture's reset restores it)
+    fake_hub.hang("/api/models/test/tiny?blobs", 2.0, times=1)  # the file list answers last
     run(TINY, "--format", "json")
     paths = sorted((r.method, r.path) for r in fake_hub.requests)
     # model_info, config.json, header Range GET + its CDN redirect target, and the guess of a sharded
@@ -55,8 +55,10 @@ def test_single_file_repo_costs_two_round_trips_and_no_weights(fake_hub):
     assert fake_hub.count("GET", "/api/models/test/tiny?blobs") == 1
     assert fake_hub.count("GET", "/resolve/main/config.json") == 1
     assert [r.status for r in fake_hub.filter("GET", "/safetensors-metadata/")] == [404]
-    # everything but the CDN's answer asked for at once: 2 sequential round trips (3 without the guesses)
-    assert fake_hub.round_trips() == 2
+    # nothing waited for the file list (3 sequential round trips before the guesses, now the header's 2:
+    # its Range GET and the CDN redirect's target)
+    (info,) = fake_hub.filter("GET", "/api/models/test/tiny?blobs")
+    assert all(r.arrived < info.answered for r in fake_hub.requests)
     assert fake_hub.weights_downloads() == []
 
 

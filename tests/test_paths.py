@@ -247,12 +247,17 @@ def test_a_folder_that_is_not_a_model_fails_at_once_without_walking_it(fake_hub,
     if os.path.exists(os.path.join(path, "config.json")):
         pytest.skip(f"{path} holds a config.json")
 
-    def walk(*args, **kwargs):
-        raise AssertionError("the folder was walked")
+    def walker(real):
+        def walk(top, *args, **kwargs):  # only the folder asked about: hubmem globs its own install too
+            if Path(top).resolve() == Path(path).resolve():
+                raise AssertionError("the folder was walked")
+            return real(top, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "rglob", walk)
-    monkeypatch.setattr(Path, "glob", walk)
-    monkeypatch.setattr(os, "walk", walk)
+        return walk
+
+    monkeypatch.setattr(Path, "rglob", walker(Path.rglob))
+    monkeypatch.setattr(Path, "glob", walker(Path.glob))
+    monkeypatch.setattr(os, "walk", walker(os.walk))
     # its top level alone is listed, for .gguf files (a folder of GGUF files is a model too)
     result = run(path)
     one_line_error(result, 13, f"local folder '{path}' has no config.json (not a model folder)")
