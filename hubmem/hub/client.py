@@ -106,7 +106,12 @@ def sharded_headers(
     (hf_api.py get_sharded_safetensors_metadata; the Hub answers it for `main` only), whose answer is
     {"index": ..., "headers": {shard: header}}. `sizes`: file sizes from the file list."""
     url = f"{endpoint()}/api/models/{repo}/safetensors-metadata/{quote(index, safe='/')}"
-    answer = header_check.decode_header(get(url, token, timeout).content, f"{repo} (shard headers)")
+    return parse_sharded(get(url, token, timeout).content, repo, sizes)
+
+
+def parse_sharded(raw: bytes, repo: str, sizes: dict) -> dict[str, Tensors]:
+    """The checked tensors per shard of the sharded endpoint's answer (`sharded_headers`)."""
+    answer = header_check.decode_header(raw, f"{repo} (shard headers)")
     headers = answer.get("headers") if isinstance(answer, dict) else None
     if not isinstance(headers, dict) or not headers:
         raise errors.MalformedHeaderError(f"the shard headers of '{repo}' are not an object of shard headers")

@@ -140,6 +140,11 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
     reserved_note = ""
     if fraction is None:
         fraction, reserved = mem_fraction_default(gpu_mib, chunked, graph_bs, tp)
+        if fraction <= 0:  # SGLang would start with a fraction of nothing (or less) for the pool
+            raise EngineRefusedError(
+                f"SGLang reserves {reserved:,.0f} MiB beside its static pool, more than the GPU's "
+                f"{gpu_mib:,} MiB (give --mem-fraction-static)"
+            )
         reserved_note = f"reserved {reserved:,.0f} MiB of {gpu_mib:,} MiB"
         defaults["mem_fraction_static"] = f"{fraction} ({reserved_note})"
     if o.context_length is None:
