@@ -1,15 +1,21 @@
-"""`make fuzz`: mutated config.json files and safetensors headers through hubmem, in-process.
+"""`make fuzz`: mutated config.json files, safetensors headers and GGUF headers through hubmem, in-process.
 
 Each case takes a real fixture (fixtures/repos/*), mutates its config.json (wrong types, negatives,
 huge integers, floats, NaN, lists, nested objects, deleted keys, another family's fields) and/or the
 header of its weights (shapes, offsets, dtypes, entries, the length prefix, the file size), parses
 them as hubmem parses what it reads (`hubmem.hub.fetch.parse_config`,
-`hubmem.hub.header_check.parse_file_start`, or huggingface_hub's parser and
-`hubmem.hub.fetch._tensors` as on the Hub path) and estimates inference (and every fourth case
-training). Config cases count from the fixture's own headers when it has at most 20,000 tensors
-(DeepSeek-V3's 92k cost ~0.5 s a case unmutated) or from config.json. The bar: every case ends
-in a typed `HubmemError` with a documented exit code other than 1, or in a result whose every
-byte figure is a non-negative int; no case takes a second of CPU.
+`hubmem.hub.header_check.parse_file_start` as for a local file or a Range read, or the sharded
+endpoint's answer through `hubmem.hub.client.parse_sharded`) and estimates inference (and every
+fourth case training). Config cases count from the fixture's own headers when it has at most 20,000
+tensors (DeepSeek-V3's 92k cost ~0.5 s a case unmutated) or from config.json; three in ten normalise
+through transformers itself rather than the generated config table (hubmem/model/config_table.py), as
+when the installed transformers is not the table's. One case in seven is a GGUF header of a real
+architecture (tests/gguf_fixtures.py) with mutated keys and tensor infos under hostile llama.cpp /
+Ollama options, one in ten a `serve` plan (vLLM or SGLang) of a mutated config under hostile engine
+options (scripts/fuzz_engines.py). The bar: every case ends in a typed `HubmemError` with a
+documented exit code other than 1 and a one-line message, or in a result whose every byte figure is
+a non-negative int (GGUF and serve: every number of its JSON non-negative and finite; vLLM's KV budget
+may be negative in a plan that does not start, shown as "short by"); no case takes a second of CPU.
 
     python -m scripts.fuzz [--cases 20000] [--seed 0]     (from the repository root)
 
@@ -448,7 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--kinds", default="config,header,gguf,serve", help="only these kinds of case (comma-separated)"
+    )
     args = parser.parse_args(argv)
+    wanted = set(args.kinds.split(","))
 
     import logging
     import warnings
@@ -468,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds: Counter[str] = Counter()
     by_kind: dict[str, Counter[str]] = {k: Counter() for k in ("config", "header", "gguf", "serve")}
     start = time.perf_counter()
-    for i, (what, snapshot, train, fallback) in enumerate(cases(args.seed, args.cases)):
+    drawn = (c for c in cases(args.seed, args.cases * 20) if c[0].split()[0] in wanted)
+    for i, (what, snapshot, train, fallback) in zip(range(args.cases), drawn):
         kinds[what.split()[0]] += 1
         kinds["fallback"] += fallback
         t0, c0 = time.perf_counter(), time.process_time()

@@ -155,7 +155,7 @@ def llamacpp_options(rng: random.Random) -> dict[str, Any]:
         "kv_unified": [False, True],
         "mmap": [True, False],
     }
-    return {k: rng.choice(v) for k, v in choices.items() if rng.random() < 0.35}
+    return {k: rng.choice(v) for k, v in choices.items() if rng.random() < 0.2}
 
 
 def gguf_case(
@@ -168,7 +168,7 @@ def gguf_case(
     if written is None:
         return None
     head, size = written
-    given = llamacpp_options(rng) if rng.random() < 0.7 else {}
+    given = llamacpp_options(rng) if rng.random() < 0.5 else {}
     gpu = rng.choice([None, None, "t4", "h100", "rtx-4090"])
     num_gpus = rng.choice([1, 1, 1, 2, 4])
     path = f"{name}-Q4_K_M.gguf"
@@ -229,7 +229,7 @@ def serve_options(rng: random.Random, engine: str) -> tuple[dict[str, Any], int 
             "non_torch_memory": ["1GiB", "-1GiB", "infGiB", "1e300GiB", 0],
             "cuda_context": ["500MiB", "-1GiB", "infGiB", "1e300GiB"],
         }
-    given = {k: rng.choice(v) for k, v in choices.items() if rng.random() < 0.3}
+    given = {k: rng.choice(v) for k, v in choices.items() if rng.random() < 0.15}
     return given, rng.choice([None, None, None, 1, 2, 16, 7, 0, 10**6])
 
 
@@ -237,8 +237,8 @@ def serve_job(rng: random.Random, snapshot_of: Callable[[], Any]) -> Callable[[]
     """One serve case over a (mutated) snapshot: the plan's every number."""
     engine = rng.choice(["vllm", "vllm", "sglang"])
     given, num_gpus = serve_options(rng, engine)
-    gpu = rng.choice(["t4", "h100", "a100-40gb", "rtx-4090", None])
-    memory = rng.choice(["80GiB", "1MiB", "0", "-1GiB", "infGiB"]) if gpu is None else None
+    gpu = rng.choice(["t4", "h100", "h100", "a100-40gb", "a100-40gb", "rtx-4090", None])
+    memory = rng.choice(["80GiB", "80GiB", "1MiB", "2GiB", "0", "-1GiB", "infGiB"]) if gpu is None else None
 
     def job() -> Iterator[tuple[str, Any]]:
         from hubmem.jobs import serve as sv

@@ -369,6 +369,15 @@ def hub_cases() -> list[Case]:
             ),
         ),
         Case(
+            "audit of 12 repos whose file lists each time out once, --timeout 1",
+            ["audit", *(f"acme/load{i:02d}" for i in range(12)), "--timeout", "1", "--format", "csv"],
+            0,
+            fault(
+                *(repo(f"acme/load{i:02d}") for i in range(12)),
+                *(("hang", (f"/api/models/acme/load{i:02d}", 3), {"times": 1}) for i in range(12)),
+            ),
+        ),
+        Case(
             "refs/pr/1 online",
             [TINY.replace("tiny", "prs"), "--revision", "refs/pr/1"],
             0,

@@ -115,3 +115,40 @@ def test_sglang_on_a_gpu_smaller_than_its_reserve(fake_hub):
     )
     result = cli("serve", "meta-llama/Llama-3.2-1B-Instruct", "--engine", "sglang", "--gpu-memory", "2GiB")
     assert result.exit_code == 19 and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_a_config_whose_head_dim_rounds_to_zero(fake_hub, engine):
+    """hidden_size 7 over 20 heads: head_dim 7 // 20 = 0, a KV page of 0 bytes (was ZeroDivisionError)."""
+    from tests.helpers import config, layout
+
+    tiny = {k: v for k, v in config("test/tiny").items() if k != "head_dim"}  # head_dim from hidden / heads
+    fake_hub.add_repo(
+        "acme/zero-head",
+        layout=layout("test/tiny"),
+        config={**tiny, "hidden_size": 7, "num_attention_heads": 20},
+    )
+    with pytest.raises(EngineRefusedError) as e:
+        hubmem.serve("acme/zero-head", engine=engine, gpu="h100")
+    assert "KV cache of 0 bytes per token for 'llama' (head_dim 0" in str(e.value)
+    result = cli("serve", "acme/zero-head", "--engine", engine, "--gpu", "h100")
+    assert result.exit_code == 19 and result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        (
+            "--max-num-batched-tokens",
+            str(10**30),
+            "--max-num-batched-tokens must be at most 100,000,000, not a 31-digit number",
+        ),
+        ("--max-num-seqs", "2000000", "--max-num-seqs must be at most 1,000,000, not 2,000,000"),
+        ("--block-size", "2147483648", "--block-size must be at most 1,000,000, not 2,147,483,648"),
+        ("--max-model-len", "200000000", "--max-model-len must be at most 100,000,000, not 200,000,000"),
+    ],
+)
+def test_serve_options_have_upper_bounds(fake_hub, flag, value, message):
+    """`--max-num-batched-tokens 10**30` printed a 34-digit activation peak (exit 40)."""
+    result = cli("serve", "test/tiny", "--gpu", "h100", flag, value)
+    assert (result.exit_code, result.stderr) == (3, f"Error: {message}\n")

@@ -153,6 +153,11 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
     after_weights = free_at_start - weights
     rest = after_weights - int(free_at_start * (1 - fraction))
     cell = cell_size(arch, tp, kv_e)
+    if cell <= 0:  # head_dim 0 (hidden_size 7 over 20 heads): the pool's token count divides by it
+        raise EngineRefusedError(
+            f"SGLang would keep a KV cache of 0 bytes per token for '{arch.model_type}' (head_dim "
+            f"{arch.head_dim}): the config describes no cache"
+        )
     tokens = max(rest // cell, 0) if rest > 0 else 0
     running = o.max_running_requests
     if running is None:
