@@ -873,14 +873,20 @@ def audit(
         )
     from hubmem.hub import pace
 
-    if pace.retried():
-        click.echo(f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts).", err=True)
+    # the retry count: a line of its own after a good run, part of the one error line after a bad one
+    retried = f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts)" if pace.retried() else ""
     if result.interrupted:
-        click.echo(f"Interrupted: {len(result.rows)} of {result.total} repos finished.", err=True)
+        ended = f"Interrupted: {len(result.rows)} of {result.total} repos finished."
+        click.echo(ended + (f" {retried}." if retried else ""), err=True)
         exit_now(130)
     if result.failed:
         names = ", ".join(r.ref for r in result.failed[:5]) + (", …" if len(result.failed) > 5 else "")
-        raise errors.BatchFailedError(f"{len(result.failed)} of {result.total} repos failed: {names}")
+        raise errors.BatchFailedError(
+            f"{len(result.failed)} of {result.total} repos failed: {names}"
+            + (f"; {retried}" if retried else "")
+        )
+    if retried:
+        click.echo(retried + ".", err=True)
 
 
 def write_html(path: str, rows: list[Any], target: Any, units: str) -> None:

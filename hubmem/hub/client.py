@@ -112,10 +112,11 @@ def sharded_answer(repo: str, index: str, token: str | None, timeout: float) -> 
     return bytes(get(url, token, timeout).content)
 
 
-def sharded_headers(repo: str, answer: bytes, sizes: dict) -> dict[str, Tensors]:
-    """The checked tensors of every shard in a `sharded_answer`. `sizes`: file sizes from the file list."""
-    decoded = header_check.decode_header(answer, f"{repo} (shard headers)")
-    headers = decoded.get("headers") if isinstance(decoded, dict) else None
+def parse_sharded(raw: bytes, repo: str, sizes: dict) -> dict[str, Tensors]:
+    """The checked tensors per shard of the sharded endpoint's answer (`sharded_answer`). `sizes`: file
+    sizes from the file list."""
+    answer = header_check.decode_header(raw, f"{repo} (shard headers)")
+    headers = answer.get("headers") if isinstance(answer, dict) else None
     if not isinstance(headers, dict) or not headers:
         raise errors.MalformedHeaderError(f"the shard headers of '{repo}' are not an object of shard headers")
     out = {}

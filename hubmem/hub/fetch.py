@@ -464,7 +464,7 @@ def _remote_headers(
                 answer = _answer(
                     guesses, INDEX_FILE, client.sharded_answer, repo, INDEX_FILE, token, timeout=timeout
                 )
-                return client.sharded_headers(repo, answer, sizes)
+                return client.parse_sharded(answer, repo, sizes)
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 # Any refusal of this one endpoint but auth (401/403: the shards would be refused too)
