@@ -302,3 +302,19 @@ def test_serve_with_mutated_configs_and_hostile_engine_options(rng, through_tran
         assert "\n" not in str(e) and "\r" not in str(e), str(e)
         return
     assert bad == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.binary(max_size=30), st.integers(0, 10**30).map(lambda n: str(n).encode())), max_size=12
+    )
+)
+def test_the_long_digit_run_scan_agrees_with_the_regex(parts):
+    import re
+
+    from hubmem.hub import header_check
+
+    raw = b"".join(parts)
+    expected = re.search(rb"[0-9]{%d}" % (header_check.MAX_INT_DIGITS + 1), raw) is not None
+    assert header_check.has_long_digit_run(raw) is expected
