@@ -404,6 +404,12 @@ vllm_engine_options = options(
         help="Assumed non-torch memory per GPU (vLLM measures it) [default: 352MiB, the median of published vLLM profiles].",
     ),
     click.option(
+        "--sampler",
+        type=click.Choice(["native", "flashinfer"]),
+        help="vLLM: the profile's top-k/top-p sampler path, PyTorch-native (its sort: e + 36 B per request × "
+        "vocab entry) or FlashInfer's (VLLM_USE_FLASHINFER_SAMPLER=1: e + 8) [default: native].",
+    ),
+    click.option(
         "--cuda-graph-in-budget",
         is_flag=True,
         default=None,

@@ -126,6 +126,9 @@ def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "v
     kv = values.get("kv_cache_dtype")
     if kv is not None and kv not in vllm_rt.KV_DTYPES:
         raise InvalidInputError(f"--kv-cache-dtype {kv!r}: choose from {', '.join(vllm_rt.KV_DTYPES)}")
+    sampler = values.get("sampler")
+    if sampler is not None and sampler not in vllm_rt.SAMPLERS:
+        raise InvalidInputError(f"--sampler {sampler!r}: choose from {', '.join(vllm_rt.SAMPLERS)}")
     dtype = values.get("dtype")
     aliases = {
         "bf16": "bfloat16",
