@@ -177,6 +177,7 @@ def table(results: list[Compared]) -> str:
             f"{r['engine']}, {r['tp']}× {r['gpu']}"
             + (f", util {r['gpu_memory_utilization']}" if r["gpu_memory_utilization"] else "")
             + (f", len {int(r['max_model_len']):,}" if r["max_model_len"] else "")
+            + "".join(f", {k} {r[k]}" for k in ("quantization", "sampler") if r.get(k))
         )
         out.append(
             [
