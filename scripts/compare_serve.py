@@ -130,7 +130,13 @@ def compare(row: dict) -> Compared:
         from hubmem.runtimes import sglang
 
         cell = sglang.cell_size(arch, int(row["tp"]), 2 if row["kv_cache_dtype"] in ("", "auto") else 1)
-        return Compared(row, None, None, None, budget // cell)
+        weights = None
+        if has_headers:  # "Load weight end. ... mem usage=X GB": this rank's weights as SGLang loads them
+            given = {"tp": int(row["tp"])}
+            if row["gpu_memory_utilization"]:
+                given["mem_fraction_static"] = float(row["gpu_memory_utilization"])
+            weights = plan_for(snapshot, arch, 0, spec, engine_options(None, given, "sglang")).worst.weights
+        return Compared(row, weights, None, None, budget // cell)
     options = engine_options(None, _options(row))
     weights = tokens = starts = memory = None
     if has_headers:
