@@ -20,7 +20,8 @@ Source read: sgl-project/sglang python/sglang/srt (the v0.5 line):
 Hybrid pools (model_executor/model_runner_kv_cache_mixin.py at sglang 001ccef0, the v0.5 line):
 
 - Sliding-window / chunked layers of the architectures `configs/model_config.is_hybrid_swa_model` names
-  (Llama4ForConditionalGeneration, GptOssForCausalLM; Gemma 2/3 and Mistral keep one full pool) get an
+  (Llama4ForConditionalGeneration, GptOssForCausalLM; Gemma 2/3 and Mistral keep one full pool: the list is
+  an allowlist, sglang#39310) get an
   SWAKVPool (mem_cache/swa_memory_pool.py) unless --disable-hybrid-swa-memory: cell = F·n_full + S·n_swa,
   N = rest // cell, then `set_num_tokens_hybrid_swa` splits the same bytes so that swa_tokens =
   swa_full_tokens_ratio (0.8) × full_tokens: full = int(N·cell / (F·n_full + r·S·n_swa)), swa = int(full·r)
