@@ -30,6 +30,7 @@ class Compared:
     # requested − the log's weights − hubmem's profile peak − non-torch memory: hubmem's budget terms
     # other than the weights, against the log's "Available KV cache memory" (None: not both logged)
     kv_memory_from_logged_weights: int | None = None
+    activation_peak: int | None = None  # hubmem's profile peak (against a log's "torch peak memory increase")
 
     @property
     def weights_error(self) -> float | None:
@@ -50,6 +51,12 @@ class Compared:
         if self.kv_memory_from_logged_weights is None:
             return None
         return self.kv_memory_from_logged_weights / GiB - float(self.row["logged_available_kv_gib"])
+
+    @property
+    def activation_error(self) -> float | None:
+        if self.activation_peak is None or not self.row.get("logged_peak_activation_gib"):
+            return None
+        return self.activation_peak / GiB / float(self.row["logged_peak_activation_gib"]) - 1
 
     @property
     def block_math_error(self) -> float | None:
@@ -123,7 +130,8 @@ def compare(row: dict) -> Compared:
         linear = count_tensors(snapshot.headers, snapshot.config).linear_params
         plan = plan_for(snapshot, arch, linear, spec, engine_options(None, _options(row)))
         starts = plan.starts if row["logged_starts"] else None
-        return Compared(row, plan.worst.weights, None, starts, None, _memory_given_logged_weights(row, plan))
+        memory = _memory_given_logged_weights(row, plan)
+        return Compared(row, plan.worst.weights, None, starts, None, memory, plan.worst.activation_peak)
     budget = round(float(row["logged_available_kv_gib"]) * GiB)
     if row["engine"] == "sglang":
         # SGLang's pool is budget // cell_size (model_runner.profile_max_num_token)
@@ -138,7 +146,7 @@ def compare(row: dict) -> Compared:
             weights = plan_for(snapshot, arch, 0, spec, engine_options(None, given, "sglang")).worst.weights
         return Compared(row, weights, None, None, budget // cell)
     options = engine_options(None, _options(row))
-    weights = tokens = starts = memory = None
+    weights = tokens = starts = memory = peak = None
     if has_headers:
         from hubmem.model.tensors import count_tensors
 
@@ -147,6 +155,7 @@ def compare(row: dict) -> Compared:
         )
         weights, tokens, starts = plan.worst.weights, plan.kv_tokens, plan.starts
         memory = _memory_given_logged_weights(row, plan)
+        peak = plan.worst.activation_peak
     # the block arithmetic alone, on the log's available memory (what the engine itself had)
     tp = options.tensor_parallel_size
     length = options.max_model_len or arch.max_context or 2048
@@ -162,7 +171,7 @@ def compare(row: dict) -> Compared:
         batched=options.max_num_batched_tokens or 2048,
     )
     from_log = rt.token_capacity(groups, rt.num_blocks(groups, budget))
-    return Compared(row, weights, tokens, starts, from_log, memory)
+    return Compared(row, weights, tokens, starts, from_log, memory, peak)
 
 
 def comparison() -> list[Compared]:
@@ -200,6 +209,9 @@ def table(results: list[Compared]) -> str:
                 ""
                 if c.tokens_from_logged_budget is None
                 else f"{c.tokens_from_logged_budget:,} ({_pct(c.block_math_error)})",
+                ""
+                if c.activation_error is None
+                else f"{r['logged_peak_activation_gib']} / {c.activation_peak / GiB:.2f} ({_pct(c.activation_error)})",
                 f"{r['logged_available_kv_gib']}" if r["logged_available_kv_gib"] else "",
                 ""
                 if c.kv_memory_from_logged_weights is None
@@ -211,7 +223,7 @@ def table(results: list[Compared]) -> str:
     return render_rows(
         [
             "log", "model", "setting", "weights GiB (log)", "hubmem", "error", "KV tokens (log)", "hubmem",
-            "error", "from the log's KV memory", "KV GiB (log)", "hubmem, given the log's weights (GiB off)",
+            "error", "from the log's KV memory", "profile peak GiB (log / hubmem)", "KV GiB (log)", "hubmem, given the log's weights (GiB off)",
             "starts (log / hubmem)", "note",
         ],
         out,

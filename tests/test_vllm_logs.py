@@ -24,6 +24,13 @@ def test_the_reference_holds_every_collected_log():
         "vllm12569-llama70b-w8a8-weights",
         "myoceane-gpt-oss-20b-a100-util065",
         "sglang18263-qwen3-30b-a3b-mi355x",
+        "llmd-gpt-oss-20b-h100",
+        "llmd-gpt-oss-120b-h100-util095",
+        "llmd-llama70b-fp8-h100-tp2",
+        "llmd-llama70b-fp8-h100-tp1",
+        "llmd-llama8-h100",
+        "llmd-qwen3-32b-h100-16k",
+        "llmd-qwen3-32b-h100-32k",
     ]
     assert all(r["source"].startswith("https://") for r in ROWS)
 
@@ -34,6 +41,8 @@ def test_plan_matches_the_log(row):
     if c.kv_memory_error_gib is not None:  # every budget term but the weights, given the log's weights:
         # within 5 % of the logged memory (the token tolerance: tokens are linear in it), at least 0.25 GiB
         assert abs(c.kv_memory_error_gib) <= max(0.25, 0.05 * abs(float(row["logged_available_kv_gib"]))), c
+    if c.activation_error is not None:  # the profile peak the log measured (vLLM's torch peak increase)
+        assert abs(c.activation_error) <= 0.05, c
     if row["known_gap"]:  # a gap the reference documents: it must stay outside the tolerance until modelled
         assert abs(c.weights_error) > 0.02, "the gap is closed: move the row into the checked set"
         return
@@ -113,7 +122,23 @@ def test_sglang_weights_and_pool_of_qwen3_30b_a3b():
     """SGLang's 'mem usage=56.98 GB' (GiB) after loading Qwen3-30B-A3B at TP 1 against hubmem's 56.88 GiB of BF16
     tensors + RoPE cache (−0.2 %); its 'K size: 76.44 GB' × 2 // (48 layers × 4 KV heads × 128 × 2 × 2 B = 98,304 B)
     = 1,669,857 tokens (the log: 1,669,816; 76.44 is rounded)."""
-    c = compare_serve.compare(ROWS[-1])
+    c = compare_serve.compare(next(r for r in ROWS if r["id"] == "sglang18263-qwen3-30b-a3b-mi355x"))
     assert round(c.weights / 2**30, 2) == 56.88
     assert round(c.weights_error * 100, 1) == -0.2
     assert c.tokens_from_logged_budget == round(152.88 * 2**30) // 98_304 == 1_669_857
+
+
+def test_the_profile_peak_is_the_native_samplers_sort():
+    """llm-d's H100 profiles (1,024 requests in the sampler run): Llama-3.1-8B 1,024 × 128,256 × 38 B = 4.65 GiB
+    (log 4.76), Qwen3-32B 1,024 × 151,936 × 38 = 5.51 GiB (log 5.64), gpt-oss 1,024 × 201,088 × 38 = 7.28 GiB
+    (log 7.38): within 2.5 %; the forward passes at 8,192 tokens are smaller (FlashInfer's e + 8 would be 1.22 GiB
+    for Llama)."""
+    by_id = {r["id"]: r for r in ROWS}
+    peaks = {
+        i: compare_serve.compare(by_id[i]).activation_peak
+        for i in ("llmd-llama8-h100", "llmd-qwen3-32b-h100-16k")
+    }
+    assert peaks["llmd-llama8-h100"] == 1024 * 128_256 * 38
+    assert peaks["llmd-qwen3-32b-h100-16k"] == 1024 * 151_936 * 38
+    gpt = compare_serve.compare(by_id["llmd-gpt-oss-20b-h100"])
+    assert gpt.activation_peak == 1024 * 201_088 * 38 and round(gpt.activation_error * 100, 1) == -1.3
