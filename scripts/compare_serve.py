@@ -92,8 +92,8 @@ def _options(row: dict) -> dict:
         "pipeline_parallel_size": int(row["pp"]),
         "kv_cache_dtype": row["kv_cache_dtype"] or "auto",
     }
-    for name in ("max_model_len", "max_num_batched_tokens", "max_num_seqs"):
-        if row[name]:
+    for name in ("max_model_len", "max_num_batched_tokens", "max_num_seqs", "block_size"):
+        if row.get(name):
             out[name] = int(row[name])
     for name in ("quantization", "sampler"):
         if row.get(name):
@@ -171,6 +171,17 @@ def compare(row: dict) -> Compared:
         batched=options.max_num_batched_tokens or 2048,
     )
     from_log = rt.token_capacity(groups, rt.num_blocks(groups, budget))
+    if peak is None and row.get("logged_peak_activation_gib"):  # a config-only fixture: the peak alone
+        e = 4 if options.dtype == "float32" else 2
+        peak, _ = rt.activation_peak(
+            arch,
+            tokens=options.max_num_batched_tokens or 2048,
+            num_reqs=options.max_num_seqs or 256,
+            tp=tp,
+            e=e,
+            vocab_padded=-(-arch.vocab_size // 64) * 64,
+            sampler=options.sampler,
+        )
     return Compared(row, weights, tokens, starts, from_log, memory, peak)
 
 

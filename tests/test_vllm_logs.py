@@ -31,6 +31,8 @@ def test_the_reference_holds_every_collected_log():
         "llmd-llama8-h100",
         "llmd-qwen3-32b-h100-16k",
         "llmd-qwen3-32b-h100-32k",
+        "llmd-qwen3-32b-h100-tp2",
+        "llmd-mistral-small-3.2-24b-h100",
     ]
     assert all(r["source"].startswith("https://") for r in ROWS)
 
@@ -41,11 +43,18 @@ def test_plan_matches_the_log(row):
     if c.kv_memory_error_gib is not None:  # every budget term but the weights, given the log's weights:
         # within 5 % of the logged memory (the token tolerance: tokens are linear in it), at least 0.25 GiB
         assert abs(c.kv_memory_error_gib) <= max(0.25, 0.05 * abs(float(row["logged_available_kv_gib"]))), c
+    if row["known_gap"]:  # a gap the reference documents: it must stay outside the tolerance until modelled
+        outside = [
+            abs(err) > tol
+            for err, tol in ((c.weights_error, 0.02), (c.activation_error, 0.05))
+            if err is not None
+        ]
+        assert any(outside), "the gap is closed: move the row into the checked set"
+        if c.block_math_error is not None:  # the rest of the row still holds
+            assert abs(c.block_math_error) <= 0.05, c
+        return
     if c.activation_error is not None:  # the profile peak the log measured (vLLM's torch peak increase)
         assert abs(c.activation_error) <= 0.05, c
-    if row["known_gap"]:  # a gap the reference documents: it must stay outside the tolerance until modelled
-        assert abs(c.weights_error) > 0.02, "the gap is closed: move the row into the checked set"
-        return
     if c.block_math_error is None:  # a weights-only row
         assert not row["logged_kv_tokens"] and abs(c.weights_error) <= 0.02
         if c.starts is not None:
