@@ -33,6 +33,9 @@ def test_the_reference_holds_every_collected_log():
         "llmd-qwen3-32b-h100-32k",
         "llmd-qwen3-32b-h100-tp2",
         "llmd-mistral-small-3.2-24b-h100",
+        "dennislee22-qwen2-7b-a100-util025",
+        "dennislee22-qwen2-7b-a100-util05",
+        "dennislee22-qwen2-7b-2xa100-tp2",
     ]
     assert all(r["source"].startswith("https://") for r in ROWS)
 
@@ -151,3 +154,13 @@ def test_the_profile_peak_is_the_native_samplers_sort():
     assert peaks["llmd-qwen3-32b-h100-16k"] == 1024 * 151_936 * 38
     gpt = compare_serve.compare(by_id["llmd-gpt-oss-20b-h100"])
     assert gpt.activation_peak == 1024 * 201_088 * 38 and round(gpt.activation_error * 100, 1) == -1.3
+
+
+def test_a_log_that_samples_with_flashinfer_needs_the_flashinfer_term():
+    """vLLM 0.10.1.1 logging 'Using FlashInfer for top-p & top-k sampling' (Qwen2-7B on an A100 at utilization
+    0.25): with `sampler=flashinfer` (e + 8 B: 256 × 152,064 × 10 = 0.36 GiB) hubmem's 91,616 tokens are −2.4 % of
+    the logged 93,872; the native sort's e + 36 (1.39 GiB) would give 72,608, −22.7 %."""
+    row = next(r for r in ROWS if r["id"] == "dennislee22-qwen2-7b-a100-util025")
+    assert compare_serve.compare(row).kv_tokens == 91_616
+    native = compare_serve.compare(dict(row, sampler="native"))
+    assert native.kv_tokens == 72_608 and native.tokens_error < -0.2
