@@ -36,6 +36,7 @@ def test_the_reference_holds_every_collected_log():
         "dennislee22-qwen2-7b-a100-util025",
         "dennislee22-qwen2-7b-a100-util05",
         "dennislee22-qwen2-7b-2xa100-tp2",
+        "dennislee22-gpt-oss-120b-4xa100-tp4",
     ]
     assert all(r["source"].startswith("https://") for r in ROWS)
 
@@ -164,3 +165,26 @@ def test_a_log_that_samples_with_flashinfer_needs_the_flashinfer_term():
     assert compare_serve.compare(row).kv_tokens == 91_616
     native = compare_serve.compare(dict(row, sampler="native"))
     assert native.kv_tokens == 72_608 and native.tokens_error < -0.2
+
+
+def test_gpt_oss_hybrid_groups_at_tp4_match_the_logged_tokens_and_concurrency():
+    """gpt-oss-120b at TP 4 (vLLM 0.10.1.1, 4× A100): two KV groups of 18 layers (sliding window 128, full), 2 KV heads ×
+    64 × 2 × 2 B × 16 tokens = 8,192 B pages; the log's 45.32 GiB // 8,192 // 18 = 330,010 blocks, // 2 groups × 16 =
+    2,640,080 tokens (log 2,640,144); per 16,384-token request 1,024 full + cdiv(127 + 2,048, 16) + 1 = 137 sliding
+    blocks: 330,010 / 1,161 = 284.25× (log 284.25×)."""
+    import json
+
+    from hubmem.model.architecture import parse_architecture
+    from hubmem.runtimes import vllm as rt
+
+    arch = parse_architecture(
+        json.loads((compare_serve.ROOT / "fixtures/repos/openai__gpt-oss-120b/config.json").read_text())
+    )
+    groups = rt.kv_groups(
+        arch, rt.layer_kinds(arch), tp=4, kv_bytes=2, kv_dtype="auto", state_bytes=(2, 2), block_size=16,
+        max_model_len=16_384, batched=2_048,
+    )  # fmt: skip
+    assert [(g.kind, g.layers, g.page_bytes) for g in groups] == [("sliding", 18, 8_192), ("full", 18, 8_192)]
+    blocks = rt.num_blocks(groups, round(45.32 * 2**30))
+    assert (blocks, rt.token_capacity(groups, blocks)) == (330_010, 2_640_080)
+    assert round(rt.max_concurrency(groups, blocks), 2) == 284.25
