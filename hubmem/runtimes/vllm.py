@@ -62,7 +62,8 @@ DEFAULT_CUDA_CONTEXT = 512 * MiB
 #   PyTorch's CUDA segmented sort's own buffers (an int64 iota of the input indices, 8, and cub's
 #   double buffers of keys and values, 4 + 8): 36 bytes + e. The masks (1 + 1) and the in-place softmax /
 #   cumsum / scatter that follow stay below the sort's peak. Two gpt-oss-120b logs on one H100
-#   (vllm#23278, vllm#27508; 1,024 requests × 201,088 entries) imply 37.0 and 37.6 bytes: e + 36 = 38.
+#   (vllm#23278, vllm#27508; 1,024 requests × 201,088 entries) imply 37.0 and 37.6 bytes: e + 36 = 38; llm-d's
+#   H100 profiles log the peak itself (fixtures/reference/vllm_logs.csv, llmd-*: within 1.3-4 %).
 # - flashinfer (VLLM_USE_FLASHINFER_SAMPLER=1: flashinfer.sampling.top_k_top_p_sampling_from_logits
 #   on the fp32 logits, which keeps its fp32 probabilities): 4 + 4 bytes + e.
 # Which path runs: FlashInfer's only where flashinfer is installed and enabled; vllm#26859 (October 2025)
