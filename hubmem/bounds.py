@@ -40,6 +40,7 @@ OPTION_MAXIMA: dict[str, int] = {
     "context_length": 100_000_000,
     "chunked_prefill_size": 100_000_000,
     "max_running_requests": 1_000_000,
+    "max_mamba_cache_size": 1_000_000,  # per-request Mamba states (SGLang --max-mamba-cache-size)
     "cuda_graph_max_bs": 1_000_000,
 }
 

@@ -440,10 +440,60 @@ vllm_engine_options = options(
         help="Assumed non-torch memory per GPU (vLLM measures it) [default: 352MiB, the median of published vLLM profiles].",
     ),
     click.option(
+        "--sampler",
+        type=click.Choice(["native", "flashinfer"]),
+        help="vLLM: the profile's top-k/top-p sampler path, PyTorch-native (its sort: e + 36 B per request × "
+        "vocab entry) or FlashInfer's (VLLM_USE_FLASHINFER_SAMPLER=1: e + 8) [default: native].",
+    ),
+    click.option(
         "--cuda-graph-in-budget",
         is_flag=True,
         default=None,
         help="Subtract CUDA graph memory from the KV budget (vLLM ≥ 0.21's default).",
+    ),
+)
+
+# SGLang's own flags (`hubmem serve --engine sglang`, and `audit` / `check` with --engine sglang, whose
+# --tp is the shared tensor-parallel option): passed on as given; defaults in hubmem.runtimes.sglang.
+sglang_engine_options = options(
+    click.option(
+        "--mem-fraction-static",
+        type=float,
+        help="SGLang: share of the free memory for weights + KV pool [default: from the GPU's memory, as SGLang].",
+    ),
+    click.option("--context-length", type=int, help="SGLang: tokens per request [default: the model's]."),
+    click.option(
+        "--chunked-prefill-size", type=int, help="SGLang: prefill chunk [default: by GPU memory, 2048-16384]."
+    ),
+    click.option(
+        "--max-running-requests", type=int, help="SGLang: concurrent requests [default: from the pool]."
+    ),
+    click.option(
+        "--cuda-graph-max-bs", type=int, help="SGLang: largest CUDA graph batch [default: by GPU memory]."
+    ),
+    click.option(
+        "--swa-full-tokens-ratio",
+        type=float,
+        help="SGLang: SWA pool tokens / full pool tokens (gpt-oss, Llama 4) [default: 0.8].",
+    ),
+    click.option(
+        "--disable-hybrid-swa-memory",
+        is_flag=True,
+        default=None,
+        help="SGLang: one full-length pool for sliding-window layers too.",
+    ),
+    click.option(
+        "--mamba-full-memory-ratio",
+        type=float,
+        help="SGLang: Mamba / linear-attention state pool bytes per KV pool byte [default: 0.9].",
+    ),
+    click.option(
+        "--max-mamba-cache-size", type=int, help="SGLang: Mamba state slots [default: from the ratio]."
+    ),
+    click.option(
+        "--mamba-ssm-dtype",
+        type=click.Choice(["float32", "bfloat16", "float16"]),
+        help="SGLang: dtype of the Mamba SSM state [default: float32].",
     ),
 )
 
@@ -763,6 +813,7 @@ def run() -> None:
 @training_options
 @engine_option
 @vllm_engine_options
+@sglang_engine_options
 @llamacpp_options
 @gpu_options
 @output_options
@@ -942,6 +993,7 @@ def diff(
 @training_options
 @engine_option
 @vllm_engine_options
+@sglang_engine_options
 @llamacpp_options
 @gpu_options
 @output_options
@@ -1018,22 +1070,8 @@ def check(
     "--num-gpus", type=int, help="GPUs: TP up to 8 per node, PP across nodes beyond (default TP × PP)."
 )
 @vllm_engine_options
-@click.option(
-    "--mem-fraction-static",
-    type=float,
-    help="SGLang: share of the free memory for weights + KV pool [default: from the GPU's memory, as SGLang].",
-)
-@click.option("--context-length", type=int, help="SGLang: tokens per request [default: the model's].")
-@click.option(
-    "--chunked-prefill-size", type=int, help="SGLang: prefill chunk [default: by GPU memory, 2048-16384]."
-)
-@click.option(
-    "--max-running-requests", type=int, help="SGLang: concurrent requests [default: from the pool]."
-)
+@sglang_engine_options
 @click.option("--tp", type=int, help="SGLang: tensor-parallel size [default: 1].")
-@click.option(
-    "--cuda-graph-max-bs", type=int, help="SGLang: largest CUDA graph batch [default: by GPU memory]."
-)
 @click.option("--explain", is_flag=True, help="Print every term with its formula and source.")
 @hub_options
 @output_options

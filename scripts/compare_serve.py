@@ -27,18 +27,36 @@ class Compared:
     kv_tokens: int | None  # hubmem's prediction end to end
     starts: bool | None
     tokens_from_logged_budget: int | None  # the engine's block arithmetic on the log's own KV memory
+    # requested − the log's weights − hubmem's profile peak − non-torch memory: hubmem's budget terms
+    # other than the weights, against the log's "Available KV cache memory" (None: not both logged)
+    kv_memory_from_logged_weights: int | None = None
+    activation_peak: int | None = None  # hubmem's profile peak (against a log's "torch peak memory increase")
 
     @property
     def weights_error(self) -> float | None:
-        if self.weights is None or not self.row["logged_weights_gib"]:
+        logged = _logged_weights(self.row)
+        if self.weights is None or logged is None:
             return None
-        return self.weights / GiB / float(self.row["logged_weights_gib"]) - 1
+        return self.weights / logged - 1
 
     @property
     def tokens_error(self) -> float | None:
         if self.kv_tokens is None:
             return None
         return self.kv_tokens / int(self.row["logged_kv_tokens"]) - 1
+
+    @property
+    def kv_memory_error_gib(self) -> float | None:
+        """hubmem's available KV memory (given the log's weights) − the log's, in GiB."""
+        if self.kv_memory_from_logged_weights is None:
+            return None
+        return self.kv_memory_from_logged_weights / GiB - float(self.row["logged_available_kv_gib"])
+
+    @property
+    def activation_error(self) -> float | None:
+        if self.activation_peak is None or not self.row.get("logged_peak_activation_gib"):
+            return None
+        return self.activation_peak / GiB / float(self.row["logged_peak_activation_gib"]) - 1
 
     @property
     def block_math_error(self) -> float | None:
@@ -74,10 +92,26 @@ def _options(row: dict) -> dict:
         "pipeline_parallel_size": int(row["pp"]),
         "kv_cache_dtype": row["kv_cache_dtype"] or "auto",
     }
-    for name in ("max_model_len", "max_num_batched_tokens", "max_num_seqs"):
-        if row[name]:
+    for name in ("max_model_len", "max_num_batched_tokens", "max_num_seqs", "block_size"):
+        if row.get(name):
             out[name] = int(row[name])
+    for name in ("quantization", "sampler"):
+        if row.get(name):
+            out[name] = row[name]
     return out
+
+
+def _logged_weights(row: dict) -> int | None:
+    """The weights the log prints, or the ones its row assumes from another log of the same checkpoint."""
+    value = row["logged_weights_gib"] or row.get("assumed_weights_gib")
+    return round(float(value) * GiB) if value else None
+
+
+def _memory_given_logged_weights(row: dict, plan: rt.ServePlan) -> int | None:
+    logged = _logged_weights(row)
+    if logged is None or not row["logged_available_kv_gib"]:
+        return None
+    return plan.worst.kv_budget + plan.worst.weights - logged
 
 
 def compare(row: dict) -> Compared:
@@ -90,21 +124,29 @@ def compare(row: dict) -> Compared:
     else:
         total = round(float(row["gpu_total_gib"]) * GiB) if row["gpu_total_gib"] else gpu.usable_bytes
         spec = rt.GpuSpec(gpu.name, gpu.key, total, gpu.compute_capability)
-    if not row["logged_kv_tokens"]:  # a weights-only row
+    if not row["logged_kv_tokens"]:  # a weights-only row (perhaps with the log's available KV memory)
         from hubmem.model.tensors import count_tensors
 
         linear = count_tensors(snapshot.headers, snapshot.config).linear_params
         plan = plan_for(snapshot, arch, linear, spec, engine_options(None, _options(row)))
-        return Compared(row, plan.worst.weights, None, None, None)
+        starts = plan.starts if row["logged_starts"] else None
+        memory = _memory_given_logged_weights(row, plan)
+        return Compared(row, plan.worst.weights, None, starts, None, memory, plan.worst.activation_peak)
     budget = round(float(row["logged_available_kv_gib"]) * GiB)
     if row["engine"] == "sglang":
         # SGLang's pool is budget // cell_size (model_runner.profile_max_num_token)
         from hubmem.runtimes import sglang
 
         cell = sglang.cell_size(arch, int(row["tp"]), 2 if row["kv_cache_dtype"] in ("", "auto") else 1)
-        return Compared(row, None, None, None, budget // cell)
+        weights = None
+        if has_headers:  # "Load weight end. ... mem usage=X GB": this rank's weights as SGLang loads them
+            given = {"tp": int(row["tp"])}
+            if row["gpu_memory_utilization"]:
+                given["mem_fraction_static"] = float(row["gpu_memory_utilization"])
+            weights = plan_for(snapshot, arch, 0, spec, engine_options(None, given, "sglang")).worst.weights
+        return Compared(row, weights, None, None, budget // cell)
     options = engine_options(None, _options(row))
-    weights = tokens = starts = None
+    weights = tokens = starts = memory = peak = None
     if has_headers:
         from hubmem.model.tensors import count_tensors
 
@@ -112,6 +154,8 @@ def compare(row: dict) -> Compared:
             snapshot, arch, count_tensors(snapshot.headers, snapshot.config).linear_params, spec, options
         )
         weights, tokens, starts = plan.worst.weights, plan.kv_tokens, plan.starts
+        memory = _memory_given_logged_weights(row, plan)
+        peak = plan.worst.activation_peak
     # the block arithmetic alone, on the log's available memory (what the engine itself had)
     tp = options.tensor_parallel_size
     length = options.max_model_len or arch.max_context or 2048
@@ -127,7 +171,18 @@ def compare(row: dict) -> Compared:
         batched=options.max_num_batched_tokens or 2048,
     )
     from_log = rt.token_capacity(groups, rt.num_blocks(groups, budget))
-    return Compared(row, weights, tokens, starts, from_log)
+    if peak is None and row.get("logged_peak_activation_gib"):  # a config-only fixture: the peak alone
+        e = 4 if options.dtype == "float32" else 2
+        peak, _ = rt.activation_peak(
+            arch,
+            tokens=options.max_num_batched_tokens or 2048,
+            num_reqs=options.max_num_seqs or 256,
+            tp=tp,
+            e=e,
+            vocab_padded=-(-arch.vocab_size // 64) * 64,
+            sampler=options.sampler,
+        )
+    return Compared(row, weights, tokens, starts, from_log, memory, peak)
 
 
 def comparison() -> list[Compared]:
@@ -148,13 +203,15 @@ def table(results: list[Compared]) -> str:
             f"{r['engine']}, {r['tp']}× {r['gpu']}"
             + (f", util {r['gpu_memory_utilization']}" if r["gpu_memory_utilization"] else "")
             + (f", len {int(r['max_model_len']):,}" if r["max_model_len"] else "")
+            + "".join(f", {k} {r[k]}" for k in ("quantization", "sampler") if r.get(k))
         )
         out.append(
             [
                 f"[{r['id']}]({r['source'].split(' ')[0]})",
                 r["model_in_log"],
                 setting,
-                f"{r['logged_weights_gib']}" if r["logged_weights_gib"] else "",
+                r["logged_weights_gib"]
+                or (f"({r['assumed_weights_gib']}, assumed)" if r.get("assumed_weights_gib") else ""),
                 "" if c.weights is None else f"{c.weights / GiB:.4f}",
                 _pct(c.weights_error),
                 f"{int(r['logged_kv_tokens']):,}" if r["logged_kv_tokens"] else "",
@@ -163,6 +220,13 @@ def table(results: list[Compared]) -> str:
                 ""
                 if c.tokens_from_logged_budget is None
                 else f"{c.tokens_from_logged_budget:,} ({_pct(c.block_math_error)})",
+                ""
+                if c.activation_error is None
+                else f"{r['logged_peak_activation_gib']} / {c.activation_peak / GiB:.2f} ({_pct(c.activation_error)})",
+                f"{r['logged_available_kv_gib']}" if r["logged_available_kv_gib"] else "",
+                ""
+                if c.kv_memory_from_logged_weights is None
+                else f"{c.kv_memory_from_logged_weights / GiB:.2f} ({c.kv_memory_error_gib:+.2f})",
                 r["logged_starts"] + ("" if c.starts is None else f" / {'yes' if c.starts else 'no'}"),
                 "known gap: " + r["known_gap"].split(":")[0] if r["known_gap"] else "",
             ]
@@ -170,7 +234,8 @@ def table(results: list[Compared]) -> str:
     return render_rows(
         [
             "log", "model", "setting", "weights GiB (log)", "hubmem", "error", "KV tokens (log)", "hubmem",
-            "error", "from the log's KV memory", "starts (log / hubmem)", "note",
+            "error", "from the log's KV memory", "profile peak GiB (log / hubmem)", "KV GiB (log)", "hubmem, given the log's weights (GiB off)",
+            "starts (log / hubmem)", "note",
         ],
         out,
         "markdown",

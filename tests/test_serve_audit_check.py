@@ -120,3 +120,27 @@ def test_serve_makes_the_same_requests_as_the_estimate(fake_hub):
                 (m, p.split("?")[0]) for m, p in requests
             ]
         assert requests == estimate_requests
+
+
+def test_audit_and_check_take_sglangs_own_options(fake_hub, free, tmp_path):
+    """--engine sglang on audit / check: SGLang's flags (and the shared --tp) reach the same plan as serve."""
+    result = run(
+        "audit", LLAMA8, "Qwen/Qwen3-8B", "--engine", "sglang", "--gpu", "h100", "--mem-fraction-static", "0.8",
+        "--context-length", "32768", "--tp", "2", "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for row, repo in zip(json.loads(result.stdout), (LLAMA8, "Qwen/Qwen3-8B"), strict=True):
+        plan = hubmem.serve(
+            repo, engine="sglang", gpu="h100", mem_fraction_static=0.8, context_length=32768, tp=2
+        ).plan
+        assert (row["engine"], row["tp"], row["kv_tokens"]) == ("sglang", 2, plan.kv_tokens)
+        assert plan.options.mem_fraction_static == 0.8
+    small = run(
+        "check", LLAMA8, "--engine", "sglang", "--gpu", "4090", "--mem-fraction-static", "0.6",
+        "--cache-dir", str(tmp_path),
+    )  # fmt: skip
+    assert small.exit_code == 40  # 0.6 of a 4090 does not hold Llama-3.1-8B's 15 GiB of weights
+    assert "outcome   the engine will not start on the GPUs (exit 40)\n" in small.stdout
+    wrong = run("check", LLAMA8, "--engine", "vllm", "--gpu", "h100", "--mem-fraction-static", "0.8")
+    assert wrong.exit_code == 3
+    assert wrong.stderr == "Error: --engine vllm does not take --mem-fraction-static\n"

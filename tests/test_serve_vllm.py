@@ -69,15 +69,20 @@ def test_llama8_on_a_4090_at_32k_starts_with_exact_blocks_and_concurrency():
     """Budget = int(24,563 MiB × 0.9) − weights − profile peak − non-torch 352 MiB.
 
     Profile peak at the 4090's default 2,048 batched tokens (< 70 GiB: 2048 / 256 seqs): forward
-    3·T·h·e + 3·T·i·e = 2048 × (3·4096 + 3·14336) × 2 = 226,492,416; sampler 256 × 128,256 × (2 + 8) =
-    328,335,360: the sampler's is larger. Page = 16 tokens × 2 × 8 heads × 128 × 2 B = 65,536 B per layer.
+    3·T·h·e + 3·T·i·e = 2048 × (3·4096 + 3·14336) × 2 = 226,492,416; the native top-k/top-p sampler
+    256 × 128,256 × (2 + 36) = 1,247,674,368 (its sort): the sampler's is larger (FlashInfer's path,
+    256 × 128,256 × (2 + 8) = 328,335,360, too). Page = 16 tokens × 2 × 8 heads × 128 × 2 B = 65,536 B per layer.
     """
     arch = parse_architecture(config(LLAMA8))
     (rank,) = sharding.rank_weights(headers(LLAMA8), config(LLAMA8), arch, tp=1, pp=1, float_bytes=2)
     weights = rank.bytes + sharding.rotary_cache_bytes(arch, config(LLAMA8), 2)
     gpu = rt.GpuSpec("RTX 4090 24GB", "rtx4090-24gb", RTX4090_TOTAL, (8, 9))
     p = rt.plan(arch, [weights], [32], gpu, rt.VllmOptions(max_model_len=32768))
-    peak = 256 * 128_256 * 10
+    peak = 256 * 128_256 * 38
+    flashinfer = rt.plan(
+        arch, [weights], [32], gpu, rt.VllmOptions(max_model_len=32768, sampler="flashinfer")
+    )
+    assert flashinfer.worst.activation_peak == 256 * 128_256 * 10 == 328_335_360
     budget = int(RTX4090_TOTAL * 0.9) - llama8_weights() - peak - 352 * MIB
     assert p.worst.activation_peak == peak
     assert p.worst.kv_budget == budget

@@ -131,6 +131,9 @@ def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "v
     kv = values.get("kv_cache_dtype")
     if kv is not None and kv not in vllm_rt.KV_DTYPES:
         raise InvalidInputError(f"--kv-cache-dtype {kv!r}: choose from {', '.join(vllm_rt.KV_DTYPES)}")
+    sampler = values.get("sampler")
+    if sampler is not None and sampler not in vllm_rt.SAMPLERS:
+        raise InvalidInputError(f"--sampler {sampler!r}: choose from {', '.join(vllm_rt.SAMPLERS)}")
     dtype = values.get("dtype")
     aliases = {
         "bf16": "bfloat16",
@@ -182,6 +185,28 @@ def sglang_options(num_gpus: int | None, given: dict[str, Any]) -> sglang_rt.Sgl
             )
         if v is not None:
             at_most(v, name)
+    for name in ("swa_full_tokens_ratio", "mamba_full_memory_ratio"):
+        r = values.get(name)
+        if r is not None:
+            if (
+                isinstance(r, bool)
+                or not isinstance(r, int | float)
+                or not 0 < r <= (1 if "swa" in name else 100)
+            ):
+                raise InvalidInputError(
+                    f"--{name.replace('_', '-')} must be in (0, {1 if 'swa' in name else 100}], not {r!r}"
+                )
+            values[name] = float(r)
+    m = values.get("max_mamba_cache_size")
+    if m is not None and (isinstance(m, bool) or not isinstance(m, int) or m < 1):
+        raise InvalidInputError(f"--max-mamba-cache-size must be a whole number of at least 1, not {m!r}")
+    if m is not None:
+        at_most(m, "max_mamba_cache_size")
+    ssm = values.get("mamba_ssm_dtype")
+    if ssm is not None and ssm not in sglang_rt.MAMBA_SSM_DTYPES:
+        raise InvalidInputError(
+            f"--mamba-ssm-dtype {ssm!r}: SGLang takes {', '.join(sglang_rt.MAMBA_SSM_DTYPES)}"
+        )
     f = values.get("mem_fraction_static")
     if f is not None:
         if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
@@ -287,7 +312,8 @@ def sglang_plan_for(
         snapshot.headers, snapshot.config, arch, tp=options.tp, pp=1, float_bytes=e
     )
     weights = rank.bytes + sharding.rotary_cache_bytes(arch, snapshot.config, e)
-    return sglang_rt.plan(arch, weights, gpu, options)
+    architectures = tuple(str(a) for a in snapshot.config.get("architectures") or ())
+    return sglang_rt.plan(arch, weights, gpu, options, architectures=architectures)
 
 
 def fewest_layout(

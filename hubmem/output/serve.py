@@ -73,6 +73,13 @@ def render_serve(result: ServeResult, fmt: str = "table", units: str = "GiB", ex
     ]
     if p.engine == "sglang":
         so: Any = o
+        pool = p.kv_tokens * st.kv_bytes_per_token
+        if [g.kind for g in st.groups] == ["full", "swa"]:  # SGLang's SWAKVPool: two pools
+            full, swa = st.groups
+            pool = (
+                p.kv_tokens * full.page_bytes + int(p.kv_tokens * so.swa_full_tokens_ratio) * swa.page_bytes
+            )
+        state = st.state_bytes_per_sequence * (so.max_mamba_cache_size or 0)
         lines += [
             (
                 "settings",
@@ -82,7 +89,9 @@ def render_serve(result: ServeResult, fmt: str = "table", units: str = "GiB", ex
             ),
             (
                 "per GPU",
-                f"static {_gib(st.requested, units)} = weights {human(st.weights, units)} + KV pool "
+                f"static {_gib(st.requested, units)} = weights {human(st.weights, units)} + "
+                + (f"Mamba state {human(state, units)} + " if state else "")
+                + "KV pool "
                 f"{human(max(st.kv_budget, 0), units)}; the rest of the free memory is left for activations "
                 "and CUDA graphs",
             ),
@@ -90,11 +99,12 @@ def render_serve(result: ServeResult, fmt: str = "table", units: str = "GiB", ex
                 "KV cache",
                 f"KV Cache is allocated. #tokens: {p.kv_tokens:,} ({st.kv_bytes_per_token:,} B/token), "
                 + (
-                    f"KV size: {p.kv_tokens * st.kv_bytes_per_token / (1 << 30):.2f} GB"
+                    f"KV size: {pool / (1 << 30):.2f} GB"
                     if result.architecture.mla is not None
-                    else f"K size: {p.kv_tokens * st.kv_bytes_per_token // 2 / (1 << 30):.2f} GB"
+                    else f"K size: {pool // 2 / (1 << 30):.2f} GB"
                 ),
             ),
+            *(("", note) for note in p.notes),
             ("", f"requests of {p.max_model_len:,} tokens the pool holds at once: {p.max_concurrency:.2f}×"),
         ]
     else:

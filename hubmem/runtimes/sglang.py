@@ -16,6 +16,23 @@ Source read: sgl-project/sglang python/sglang/srt (the v0.5 line):
   X GB" (GB = 2**30 bytes there). Start-up fails ("Not enough memory. Please try to increase
   --mem-fraction-static.") when N ≤ 0.
 - `init_memory_pool`: max_running_requests = min(max(N / context_len × 512, 2048), 4096) unless given.
+
+Hybrid pools (model_executor/model_runner_kv_cache_mixin.py at sglang 001ccef0, the v0.5 line):
+
+- Sliding-window / chunked layers of the architectures `configs/model_config.is_hybrid_swa_model` names
+  (Llama4ForConditionalGeneration, GptOssForCausalLM; Gemma 2/3 and Mistral keep one full pool: the list is
+  an allowlist, sglang#39310) get an
+  SWAKVPool (mem_cache/swa_memory_pool.py) unless --disable-hybrid-swa-memory: cell = F·n_full + S·n_swa,
+  N = rest // cell, then `set_num_tokens_hybrid_swa` splits the same bytes so that swa_tokens =
+  swa_full_tokens_ratio (0.8) × full_tokens: full = int(N·cell / (F·n_full + r·S·n_swa)), swa = int(full·r)
+  ("Use sliding window memory pool. full_layer_tokens=…, swa_layer_tokens=…"); N becomes full.
+- Mamba / linear-attention layers (`mambaish_config`: Qwen3-Next, Nemotron-H, Falcon-H1, …) get a
+  MambaPool (mem_cache/memory_pool.py, HybridLinearKVPool for the attention layers): `handle_max_mamba_cache`
+  gives the state pool rest × mamba_full_memory_ratio / (1 + ratio) (0.9), max_mamba_cache_size =
+  that // mamba_cache_per_req (conv state in the model dtype, SSM state in --mamba-ssm-dtype, float32, over
+  the Mamba layers, 1/TP each), subtracts it, and the token pool counts the full-attention layers only;
+  max_running_requests ≤ max_mamba_cache_size // 3 (MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO with the
+  radix cache on, `calculate_mamba_ratio`).
 """
 
 from __future__ import annotations
@@ -32,6 +49,10 @@ from hubmem.units import GiB, MiB
 ENGINE = "sglang"
 VERSION = "SGLang 0.5"
 KV_DTYPES = ("auto", "fp8_e4m3", "fp8_e5m2")
+# configs/model_config.py is_hybrid_swa_model (the v0.5 line)
+HYBRID_SWA_ARCHITECTURES = ("Llama4ForConditionalGeneration", "GptOssForCausalLM")
+MAMBA_RUNNING_RATIO = 3  # model_runner_kv_cache_mixin MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO
+MAMBA_SSM_DTYPES = {"float32": 4, "bfloat16": 2, "float16": 2}
 DEFAULT_CUDA_CONTEXT = vrt.DEFAULT_CUDA_CONTEXT
 DEFAULT_DISTRIBUTED = vrt.DEFAULT_NON_TORCH_TP  # NCCL + custom all-reduce buffers before the profile (TP > 1)
 
@@ -49,6 +70,11 @@ class SglangOptions:
     cuda_graph_max_bs: int | None = None
     dtype: str = "auto"
     cuda_context: int = DEFAULT_CUDA_CONTEXT
+    swa_full_tokens_ratio: float = 0.8  # server_args.py: SWA pool tokens / full pool tokens
+    disable_hybrid_swa_memory: bool = False  # one full pool for every layer
+    mamba_full_memory_ratio: float = 0.9  # server_args.py: state pool bytes / KV pool bytes
+    max_mamba_cache_size: int | None = None  # None: from mamba_full_memory_ratio
+    mamba_ssm_dtype: str = "float32"  # server_args.py --mamba-ssm-dtype
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -94,13 +120,51 @@ def cell_size(arch: Architecture, tp: int, e: int) -> int:
     return vrt.kv_heads_per_rank(arch, tp) * arch.head_dim * layers * 2 * e
 
 
-def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOptions) -> vrt.ServePlan:
+def swa_layers(arch: Architecture) -> int:
+    """Layers SGLang's hybrid SWA pool keeps a window for (model_config.get_hybrid_layer_ids: GptOss's
+    sliding_attention layers, Llama 4's chunked ones, (i + 1) % 4 != 0)."""
+    return sum(1 for t in arch.layer_types or () if t in ("sliding", "chunked"))
+
+
+def split_swa(tokens: int, full_cell: int, swa_cell: int, ratio: float) -> tuple[int, int]:
+    """set_num_tokens_hybrid_swa: (full_layer_tokens, swa_layer_tokens) from the profiled token count,
+    full_cell = F·n_full, swa_cell = S·n_swa (bytes per token over those layers), page size 1."""
+    if not full_cell:
+        return 0, tokens
+    full = int(tokens * (full_cell + swa_cell) / (full_cell + ratio * swa_cell))
+    return full, int(full * ratio)
+
+
+def mamba_per_request(arch: Architecture, tp: int, conv_bytes: int, ssm_bytes: int) -> int:
+    """mamba2_cache_params.mamba_cache_per_req: conv + SSM state of every Mamba layer on one rank."""
+    ssm = arch.ssm
+    assert ssm is not None
+    return ssm.num_layers * ((ssm.conv_elements * conv_bytes + ssm.temporal_elements * ssm_bytes) // tp)
+
+
+def plan(
+    arch: Architecture,
+    weights: int,
+    gpu: vrt.GpuSpec,
+    options: SglangOptions,
+    *,
+    architectures: tuple[str, ...] = (),
+) -> vrt.ServePlan:
     o = options
     tp = o.tp
     vrt.validate_layout(arch, tp, 1)
-    if arch.ssm is not None:
+    if not 0 < o.swa_full_tokens_ratio <= 1:
+        raise EngineRefusedError("--swa-full-tokens-ratio must be in (0, 1]")
+    if not o.mamba_full_memory_ratio > 0:
+        raise EngineRefusedError("--mamba-full-memory-ratio must be more than 0")
+    if o.mamba_ssm_dtype not in MAMBA_SSM_DTYPES:
         raise EngineRefusedError(
-            "hubmem does not model SGLang's Mamba / linear-attention state pool (use --engine vllm)"
+            f"--mamba-ssm-dtype {o.mamba_ssm_dtype!r}: SGLang takes {', '.join(MAMBA_SSM_DTYPES)}"
+        )
+    if arch.ssm is not None and not arch.attention_layers:
+        raise EngineRefusedError(
+            f"SGLang serves Mamba-family models as attention hybrids (mambaish_config); '{arch.model_type}' "
+            "has no attention layer (use --engine vllm)"
         )
     if not arch.attention_layers:
         raise EngineRefusedError("SGLang generation needs attention layers; this model has no KV cache")
@@ -158,13 +222,49 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
             f"SGLang would keep a KV cache of 0 bytes per token for '{arch.model_type}' (head_dim "
             f"{arch.head_dim}): the config describes no cache"
         )
+    mamba_slots = mamba_state = per_req = 0
+    if arch.ssm is not None:
+        per_req = mamba_per_request(arch, tp, e, MAMBA_SSM_DTYPES[o.mamba_ssm_dtype])
+        if o.max_mamba_cache_size is not None:
+            mamba_slots = o.max_mamba_cache_size
+        else:
+            ratio = o.mamba_full_memory_ratio
+            mamba_slots = max(int(rest * ratio / (1 + ratio) // per_req), 0)
+            defaults["max_mamba_cache_size"] = (
+                f"{mamba_slots:,}: pool × {ratio} / (1 + {ratio}) // {per_req:,} B per request"
+            )
+        mamba_state = mamba_slots * per_req
+        rest -= mamba_state
+    hybrid_swa = (
+        any(a in HYBRID_SWA_ARCHITECTURES for a in architectures)
+        and swa_layers(arch) > 0
+        and not o.disable_hybrid_swa_memory
+    )
+    n_swa = swa_layers(arch) if hybrid_swa else 0
+    per_layer = cell // max(arch.attention_layers, 1)
+    full_cell, swa_cell = per_layer * (arch.attention_layers - n_swa), per_layer * n_swa
     tokens = max(rest // cell, 0) if rest > 0 else 0
+    swa_tokens = 0
+    window = arch.sliding_window or arch.attention_chunk or context
+    if hybrid_swa:
+        tokens, swa_tokens = split_swa(tokens, full_cell, swa_cell, o.swa_full_tokens_ratio)
+        defaults["swa_full_tokens_ratio"] = (
+            f"{o.swa_full_tokens_ratio}: full_layer_tokens {tokens:,}, swa_layer_tokens {swa_tokens:,}"
+        )
     running = o.max_running_requests
     if running is None:
         running = min(max(int(tokens / context * 512), 2048), 4096)
         defaults["max_running_requests"] = "min(max(tokens / context × 512, 2048), 4096)"
-    starts = tokens > 0
+        if arch.ssm is not None:
+            running = min(running, mamba_slots // MAMBA_RUNNING_RATIO)
+            defaults["max_running_requests"] += f", ≤ max_mamba_cache_size // {MAMBA_RUNNING_RATIO}"
+    starts = tokens > 0 and (arch.ssm is None or mamba_slots > 0)
     reason = "" if starts else "Not enough memory. Please try to increase --mem-fraction-static."
+    if arch.ssm is not None and mamba_slots <= 0 and tokens > 0:
+        reason = (
+            "Not enough GPU memory for hybrid (mamba/linear-attention) state cache. Computed "
+            f"max_mamba_cache_size={mamba_slots}"
+        )
     suggestions: tuple[str, ...] = ()
     if not starts:
         bigger = [t for t in vrt.valid_tp_sizes(arch) if t > tp]
@@ -177,7 +277,16 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
             if x
         )
     concurrency = tokens / context if context else 0.0
-    group = vrt.KvGroup("pool", arch.attention_layers, cell, 1, cell * context)
+    if hybrid_swa and swa_tokens:  # each request keeps min(context, window) tokens in the SWA pool
+        concurrency = min(concurrency, swa_tokens / min(context, window))
+    if arch.ssm is not None:  # one state slot per running request
+        concurrency = min(concurrency, float(running))
+    groups: tuple[vrt.KvGroup, ...] = (vrt.KvGroup("pool", arch.attention_layers, cell, 1, cell * context),)
+    if hybrid_swa:
+        groups = (
+            vrt.KvGroup("full", arch.attention_layers - n_swa, full_cell, 1, full_cell * context),
+            vrt.KvGroup("swa", n_swa, swa_cell, 1, swa_cell * min(context, window)),
+        )
     stage = vrt.StagePlan(
         stage=0,
         layers=arch.num_layers,
@@ -188,8 +297,8 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
         requested=int(free_at_start * fraction),
         kv_budget=max(rest, 0) if starts else rest,
         kv_bytes_per_token=cell,
-        state_bytes_per_sequence=0,
-        groups=(group,),
+        state_bytes_per_sequence=per_req,
+        groups=groups,
         num_blocks=tokens,
     )
     resolved = replace(
@@ -199,7 +308,19 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
         chunked_prefill_size=chunked,
         max_running_requests=running,
         cuda_graph_max_bs=graph_bs,
+        max_mamba_cache_size=mamba_slots if arch.ssm is not None else o.max_mamba_cache_size,
     )
+    notes = []
+    if arch.ssm is not None:  # SGLang's own start-up lines
+        conv = mamba_slots * arch.ssm.num_layers * (arch.ssm.conv_elements * e // tp)
+        notes.append(
+            f"Mamba Cache is allocated. max_mamba_cache_size: {mamba_slots}, conv_state size: {conv / GiB:.2f}GB, "
+            f"ssm_state size: {(mamba_state - conv) / GiB:.2f}GB"
+        )
+    if hybrid_swa:
+        notes.append(
+            f"Use sliding window memory pool. full_layer_tokens={tokens}, swa_layer_tokens={swa_tokens}"
+        )
     src = "sglang python/sglang/srt/model_executor/model_runner.py profile_max_num_token (v0.5)"
     terms = (
         Term(
@@ -222,7 +343,44 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
             + (f" ({reserved_note})" if reserved_note else ""),
             "sglang server_args._handle_gpu_memory_settings",
         ),
-        Term("kv_pool", max(rest, 0), "free after weights − free_at_start × (1 − mem_fraction_static)", src),
+        *(
+            (
+                Term(
+                    "mamba_state",
+                    mamba_state,
+                    f"max_mamba_cache_size {mamba_slots:,} × mamba_cache_per_req {per_req:,} B ({arch.ssm.num_layers} "
+                    f"layers: conv {arch.ssm.conv_elements:,} × {e} B + SSM {arch.ssm.temporal_elements:,} × "
+                    f"{MAMBA_SSM_DTYPES[o.mamba_ssm_dtype]} B ({o.mamba_ssm_dtype}), / TP {tp}); slots = pool × "
+                    f"{o.mamba_full_memory_ratio} / (1 + {o.mamba_full_memory_ratio}) // per request unless given",
+                    "sglang model_runner_kv_cache_mixin.handle_max_mamba_cache (001ccef0); "
+                    '"Mamba Cache is allocated. max_mamba_cache_size"',
+                ),
+            )
+            if arch.ssm is not None
+            else ()
+        ),
+        Term(
+            "kv_pool",
+            max(rest, 0),
+            "free after weights − free_at_start × (1 − mem_fraction_static)"
+            + (" − mamba_state" if arch.ssm is not None else ""),
+            src,
+        ),
+        *(
+            (
+                Term(
+                    "swa_pool",
+                    swa_tokens * swa_cell,
+                    f"{arch.attention_layers - n_swa} full layers × {per_layer:,} B, {n_swa} SWA layers × "
+                    f"{per_layer:,} B: full_layer_tokens = int(N × cell / (F·n_full + {o.swa_full_tokens_ratio}·S·n_swa))"
+                    f" = {tokens:,}, swa_layer_tokens = int(full × {o.swa_full_tokens_ratio}) = {swa_tokens:,} (× S·n_swa)",
+                    "sglang model_runner_kv_cache_mixin.set_num_tokens_hybrid_swa (001ccef0); "
+                    "mem_cache/swa_memory_pool.SWAKVPool",
+                ),
+            )
+            if hybrid_swa
+            else ()
+        ),
         Term(
             "kv_tokens",
             tokens,
@@ -235,6 +393,8 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
             + (
                 f"); KV size {tokens * cell / GiB:.2f} GB (2**30, one MLA latent)"
                 if arch.mla is not None
+                else f"); K size = V size = {(tokens * full_cell + swa_tokens * swa_cell) // 2 / GiB:.2f} GB (2**30)"
+                if hybrid_swa
                 else f"); K size = V size = {tokens * cell // 2 / GiB:.2f} GB (2**30)"
             ),
             src + ' ("KV Cache is allocated. #tokens")',
@@ -256,5 +416,6 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
         largest_max_model_len=min(tokens, model_max) if starts else 0,
         suggestions=suggestions,
         terms=terms,
+        notes=tuple(notes),
         defaults=defaults,
     )

@@ -54,6 +54,24 @@ DEFAULT_NON_TORCH_TP = 768 * MiB
 # The CUDA context and the driver's share outside torch (not in vLLM's budget, but it must leave
 # room for the requested share): pytorch/pytorch#86509 measures 0.29-0.67 GB.
 DEFAULT_CUDA_CONTEXT = 512 * MiB
+# The profile's sampler run (gpu_model_runner._dummy_sampler_run: min(max_num_seqs, batched tokens)
+# requests with top_p 0.9 and top_k V − 1, so the top-k/top-p path runs) holds, per (request × padded
+# vocabulary entry), besides the model-dtype logits of compute_logits (e bytes):
+# - native (vllm/v1/sample/ops/topk_topp_sampler.py apply_top_k_top_p, the PyTorch path): the fp32 copy
+#   of Sampler.forward (4), logits.sort's values (4) and int64 indices (8), and while the sort runs
+#   PyTorch's CUDA segmented sort's own buffers (an int64 iota of the input indices, 8, and cub's
+#   double buffers of keys and values, 4 + 8): 36 bytes + e. The masks (1 + 1) and the in-place softmax /
+#   cumsum / scatter that follow stay below the sort's peak. Two gpt-oss-120b logs on one H100
+#   (vllm#23278, vllm#27508; 1,024 requests × 201,088 entries) imply 37.0 and 37.6 bytes: e + 36 = 38; llm-d's
+#   H100 profiles log the peak itself (fixtures/reference/vllm_logs.csv, llmd-*: within 1.3-4 %).
+# - flashinfer (VLLM_USE_FLASHINFER_SAMPLER=1: flashinfer.sampling.top_k_top_p_sampling_from_logits
+#   on the fp32 logits, which keeps its fp32 probabilities): 4 + 4 bytes + e.
+# Which path runs: FlashInfer's only where flashinfer is installed and enabled; vllm#26859 (October 2025)
+# disabled it by default, so the v0.12 line samples natively (the pip wheels of the 0.10 line shipped
+# without flashinfer: the gpt-oss logs above); vllm#40376 (April 2026) enables it by default again and
+# later lines also have a Triton top-k/top-p kernel that does not sort (not modelled): `--sampler flashinfer`.
+SAMPLERS = ("native", "flashinfer")
+SAMPLER_BYTES = {"native": 36, "flashinfer": 8}  # + e, per request × vocabulary entry
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,7 @@ class VllmOptions:
     non_torch_memory: int | None = None  # bytes; None: DEFAULT_NON_TORCH
     cuda_context: int = DEFAULT_CUDA_CONTEXT
     cuda_graph_in_budget: bool = False  # vLLM >= 0.21: CUDA graph memory estimated and subtracted
+    sampler: str = "native"  # the top-k/top-p path the profile's sampler run takes (SAMPLER_BYTES)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -357,7 +376,14 @@ def needed_bytes(groups: tuple[KvGroup, ...]) -> int:
 
 
 def activation_peak(
-    arch: Architecture, *, tokens: int, num_reqs: int, tp: int, e: int, vocab_padded: int
+    arch: Architecture,
+    *,
+    tokens: int,
+    num_reqs: int,
+    tp: int,
+    e: int,
+    vocab_padded: int,
+    sampler: str = "native",
 ) -> tuple[int, str]:
     """The torch peak increase of `profile_run` on one rank: one layer's transient tensors at `tokens`
     batched tokens (chunked prefill), or the sampler run's logits, whichever is larger.
@@ -369,8 +395,8 @@ def activation_peak(
       cache3 T·k·h, plus the shared expert's dense MLP;
     - attention: the qkv output (a/TP + 2·kv/TP)·d·T and the attention output a·d·T/TP; MLA: the
       up-projected q, k (nope + rope) and v of a/TP heads at prefill;
-    - sampler (`_dummy_sampler_run`): min(max_num_seqs, T) requests × padded V: logits in the model
-      dtype, their fp32 copy and fp32 probabilities (e + 8 bytes per entry).
+    - sampler (`_dummy_sampler_run`): min(max_num_seqs, T) requests × padded V × (e + SAMPLER_BYTES):
+      e + 36 on the PyTorch-native top-k/top-p path (its sort), e + 8 with FlashInfer's (see SAMPLERS).
     All in the model dtype e. Checked against published V1 logs (fixtures/reference/vllm_logs.csv).
     """
     t, h = tokens, arch.hidden_size
@@ -399,13 +425,15 @@ def activation_peak(
     if arch.ssm is not None:
         ssm = t * (arch.ssm.in_proj_width + arch.ssm.conv_state[-1] + arch.ssm.inner) // tp * e
     forward = base + max(mlp, attention, ssm)
-    sampler = min(num_reqs, t) * vocab_padded * (e + 8)
+    extra = SAMPLER_BYTES[sampler]
+    sampled = min(num_reqs, t) * vocab_padded * (e + extra)
     text = (
         f"max(forward 3·T·h·e + max(mlp {mlp:,}, attention {attention:,}"
         + (f", ssm {ssm:,}" if ssm else "")
-        + f") = {forward:,}, sampler min(seqs, T)·V·(e + 8) = {sampler:,}); T = {t:,}, {detail[0]}, e = {e}"
+        + f") = {forward:,}, {sampler} sampler min(seqs, T)·V·(e + {extra}) = {sampled:,}); T = {t:,}, "
+        f"{detail[0]}, e = {e}"
     )
-    return max(forward, sampler), text
+    return max(forward, sampled), text
 
 
 def cuda_graph_sizes(max_num_seqs: int) -> list[int]:
@@ -493,8 +521,10 @@ def plan(
     kinds_all = layer_kinds(arch)
     vocab_padded = _cdiv(arch.vocab_size, 64) * 64
     stages: list[StagePlan] = []
+    if o.sampler not in SAMPLERS:
+        raise EngineRefusal(f"--sampler {o.sampler!r}: choose from {', '.join(SAMPLERS)}")
     peak, peak_text = activation_peak(
-        arch, tokens=batched, num_reqs=seqs, tp=tp, e=e, vocab_padded=vocab_padded
+        arch, tokens=batched, num_reqs=seqs, tp=tp, e=e, vocab_padded=vocab_padded, sampler=o.sampler
     )
     graph_sizes = [] if o.enforce_eager else cuda_graph_sizes(seqs)
     graphs = 0
