@@ -12,7 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ROOT / "fixtures" / "reference" / "llamacpp_logs.json"
 UNITS = {"MiB": 1024**2, "GiB": 1024**3, "B": 10**9, "count": 1}
-FLAGS = {"ctx_size": "-c", "parallel": "-np", "ubatch_size": "-ub", "flash_attn": "-fa"}
+FLAGS = {
+    "ctx_size": "-c", "parallel": "-np", "ubatch_size": "-ub", "flash_attn": "-fa", "n_gpu_layers": "-ngl",
+    "runtime": "--runtime",
+}  # fmt: skip
 
 Invoke = Callable[[list[str]], str]
 
@@ -34,6 +37,17 @@ def hubmem_value(row: dict, quantity: str) -> float | dict:
         return row["repeating_parameters"]
     if quantity == "tensor_types":
         return row["tensors_by_type"]
+    if quantity == "gpu_weights":
+        return row["gpus"][0]["weights"]
+    host = row["host"]
+    if quantity == "host_weights":
+        return host["weights"]
+    if quantity == "host_kv":
+        return host["kv"]
+    if quantity == "host_compute":
+        return host["compute"]
+    if quantity == "host_total":
+        return host["weights"] + host["kv"] + host["compute"]
     raise KeyError(quantity)
 
 

@@ -333,24 +333,25 @@ def test_largest_ngl_that_fits(gguf_hub):
 
 
 def test_largest_context_that_fits(gguf_hub):
-    # Q4_K_M fully offloaded: weights less token_embd (Q6_K, 323,205,120) and rope_freqs (256) =
-    # 1,688,334,336; KV 28 × 4,096 = 114,688 bytes per cell; compute 268,959,744 (logits: below
-    # ~119k cells the f32 logits of a ubatch outweigh the mask). 3 GiB: (3,221,225,472 - 1,688,334,336
-    # - 536,870,912 - 268,959,744) / 114,688 = 6,339 cells -> -c 6,144 (multiples of 256)
-    est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=4096, gpu_memory="3GiB")
-    assert est.rows[0].max_ctx_size == 6144
+    # Q4_K_M fully offloaded: every tensor but rope_freqs (256) = 2,011,539,456 — token_embd (Q6_K,
+    # 323,205,120) stays mapped on the CPU and, the model being tied, a copy of it goes to the GPU as the
+    # output matrix (llama.cpp TENSOR_DUPLICATED); KV 28 × 4,096 = 114,688 bytes per cell; compute
+    # 268,959,744 (logits: below ~119k cells the f32 logits of a ubatch outweigh the mask). 3 GiB:
+    # (3,221,225,472 - 2,011,539,456 - 536,870,912 - 268,959,744) / 114,688 = 3,521 cells -> -c 3,328
+    # (multiples of 256); at -c 2048 it fits: 2,011,539,456 + 234,881,024 + 268,959,744 + 536,870,912
+    est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=2048, gpu_memory="3GiB")
+    assert est.rows[0].max_ctx_size == 3328
+    assert est.rows[0].plan.vram == 2_011_539_456 + 234_881_024 + 268_959_744 + 536_870_912
     assert est.rows[0].fits is True
     assert est.best == "Q4_K_M"
 
 
 def test_best_quant_is_the_largest_that_fits(gguf_hub):
-    # at -c 4096 on 4 GiB: Q8_0 needs 3,414,061,312 - token_embd Q8_0 (394,002,432 / 32 × 34 =
-    # 418,627,584) - 256 + 469,762,048 KV + 268,959,744 + 536,870,912 = 4,270,025,216 <= 4,294,967,296
-    est = hubmem.estimate(LLAMA, ctx_size=4096, gpu_memory="4GiB")
-    assert (
-        est.row("Q8_0").plan.vram
-        == 3_414_061_312 - 418_627_584 - 256 + 469_762_048 + 268_959_744 + 536_870_912
-    )
+    # at -c 4096 on 4.5 GiB: Q8_0 needs its 3,414,061,312 tensor bytes - rope_freqs (256, on the CPU)
+    # (token_embd stays mapped on the CPU and its tied copy goes to the GPU as the output matrix)
+    # + 469,762,048 KV + 268,959,744 + 536,870,912 = 4,689,653,760 <= 4,831,838,208
+    est = hubmem.estimate(LLAMA, ctx_size=4096, gpu_memory="4.5GiB")
+    assert est.row("Q8_0").plan.vram == 3_414_061_312 - 256 + 469_762_048 + 268_959_744 + 536_870_912
     assert [r.model.quant for r in est.rows if r.fits] == ["Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
     assert est.best == "Q8_0"
 

@@ -38,9 +38,9 @@ def test_check_counts_only_the_chosen_file(fake_hub, free, tmp_path):
 
 
 def test_check_without_quant_judges_the_best_file_that_fits(fake_hub, free, tmp_path):
-    # on 4 GiB at -c 4096 the largest file that fits is Q8_0 (tests/test_gguf.py derives its 4,270,025,216 bytes)
+    # on 4.5 GiB at -c 4096 the largest file that fits is Q8_0 (tests/test_gguf.py derives its 4,689,653,760 bytes)
     result = check(
-        LLAMA, "-c", "4096", "--gpu-memory", "4GiB", "--cache-dir", str(tmp_path), "--format", "json"
+        LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB", "--cache-dir", str(tmp_path), "--format", "json"
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["quant"] == "Q8_0"
@@ -83,7 +83,7 @@ def test_audit_rows_for_gguf_repos_beside_safetensors_ones(fake_hub):
 
 
 def test_audit_table_with_a_target(fake_hub):
-    result = CliRunner().invoke(main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4GiB"])
+    result = CliRunner().invoke(main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB"])
     assert result.exit_code == 0, result.stderr
     (line,) = [x for x in result.stdout.splitlines() if x.startswith(LLAMA)]
-    assert " Q8_0 " in line and line.rstrip().endswith("ok")  # the largest file that fits 4 GiB
+    assert " Q8_0 " in line and line.rstrip().endswith("ok")  # the largest file that fits 4.5 GiB

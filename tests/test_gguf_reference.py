@@ -1,6 +1,6 @@
 """hubmem's GGUF figures against published llama.cpp logs (fixtures/reference/llamacpp_logs.json, each
-with its source): KV within ±2 %, weights and parameters within ±1 %, compute buffers within ±10 %,
-tensor-type counts exact."""
+with its source): KV within ±2 %, weights and parameters within ±1 %, compute buffers and totals
+within ±10 %, tensor-type counts exact."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def invoke(args: list[str]) -> str:
 
 def test_every_published_figure_within_its_tolerance(fake_hub):
     rows = gguf_reference.comparison(invoke)
-    assert len(rows) == len(gguf_reference.entries()) == 9
+    assert len(rows) == len(gguf_reference.entries()) == 14
     off = [
         (r["repo"], r["quantity"], r["published"], r["hubmem"])
         for r in rows
@@ -40,3 +40,23 @@ def test_exact_where_the_log_is_exact(fake_hub):
         "Q4_K": 168,
         "Q6_K": 29,
     }
+
+
+def test_every_buffer_and_the_total_of_a_run(fake_hub):
+    """Ollama 0.12.3 on a CPU (-ngl 0, -c 4096, -fa off, -ub 512): each buffer llama.cpp printed, and their
+    sum, as hubmem plans them; and a full CUDA offload's model buffer, which holds the tied output copy."""
+    by = {(r["repo"], r["quantity"]): r for r in gguf_reference.comparison(invoke)}
+    llama = "bartowski/Llama-3.2-3B-Instruct-GGUF"
+    MiB = 1024**2
+    # every tensor of the Q4_K_M file on the CPU: 2,011,539,712 bytes = 1,918.3538 MiB
+    assert by[(llama, "host_weights")]["hubmem"] * MiB == 2_011_539_712
+    # 28 layers × 4,096 cells × (1,024 K + 1,024 V) × 2 bytes
+    assert by[(llama, "host_kv")]["hubmem"] * MiB == 28 * 4096 * 2048 * 2
+    # fa off: max(4·512·(1 + 4·3072 + 4096·(1 + 24)), 4·512·(3072 + 128256)) = the logits, 256.50 MiB
+    assert by[(llama, "host_compute")]["hubmem"] * MiB == 4 * 512 * (3072 + 128256)
+    assert by[(llama, "host_total")]["hubmem"] * MiB == 2_011_539_712 + 28 * 4096 * 2048 * 2 + 4 * 512 * 131328
+    # full offload: everything but token_embd (mapped on the CPU) and rope_freqs (256 B), plus token_embd's
+    # tied copy as the output matrix: 2,011,539,712 - 256 bytes (the log: 1,918.35 MiB)
+    assert by[(llama, "gpu_weights")]["hubmem"] * MiB == 2_011_539_712 - 256
+    for q in ("host_weights", "gpu_weights", "host_kv", "host_compute", "host_total"):
+        assert abs(by[(llama, q)]["error_pct"]) < 0.01, q

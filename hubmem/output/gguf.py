@@ -78,7 +78,7 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
         lines.append("")
     lines.append(render_rows(headers, rows, fmt, numeric=(1, 2, 3, 4, 5, 6, 7)).rstrip("\n"))
     lines.append(
-        f"{UNIT_NOTES[units]}; VRAM = weights of the offloaded layers (+ output layer) + their KV + compute buffer "
+        f"{UNIT_NOTES[units]}; VRAM = weights of the offloaded layers (+ output layer, a tied model's as a copy of token_embd) + their KV + compute buffer "
         f"+ {human(o.overhead, units)} {units} CUDA context, on the fullest GPU; host RAM = token_embd and "
         "layers kept on the CPU" + (" (mmap: page cache)" if o.mmap else "") + "."
     )

@@ -249,10 +249,17 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
                 gpu_kv[d] += kv
                 gpu_state[d] += st
     out_dev = device_of(n_layer) if ngl > n_layer else None
+    # a tied model has no output.weight: llama.cpp loads the output matrix as a second copy of
+    # token_embd on the output layer's device (src/llama-model.cpp load_tensors: `output =
+    # create_tensor(tn(LLM_TENSOR_TOKEN_EMBD, "weight"), {n_embd, n_vocab}, TENSOR_DUPLICATED)`), so a
+    # full offload holds it on the GPU while the input copy stays mapped on the CPU (published logs:
+    # Llama 3.2 3B Q4_K_M "CPU_Mapped model buffer size = 308.23 MiB", "CUDA0 ... = 1918.35 MiB");
+    # on the CPU both copies are the same mapped file bytes
+    dup = model.embedding_bytes if model.architecture.tie_word_embeddings and out_dev is not None else 0
     if out_dev is None:
         host_w += model.output_bytes
     else:
-        gpu_w[out_dev] += model.output_bytes
+        gpu_w[out_dev] += model.output_bytes + dup
 
     arch = model.architecture
     h, vocab, heads = arch.hidden_size, model.vocab_size, arch.num_heads
@@ -304,6 +311,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             "offload",
             f"-ngl {ngl}: layers {i_gpu_start}..{n_layer - 1} on GPU"
             + (", output layer too" if out_dev is not None else "")
+            + (f" (tied: token_embd copied to the GPU as output, {dup:,} B)" if dup else "")
             + "; token_embd on CPU",
         ),
         (
