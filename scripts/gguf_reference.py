@@ -24,31 +24,24 @@ def entries() -> list[dict]:
     return json.loads(LOGS.read_text())["entries"]
 
 
+# quantity -> hubmem's figure from one JSON row of `hubmem REPO --quant Q --format json`
+VALUES: dict[str, Callable[[dict], float | dict]] = {
+    "kv": lambda row: row["kv_bytes"],
+    "compute": lambda row: max(g["compute"] for g in row["gpus"]),
+    "weights": lambda row: row["weights_bytes"],
+    "params": lambda row: row["parameters"],
+    "repeating_params": lambda row: row["repeating_parameters"],
+    "tensor_types": lambda row: row["tensors_by_type"],
+    "gpu_weights": lambda row: row["gpus"][0]["weights"],
+    "host_weights": lambda row: row["host"]["weights"],
+    "host_kv": lambda row: row["host"]["kv"],
+    "host_compute": lambda row: row["host"]["compute"],
+    "host_total": lambda row: row["host"]["weights"] + row["host"]["kv"] + row["host"]["compute"],
+}
+
+
 def hubmem_value(row: dict, quantity: str) -> float | dict:
-    if quantity == "kv":
-        return row["kv_bytes"]
-    if quantity == "compute":
-        return max(g["compute"] for g in row["gpus"])
-    if quantity == "weights":
-        return row["weights_bytes"]
-    if quantity == "params":
-        return row["parameters"]
-    if quantity == "repeating_params":
-        return row["repeating_parameters"]
-    if quantity == "tensor_types":
-        return row["tensors_by_type"]
-    if quantity == "gpu_weights":
-        return row["gpus"][0]["weights"]
-    host = row["host"]
-    if quantity == "host_weights":
-        return host["weights"]
-    if quantity == "host_kv":
-        return host["kv"]
-    if quantity == "host_compute":
-        return host["compute"]
-    if quantity == "host_total":
-        return host["weights"] + host["kv"] + host["compute"]
-    raise KeyError(quantity)
+    return VALUES[quantity](row)
 
 
 def comparison(invoke: Invoke) -> list[dict]:

@@ -54,7 +54,9 @@ def test_every_buffer_and_the_total_of_a_run(fake_hub):
     assert by[(llama, "host_kv")]["hubmem"] * MiB == 28 * 4096 * 2048 * 2
     # fa off: max(4·512·(1 + 4·3072 + 4096·(1 + 24)), 4·512·(3072 + 128256)) = the logits, 256.50 MiB
     assert by[(llama, "host_compute")]["hubmem"] * MiB == 4 * 512 * (3072 + 128256)
-    assert by[(llama, "host_total")]["hubmem"] * MiB == 2_011_539_712 + 28 * 4096 * 2048 * 2 + 4 * 512 * 131328
+    assert (
+        by[(llama, "host_total")]["hubmem"] * MiB == 2_011_539_712 + 28 * 4096 * 2048 * 2 + 4 * 512 * 131328
+    )
     # full offload: everything but token_embd (mapped on the CPU) and rope_freqs (256 B), plus token_embd's
     # tied copy as the output matrix: 2,011,539,712 - 256 bytes (the log: 1,918.35 MiB)
     assert by[(llama, "gpu_weights")]["hubmem"] * MiB == 2_011_539_712 - 256
