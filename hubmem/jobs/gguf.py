@@ -324,25 +324,37 @@ def judged_row(est: GGUFEstimate, quant: str | None) -> GGUFRow:
 def gguf_audit_row(
     ref: str, snapshot: Any, options: LlamaCppOptions, quant: str | None, target: Target | None
 ) -> Any:
-    """One audit row for a GGUF repo: the judged quant file (`judged_row`), in the audit's columns
-    (precision = the quant, context = -c, total = VRAM on the fullest GPU, download = that file)."""
+    """The audit rows of a GGUF repo: one per quant file (the first row carries the others in `more`,
+    each named `REF:QUANT`, the syntax that picks that file), or the chosen file alone with --quant; in
+    the audit's columns (precision = the quant, context = -c, total = VRAM on the fullest GPU, download =
+    that file)."""
     from hubmem import errors
-    from hubmem.jobs.audit import COLUMNS, AuditRow, _error_row
+    from hubmem.jobs.audit import _error_row
 
     try:
         est = gguf_estimate(snapshot, options, quant, target)
-        row = judged_row(est, quant)
-        m, p = row.model, row.plan
-        values: dict[str, Any] = dict.fromkeys(COLUMNS)
-        values.update(
-            repo=ref, sha=est.sha, params=m.parameters, active_params=m.active_parameters, exact=True,
-            dtype=m.quant, context=p.n_ctx, precision=m.quant, weights=m.tensor_bytes, total=p.vram,
-            kv_per_token=p.kv_bytes // p.n_ctx if p.n_ctx else 0,
-            fits_on="-" if row.fits is None else ("yes" if row.fits else "no"),
-            fits=row.fits, max_seq_len=row.max_ctx_size, download=m.file_bytes, status="ok", exit_code=0,
-        )  # fmt: skip
-        return AuditRow(ref, est, m.quant, None, values=values)  # type: ignore[arg-type]
+        rows = [
+            _audit_values(ref if len(est.rows) == 1 else f"{ref}:{r.model.quant}", est, r) for r in est.rows
+        ]
+        return replace(rows[0], more=tuple(rows[1:]))
     except errors.HubmemError as e:
         return _error_row(ref, e)
     except Exception as e:  # a bug on one repo must not sink the batch
         return _error_row(ref, errors.InternalError.of(e))
+
+
+def _audit_values(ref: str, est: GGUFEstimate, row: GGUFRow) -> Any:
+    from hubmem.jobs.audit import COLUMNS, AuditRow
+
+    m, p = row.model, row.plan
+    values: dict[str, Any] = dict.fromkeys(COLUMNS)
+    values.update(
+        repo=ref, sha=est.sha, params=m.parameters, active_params=m.active_parameters, exact=True,
+        dtype=m.quant, context=p.n_ctx, precision=m.quant, weights=m.tensor_bytes, total=p.vram,
+        kv_per_token=p.kv_bytes // p.n_ctx if p.n_ctx else 0,
+        fits_on="-" if row.fits is None else ("yes" if row.fits else "no"),
+        fits=row.fits, max_seq_len=row.max_ctx_size,
+        download=m.file_bytes,
+        status="ok", exit_code=0,
+    )  # fmt: skip
+    return AuditRow(ref, est, m.quant, None, values=values)  # type: ignore[arg-type]
