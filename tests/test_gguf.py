@@ -151,6 +151,52 @@ def test_mamba_state_not_kv(gguf_hub):
     assert p.state_bytes == 24 * (3 * 1536 + 16 * 1536) * 4 * 2 == 5_603_328
 
 
+NEMOTRON_H = "hubmem-test/Nemotron-H-56B-Base-8K-GGUF"
+
+
+def test_hybrid_ssm_gguf_shares_the_architecture_and_keeps_state_per_sequence(gguf_hub):
+    """Nemotron-H 56B (54 Mamba-2 mixers, 10 attention layers, 54 MLP-only layers): the GGUF keys give
+    the Architecture the safetensors path derives from the same config.json, KV only in the 10
+    attention layers, and llama.cpp's recurrent state per sequence in the 54 mixers (f32)."""
+    import json
+    from pathlib import Path
+
+    from hubmem.model.architecture import parse_architecture
+
+    est = hubmem.estimate(NEMOTRON_H, ctx_size=8192, parallel=2)
+    m, p = est.rows[0].model, est.rows[0].plan
+    cfg = json.loads(
+        (
+            Path(__file__).resolve().parent.parent / "fixtures/configs/nvidia__Nemotron-H-56B-Base-8K.json"
+        ).read_text()
+    )
+    ref = parse_architecture(cfg)
+    a = m.architecture
+    assert a.layer_types == ref.layer_types  # M -> ssm, * -> full, - -> mlp, layer by layer
+    assert a.attention_pattern() == ref.attention_pattern() == "54 mamba2 + 10 full + 54 MLP-only"
+    assert (a.ssm.kind, a.ssm.num_layers, a.ssm.conv_state, a.ssm.temporal_state, a.ssm.in_proj_width) == (
+        ref.ssm.kind, ref.ssm.num_layers, ref.ssm.conv_state, ref.ssm.temporal_state, ref.ssm.in_proj_width
+    )  # fmt: skip
+    assert (a.num_heads, a.num_kv_heads, a.head_dim, a.hidden_size) == (64, 8, 128, 8192)
+    # exact parameters: embeddings and output 2·8192·131072, 118 attn_norms + output_norm of 8192; per
+    # mixer ssm_in 8192·37120, conv 4·20480 + bias 20480, dt bias / A / D 3·256, norm 2048·8, out
+    # 16384·8192; per attention layer q, o 2·8192·8192 + k, v 2·8192·1024; per MLP layer 2·8192·32768
+    mixer = 8192 * 37120 + 4 * 20480 + 20480 + 3 * 256 + 2048 * 8 + 16384 * 8192
+    attention = 2 * 8192 * 8192 + 2 * 8192 * 1024
+    mlp = 2 * 8192 * 32768
+    assert m.parameters == 2 * 8192 * 131072 + 119 * 8192 + 54 * mixer + 10 * attention + 54 * mlp
+    assert m.parameters == 56_324_350_464  # the model card's "56B"
+    # KV: -c 8192 over -np 2 streams of 4,096 cells, 10 layers × (1,024 K + 1,024 V) × 2 bytes
+    assert (p.n_stream, p.kv_cells) == (2, 4096)
+    assert p.kv_bytes == 10 * 2 * 4096 * 2048 * 2 == 335_544_320
+    # state per sequence and mixer (llama_hparams n_embd_r + n_embd_s, f32): r = (4 - 1)·(16384 + 2·8·256),
+    # s = 256·16384; 54 mixers, 2 sequences — independent of -c
+    assert p.state_bytes == 54 * (3 * 20480 + 256 * 16384) * 4 * 2 == 1_838_481_408
+    longer = hubmem.estimate(NEMOTRON_H, ctx_size=32768, parallel=2).rows[0].plan
+    assert longer.state_bytes == p.state_bytes and longer.kv_bytes == 4 * p.kv_bytes
+    assert p.gpus[0].state == p.state_bytes and p.gpus[0].kv == p.kv_bytes  # all offloaded
+
+
 def test_cli_rows_and_best_file(gguf_hub):
     result = CliRunner().invoke(main, [LLAMA, "-c", "8192", "--gpu-memory", "6GiB"])
     assert result.exit_code == 0, result.output
