@@ -40,14 +40,24 @@ def test_check_counts_only_the_chosen_file(fake_hub, free, tmp_path):
 def test_check_without_quant_judges_the_best_file_that_fits(fake_hub, free, tmp_path):
     # on 4.5 GiB at -c 4096 the largest file that fits is Q8_0 (tests/test_gguf.py derives its 4,689,653,760 bytes)
     result = check(
-        LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB", "--cache-dir", str(tmp_path), "--format", "json"
+        LLAMA,
+        "-c",
+        "4096",
+        "--gpu-memory",
+        "4.5GiB",
+        "--fit",
+        "off",
+        "--cache-dir",
+        str(tmp_path),
+        "--format",
+        "json",
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["quant"] == "Q8_0"
 
 
 def test_check_will_not_fit_exits_40(fake_hub, free, tmp_path):
-    result = check(LLAMA, "-c", "4096", "--gpu-memory", "2GiB", "--cache-dir", str(tmp_path))
+    result = check(LLAMA, "-c", "4096", "--gpu-memory", "2GiB", "--fit", "off", "--cache-dir", str(tmp_path))
     assert result.exit_code == 40, result.stderr
     lines = result.stdout.splitlines()
     # nothing fits: the smallest file is judged, with the largest -ngl that would fit
@@ -85,7 +95,9 @@ def test_audit_rows_for_gguf_repos_beside_safetensors_ones(fake_hub):
 def test_audit_gives_one_row_per_quant_file(fake_hub):
     """No --quant: one row per quant file, each named REPO:QUANT (the syntax that picks it), in every
     format; the fits column judges each file on the target."""
-    result = CliRunner().invoke(main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB"])
+    result = CliRunner().invoke(
+        main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB", "--fit", "off"]
+    )
     assert result.exit_code == 0, result.stderr
     lines = [x for x in result.stdout.splitlines() if x.startswith(LLAMA)]
     assert [x.split()[0] for x in lines] == [
@@ -94,7 +106,9 @@ def test_audit_gives_one_row_per_quant_file(fake_hub):
     assert all(x.rstrip().endswith("ok") for x in lines)
     rows = json.loads(
         CliRunner()
-        .invoke(main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB", "--format", "json"])
+        .invoke(
+            main, ["audit", LLAMA, "-c", "4096", "--gpu-memory", "4.5GiB", "--fit", "off", "--format", "json"]
+        )
         .stdout
     )
     # F16 does not fit 4.5 GiB, the others do (Q8_0: 4,689,653,760 bytes, tests/test_gguf.py)
