@@ -18,13 +18,21 @@ def invoke(args: list[str]) -> str:
 
 def test_every_published_figure_within_its_tolerance(fake_hub):
     rows = gguf_reference.comparison(invoke)
-    assert len(rows) == len(gguf_reference.entries()) == 14
+    assert len(rows) == len(gguf_reference.entries()) == 23
     off = [
         (r["repo"], r["quantity"], r["published"], r["hubmem"])
         for r in rows
-        if abs(r["error_pct"]) > r["tolerance_pct"]
+        if (abs(r["error_pct"]) > r["tolerance_pct"]) != bool(r.get("known_miss"))
     ]
-    assert not off
+    assert not off  # every figure within its tolerance, every known miss still a miss
+    # the one known miss: Qwen2.5-7B's compute buffer at -c 32768 (382.01 MiB): hubmem's 304 MiB is the
+    # logits of a ubatch; what llama.cpp's allocator keeps beside them at long contexts is not modelled
+    (miss,) = [r for r in rows if r.get("known_miss")]
+    assert (miss["quantity"], miss["settings"]["ctx_size"], round(miss["error_pct"], 1)) == (
+        "gpu_compute",
+        32768,
+        -20.4,
+    )
     # the tolerances are the issue's: KV ±2 %, weights ±1 %
     assert {r["tolerance_pct"] for r in rows if r["quantity"] == "kv"} == {2}
     assert {r["tolerance_pct"] for r in rows if r["quantity"] == "weights"} == {1}
@@ -62,3 +70,34 @@ def test_every_buffer_and_the_total_of_a_run(fake_hub):
     assert by[(llama, "gpu_weights")]["hubmem"] * MiB == 2_011_539_712 - 256
     for q in ("host_weights", "gpu_weights", "host_kv", "host_compute", "host_total"):
         assert abs(by[(llama, q)]["error_pct"]) < 0.01, q
+
+
+def test_total_vram_of_a_cuda_run_buffer_by_buffer(fake_hub):
+    """Qwen2.5-7B-Instruct Q4_K_M fully on a CUDA GPU at -c 4096 (Ollama's log): model, KV and compute
+    buffers each, and their sum, exactly as llama.cpp printed them."""
+    MiB = 1024**2
+    rows = [r for r in gguf_reference.comparison(invoke) if r["settings"].get("batch_size") == 512]
+    by = {(r["quantity"], r["settings"]["ctx_size"], r["digits"]): r["hubmem"] for r in rows}
+    weights = by[("gpu_weights", 4096, 2)] * MiB
+    assert round(weights / MiB, 2) == 4168.09 and round(by[("host_weights", 4096, 2)], 2) == 292.36
+    assert by[("gpu_kv", 4096, 2)] * MiB == 28 * 4096 * 2 * 512 * 2  # 4 KV heads × 128, f16
+    assert by[("gpu_compute", 4096, 2)] * MiB == 4 * 512 * (3584 + 152064)  # the logits of a ubatch: 304 MiB
+    assert round(by[("gpu_total", 4096, 2)], 2) == 4696.09 and round(by[("gpu_total", 4096, 0)]) == 4696
+
+
+def test_fit_projection_as_llama_cpp_logged_it(fake_hub):
+    """llama-server's --fit on 5,752 MiB free: "projected to use 4696 MiB ... will leave 1055 >= 1024 MiB
+    of free device memory, no changes needed". hubmem (no CUDA context: llama.cpp's free memory is measured
+    after it) projects the same and changes nothing; 100 MiB less free and it lowers -ngl."""
+    import hubmem
+
+    repo = "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF"
+    args = {"quant": "Q4_K_M", "ctx_size": 4096, "ubatch_size": 512, "batch_size": 512, "overhead": "0GiB"}
+    row = hubmem.estimate(repo, gpu_memory="5752MiB", **args).rows[0]
+    assert (5752 * 1024**2 - row.plan.vram) // 1024**2 == 1055
+    assert (
+        row.fit_notes == ("--fit: 1,024 MiB stay free on each GPU, no change",)
+        and row.plan.n_gpu_layers == 29
+    )
+    tight = hubmem.estimate(repo, gpu_memory="5652MiB", **args).rows[0]
+    assert tight.plan.n_gpu_layers < 29 and tight.fit_notes[-1].startswith("--fit: -ngl ")
