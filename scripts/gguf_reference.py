@@ -14,7 +14,8 @@ LOGS = ROOT / "fixtures" / "reference" / "llamacpp_logs.json"
 UNITS = {"MiB": 1024**2, "GiB": 1024**3, "B": 10**9, "count": 1}
 FLAGS = {
     "ctx_size": "-c", "parallel": "-np", "ubatch_size": "-ub", "flash_attn": "-fa", "n_gpu_layers": "-ngl",
-    "runtime": "--runtime", "batch_size": "-b",
+    "runtime": "--runtime", "batch_size": "-b", "cache_type_k": "-ctk", "cache_type_v": "-ctv",
+    "kv_unified": "-kvu",
 }  # fmt: skip
 
 Invoke = Callable[[list[str]], str]
@@ -53,7 +54,7 @@ def comparison(invoke: Invoke) -> list[dict]:
     for e in entries():
         args = [e["repo"], "--quant", e["quant"], "--format", "json"]
         for k, v in e["settings"].items():
-            args += [FLAGS[k], str(v)]
+            args += [FLAGS[k]] if v is True else [FLAGS[k], str(v)]  # a flag such as -kvu takes no value
         (row,) = json.loads(invoke(args))["rows"]
         value = hubmem_value(row, e["quantity"])
         if isinstance(value, dict):
@@ -78,7 +79,9 @@ def table(rows: list[dict]) -> str:
             f"{r['repo'].split('/')[1]} {r['quant']}",
             r["quantity"]
             + (
-                " (" + " ".join(f"{FLAGS[k]} {v}" for k, v in r["settings"].items()) + ")"
+                " ("
+                + " ".join(FLAGS[k] if v is True else f"{FLAGS[k]} {v}" for k, v in r["settings"].items())
+                + ")"
                 if r["settings"]
                 else ""
             ),
