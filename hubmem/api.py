@@ -301,8 +301,9 @@ def check(
 
 
 def audit(ids: Iterable[str], *, db: str | None = None, **options: Any) -> Iterator[AuditRow]:
-    """One row per repo id (`org/name[@rev]` or a local folder), in input order, fetched `jobs` (default
-    16, at most 256) at a time. A repo that fails is a row with `.error` (and `.ok` False); the others
+    """One row per repo id (`org/name[@rev]` or a local folder; a GGUF repo: one per quant file, each
+    named `REPO:QUANT`, unless --quant picks one), in input order, fetched `jobs` (default 16, at most
+    256) at a time. A repo that fails is a row with `.error` (and `.ok` False); the others
     go on. Options as `check` (precision, gpu, gpu_memory, num_gpus, token, timeout, train, ...) and the
     listing sources of `audit_plan` (author, search, filters, list_sort, limit, collection); bad options
     raise before anything is fetched.

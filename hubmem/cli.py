@@ -609,6 +609,33 @@ llamacpp_options = options(
         default=None,
         help="GGUF: one KV buffer shared by all -np sequences.",
     ),
+    click.option(
+        "-fit",
+        "--fit",
+        "fit",
+        type=click.Choice(("on", "off")),
+        cls=LibraryDefault,
+        show_default="on",
+        help="GGUF: llama.cpp --fit: on a --gpu, lower -c and -ngl (those not given) to fit (ollama: off).",
+    ),
+    click.option(
+        "-fitt",
+        "--fit-target",
+        "fit_target",
+        type=int,
+        cls=LibraryDefault,
+        show_default="1024",
+        help="GGUF: MiB --fit leaves free on each GPU.",
+    ),
+    click.option(
+        "-fitc",
+        "--fit-ctx",
+        "fit_ctx",
+        type=int,
+        cls=LibraryDefault,
+        show_default="4096",
+        help="GGUF: the smallest -c --fit lowers to.",
+    ),
 )
 
 revision_option = click.option(

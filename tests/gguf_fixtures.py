@@ -291,6 +291,75 @@ def mamba_130m() -> dict[str, Any]:
     return {"kv": kv, "tensors": tensors, "n_layer": L, "tied": True}
 
 
+def nemotron_h_56b() -> dict[str, Any]:
+    """nvidia/Nemotron-H-56B-Base-8K, from its config.json (fixtures/configs/nvidia__Nemotron-H-56B-Base-8K.json,
+    verbatim): hidden 8192, 118 layers by `hybrid_override_pattern` (54 `M` Mamba-2 mixers, 10 `*` attention
+    layers of 64 heads / 8 KV heads × 128, 54 `-` MLP-only layers: relu2 up/down of 32768, no gate),
+    mamba_num_heads 256 × mamba_head_dim 64 = d_inner 16384, ssm_state_size 256, n_groups 8, conv_kernel
+    4 (with a conv bias), vocab 131072, untied, context 8192. The GGUF keys and tensor shapes are the
+    ones llama.cpp's converter writes and src/llama-model.cpp loads for LLM_ARCH_NEMOTRON_H: per-layer
+    `head_count` / `head_count_kv` / `feed_forward_length` arrays (0 where a layer has no attention or
+    no MLP: llama.cpp marks a layer recurrent iff n_head_kv(il) == 0 && n_ff(il) == 0); each layer an
+    attn_norm; a mixer: ssm_in {n_embd, 2·d_inner + 2·n_group·d_state + n_head}, ssm_conv1d {d_conv,
+    d_inner + 2·n_group·d_state} + bias, ssm_dt bias, ssm_a and ssm_d {1, n_head}, ssm_norm
+    {d_inner / n_group, n_group}, ssm_out {d_inner, n_embd}."""
+    import json
+    from pathlib import Path
+
+    cfg = json.loads(
+        (
+            Path(__file__).resolve().parent.parent
+            / "fixtures"
+            / "configs"
+            / "nvidia__Nemotron-H-56B-Base-8K.json"
+        ).read_text()
+    )
+    pattern = cfg["hybrid_override_pattern"]
+    L, h, ff, vocab = (
+        cfg["num_hidden_layers"],
+        cfg["hidden_size"],
+        cfg["intermediate_size"],
+        cfg["vocab_size"],
+    )
+    heads, kv_heads, hd = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["attention_head_dim"]
+    n_ssm_head, d_state, groups, d_conv = (
+        cfg["mamba_num_heads"],
+        cfg["ssm_state_size"],
+        cfg["n_groups"],
+        cfg["conv_kernel"],
+    )
+    d_inner = n_ssm_head * cfg["mamba_head_dim"]
+    conv_dim = d_inner + 2 * groups * d_state
+    assert len(pattern) == L
+    tensors: list[tuple[str, tuple[int, ...], int | None]] = [("token_embd.weight", (h, vocab), None)]
+    for il, kind in enumerate(pattern):
+        b = f"blk.{il}."
+        tensors.append((b + "attn_norm.weight", (h,), il))
+        if kind == "M":
+            tensors += [(b + "ssm_in.weight", (h, 2 * d_inner + 2 * groups * d_state + n_ssm_head), il),
+                        (b + "ssm_conv1d.weight", (d_conv, conv_dim), il), (b + "ssm_conv1d.bias", (conv_dim,), il),
+                        (b + "ssm_dt.bias", (n_ssm_head,), il), (b + "ssm_a", (1, n_ssm_head), il),
+                        (b + "ssm_d", (1, n_ssm_head), il), (b + "ssm_norm.weight", (d_inner // groups, groups), il),
+                        (b + "ssm_out.weight", (d_inner, h), il)]  # fmt: skip
+        elif kind == "*":
+            tensors += [(b + "attn_q.weight", (h, heads * hd), il), (b + "attn_k.weight", (h, kv_heads * hd), il),
+                        (b + "attn_v.weight", (h, kv_heads * hd), il), (b + "attn_output.weight", (heads * hd, h), il)]  # fmt: skip
+        else:
+            tensors += [(b + "ffn_up.weight", (h, ff), il), (b + "ffn_down.weight", (ff, h), il)]
+    tensors += [("output_norm.weight", (h,), None), ("output.weight", (h, vocab), None)]
+    a = "nemotron_h"
+    kv = [("general.architecture", a, "str"), (f"{a}.block_count", L, "u32"),
+          (f"{a}.context_length", cfg["max_position_embeddings"], "u32"), (f"{a}.embedding_length", h, "u32"),
+          (f"{a}.feed_forward_length", [ff if k == "-" else 0 for k in pattern], "arr"),
+          (f"{a}.attention.head_count", [heads if k == "*" else 0 for k in pattern], "arr"),
+          (f"{a}.attention.head_count_kv", [kv_heads if k == "*" else 0 for k in pattern], "arr"),
+          (f"{a}.attention.key_length", hd, "u32"), (f"{a}.attention.value_length", hd, "u32"),
+          (f"{a}.ssm.conv_kernel", d_conv, "u32"), (f"{a}.ssm.inner_size", d_inner, "u32"),
+          (f"{a}.ssm.state_size", d_state, "u32"), (f"{a}.ssm.time_step_rank", n_ssm_head, "u32"),
+          (f"{a}.ssm.group_count", groups, "u32"), (f"{a}.vocab_size", vocab, "u32")]  # fmt: skip
+    return {"kv": kv, "tensors": tensors, "n_layer": L, "tied": False}
+
+
 # llama.cpp src/llama-quant.cpp: a row that is not a whole number of 256-element k-quant blocks falls
 # back to a 32-block type (DeepSeek's attn_k_b rows are 128 wide)
 FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "IQ4_NL", "IQ4_XS": "IQ4_NL", "IQ3_S": "IQ4_NL", "IQ2_S": "IQ4_NL",
@@ -343,7 +412,7 @@ def typed_tensors(spec: dict[str, Any], quant: str) -> list[tuple[str, tuple[int
         t = _type_for(quant, name, shape, layer, spec["n_layer"], spec["tied"])
         if t in FALLBACK and shape[0] % 256:
             t = FALLBACK[t]
-        if name == "ssm_a" or name.endswith((".ssm_a", ".ssm_d", "ssm_conv1d.weight")):
+        if name == "ssm_a" or name.endswith((".ssm_a", ".ssm_d", "ssm_conv1d.weight", "ssm_norm.weight")):
             t = "F32"  # llama.cpp keeps Mamba's A, D and conv kernel in F32 (too small / too sensitive to quantize)
         out.append((name, shape, t))
     return out
@@ -381,6 +450,7 @@ REPOS = {
     "bartowski/google_gemma-3-4b-it-GGUF": (gemma3_4b, "google_gemma-3-4b-it", ("Q4_K_M", "Q8_0")),
     "bartowski/DeepSeek-V2-Lite-Chat-GGUF": (deepseek_v2_lite, "DeepSeek-V2-Lite-Chat", ("Q4_K_M",)),
     "hubmem-test/mamba-130m-GGUF": (mamba_130m, "mamba-130m", ("F16",)),
+    "hubmem-test/Nemotron-H-56B-Base-8K-GGUF": (nemotron_h_56b, "Nemotron-H-56B-Base-8K", ("Q8_0",)),
     # the models of the published llama.cpp logs in fixtures/reference/llamacpp_logs.json
     "Qwen/Qwen2.5-3B-Instruct-GGUF": (qwen25_3b, "qwen2.5-3b-instruct", ("Q8_0",)),
     "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF": (qwen25_coder_7b, "Qwen2.5-Coder-7B-Instruct", ("Q4_K_M",)),

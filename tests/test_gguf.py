@@ -4,6 +4,7 @@ llama.cpp's memory model. Fixtures: tests/gguf_fixtures.py (written with gguf.GG
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -108,6 +109,86 @@ def test_tensor_split_over_two_gpus(gguf_hub):
     assert p.gpus[0].weights == 22 * LLAMA_LAYER_F16
 
 
+def test_compute_buffer_per_gpu_with_pipeline_parallelism(gguf_hub):
+    """Two GPUs, everything offloaded: llama.cpp's pipeline parallelism (src/llama-context.cpp) keeps
+    4 copies of each GPU's split inputs (ggml GGML_SCHED_MAX_COPIES); only the GPU with the output layer
+    holds the logits."""
+    two = {"tensor_split": "3,1", "num_gpus": 2, "gpu_memory": "80GiB"}
+    p = hubmem.estimate(LLAMA + ":F16", ctx_size=4096, **two).rows[0].plan
+    attn = 4 * 512 * (1 + 4 * 3072 + 4096)  # fa auto = on: no KQ matrix
+    logits = 4 * 512 * (3072 + 128256)
+    copies = 3 * 512 * (4 * 3072 + 2 * 4096)  # f32 hidden state + f16 KQ mask of a ubatch, 3 more copies
+    assert (p.gpus[0].compute, p.gpus[1].compute) == (attn + copies, max(attn, logits) + copies)
+    assert (p.gpus[0].compute, p.gpus[1].compute) == (65_013_760, 300_417_024)
+    # a partial offload: no pipeline parallelism, no copies
+    q = hubmem.estimate(LLAMA + ":F16", ctx_size=4096, n_gpu_layers=20, **two).rows[0].plan
+    assert (q.gpus[0].compute, q.gpus[1].compute) == (attn, attn)  # the output layer stays on the CPU
+    one = hubmem.estimate(LLAMA + ":F16", ctx_size=4096).rows[0].plan
+    assert one.gpus[0].compute == max(attn, logits)  # one GPU: as before
+
+
+def test_fit_lowers_the_gpu_layers_to_leave_its_target_free(gguf_hub):
+    """llama.cpp --fit (on by default, common/common.h): -c given, -ngl not: the most layers that leave
+    --fit-target (1024 MiB) free on the GPU (common/fit.cpp step 3)."""
+    from hubmem.runtimes import llamacpp
+
+    est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=8192, gpu_memory="3GiB")
+    row = est.rows[0]
+    target = 3 * 1024**3 - 1024**3
+    ngl = row.plan.n_gpu_layers
+    assert row.fit_notes == (f"--fit: -ngl {ngl} of 29",) and ngl == 14
+    m, o = row.model, est.options
+    assert max(d.total for d in row.plan.gpus) <= target
+    assert llamacpp.plan(m, replace(o, n_gpu_layers=ngl + 1)).gpus[0].total > target
+    assert row.fits is True and row.max_gpu_layers > ngl  # without the margin more would fit
+    # -ngl given: --fit leaves it alone (llama.cpp: "n_gpu_layers already set by user")
+    given = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=8192, gpu_memory="3GiB", n_gpu_layers=29).rows[0]
+    assert given.plan.n_gpu_layers == 29 and given.fits is False
+    assert given.fit_notes == ("--fit: -ngl 29 given, not changed",)
+    # --fit off, and Ollama (which places layers itself): the plan as asked
+    off = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=8192, gpu_memory="3GiB", fit="off").rows[0]
+    assert off.plan.n_gpu_layers == 29 and off.fit_notes == ()
+    assert hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="3GiB", runtime="ollama").rows[0].fit_notes == ()
+
+
+def test_fit_lowers_an_unset_context_by_interpolation(gguf_hub):
+    """-c not given: --fit interpolates between the model's 131,072 tokens and --fit-ctx 4,096 on the
+    memory used at both ends, rounded down to 256 (common/fit.cpp step 2); one GPU: done."""
+    est = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="8GiB")
+    row = est.rows[0]
+    weights, overhead = 2_011_539_456, 512 * 1024**2
+    at_max = weights + 131072 * 114_688 + 4 * 512 * (1 + 4 * 3072 + 131072) + overhead  # attention > logits
+    at_min = weights + 4096 * 114_688 + 4 * 512 * (3072 + 128256) + overhead  # logits > attention
+    target = 7 * 1024**3
+    n_ctx = 4096 + (131072 - 4096) * (target - at_min) // (at_max - at_min)
+    n_ctx -= n_ctx % 256
+    assert row.plan.n_ctx == n_ctx == 40_704
+    assert row.fit_notes == ("--fit: -c 131,072 -> 40,704",)
+    assert row.plan.n_gpu_layers == 29 and row.plan.vram <= target
+    # --fit-ctx raises the floor; a floor that cannot fit leaves -c there and lowers -ngl
+    tight = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="3GiB", fit_ctx=8192).rows[0]
+    assert tight.plan.n_ctx == 8192 and tight.plan.n_gpu_layers == 14
+    assert tight.fit_notes[0] == "--fit: -c 131,072 -> 8,192 (--fit-ctx), not enough alone"
+    # --fit-target in MiB
+    wide = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="8GiB", fit_target=0).rows[0]
+    assert wide.plan.n_ctx > n_ctx
+
+
+def test_fit_options_are_checked(gguf_hub):
+    with pytest.raises(InvalidInputError, match="--fit must be on or off, not 'maybe'"):
+        hubmem.estimate(LLAMA, fit="maybe")
+    with pytest.raises(InvalidInputError, match="--fit-target takes MiB"):
+        hubmem.estimate(LLAMA, fit_target=-1)
+    result = CliRunner().invoke(main, [LLAMA + ":Q4_K_M", "--gpu-memory", "3GiB", "-c", "8192"])
+    assert result.exit_code == 0, result.output
+    header, table = result.stdout.splitlines()[1], result.stdout.splitlines()[3]
+    assert header.endswith("--fit on -fitt 1024") and table.split()[-1] == "--fit"
+    assert any(
+        line.startswith("Q4_K_M") and line.rstrip().endswith("-ngl 14 of 29")
+        for line in result.stdout.splitlines()
+    )
+
+
 def test_quant_pick_and_unknown_quant(gguf_hub):
     assert [r.model.quant for r in hubmem.estimate(LLAMA, quant="q8_0").rows] == ["Q8_0"]
     with pytest.raises(
@@ -151,12 +232,61 @@ def test_mamba_state_not_kv(gguf_hub):
     assert p.state_bytes == 24 * (3 * 1536 + 16 * 1536) * 4 * 2 == 5_603_328
 
 
+NEMOTRON_H = "hubmem-test/Nemotron-H-56B-Base-8K-GGUF"
+
+
+def test_hybrid_ssm_gguf_shares_the_architecture_and_keeps_state_per_sequence(gguf_hub):
+    """Nemotron-H 56B (54 Mamba-2 mixers, 10 attention layers, 54 MLP-only layers): the GGUF keys give
+    the Architecture the safetensors path derives from the same config.json, KV only in the 10
+    attention layers, and llama.cpp's recurrent state per sequence in the 54 mixers (f32)."""
+    import json
+    from pathlib import Path
+
+    from hubmem.model.architecture import parse_architecture
+
+    est = hubmem.estimate(NEMOTRON_H, ctx_size=8192, parallel=2)
+    m, p = est.rows[0].model, est.rows[0].plan
+    cfg = json.loads(
+        (
+            Path(__file__).resolve().parent.parent / "fixtures/configs/nvidia__Nemotron-H-56B-Base-8K.json"
+        ).read_text()
+    )
+    ref = parse_architecture(cfg)
+    a = m.architecture
+    assert a.layer_types == ref.layer_types  # M -> ssm, * -> full, - -> mlp, layer by layer
+    assert a.attention_pattern() == ref.attention_pattern() == "54 mamba2 + 10 full + 54 MLP-only"
+    assert (a.ssm.kind, a.ssm.num_layers, a.ssm.conv_state, a.ssm.temporal_state, a.ssm.in_proj_width) == (
+        ref.ssm.kind, ref.ssm.num_layers, ref.ssm.conv_state, ref.ssm.temporal_state, ref.ssm.in_proj_width
+    )  # fmt: skip
+    assert (a.num_heads, a.num_kv_heads, a.head_dim, a.hidden_size) == (64, 8, 128, 8192)
+    # exact parameters: embeddings and output 2·8192·131072, 118 attn_norms + output_norm of 8192; per
+    # mixer ssm_in 8192·37120, conv 4·20480 + bias 20480, dt bias / A / D 3·256, norm 2048·8, out
+    # 16384·8192; per attention layer q, o 2·8192·8192 + k, v 2·8192·1024; per MLP layer 2·8192·32768
+    mixer = 8192 * 37120 + 4 * 20480 + 20480 + 3 * 256 + 2048 * 8 + 16384 * 8192
+    attention = 2 * 8192 * 8192 + 2 * 8192 * 1024
+    mlp = 2 * 8192 * 32768
+    assert m.parameters == 2 * 8192 * 131072 + 119 * 8192 + 54 * mixer + 10 * attention + 54 * mlp
+    assert m.parameters == 56_324_350_464  # the model card's "56B"
+    # KV: -c 8192 over -np 2 streams of 4,096 cells, 10 layers × (1,024 K + 1,024 V) × 2 bytes
+    assert (p.n_stream, p.kv_cells) == (2, 4096)
+    assert p.kv_bytes == 10 * 2 * 4096 * 2048 * 2 == 335_544_320
+    # state per sequence and mixer (llama_hparams n_embd_r + n_embd_s, f32): r = (4 - 1)·(16384 + 2·8·256),
+    # s = 256·16384; 54 mixers, 2 sequences — independent of -c
+    assert p.state_bytes == 54 * (3 * 20480 + 256 * 16384) * 4 * 2 == 1_838_481_408
+    longer = hubmem.estimate(NEMOTRON_H, ctx_size=32768, parallel=2).rows[0].plan
+    assert longer.state_bytes == p.state_bytes and longer.kv_bytes == 4 * p.kv_bytes
+    assert p.gpus[0].state == p.state_bytes and p.gpus[0].kv == p.kv_bytes  # all offloaded
+
+
 def test_cli_rows_and_best_file(gguf_hub):
     result = CliRunner().invoke(main, [LLAMA, "-c", "8192", "--gpu-memory", "6GiB"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{LLAMA}: 5 GGUF model file(s), llama — 3.21B params, 28 layers")
-    assert lines[1] == "llama.cpp: -c 8,192 -np 1 -ngl all -ctk f16 -ctv f16 -fa auto -ub 512"
+    assert (
+        lines[1]
+        == "llama.cpp: -c 8,192 -np 1 -ngl all -ctk f16 -ctv f16 -fa auto -ub 512 --fit on -fitt 1024"
+    )
     assert any(line.startswith("Q4_K_M ") for line in lines)
     assert lines[-1] == "best file for 1× custom GPU (6.00 GiB usable) at -c 8,192: Q8_0"
 
@@ -325,7 +455,7 @@ def test_largest_ngl_that_fits(gguf_hub):
     # F16 at -c 4096, fa on: per offloaded layer 201,351,168 weights + 4096 × 2048 × 2 = 16,777,216 KV;
     # compute = max(4·512·(1 + 4·3072 + 4096), 4·512·(3072 + 128256)) = 268,959,744; CUDA context 512 MiB.
     # 4 GiB: (4,294,967,296 - 268,959,744 - 536,870,912) / 218,128,384 = 15.99 -> -ngl 15
-    est = hubmem.estimate(LLAMA, quant="F16", ctx_size=4096, gpu_memory="4GiB")
+    est = hubmem.estimate(LLAMA, quant="F16", ctx_size=4096, gpu_memory="4GiB", fit="off")
     row = est.rows[0]
     assert row.max_gpu_layers == 15
     assert row.fits is False
@@ -333,24 +463,25 @@ def test_largest_ngl_that_fits(gguf_hub):
 
 
 def test_largest_context_that_fits(gguf_hub):
-    # Q4_K_M fully offloaded: weights less token_embd (Q6_K, 323,205,120) and rope_freqs (256) =
-    # 1,688,334,336; KV 28 × 4,096 = 114,688 bytes per cell; compute 268,959,744 (logits: below
-    # ~119k cells the f32 logits of a ubatch outweigh the mask). 3 GiB: (3,221,225,472 - 1,688,334,336
-    # - 536,870,912 - 268,959,744) / 114,688 = 6,339 cells -> -c 6,144 (multiples of 256)
-    est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=4096, gpu_memory="3GiB")
-    assert est.rows[0].max_ctx_size == 6144
+    # Q4_K_M fully offloaded: every tensor but rope_freqs (256) = 2,011,539,456 — token_embd (Q6_K,
+    # 323,205,120) stays mapped on the CPU and, the model being tied, a copy of it goes to the GPU as the
+    # output matrix (llama.cpp TENSOR_DUPLICATED); KV 28 × 4,096 = 114,688 bytes per cell; compute
+    # 268,959,744 (logits: below ~119k cells the f32 logits of a ubatch outweigh the mask). 3 GiB:
+    # (3,221,225,472 - 2,011,539,456 - 536,870,912 - 268,959,744) / 114,688 = 3,521 cells -> -c 3,328
+    # (multiples of 256); at -c 2048 it fits: 2,011,539,456 + 234,881,024 + 268,959,744 + 536,870,912
+    est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=2048, gpu_memory="3GiB", fit="off")
+    assert est.rows[0].max_ctx_size == 3328
+    assert est.rows[0].plan.vram == 2_011_539_456 + 234_881_024 + 268_959_744 + 536_870_912
     assert est.rows[0].fits is True
     assert est.best == "Q4_K_M"
 
 
 def test_best_quant_is_the_largest_that_fits(gguf_hub):
-    # at -c 4096 on 4 GiB: Q8_0 needs 3,414,061,312 - token_embd Q8_0 (394,002,432 / 32 × 34 =
-    # 418,627,584) - 256 + 469,762,048 KV + 268,959,744 + 536,870,912 = 4,270,025,216 <= 4,294,967,296
-    est = hubmem.estimate(LLAMA, ctx_size=4096, gpu_memory="4GiB")
-    assert (
-        est.row("Q8_0").plan.vram
-        == 3_414_061_312 - 418_627_584 - 256 + 469_762_048 + 268_959_744 + 536_870_912
-    )
+    # at -c 4096 on 4.5 GiB: Q8_0 needs its 3,414,061,312 tensor bytes - rope_freqs (256, on the CPU)
+    # (token_embd stays mapped on the CPU and its tied copy goes to the GPU as the output matrix)
+    # + 469,762,048 KV + 268,959,744 + 536,870,912 = 4,689,653,760 <= 4,831,838,208
+    est = hubmem.estimate(LLAMA, ctx_size=4096, gpu_memory="4.5GiB", fit="off")
+    assert est.row("Q8_0").plan.vram == 3_414_061_312 - 256 + 469_762_048 + 268_959_744 + 536_870_912
     assert [r.model.quant for r in est.rows if r.fits] == ["Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
     assert est.best == "Q8_0"
 
@@ -424,6 +555,6 @@ def test_apple_unified_memory_targets(gguf_hub):
     assert find_gpu("m4-max-128gb").usable_bytes == 96 * 1024**3  # the 3/4 rule: no log on record
     est = hubmem.estimate(QWEN, ctx_size=32768, gpu="m2-ultra-192gb")
     assert est.rows[0].fits is True and est.best == "Q4_K_M"
-    small = hubmem.estimate(QWEN, ctx_size=32768, gpu="m1-pro-16gb")
+    small = hubmem.estimate(QWEN, ctx_size=32768, gpu="m1-pro-16gb", fit="off")
     assert small.rows[0].fits is False and small.best is None
     assert 0 < small.rows[0].max_gpu_layers < 48

@@ -504,9 +504,12 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
     # the GGUF options (hubmem.runtimes.llamacpp): llama.cpp's defaults, and the runtime preset
     from hubmem.runtimes.llamacpp import LlamaCppOptions
 
-    library.update({k: v for k, v in vars(LlamaCppOptions()).items() if k != "overhead"}, runtime="llama.cpp")
-    # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype + 7 llama.cpp options
-    assert len(shown) == 20 + 7
+    llama = LlamaCppOptions()
+    library.update({k: v for k, v in vars(llama).items() if k != "overhead"}, runtime="llama.cpp")
+    # --fit on|off and --fit-target in MiB, as llama.cpp writes them
+    library.update(fit="on" if llama.fit else "off", fit_target=llama.fit_target // 1024**2)
+    # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype + 10 llama.cpp options
+    assert len(shown) == 20 + 10
     for name, text in shown.items():
         assert text == str(library[name]), name
     assert InferenceOptions().overhead == 1024**3

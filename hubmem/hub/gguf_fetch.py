@@ -3,13 +3,17 @@ error mapping), or from local files; never the tensor data past a header.
 
 A GGUF header has no length field: it ends where its tensor-info table does, after the key/value
 metadata (the tokenizer's arrays are most of it: Llama 3's 128 256 tokens and 280 147 merges are
-~7.3 MB). So a file is read in growing Range requests (32 KiB, then doubling up to 2 MiB, the
-next one starting where the parser stopped) until the tensor-info table is complete.
+~7.3 MB). So a file is read in Range requests until the tensor-info table is complete: 32 KiB first,
+then each read as large as the parser expects to walk (reader._Cursor.want: the rest of a string
+array at the mean length of its strings so far, the tensor-info table at ~64 bytes a tensor), else
+doubling from 4 KiB up to 2 MiB, each starting where the parser stopped; fixed-size arrays are jumped
+over unread.
 
 The quant files of one repo share their tokenizer byte for byte (llama-quantize copies the
 metadata of its input, src/llama-quant.cpp `gguf_set_kv`), so once one file of a repo is parsed
 the byte length of its run of large arrays (tokens, token types, merges) is known: the other files'
-reads jump over it (`reader.parse_header(hints=...)`) and cost two 32 KiB requests each. A hint that does not
+reads jump over it (`reader.parse_header(hints=...)`) and cost two reads each, sized by the first
+file (up to a little past where its run starts; its tail after the run). A hint that does not
 fit a file shows as a malformed header, and that file is parsed again without hints.
 
 Measured against the test server (scripts/bench.py, `make bench`): see README "GGUF repos".
@@ -30,6 +34,7 @@ from hubmem.model.gguf.files import group_files
 
 FIRST_READ = 32 * 1024  # bytes: a header's first read, and the first read after a jump
 MAX_READ = 2 * 1024 * 1024  # caps the overshoot past a header's end (its length is unknown until parsed)
+AFTER_JUMP = 4 * 1024  # the first read after a jump (an array skipped unread), unless the parser sizes it
 KEEP_STRING = 256  # metadata strings longer than this (chat templates) are not kept in the snapshot
 
 
@@ -43,12 +48,14 @@ class RangeSource:
     """`read(offset, n)` over one remote file, in growing Range requests, each byte fetched once; a
     read returns all the contiguous bytes fetched from `offset` on (the parser's window)."""
 
-    def __init__(self, get: Callable[[int, int], tuple[bytes, int]], size: int | None) -> None:
+    def __init__(
+        self, get: Callable[[int, int], tuple[bytes, int]], size: int | None, first: int = FIRST_READ
+    ) -> None:
         self._get = get  # (start, stop) -> (bytes, requests made)
         self.size = size
         self.chunks: list[tuple[int, bytes]] = []  # fetched (start, bytes), in fetch order
         self.stats = ReadStats()
-        self._grow = FIRST_READ
+        self._grow = first  # the first read's size: FIRST_READ, or what another file of the repo says
         self._last_stop = 0
 
     def read(self, offset: int, n: int) -> bytes:
@@ -66,8 +73,11 @@ class RangeSource:
 
     def _fetch(self, offset: int, need: int) -> bytes:
         if offset > self._last_stop + self._grow:  # a jump over a skipped run: start small again
-            self._grow = FIRST_READ
-        stop = max(need, offset + self._grow)
+            self._grow = AFTER_JUMP
+        # more than a default read asked for: the parser's estimate of what it will walk from here
+        # (reader._Cursor.want), fetched as it is
+        sized = need - offset > FIRST_READ
+        stop = need if sized else max(need, offset + self._grow)
         if self.size is not None:
             stop = min(stop, self.size)
         if stop <= offset:
@@ -76,7 +86,9 @@ class RangeSource:
         self.stats.requests += requests
         self.stats.bytes_read += len(data)
         self._last_stop = offset + len(data)
-        self._grow = min(self._grow * 2, MAX_READ)
+        # after an estimated read, what follows is small until the parser says otherwise (the next key,
+        # and maybe a fixed-size array it will jump over unread)
+        self._grow = AFTER_JUMP if sized else min(self._grow * 2, MAX_READ)
         return data
 
 
@@ -141,6 +153,55 @@ def header_record(header: reader.GGUFHeader, size: int | None, stats: ReadStats)
     }
 
 
+def range_getter(
+    url: str, token: str | None, timeout: float, retry: Callable[..., Any]
+) -> Callable[[int, int], tuple[bytes, int]]:
+    """`get(start, stop) -> (bytes, requests made)` for one Hub file URL, through huggingface_hub's
+    session, auth headers and error mapping. The first read follows the Hub's redirect of an LFS file
+    to its signed CDN URL; later reads go there at once (one request each instead of two) without the
+    token, the signature being the credential there (huggingface_hub's downloads follow the same
+    redirect); a CDN answer of 400 or more (an expired signature) sends that read back to the Hub's URL."""
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    headers = build_hf_headers(token=token)
+    cdn: list[str] = []
+
+    def get(start: int, stop: int) -> tuple[bytes, int]:
+        def ranged(target: str, hdrs: dict[str, str]) -> tuple[bytes, int, Any]:
+            # streamed: a server that ignores Range (200) is cut off after the bytes asked for
+            with get_session().stream(
+                "GET", target, headers={**hdrs, "range": f"bytes={start}-{stop - 1}"}, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    return b"", 1 + len(response.history), response
+                out = bytearray()
+                for chunk in response.iter_bytes():
+                    out += chunk
+                    if len(out) >= stop - start:
+                        break
+                return bytes(out[: stop - start]), 1 + len(response.history), response
+
+        def once() -> tuple[bytes, int]:
+            made = 0
+            if cdn:
+                data, n, response = ranged(cdn[0], {"user-agent": headers["user-agent"]})
+                made += n
+                if response.status_code < 400:
+                    return data, made
+                cdn.clear()  # an expired signature, or a CDN that refuses: back to the Hub's URL
+            data, n, response = ranged(url, headers)
+            hf_raise_for_status(response)
+            if response.history and str(response.url) != url:
+                cdn[:] = [str(response.url)]
+            return data, made + n
+
+        result: tuple[bytes, int] = retry(once)
+        return result
+
+    return get
+
+
 def remote_headers(
     pool: ThreadPoolExecutor,
     repo: str,
@@ -152,37 +213,17 @@ def remote_headers(
 ) -> dict[str, dict[str, Any]]:
     """Every .gguf file's header record, by path: one file first (its tokenizer spans become the
     hints), then the rest in parallel."""
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
     from hubmem.hub import client
 
-    def source(path: str) -> RangeSource:
-        url = client.file_url(repo, path, sha)
-        headers = build_hf_headers(token=token)
-
-        def get(start: int, stop: int) -> tuple[bytes, int]:
-            def once() -> tuple[bytes, int]:
-                # streamed: a server that ignores Range (200) is cut off after the bytes asked for
-                with get_session().stream(
-                    "GET", url, headers={**headers, "range": f"bytes={start}-{stop - 1}"}, timeout=timeout
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                    hf_raise_for_status(response)
-                    out = bytearray()
-                    for chunk in response.iter_bytes():
-                        out += chunk
-                        if len(out) >= stop - start:
-                            break
-                    return bytes(out[: stop - start]), 1 + len(response.history)
-
-            result: tuple[bytes, int] = retry(once)
-            return result
-
-        return RangeSource(get, files.get(path))
+    def source(path: str, first: int) -> RangeSource:
+        get = range_getter(client.file_url(repo, path, sha), token, timeout, retry)
+        return RangeSource(get, files.get(path), first)
 
     def one(path: str, hints: dict | None) -> tuple[str, dict[str, Any], dict]:
-        src = source(path)
+        # with hints, the first read ends a little past where the jump over the shared tokenizer starts
+        first = min(r.start for r in hints.values()) + reader.HINT_SLACK if hints else FIRST_READ
+        src = source(path, first)
+
         header = parse_source(src.read, f"'{path}'", files.get(path), hints)
         return path, header_record(header, files.get(path), src.stats), header.spans
 

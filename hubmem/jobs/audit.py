@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -89,6 +89,9 @@ class AuditRow:
     # the judged row's terms beside `weights` and `total` (bytes): kv_cache (None for training),
     # activations (training: with the logits buffers), overhead; the HTML report's bars (hubmem.output.html)
     parts: dict[str, int | None] | None = None
+    # rows of the same ref after this one: the other quant files of a GGUF repo (hubmem.jobs.gguf), each
+    # a row of its own in every output; `expanded` lists them
+    more: tuple[AuditRow, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -111,6 +114,11 @@ class AuditRow:
 
     def to_dict(self) -> dict[str, Any]:
         return self.fields()
+
+
+def expanded(row: AuditRow) -> list[AuditRow]:
+    """The rows one ref gives: itself, then `more` (a GGUF repo's other quant files)."""
+    return [replace(row, more=()), *row.more] if row.more else [row]
 
 
 def fetch_listed(
@@ -301,7 +309,7 @@ def run_audit(
         interrupted = True
     finally:
         stream.close()  # stops the workers (or the helper process) at once
-    return AuditResult([rows[i] for i in sorted(rows)], len(refs), interrupted)
+    return AuditResult([x for i in sorted(rows) for x in expanded(rows[i])], len(refs), interrupted)
 
 
 def ordered_rows(
@@ -324,7 +332,7 @@ def ordered_rows(
         for i, fetched in stream:
             done[i] = evaluate(refs[i], fetched)
             while next_index in done:
-                yield done.pop(next_index)
+                yield from expanded(done.pop(next_index))
                 next_index += 1
     finally:
         stream.close()

@@ -19,7 +19,8 @@ FLAGS = {
     "cache_type_k": "-ctk/--cache-type-k", "cache_type_v": "-ctv/--cache-type-v", "flash_attn": "-fa/--flash-attn",
     "ubatch_size": "-ub/--ubatch-size", "batch_size": "-b/--batch-size", "swa_full": "--swa-full",
     "no_kv_offload": "-nkvo/--no-kv-offload", "tensor_split": "-ts/--tensor-split", "mmap": "--no-mmap",
-    "kv_unified": "-kvu/--kv-unified", "quant": "--quant", "runtime": "--runtime",
+    "kv_unified": "-kvu/--kv-unified", "quant": "--quant", "runtime": "--runtime", "fit": "-fit/--fit",
+    "fit_target": "-fitt/--fit-target", "fit_ctx": "-fitc/--fit-ctx",
 }  # fmt: skip
 GGUF_KEYS = frozenset(FLAGS)
 
@@ -31,7 +32,7 @@ GGUF_KEYS = frozenset(FLAGS)
 # pick 4k/32k/256k by VRAM: pass -c for those. Ollama users never type llama.cpp flags.
 OLLAMA = LlamaCppOptions(
     ctx_size=4096, parallel=1, cache_type_k="f16", cache_type_v="f16", flash_attn="off",
-    ubatch_size=512, batch_size=512, preset="ollama",
+    ubatch_size=512, batch_size=512, preset="ollama", fit=False,  # Ollama places layers itself (llm/memory.go)
 )  # fmt: skip
 RUNTIMES = ("llama.cpp", "ollama")
 
@@ -46,6 +47,16 @@ def gguf_options(given: dict[str, Any]) -> tuple[LlamaCppOptions, str | None]:
     base = OLLAMA if runtime == "ollama" else LlamaCppOptions()
     if "tensor_split" in given:
         given["tensor_split"] = _split(given["tensor_split"])
+    if "fit" in given:
+        value = given["fit"]
+        if value not in ("on", "off", True, False):
+            raise InvalidInputError(f"--fit must be on or off, not {value!r}")
+        given["fit"] = value in ("on", True)
+    if "fit_target" in given:  # llama.cpp -fitt takes MiB
+        value = given["fit_target"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1 << 30:
+            raise InvalidInputError(f"--fit-target takes MiB (a whole number), not {value!r}")
+        given["fit_target"] = value * 1024**2
     if "overhead" in given:
         from hubmem.jobs.options import memory_bytes
 
@@ -74,6 +85,7 @@ class GGUFRow:
     fits: bool | None = None  # on the target, as planned
     max_gpu_layers: int | None = None  # largest -ngl that fits the target
     max_ctx_size: int | None = None  # largest -c that fits the target at the plan's -ngl
+    fit_notes: tuple[str, ...] = ()  # what llama.cpp's --fit changed for this file on the target
 
     @property
     def label(self) -> str:
@@ -107,6 +119,7 @@ class GGUFRow:
             "fits": self.fits,
             "max_gpu_layers": self.max_gpu_layers,
             "max_ctx_size": self.max_ctx_size,
+            "fit": list(self.fit_notes),
             "requests": m.requests,
             "bytes_read": m.bytes_read,
         }
@@ -175,6 +188,9 @@ class GGUFEstimate:
                 "mmap": self.options.mmap,
                 "kv_unified": self.options.kv_unified,
                 "overhead": self.options.overhead,
+                "fit": self.options.fit,
+                "fit_target": self.options.fit_target,
+                "fit_ctx": self.options.fit_ctx,
             },  # fmt: skip
             "target": None
             if self.target is None
@@ -221,17 +237,19 @@ def gguf_estimate(
     n = target.count if target is not None else 1
     rows = []
     for m in chosen:
-        p = llamacpp.plan(m, options, n)
         if target is None:
-            rows.append(GGUFRow(m, p))
+            rows.append(GGUFRow(m, llamacpp.plan(m, options, n)))
             continue
         usable = target.usable_bytes
+        fitted = llamacpp.fit(m, options, usable, n)  # llama.cpp's --fit on this target (off: unchanged)
+        p = llamacpp.plan(m, fitted.options, n)
         fits = all(d.total <= usable for d in p.gpus)
         rows.append(
             GGUFRow(
                 m, p, fits,
                 llamacpp.max_gpu_layers(m, options, usable, n),
                 llamacpp.max_context(m, options, usable, n),
+                fitted.notes,
             )
         )  # fmt: skip
     best = None
@@ -324,25 +342,37 @@ def judged_row(est: GGUFEstimate, quant: str | None) -> GGUFRow:
 def gguf_audit_row(
     ref: str, snapshot: Any, options: LlamaCppOptions, quant: str | None, target: Target | None
 ) -> Any:
-    """One audit row for a GGUF repo: the judged quant file (`judged_row`), in the audit's columns
-    (precision = the quant, context = -c, total = VRAM on the fullest GPU, download = that file)."""
+    """The audit rows of a GGUF repo: one per quant file (the first row carries the others in `more`,
+    each named `REF:QUANT`, the syntax that picks that file), or the chosen file alone with --quant; in
+    the audit's columns (precision = the quant, context = -c, total = VRAM on the fullest GPU, download =
+    that file)."""
     from hubmem import errors
-    from hubmem.jobs.audit import COLUMNS, AuditRow, _error_row
+    from hubmem.jobs.audit import _error_row
 
     try:
         est = gguf_estimate(snapshot, options, quant, target)
-        row = judged_row(est, quant)
-        m, p = row.model, row.plan
-        values: dict[str, Any] = dict.fromkeys(COLUMNS)
-        values.update(
-            repo=ref, sha=est.sha, params=m.parameters, active_params=m.active_parameters, exact=True,
-            dtype=m.quant, context=p.n_ctx, precision=m.quant, weights=m.tensor_bytes, total=p.vram,
-            kv_per_token=p.kv_bytes // p.n_ctx if p.n_ctx else 0,
-            fits_on="-" if row.fits is None else ("yes" if row.fits else "no"),
-            fits=row.fits, max_seq_len=row.max_ctx_size, download=m.file_bytes, status="ok", exit_code=0,
-        )  # fmt: skip
-        return AuditRow(ref, est, m.quant, None, values=values)  # type: ignore[arg-type]
+        rows = [
+            _audit_values(ref if len(est.rows) == 1 else f"{ref}:{r.model.quant}", est, r) for r in est.rows
+        ]
+        return replace(rows[0], more=tuple(rows[1:]))
     except errors.HubmemError as e:
         return _error_row(ref, e)
     except Exception as e:  # a bug on one repo must not sink the batch
         return _error_row(ref, errors.InternalError.of(e))
+
+
+def _audit_values(ref: str, est: GGUFEstimate, row: GGUFRow) -> Any:
+    from hubmem.jobs.audit import COLUMNS, AuditRow
+
+    m, p = row.model, row.plan
+    values: dict[str, Any] = dict.fromkeys(COLUMNS)
+    values.update(
+        repo=ref, sha=est.sha, params=m.parameters, active_params=m.active_parameters, exact=True,
+        dtype=m.quant, context=p.n_ctx, precision=m.quant, weights=m.tensor_bytes, total=p.vram,
+        kv_per_token=p.kv_bytes // p.n_ctx if p.n_ctx else 0,
+        fits_on="-" if row.fits is None else ("yes" if row.fits else "no"),
+        fits=row.fits, max_seq_len=row.max_ctx_size,
+        download=m.file_bytes,
+        status="ok", exit_code=0,
+    )  # fmt: skip
+    return AuditRow(ref, est, m.quant, None, values=values)  # type: ignore[arg-type]

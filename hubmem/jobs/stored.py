@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hubmem import errors
-from hubmem.jobs.audit import AuditResult, AuditRow, ordered_rows, run_audit
+from hubmem.jobs.audit import AuditResult, AuditRow, expanded, ordered_rows, run_audit
 from hubmem.store.db import PARTS, ResultsDB, audit_values
 
 
@@ -71,21 +71,24 @@ class StoredAudit:
                 fetched = e
         row: AuditRow = self.plan.evaluate(ref, fetched)
         listed = self.plan.listed.get(ref)
-        label = row.row_label if row.ok else None
-        self.db.put(
-            row.values,
-            settings=self.plan.settings,
-            run=self.run,
-            position=position,
-            label=label,
-            training=row.is_training,
-            last_modified=listed.last_modified if listed is not None else None,
-            parts=row.parts,
-        )
+        kept = []
+        for one in expanded(row):  # a GGUF repo's quant files: one stored row each, keyed REPO:QUANT
+            label = one.row_label if one.ok else None
+            self.db.put(
+                one.values,
+                settings=self.plan.settings,
+                run=self.run,
+                position=position,
+                label=label,
+                training=one.is_training,
+                last_modified=listed.last_modified if listed is not None else None,
+                parts=one.parts,
+            )
+            # only the plain values go on: the estimate (architecture, counts, rows) is dropped here
+            kept.append(replace(one, estimate=None, verdict=None, label=label, training=one.is_training))
         self.computed += 1
         self.failed += not row.ok
-        # only the plain values go on: the estimate (architecture, counts, rows) is dropped here
-        return replace(row, estimate=None, verdict=None, label=label, training=row.is_training)
+        return replace(kept[0], more=tuple(kept[1:]))
 
     def finish(self, interrupted: bool = False, retried: int = 0) -> None:
         self.db.finish_run(

@@ -8,6 +8,7 @@ from typing import Any
 from hubmem.errors import InvalidInputError
 from hubmem.jobs.gguf import GGUFCheckResult, GGUFEstimate
 from hubmem.output.tables import document, human, render_rows
+from hubmem.runtimes import llamacpp
 from hubmem.units import UNIT_NOTES
 
 
@@ -30,8 +31,9 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
         return render_rows(headers, csv_rows, "csv")
     headers = ["quant", f"file {units}", "bpw", f"weights {units}", f"KV {units}", f"compute {units}",
                f"VRAM/GPU {units}", f"host RAM {units}"]  # fmt: skip
+    fitting = tgt is not None and o.fit
     if tgt is not None:
-        headers += ["fits", "max -ngl", "max -c"]
+        headers += ["fits", "max -ngl", "max -c"] + (["--fit"] if fitting else [])
     rows: list[list[Any]] = []
     for r in est.rows:
         p = r.plan
@@ -55,30 +57,38 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
                 else ("all" if r.max_gpu_layers > n_layer else str(r.max_gpu_layers)),
                 "-" if r.max_ctx_size is None else f"{r.max_ctx_size:,}",
             ]
+            if fitting:
+                row.append(_fit_text(r.fit_notes))
         rows.append(row)
     first = est.rows[0] if est.rows else None
     lines = []
     if first is not None:
         m, a = first.model, first.model.architecture
-        ctx = first.plan.n_ctx
+        # as asked (--fit may lower it per file on a target: its column says so)
+        ctx = (
+            first.plan.n_ctx
+            if not fitting
+            else llamacpp.pad(o.ctx_size or m.context_length or 4096, 256 if o.flash else 32)
+        )
         lines.append(
             f"{est.repo_id}: {len(est.rows)} GGUF model file(s), {m.gguf_arch} — {m.parameters / 1e9:,.2f}B params"
             + (f" ({m.active_parameters / 1e9:,.2f}B active)" if a.moe else "")
             + f", {a.num_layers} layers, h {a.hidden_size}, heads {a.num_heads}/{a.num_kv_heads}, "
             f"head dim {a.head_dim}, context {a.max_context or '?'}, {a.attention_pattern()}"
         )
-        ngl = "all" if first.plan.n_gpu_layers > a.num_layers else str(first.plan.n_gpu_layers)
+        ngl = "all" if o.n_gpu_layers is None or o.n_gpu_layers < 0 else str(o.n_gpu_layers)
         lines.append(
             f"{o.preset}: -c {ctx:,} -np {o.parallel} -ngl {ngl} -ctk {o.cache_type_k} -ctv {o.cache_type_v} "
             f"-fa {o.flash_attn} -ub {min(o.ubatch_size, o.batch_size)}"
             + (" --swa-full" if o.swa_full else "") + (" -nkvo" if o.no_kv_offload else "")
             + (f" -ts {','.join(f'{x:g}' for x in o.tensor_split)}" if o.tensor_split else "")
             + (f" on {est.num_gpus} GPUs" if est.num_gpus > 1 else "")
+            + (f" --fit on -fitt {o.fit_target // 1024**2}" if fitting else "")
         )  # fmt: skip
         lines.append("")
     lines.append(render_rows(headers, rows, fmt, numeric=(1, 2, 3, 4, 5, 6, 7)).rstrip("\n"))
     lines.append(
-        f"{UNIT_NOTES[units]}; VRAM = weights of the offloaded layers (+ output layer) + their KV + compute buffer "
+        f"{UNIT_NOTES[units]}; VRAM = weights of the offloaded layers (+ output layer, a tied model's as a copy of token_embd) + their KV + compute buffer "
         f"+ {human(o.overhead, units)} {units} CUDA context, on the fullest GPU; host RAM = token_embd and "
         "layers kept on the CPU" + (" (mmap: page cache)" if o.mmap else "") + "."
     )
@@ -95,6 +105,12 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
         bt = ", ".join(f"{k} {human(v, units)}" for k, v in first.model.bytes_by_type.items())
         lines.append(f"  weights by type ({units}): {bt}")
     return "\n".join(lines) + "\n"
+
+
+def _fit_text(notes: tuple[str, ...]) -> str:
+    """A row's --fit changes, short: "-ngl 19", "-c 131,072 -> 12,288", or "-" for none."""
+    changed = [n.removeprefix("--fit: ") for n in notes if "->" in n or " of " in n]
+    return "; ".join(changed) or "-"
 
 
 def render_gguf_check(result: GGUFCheckResult, fmt: str = "table", units: str = "GiB") -> str:

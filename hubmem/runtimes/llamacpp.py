@@ -4,9 +4,10 @@ and in host RAM, with llama.cpp's own option names and defaults. Pure integers, 
 Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below have held since b4xxx):
 
 - defaults, common/common.h `common_params`: n_ctx 0 (= the model's context_length), n_batch 2048,
-  n_ubatch 512, n_parallel 1, n_gpu_layers -1 (auto: every layer that fits, "fit" in
-  common/fit.cpp), flash_attn_type AUTO, cache_type_k/v GGML_TYPE_F16, use_mmap true,
-  no_kv_offload false, kv_unified false.
+  n_ubatch 512, n_parallel 1, n_gpu_layers -1 (auto: every layer, then `fit` below),
+  flash_attn_type AUTO, cache_type_k/v GGML_TYPE_F16, use_mmap true, no_kv_offload false,
+  kv_unified false, fit_params true (fit_params_target 1024 MiB, fit_params_min_ctx 4096).
+- --fit, common/fit.cpp `common_params_fit_impl`: see `fit`.
 - offload, src/llama-model.cpp `load_tensors`: the input embedding stays on the CPU ("there is very
   little benefit to offloading the input layer"); with -ngl N the last N repeating layers go to the GPUs
   (i_gpu_start = max(n_layer - N, 0)) and the output layer too when N > n_layer; layers are spread
@@ -42,6 +43,11 @@ CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "
 FLASH_ATTN = ("auto", "on", "off")
 DEFAULT_UBATCH = 512
 DEFAULT_BATCH = 2048
+FIT_TARGET = 1024 * 1024**2
+FIT_CTX = 4096
+# ggml-backend.c GGML_SCHED_MAX_COPIES: with pipeline parallelism the scheduler keeps this many copies
+# of each graph split's inputs, so that several ubatches can be in flight over the GPUs
+SCHED_COPIES = 4
 
 
 def cache_type_size(name: str) -> tuple[int, int]:
@@ -82,6 +88,11 @@ class LlamaCppOptions:
     kv_unified: bool = False  # --kv-unified: one KV stream shared by all sequences
     overhead: int = 512 * 1024**2  # CUDA context + cuBLAS workspace per GPU (not a llama.cpp buffer)
     preset: str = "llama.cpp"
+    # --fit (common/common.h: fit_params true, fit_params_target 1024 MiB per device, fit_params_min_ctx
+    # 4096): with a target GPU, lower -c (when not given) and -ngl (when not given) as common/fit.cpp does
+    fit: bool = True
+    fit_target: int = FIT_TARGET  # -fitt, bytes left free on each GPU
+    fit_ctx: int = FIT_CTX  # -fitc, the smallest context --fit lowers -c to
 
     @property
     def flash(self) -> bool:
@@ -121,6 +132,10 @@ class LlamaCppOptions:
             raise InvalidInputError(
                 f"-ctv {self.cache_type_v}: a quantized V cache needs flash attention (-fa on)"
             )
+        for name, low in (("fit_target", 0), ("fit_ctx", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 1 << 50:
+                raise InvalidInputError(f"--{name.replace('_', '-')} must be a whole number, not {value!r}")
         if any(not (isinstance(f, int | float) and 0 <= f < math.inf) for f in self.tensor_split) or (
             self.tensor_split and sum(self.tensor_split) <= 0
         ):
@@ -250,23 +265,39 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
                 gpu_kv[d] += kv
                 gpu_state[d] += st
     out_dev = device_of(n_layer) if ngl > n_layer else None
+    # a tied model has no output.weight: llama.cpp loads the output matrix as a second copy of
+    # token_embd on the output layer's device (src/llama-model.cpp load_tensors: `output =
+    # create_tensor(tn(LLM_TENSOR_TOKEN_EMBD, "weight"), {n_embd, n_vocab}, TENSOR_DUPLICATED)`), so a
+    # full offload holds it on the GPU while the input copy stays mapped on the CPU (published logs:
+    # Llama 3.2 3B Q4_K_M "CPU_Mapped model buffer size = 308.23 MiB", "CUDA0 ... = 1918.35 MiB");
+    # on the CPU both copies are the same mapped file bytes
+    dup = model.embedding_bytes if model.architecture.tie_word_embeddings and out_dev is not None else 0
     if out_dev is None:
         host_w += model.output_bytes
     else:
-        gpu_w[out_dev] += model.output_bytes
+        gpu_w[out_dev] += model.output_bytes + dup
 
     arch = model.architecture
     h, vocab, heads = arch.hidden_size, model.vocab_size, arch.num_heads
     attn = 4 * ubatch * (1 + 4 * h + cells * (1 + (0 if o.flash else heads)))
     logits = 4 * ubatch * (h + vocab)
     compute = max(attn, logits)
+    # several GPUs: each computes its own layers' part of the graph, and only the one holding the output
+    # layer holds the f32 logits of a ubatch. llama.cpp turns pipeline parallelism on (src/llama-context.cpp:
+    # more than one device, every layer and the output offloaded, layer split, KV offloaded, no tensor
+    # overrides), and ggml's scheduler then keeps SCHED_COPIES copies of each split's inputs: the hidden
+    # state entering the GPU (f32, ub × n_embd) and the KQ mask (ub × n_kv; f16 with flash attention, f32
+    # without)
+    used = [i for i in range(num_gpus) if gpu_layers[i] or out_dev == i]
+    pipeline = len(used) > 1 and ngl > n_layer and not o.no_kv_offload
+    copies = (SCHED_COPIES - 1) * ubatch * (4 * h + (2 if o.flash else 4) * cells) if pipeline else 0
     gpus = tuple(
         Device(
             f"GPU{i}",
             weights=gpu_w[i],
             kv=gpu_kv[i],
             state=gpu_state[i],
-            compute=compute if (gpu_layers[i] or out_dev == i) else 0,
+            compute=(compute if out_dev == i or len(used) == 1 else attn) + copies if i in used else 0,
             overhead=o.overhead,
             layers=tuple(gpu_layers[i]),
             output=out_dev == i,
@@ -305,6 +336,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             "offload",
             f"-ngl {ngl}: layers {i_gpu_start}..{n_layer - 1} on GPU"
             + (", output layer too" if out_dev is not None else "")
+            + (f" (tied: token_embd copied to the GPU as output, {dup:,} B)" if dup else "")
             + "; token_embd on CPU",
         ),
         (
@@ -313,6 +345,19 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         ),
         ("overhead", f"{o.overhead:,} B per GPU (CUDA context; not a llama.cpp buffer)"),
     ]
+    if len(used) > 1:
+        terms.append(
+            (
+                "several GPUs",
+                "the logits part on the output layer's GPU only, the others max of the attention part"
+                + (
+                    f"; pipeline parallelism: + {SCHED_COPIES - 1} copies of each GPU's split inputs "
+                    f"(ub·(4·h + {'2' if o.flash else '4'}·n_kv)) = {copies:,} B each"
+                    if pipeline
+                    else ""
+                ),
+            )
+        )
     return LlamaCppPlan(
         quant=model.quant, n_ctx=n_ctx, kv_cells=cells, swa_cells=swa_cells, n_stream=n_stream, n_gpu_layers=ngl,
         gpus=gpus, host=host, kv_bytes=k_total + v_total, k_bytes=k_total, v_bytes=v_total,
@@ -345,3 +390,67 @@ def max_context(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpu
         else:
             hi = mid - 1
     return best
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What llama.cpp's --fit made of the options for one model file on one target."""
+
+    options: LlamaCppOptions
+    notes: tuple[str, ...]
+
+
+def fit(model: GGUFModel, options: LlamaCppOptions, free: int, num_gpus: int = 1) -> Fitted:
+    """llama.cpp's automatic fitting (common/fit.cpp `common_params_fit_impl`, run by llama-server and
+    llama-cli unless `--fit off`), on GPUs of `free` bytes each, leaving `fit_target` free on each:
+
+    1. the plan fits every GPU's target: no change;
+    2. -c not given (0: the model's context): lower it between context_length × streams and --fit-ctx ×
+       streams by linear interpolation of the memory used at both ends, rounded down to 256 × streams;
+       one GPU that now fits: done;
+    3. -ngl not given: the most layers, filled back to front, that fit each GPU's target (llama.cpp also
+       moves a MoE model's expert tensors to the CPU first and fits partial layers; hubmem offloads whole
+       layers only, so for MoE it is a lower bound).
+    With several GPUs llama.cpp also chooses the layers per GPU (tensor split); hubmem keeps -ts."""
+    o = options
+    if not o.fit:
+        return Fitted(o, ())
+    target = free - o.fit_target
+
+    def used(opts: LlamaCppOptions) -> tuple[int, bool]:
+        p = plan(model, opts, num_gpus)
+        return sum(d.total for d in p.gpus), all(d.total <= target for d in p.gpus)
+
+    total, fits = used(o)
+    if fits:
+        return Fitted(o, (f"--fit: {o.fit_target // 1024**2:,} MiB stay free on each GPU, no change",))
+    notes = []
+    streams = 1 if o.kv_unified else o.parallel
+    if not o.ctx_size:
+        ctx_max = (model.context_length or 4096) * streams
+        ctx_min = o.fit_ctx * streams
+        if ctx_max > ctx_min:
+            at_max, _ = used(replace(o, ctx_size=ctx_max))
+            at_min, _ = used(replace(o, ctx_size=ctx_min))
+            want = target * num_gpus
+            if num_gpus > 1:  # fit.cpp: whole layers per GPU waste ~half a layer each; be conservative
+                per_layer = sum(model.layer_bytes) // max(1, model.architecture.num_layers)
+                want -= (num_gpus + 1) * per_layer // (6 if model.architecture.moe else 2)
+            if want > at_min and at_max > at_min:
+                n_ctx = ctx_min + (ctx_max - ctx_min) * (want - at_min) // (at_max - at_min)
+                align = 256 * streams
+                n_ctx = max(n_ctx - n_ctx % align, ctx_min)
+                o = replace(o, ctx_size=n_ctx)
+                notes.append(f"--fit: -c {ctx_max:,} -> {n_ctx:,}")
+                if num_gpus == 1:
+                    return Fitted(o, tuple(notes))
+            else:
+                o = replace(o, ctx_size=ctx_min)
+                notes.append(f"--fit: -c {ctx_max:,} -> {ctx_min:,} (--fit-ctx), not enough alone")
+    if o.n_gpu_layers is not None:
+        notes.append(f"--fit: -ngl {o.n_gpu_layers} given, not changed")
+        return Fitted(o, tuple(notes))
+    ngl = max_gpu_layers(model, o, target, num_gpus)
+    o = replace(o, n_gpu_layers=0 if ngl is None else ngl)
+    notes.append(f"--fit: -ngl {o.n_gpu_layers} of {model.architecture.num_layers + 1}")
+    return Fitted(o, tuple(notes))

@@ -20,7 +20,7 @@ from hubmem.model.architecture import Architecture
 from hubmem.model.config_check import MAX_DIMENSION, MAX_EXPERTS, MAX_LAYERS
 from hubmem.model.gguf import reader
 from hubmem.model.moe import MoE
-from hubmem.model.variants import MLA, SSM
+from hubmem.model.variants import MLA, MLP_ONLY, SSM
 
 # GGUF general.architecture -> the transformers model_type of the same family (for the summary and
 # the shared per-family rules; an unknown architecture keeps its GGUF name)
@@ -28,7 +28,7 @@ MODEL_TYPES = {
     "llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "qwen3moe": "qwen3_moe", "qwen2moe": "qwen2_moe",
     "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3_text", "phi3": "phi3", "mistral3": "mistral3",
     "deepseek2": "deepseek_v3", "mamba": "mamba", "mamba2": "mamba2", "jamba": "jamba",
-    "falcon-h1": "falcon_h1", "granitehybrid": "granitemoehybrid", "gpt-oss": "gpt_oss", "olmo2": "olmo2",
+    "falcon-h1": "falcon_h1", "granitehybrid": "granitemoehybrid", "nemotron_h": "nemotron_h", "gpt-oss": "gpt_oss", "olmo2": "olmo2",
 }  # fmt: skip
 # llama.cpp src/llama-model.cpp load_hparams: gemma3 `hparams.set_swa_pattern(6)` (5 sliding, 1 full),
 # gemma2 `set_swa_pattern(2)`; files may instead carry `attention.sliding_window_pattern`
@@ -237,7 +237,10 @@ def model_from_records(
         d_conv = _positive(kv, f"{a}.ssm.conv_kernel", where)
         d_state = _positive(kv, f"{a}.ssm.state_size", where)
         n_group = _count(kv, f"{a}.ssm.group_count", where, 0)
-        ssm_layers = [n_head_kv[il] == 0 for il in range(n_layer)]
+        # llama.cpp load_hparams: Nemotron-H has MLP-only layers too (n_head_kv 0 and n_ff > 0), so a
+        # layer is recurrent iff n_head_kv(il) == 0 && n_ff(il) == 0; other hybrids: iff n_head_kv == 0
+        both = a in ("nemotron_h", "nemotron_h_moe")
+        ssm_layers = [n_head_kv[il] == 0 and (not both or n_ff[il] == 0) for il in range(n_layer)]
         n_ssm = sum(ssm_layers)
         mamba2 = n_group > 0
         # llama_hparams::n_embd_r: (d_conv - 1) · (d_inner + 2 · n_group · d_state); n_embd_s: d_state · d_inner
@@ -252,12 +255,19 @@ def model_from_records(
             n_ssm,
             (d_conv - 1, conv_dim),
             temporal,
-            conv_dim + d_inner,
+            conv_dim + d_inner + (heads if mamba2 else 0),  # in_proj: z, x, B, C (+ dt per head, Mamba-2)
             d_inner,
         )
 
     layer_types = tuple(
-        "ssm" if ssm_layers[il] else "sliding" if sliding[il] else "full" for il in range(n_layer)
+        "ssm"
+        if ssm_layers[il]
+        else MLP_ONLY
+        if d_inner and n_head_kv[il] == 0  # a hybrid's layer with neither attention nor a mixer
+        else "sliding"
+        if sliding[il]
+        else "full"
+        for il in range(n_layer)
     )
     layer_kv = tuple(
         LayerKV(0, 0, False)

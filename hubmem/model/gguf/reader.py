@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hubmem.errors import MalformedGGUFError, UnknownDtypeError
@@ -36,6 +36,13 @@ MAX_STRING = 16 * 1024**2
 MAX_ARRAY = 16 * 1024**2
 MAX_HEADER = 256 * 1024**2  # bytes of header the parser is willing to walk
 SMALL_ARRAY = 4096  # arrays up to this many elements keep their values (per-layer head counts, ...)
+# read sizing (estimates only: a short read is followed by another, a long one costs bytes): a tensor
+# info is 8 + name + 4 + 8·dims + 4 + 8 bytes, ~60 for llama.cpp's names ("blk.27.ffn_down.weight");
+# another quant file's keys around its tokenizer differ from the first file's by a few hundred bytes
+# at most (general.file_type is fixed-size; quantize.imatrix.* strings come and go)
+TENSOR_INFO_GUESS = 64
+HINT_SLACK = 4096
+MAX_SIZED_READ = 16 * 1024**2  # the largest estimate one read follows (Gemma 3's 262k tokens: ~4 MB)
 STRING_TYPE, ARRAY_TYPE = 8, 9  # gguf.GGUFValueType.STRING / ARRAY (checked against the package below)
 
 
@@ -136,6 +143,9 @@ class _Cursor:
     def __init__(self, read: Read, where: str) -> None:
         self.read, self.where, self.pos = read, where, 0
         self.buf, self.buf_start = b"", 0
+        # bytes the parser expects to walk from here (an estimate): the next read asks for that many at
+        # once instead of growing step by step; 0 = no estimate
+        self.want = 0
 
     def take(self, n: int) -> bytes:
         if self.pos + n > MAX_HEADER:
@@ -144,7 +154,8 @@ class _Cursor:
             )
         start = self.pos - self.buf_start
         if start < 0 or start + n > len(self.buf):
-            self.buf, self.buf_start, start = self.read(self.pos, n), self.pos, 0
+            self.buf, self.buf_start, start = self.read(self.pos, max(n, self.want)), self.pos, 0
+            self.want = 0
             if len(self.buf) < n:
                 raise NeedBytes(self.pos, n)
         self.pos += n
@@ -170,13 +181,19 @@ class _Cursor:
             raise MalformedGGUFError(f"{self.where}: {what} is not UTF-8") from e
 
     def skip_strings(self, count: int, what: str) -> None:
-        """Walk `count` strings without decoding them (the tokenizer's 128k tokens, 280k merges)."""
-        for _ in range(count):
+        """Walk `count` strings without decoding them (the tokenizer's 128k tokens, 280k merges). When
+        the window runs out, the next read asks for the rest of the array as estimated from the
+        strings walked so far (their mean length × the strings left): one or two reads per array
+        instead of a doubling series, and no more than the array past its end."""
+        first = self.pos
+        for i in range(count):
             start = self.pos - self.buf_start
             if 0 <= start and start + 8 <= len(self.buf):
                 (n,) = struct.unpack_from("<Q", self.buf, start)
                 self.pos += 8
             else:
+                if i >= 64:  # capped: a corrupt count or length must not turn into one huge read
+                    self.want = min((self.pos - first) * (count - i) // i, MAX_SIZED_READ)
                 n = self.u64()
             if n > MAX_STRING:
                 raise MalformedGGUFError(f"{self.where}: {what} claims a string of {n:,} bytes")
@@ -191,6 +208,11 @@ class Run:
     first: tuple[int, int]  # (element type, count) of the first array, checked before the jump
     nbytes: int  # from just after the first array's (type, count) to the end of the run
     keys: tuple[tuple[str, int, int], ...]  # (key, element type, count) of each array in the run
+    # where the jump starts in the file it came from, and the bytes from the run's end to the end of
+    # the tensor-info table there: another quant file's reads are sized by them (its first read ends
+    # where its jump starts, the read after the jump covers its tail), give or take a few keys
+    start: int = 0
+    tail: int = 0
 
 
 def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) -> GGUFHeader:
@@ -239,6 +261,7 @@ def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) ->
         hint = hints.get(key)
         if hint is not None and hint.first == (etype, count) and i - 1 + len(hint.keys) <= n_kv:
             c.pos += hint.nbytes
+            c.want = min(hint.tail + HINT_SLACK, MAX_SIZED_READ)
             for k, t, n in hint.keys:
                 if k in kv:
                     raise MalformedGGUFError(f"{where}: duplicate key {k[:80]!r}")
@@ -262,6 +285,7 @@ def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) ->
             raise MalformedGGUFError(f"{where}: key {key[:80]!r} is an array of type {etype}")
         kv[key] = ArrayInfo(etype, count)
     tensor_start = c.pos
+    c.want = min(max(c.want, n_tensors * TENSOR_INFO_GUESS), MAX_SIZED_READ)
     tensors = []
     names = set()
     for _ in range(n_tensors):
@@ -300,13 +324,15 @@ def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) ->
         raise MalformedGGUFError(f"{where}: general.alignment {alignment!r} is not a power of two")
     data_offset = -(-c.pos // alignment) * alignment
     _check_offsets(tensors, alignment, where)
+    ends = {k: r.start + r.nbytes for k, r in spans.items()}
+    spans = {k: replace(r, tail=c.pos - ends[k]) for k, r in spans.items()}
     return GGUFHeader(version, kv, tensors, alignment, data_offset, spans)
 
 
 def _close_run(run: list[tuple[str, int, int]], start: int, end: int, spans: dict[str, Run]) -> None:
     """Record a finished run of large arrays (`start`: just after the first array's type and count)."""
     if run and any(t == STRING_TYPE for _, t, _ in run):  # runs worth a hint hold strings
-        spans[run[0][0]] = Run((run[0][1], run[0][2]), end - start, tuple(run))
+        spans[run[0][0]] = Run((run[0][1], run[0][2]), end - start, tuple(run), start=start)
 
 
 def _scalar(c: _Cursor, key: str, vtype: int, scalars: dict[int, tuple[str, int]]) -> Any:
