@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from hubmem import errors
+from hubmem.acyclic import collector_paused
 from hubmem.hub import header_check
 from hubmem.hub.header_check import Tensors
 
@@ -112,6 +113,7 @@ def sharded_answer(repo: str, index: str, token: str | None, timeout: float) -> 
     return bytes(get(url, token, timeout).content)
 
 
+@collector_paused()  # ~1M containers: hubmem.acyclic
 def parse_sharded(raw: bytes, repo: str, sizes: dict) -> dict[str, Tensors]:
     """The checked tensors per shard of the sharded endpoint's answer (`sharded_answer`). `sizes`: file
     sizes from the file list."""

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from hubmem import errors
+from hubmem.acyclic import collector_paused
 from hubmem.hub import bounded, client, header_check
 from hubmem.hub.header_check import Tensors
 
@@ -737,6 +738,7 @@ def _ref_file(repo_dir: Path, revision: str | None) -> Path:
     return repo_dir / "refs" / quote(revision or "main", safe="")
 
 
+@collector_paused()  # a large header's tree: hubmem.acyclic
 def _cache_load(repo: str, revision: str | None, kind: str = "") -> RepoSnapshot | None:
     repo_dir = _repo_dir(repo, kind)
     sha = revision if revision and _SHA_RE.match(revision) else None
@@ -756,6 +758,7 @@ def _cache_load(repo: str, revision: str | None, kind: str = "") -> RepoSnapshot
     return snapshot
 
 
+@collector_paused()
 def _cache_store(snapshot: RepoSnapshot, kind: str = "") -> None:
     if not snapshot.sha or not _SHA_RE.match(snapshot.sha):  # the server's sha names a file: only a sha
         return

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hubmem import errors
+from hubmem.acyclic import collector_paused
 from hubmem.dtypes import SAFETENSORS_BITS, safetensors_bits
 
 # 10^12 elements = 2 TB at 16 bits per tensor; the largest published tensors hold ~10^10 (Llama 4
@@ -72,6 +73,7 @@ def _elements(shape: list[int]) -> int:
     return n
 
 
+@collector_paused()
 def checked_tensors(filename: str, entries: Callable[[], Iterable[Entry]], data_size: int | None) -> Tensors:
     """(dtype, shape) per tensor after the checks in the module docstring. `entries()` iterates over
     the header's entries (a second time only to find an overlap); `data_size`: bytes after the header
@@ -172,6 +174,7 @@ def has_long_digit_run(raw: bytes) -> bool:
     return _LONG_RUN in raw.translate(_DIGITS_ONLY)
 
 
+@collector_paused()
 def decode_header(raw: bytes, filename: str) -> Any:
     """JSON of a header, integers bounded to MAX_INT_DIGITS digits (checked one by one only when the text
     holds a longer run of digits, which a name may also hold)."""
@@ -211,6 +214,7 @@ def check_header_length(length: int, filename: str) -> None:
         )
 
 
+@collector_paused()
 def parse_file_start(start: bytes, file_size: int | None, filename: str) -> Tensors:
     """The checked tensors of a safetensors file whose first bytes (the length prefix and as much of
     the header as there is) are `start`, of `file_size` bytes in all (None: unknown)."""

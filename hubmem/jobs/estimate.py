@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
+from hubmem.acyclic import collector_paused
 from hubmem.errors import InvalidInputError
 from hubmem.fit.training import TrainingFit, training_fit, training_fit_label
 from hubmem.fit.verdicts import Target, fits_on_label, verdict
@@ -23,6 +24,7 @@ from hubmem.model.tensors import CheckpointCounts, count_tensors, encoder_decode
 FALLBACK_SEQ_LEN = 2048
 
 
+@collector_paused()  # counting a large checkpoint's tensors: hubmem.acyclic
 def estimate_snapshot(
     snapshot: hub.RepoSnapshot,
     options: InferenceOptions | TrainingOptions | None = None,

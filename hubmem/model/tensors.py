@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from hubmem.acyclic import collector_paused
 from hubmem.dtypes import safetensors_bits
 
 # Non-parameter buffers that some checkpoints store. GPT-2 (`h.N.attn.bias`, a 4-D causal mask),
@@ -382,6 +383,7 @@ def _tensor_groups(
     return groups, seen
 
 
+@collector_paused()
 def count_tensors(
     headers: dict[str, dict[str, tuple[str, tuple[int, ...]]]], config: dict | None = None
 ) -> CheckpointCounts:
