@@ -4,8 +4,8 @@ Each case takes a real fixture (fixtures/repos/*), mutates its config.json (wron
 huge integers, floats, NaN, lists, nested objects, deleted keys, another family's fields) and/or the
 header of its weights (shapes, offsets, dtypes, entries, the length prefix, the file size), parses
 them as hubmem parses what it reads (`hubmem.hub.fetch.parse_config`,
-`hubmem.hub.header_check.parse_file_start`, or huggingface_hub's parser and
-`hubmem.hub.fetch._tensors` as on the Hub path) and estimates inference (and every fourth case
+`hubmem.hub.header_check.parse_file_start`, which reads local files and the Hub's Range answers alike:
+`hubmem.hub.client.file_header`) and estimates inference (and every fourth case
 training). Config cases count from the fixture's own headers when it has at most 20,000 tensors
 (DeepSeek-V3's 92k cost ~0.5 s a case unmutated) or from config.json. The bar: every case ends
 in a typed `HubmemError` with a documented exit code other than 1, or in a result whose every
@@ -243,24 +243,6 @@ def mutate_header(rng: random.Random, header: dict, data_size: int) -> tuple[byt
     return struct.pack("<Q", length) + raw, file_size
 
 
-def hub_header(start: bytes, file_size: int, filename: str) -> dict:
-    """The tensors of a file's first bytes read as the Hub path reads them: huggingface_hub's own
-    header parser (as `parse_safetensors_file_metadata` runs it on the bytes of its Range GET), then
-    `hubmem.hub.fetch._tensors` with the size from the file list."""
-    from huggingface_hub import hf_api
-    from huggingface_hub.errors import SafetensorsParsingError
-
-    def parse() -> Any:
-        size = hf_api._get_safetensors_metadata_size(start[:8], filename, "fuzz")
-        return hf_api._parse_safetensors_header(start[8 : 8 + size], filename, "fuzz")
-
-    try:
-        meta = hub._header_shape_checked(f"'{filename}'", parse)
-    except SafetensorsParsingError as e:
-        raise hub._header_error(e) from e
-    return hub._tensors(filename, meta, file_size)
-
-
 # --------------------------------------------------------------------------------------------
 # one case
 
@@ -387,11 +369,9 @@ def cases(seed: int, count: int) -> Iterator[tuple[str, Any, str | None]]:
             start, file_size = mutate_header(rng, header, data_size)
             raw = config_bytes(mutate_config(rng, config, configs) if rng.random() < 0.2 else config)
 
-            read = parse_file_start if rng.random() < 0.5 else hub_header
-
-            def snapshot(name=name, raw=raw, start=start, file_size=file_size, read=read) -> hub.RepoSnapshot:
+            def snapshot(name=name, raw=raw, start=start, file_size=file_size) -> hub.RepoSnapshot:
                 cfg = hub.parse_config(raw, f"'{name}'")
-                headers = {"model.safetensors": read(start, file_size, "model.safetensors")}
+                headers = {"model.safetensors": parse_file_start(start, file_size, "model.safetensors")}
                 return hub.RepoSnapshot(name, None, None, cfg, {"model.safetensors": file_size}, headers)
 
             yield f"header {name}", snapshot, train

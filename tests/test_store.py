@@ -211,3 +211,25 @@ def test_two_runs_at_once_both_land_whole(fake_hub, tmp_path):
     assert table(path, "SELECT count(*), count(DISTINCT repo) FROM results WHERE status = 'ok'") == [(8, 8)]
     assert table(path, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND repos = 6") == [(2,)]
     assert table(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_the_commit_probe_is_model_infos_expand_sha_request(fake_hub):
+    """hubmem.hub.client.commit makes HfApi.model_info(expand=["sha"])'s request, without importing HfApi,
+    and reads the sha the way model_info does; a repo the Hub cannot answer for gives no commit (None)."""
+    from huggingface_hub import HfApi
+
+    from hubmem.hub import client
+    from hubmem.hub.listing import current_commit
+
+    fake_hub.add_repo("acme/m0", layout=layout(TINY), config=config(TINY), hub={"commit": "2"})
+    assert client.commit("acme/m0", None, None, 5.0) == fake_hub.sha("acme/m0")
+    assert client.commit("acme/m0", "main", None, 5.0) == fake_hub.sha("acme/m0")
+    ours = [r.url for r in fake_hub.requests]
+    fake_hub.clear_log()
+    theirs = HfApi().model_info("acme/m0", revision="main", expand=["sha"]).sha
+    assert theirs == fake_hub.sha("acme/m0")
+    assert ours == ["/api/models/acme/m0?expand=sha", "/api/models/acme/m0/revision/main?expand=sha"]
+    assert [r.url for r in fake_hub.requests] == ours[1:]  # the same request as huggingface_hub's
+    assert current_commit("nobody/nothing", None, token=None, timeout=5.0) is None
+    assert current_commit("acme/m0", "a" * 40, token=None, timeout=5.0) == "a" * 40  # no request for a sha
+    assert fake_hub.count("GET", "/api/models/acme/m0") == 1

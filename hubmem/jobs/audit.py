@@ -285,7 +285,7 @@ def run_audit(
     `on_done` runs here as each row finishes (progress bars). Ctrl-C (or a KeyboardInterrupt raised
     by `on_done`) stops handing out work and returns the finished rows with `interrupted` set.
     """
-    stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
+    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:  # False: few estimates are expected (hubmem.jobs.stored), each imports what it needs
         start_warm_up()
     rows: dict[int, AuditRow] = {}
@@ -312,7 +312,7 @@ def ordered_rows(
 ) -> Iterator[AuditRow]:
     """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
     it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
-    stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
+    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:
         start_warm_up()
     done: dict[int, AuditRow] = {}
