@@ -97,13 +97,22 @@ class StoredAudit:
             interrupted=interrupted,
         )
 
-    def run_all(self, on_done: Callable[[AuditRow], None] | None = None) -> AuditResult:
+    def run_all(
+        self,
+        on_done: Callable[[AuditRow], None] | None = None,
+        on_row: Callable[[AuditRow], None] | None = None,
+        keep: bool = True,
+    ) -> AuditResult:
+        """The audit (hubmem.jobs.audit.run_audit: `on_done`, `on_row`, `keep`), each row stored as it
+        finishes, then the run's counts."""
         result = run_audit(
             self.plan.refs,
             self.fetch,
             self.evaluate,
             jobs=self.plan.jobs,
             on_done=on_done,
+            on_row=on_row,
+            keep=keep,
             warm_up=self.warm_up,
         )
         from hubmem.hub import pace
