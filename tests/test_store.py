@@ -234,3 +234,33 @@ def test_the_commit_probe_is_model_infos_expand_sha_request(fake_hub):
     assert current_commit("nobody/nothing", None, token=None, timeout=5.0) is None
     assert current_commit("acme/m0", "a" * 40, token=None, timeout=5.0) == "a" * 40  # no request for a sha
     assert fake_hub.count("GET", "/api/models/acme/m0") == 1
+
+
+def test_a_rerun_probes_two_commits_per_job_at_once(fake_hub, tmp_path):
+    """--jobs 1: a first run fetches one repo at a time (two requests in flight: model info and config.json);
+    the re-run's probes, one request each, run two at a time (hubmem.jobs.stored.PROBES_PER_JOB). Held by
+    the fake Hub until two are in flight: a third never starts before one is answered."""
+    import threading
+
+    ids = add_acme(fake_hub, 3)
+    path = str(tmp_path / "audit.sqlite")
+    assert [r.ok for r in hubmem.audit(ids, db=path, jobs=1)] == [True] * 3
+    fake_hub.clear_log()
+    gate = fake_hub.hold("?expand=sha")
+    rows: list = []
+    worker = threading.Thread(target=lambda: rows.extend(hubmem.audit(ids, db=path, jobs=1)), daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60  # a guard, not a timing
+        while len(fake_hub.filter("GET", "?expand=sha")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        probes = fake_hub.filter("GET", "?expand=sha")
+        assert [r.status for r in probes] == [0, 0]  # two in flight, both held
+    finally:
+        gate.release()
+    worker.join(60)
+    assert [(r.ref, r.reused) for r in rows] == [(i, True) for i in ids]
+    probes = fake_hub.filter("GET", "?expand=sha")
+    assert sorted(r.path for r in probes) == [f"/api/models/{i}" for i in ids]
+    third = max(probes, key=lambda r: r.arrived)
+    assert third.arrived >= min(r.answered for r in probes if r is not third)  # sent once one was answered
