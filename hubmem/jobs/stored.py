@@ -21,7 +21,6 @@ from hubmem import errors
 from hubmem.jobs.audit import MAX_JOBS, AuditResult, AuditRow, ordered_rows, run_audit
 from hubmem.store.db import PARTS, ResultsDB, audit_values
 
-
 PROBES_PER_JOB = 2
 
 
