@@ -46,7 +46,7 @@ bench: install  ## round trips and wall time per model against the fake Hub with
 	$(BIN)/python -m scripts.bench_peers
 	$(BIN)/python -m scripts.bench_scale
 
-fuzz: install  ## 20,000 mutated config.json files and safetensors headers in-process, then issue 11's hostile catalogue (scripts/hostile.py)
+fuzz: install  ## 20,000 mutated config.json files, safetensors and GGUF headers, serve and llama.cpp options in-process (~2 min), then issue 11's hostile catalogue as real processes (scripts/hostile.py, ~1 min)
 	$(BIN)/python -m scripts.fuzz --cases 20000
 	$(BIN)/python -m scripts.hostile
 

@@ -15,15 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubmem.bounds import at_most
 from hubmem.errors import InvalidInputError
 from hubmem.fit.verdicts import Target, target
 from hubmem.hub.fetch import DEFAULT_TIMEOUT, RepoSnapshot
-from hubmem.jobs.audit import DEFAULT_JOBS, AuditRow
 from hubmem.jobs.options import memory_bytes
-from hubmem.jobs.results import CheckResult, InferenceEstimate, TrainingEstimate
+
+# Each job's modules are imported by the call that needs them: one model's estimate imports its
+# pipeline while its requests are in flight (jobs.snapshot), not before the first one leaves.
+if TYPE_CHECKING:
+    from hubmem.jobs.audit import AuditRow
+    from hubmem.jobs.results import CheckResult, InferenceEstimate, TrainingEstimate
 
 
 def gpu_target(
@@ -46,9 +50,10 @@ def _fetch(
     timeout: float,
     beside: bool,
     prefer_gguf: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RepoSnapshot:
     from hubmem.hub.fetch import clean_token
-    from hubmem.jobs.estimate import fetch_snapshot
+    from hubmem.jobs.snapshot import fetch_snapshot
 
     if not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
         raise InvalidInputError(f"--timeout must be a positive number of seconds, not {timeout!r}")
@@ -56,7 +61,13 @@ def _fetch(
     token = clean_token(token)  # before a helper forks: it inherits the secret to redact
     repo, revision = split_revision(repo, revision)
     return fetch_snapshot(
-        repo, revision=revision, token=token, timeout=timeout, beside=beside, prefer_gguf=prefer_gguf
+        repo,
+        revision=revision,
+        token=token,
+        timeout=timeout,
+        beside=beside,
+        prefer_gguf=prefer_gguf,
+        meanwhile=meanwhile,
     )
 
 
@@ -95,7 +106,6 @@ def estimate(
     per quant file, under llama.cpp's options: ctx_size, parallel, n_gpu_layers, cache_type_k,
     cache_type_v, flash_attn, ubatch_size, batch_size, swa_full, no_kv_offload, tensor_split,
     kv_unified, mmap, overhead, quant, runtime ("llama.cpp" or "ollama")."""
-    from hubmem.jobs.estimate import estimate_snapshot
     from hubmem.jobs.options import job_options
 
     repo, gguf_given = _gguf_split(repo, options)
@@ -105,17 +115,31 @@ def estimate(
         )
     job = job_options(train, options)
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
-    snapshot = _fetch(repo, revision, token, timeout, _beside)
+    snapshot = _fetch(repo, revision, token, timeout, _beside, meanwhile=_estimate_pipeline)
     if snapshot.weights_format == "gguf" and snapshot.gguf:
         return _gguf_of(snapshot, {}, options, tgt, train)
+    from hubmem.jobs.estimate import estimate_snapshot
+
     return estimate_snapshot(snapshot, job, target=tgt)
+
+
+def _estimate_pipeline() -> None:
+    """Import the estimate's pipeline (model, memory, fit) and read the config table: ~60 ms of CPU that
+    runs while the requests are in flight (jobs.snapshot.fetch_snapshot's `meanwhile`)."""
+    from hubmem.jobs import estimate  # noqa: F401
+    from hubmem.model.config_table import usable_table
+    from hubmem.output import estimate as rendering  # noqa: F401  (the CLI's next import)
+
+    usable_table()
 
 
 def _gguf_split(repo: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(repo, the GGUF options popped from `options`); `REPO:QUANT` is `--quant QUANT`."""
-    from hubmem.jobs.gguf import GGUF_KEYS
+    given: dict[str, Any] = {}
+    if options:  # no options given, nothing to import (jobs.gguf: ~10 ms before the first request)
+        from hubmem.jobs.gguf import GGUF_KEYS
 
-    given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
+        given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
     if ":" in repo and not _is_gguf_path(repo):
         import os
 
@@ -175,8 +199,12 @@ def _gguf_given(gguf_given: dict[str, Any], options: dict[str, Any], train: Any)
 def train(repo: str, mode: str = "full", **options: Any) -> TrainingEstimate:
     """Per-GPU training memory per precision regime: `mode` full, lora or qlora. Options: regimes,
     optimizer, micro_batch, grad_checkpointing, lora_rank, lora_targets, grad_dtype, objective,
-    activation_rule, gpus, zero, fsdp, tp, pp, offload, and seq_len, attn, overhead, params;
+    activation_rule, gpus, zero, fsdp, tp, pp, offload, loss_dtype, modules_to_save, lora_experts, DeepSpeed's
+    zero_buckets, reduce_bucket_size, prefetch_bucket_size, param_persistence_threshold, max_live_parameters,
+    max_reuse_distance, overlap_comm, and seq_len, attn, overhead, params;
     `gpu` / `gpu_memory`: a verdict per regime on `gpus` of them."""
+    from hubmem.jobs.results import TrainingEstimate
+
     result = estimate(repo, train=mode, **options)
     assert isinstance(result, TrainingEstimate)
     return result
@@ -318,6 +346,7 @@ def _serve_audit_plan(
     from hubmem import errors
     from hubmem.hub import fetch as hub
     from hubmem.jobs import serve as serve_job
+    from hubmem.jobs.audit import AuditRow
 
     name, opts, count = _engine_args(options, num_gpus, precision, train)
     spec = serve_job.gpu_spec(gpu, gpu_memory)
@@ -343,7 +372,7 @@ def _serve_audit_plan(
 def audit_plan(
     ids: Iterable[str],
     *,
-    jobs: int = DEFAULT_JOBS,
+    jobs: int | None = None,
     precision: str = "auto",
     gpu: str | None = None,
     gpu_memory: int | str | None = None,
@@ -369,9 +398,10 @@ def audit_plan(
     calls a second over all workers (hubmem.hub.pace; a 429 pauses them all whatever it is)."""
     from hubmem.hub import fetch as hub
     from hubmem.hub.listing import ListingQuery, current_commit, list_repos
-    from hubmem.jobs.audit import MAX_JOBS, audit_row, fetch_listed, settings_of
+    from hubmem.jobs.audit import DEFAULT_JOBS, MAX_JOBS, audit_row, fetch_listed, settings_of
     from hubmem.jobs.check import judged_options
 
+    jobs = DEFAULT_JOBS if jobs is None else jobs
     if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
         raise InvalidInputError(f"--jobs must be a whole number from 1 to {MAX_JOBS}, not {jobs!r}")
     from hubmem.hub import pace
@@ -452,6 +482,8 @@ def diff(a: str, b: str, **options: Any) -> Any:
         b = split_revision(a, None)[0] + b
     if "train" in options:
         raise InvalidInputError("diff compares inference estimates: --train does not apply")
+    from hubmem.jobs.results import InferenceEstimate
+
     first = estimate(a, **options)
     second = estimate(b, **options)
     assert isinstance(first, InferenceEstimate) and isinstance(second, InferenceEstimate)

@@ -21,9 +21,26 @@ OPTION_MAXIMA: dict[str, int] = {
     "tp": 1_000_000,
     "pp": 1_000_000,
     "params": 10**15,  # 1,000 T: 500 times the largest published checkpoint
+    # DeepSpeed ZeRO bucket sizes and thresholds, in elements: as --params
+    "reduce_bucket_size": 10**15,
+    "prefetch_bucket_size": 10**15,
+    "param_persistence_threshold": 10**15,
+    "max_live_parameters": 10**15,
+    "max_reuse_distance": 10**15,
     "overhead": 2**50,  # 1 PiB per GPU
     "serving_factor": 1_000,
     "timeout": 3_600,  # seconds; past ~10**11 the socket's C timeval overflows
+    # serve: the engines' own options (vLLM, SGLang), as the token counts and GPU counts above
+    "max_model_len": 100_000_000,
+    "max_num_batched_tokens": 100_000_000,
+    "max_num_seqs": 1_000_000,
+    "block_size": 1_000_000,
+    "tensor_parallel_size": 1_000_000,
+    "pipeline_parallel_size": 1_000_000,
+    "context_length": 100_000_000,
+    "chunked_prefill_size": 100_000_000,
+    "max_running_requests": 1_000_000,
+    "cuda_graph_max_bs": 1_000_000,
 }
 
 

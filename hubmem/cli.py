@@ -302,6 +302,13 @@ training_options = options(
         "o = o_proj.",
     ),
     click.option(
+        "--lora-experts",
+        type=click.Choice(choices.LORA_EXPERTS),
+        help="MoE routed experts (fused 3-D in transformers 5): auto = what PEFT makes of the MLP targets "
+        "(Mixtral/Qwen3-MoE/DeepSeek...: the experts' gate_up_proj at rank 2r and down_proj at r), none = "
+        "target_modules only, params = target_parameters on both at rank r [default: auto].",
+    ),
+    click.option(
         "--grad-dtype",
         type=click.Choice(choices.GRAD_DTYPES),
         cls=LibraryDefault,
@@ -346,9 +353,38 @@ training_options = options(
         help="DeepSpeed ZeRO stage.",
     ),
     click.option(
+        "--zero-buckets",
+        type=click.Choice(choices.ZERO_BUCKETS),
+        help="DeepSpeed bucket sizes: deepspeed (its defaults: reduce 5e8, prefetch 5e7, persistence 1e5) "
+        'or hf-auto (the HF Trainer\'s "auto": reduce h², prefetch 0.9·h², persistence 10·h) [default: deepspeed].',
+    ),
+    click.option(
+        "--reduce-bucket-size", help="DeepSpeed reduce_bucket_size, elements (--zero 1-3) [default: 5e8]."
+    ),
+    click.option(
+        "--prefetch-bucket-size",
+        help="DeepSpeed stage3_prefetch_bucket_size, elements (--zero 3) [default: 5e7].",
+    ),
+    click.option(
+        "--param-persistence-threshold",
+        help="DeepSpeed stage3_param_persistence_threshold: parameters this small stay whole (--zero 3) [default: 1e5].",
+    ),
+    click.option(
+        "--max-live-parameters", help="DeepSpeed stage3_max_live_parameters (--zero 3) [default: 1e9]."
+    ),
+    click.option(
+        "--max-reuse-distance",
+        help="DeepSpeed stage3_max_reuse_distance: parameters reused within it stay gathered (--zero 3) [default: 1e9].",
+    ),
+    click.option(
+        "--overlap-comm/--no-overlap-comm",
+        default=None,
+        help="DeepSpeed overlap_comm: ZeRO-1/2 then keep two reduce buckets [default: on for --zero 3 only].",
+    ),
+    click.option(
         "--fsdp",
         type=click.Choice(choices.FSDP_MODES),
-        help="PyTorch FSDP sharding (full = ZeRO-3, grad-op = ZeRO-2).",
+        help="PyTorch FSDP sharding per decoder layer: full (FULL_SHARD, as ZeRO-3) or grad-op (SHARD_GRAD_OP).",
     ),
     click.option("--tp", type=int, cls=LibraryDefault, show_default="1", help="Tensor-parallel size."),
     click.option(
@@ -605,9 +641,6 @@ def estimate(
     """Estimate inference memory for REPO (a Hub repo id or a local folder) at each precision,
     or with --train the per-GPU training memory for each precision regime."""
     from hubmem import api
-    from hubmem.jobs.results import InferenceEstimate
-    from hubmem.output.bars import bars_wanted, colour_wanted, render_bars
-    from hubmem.output.estimate import render_estimate
 
     est = api.estimate(
         repo,
@@ -621,6 +654,10 @@ def estimate(
         _beside=True,
         **given(kwargs),
     )
+    from hubmem.jobs.results import InferenceEstimate  # after the fetch: imported while it was in flight
+    from hubmem.output.bars import bars_wanted, colour_wanted, render_bars
+    from hubmem.output.estimate import render_estimate
+
     warn(est.warnings)
     if getattr(est, "weights_format", None) == "gguf":
         from hubmem.output.gguf import render_gguf
@@ -651,9 +688,27 @@ def gpus(fmt: str, units: str) -> None:
 def exit_now(code: int) -> None:
     """Flush and leave at once. A plain exit would wait for the requests still in flight: they run on
     huggingface_hub / concurrent.futures threads that the interpreter joins at exit (up to --timeout)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`hubmem ... | head`): nobody reads it any more
+            pass
     os._exit(code)
+
+
+def run() -> None:
+    """The `hubmem` command: `main()`, then out without tearing the interpreter down, as mypy's
+    --fast-exit does (mypy/util.py hard_exit): freeing every module and object once the output is out
+    costs ~40 ms of a ~0.4 s run (huggingface_hub's client and its SSL context the most) and does nothing
+    a process exit does not. Nothing is left to write: every audit row is committed when it is stored
+    (hubmem.store.db), the metadata cache written before the estimate is rendered."""
+    try:
+        main()
+    except SystemExit as e:  # click's standalone mode ends every command with one
+        if isinstance(e.code, str):
+            click.echo(e.code, err=True)
+        exit_now(e.code if isinstance(e.code, int) else 0 if e.code is None else 1)
+    exit_now(0)
 
 
 @main.command()
@@ -863,14 +918,20 @@ def audit(
         )
     from hubmem.hub import pace
 
-    if pace.retried():
-        click.echo(f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts).", err=True)
+    # the retry count: a line of its own after a good run, part of the one error line after a bad one
+    retried = f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts)" if pace.retried() else ""
     if result.interrupted:
-        click.echo(f"Interrupted: {result.finished} of {result.total} repos finished.", err=True)
+        ended = f"Interrupted: {result.finished} of {result.total} repos finished."
+        click.echo(ended + (f" {retried}." if retried else ""), err=True)
         exit_now(130)
     if result.failed:
         names = ", ".join(r.ref for r in result.failed[:5]) + (", …" if len(result.failed) > 5 else "")
-        raise errors.BatchFailedError(f"{len(result.failed)} of {result.total} repos failed: {names}")
+        raise errors.BatchFailedError(
+            f"{len(result.failed)} of {result.total} repos failed: {names}"
+            + (f"; {retried}" if retried else "")
+        )
+    if retried:
+        click.echo(retried + ".", err=True)
 
 
 def write_html(path: str, rows: list[Any], target: Any, units: str) -> None:
@@ -1061,4 +1122,4 @@ def serve(
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()

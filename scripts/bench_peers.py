@@ -15,6 +15,7 @@ a commit (warm cache) and `hubmem --help`.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import sys
@@ -113,6 +114,9 @@ def main() -> int:
     parser.add_argument("--tools", nargs="*", default=list(TOOLS))
     args = parser.parse_args()
 
+    # Byte-compiled as pip compiles hf-mem at install: an editable install compiles on first use, which
+    # PYTHONDONTWRITEBYTECODE (set on some machines) would repeat on every run.
+    compileall.compile_dir(ROOT / "hubmem", quiet=1)
     hub = FakeHub(FIXTURES, latency_ms=args.latency_ms).start()
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
     env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")

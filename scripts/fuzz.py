@@ -1,15 +1,21 @@
-"""`make fuzz`: mutated config.json files and safetensors headers through hubmem, in-process.
+"""`make fuzz`: mutated config.json files, safetensors headers and GGUF headers through hubmem, in-process.
 
 Each case takes a real fixture (fixtures/repos/*), mutates its config.json (wrong types, negatives,
 huge integers, floats, NaN, lists, nested objects, deleted keys, another family's fields) and/or the
 header of its weights (shapes, offsets, dtypes, entries, the length prefix, the file size), parses
 them as hubmem parses what it reads (`hubmem.hub.fetch.parse_config`,
-`hubmem.hub.header_check.parse_file_start`, which reads local files and the Hub's Range answers alike:
-`hubmem.hub.client.file_header`) and estimates inference (and every fourth case
-training). Config cases count from the fixture's own headers when it has at most 20,000 tensors
-(DeepSeek-V3's 92k cost ~0.5 s a case unmutated) or from config.json. The bar: every case ends
-in a typed `HubmemError` with a documented exit code other than 1, or in a result whose every
-byte figure is a non-negative int; no case takes a second of CPU.
+`hubmem.hub.header_check.parse_file_start` as for a local file or a Range read, or the sharded
+endpoint's answer through `hubmem.hub.client.parse_sharded`) and estimates inference (and every
+fourth case training). Config cases count from the fixture's own headers when it has at most 20,000
+tensors (DeepSeek-V3's 92k cost ~0.5 s a case unmutated) or from config.json; three in ten normalise
+through transformers itself rather than the generated config table (hubmem/model/config_table.py), as
+when the installed transformers is not the table's. One case in seven is a GGUF header of a real
+architecture (tests/gguf_fixtures.py) with mutated keys and tensor infos under hostile llama.cpp /
+Ollama options, one in ten a `serve` plan (vLLM or SGLang) of a mutated config under hostile engine
+options (scripts/fuzz_engines.py). The bar: every case ends in a typed `HubmemError` with a
+documented exit code other than 1 and a one-line message, or in a result whose every byte figure is
+a non-negative int (GGUF and serve: every number of its JSON non-negative and finite; vLLM's KV budget
+may be negative in a plan that does not start, shown as "short by"); no case takes a second of CPU.
 
     python -m scripts.fuzz [--cases 20000] [--seed 0]     (from the repository root)
 
@@ -243,6 +249,16 @@ def mutate_header(rng: random.Random, header: dict, data_size: int) -> tuple[byt
     return struct.pack("<Q", length) + raw, file_size
 
 
+def hub_header(start: bytes, file_size: int, filename: str) -> dict:
+    """The tensors of a file's header as the sharded endpoint's answer carries it, read as the Hub path
+    reads that answer (`hubmem.hub.client.parse_sharded`, the file's size from the file list). (The
+    Range path, `client.file_start`, ends in `parse_file_start` as a local file does.)"""
+    from hubmem.hub import client
+
+    answer = b'{"index": {}, "headers": {"' + filename.encode() + b'": ' + (start[8:] or b"null") + b"}}"
+    return client.parse_sharded(answer, "fuzz", {filename: file_size})[filename]
+
+
 # --------------------------------------------------------------------------------------------
 # one case
 
@@ -293,14 +309,16 @@ def _alarm(signum: int, frame: Any) -> None:
     raise Hang()
 
 
-def run_case(snapshot_of: Any, train: str | None) -> tuple[str, str]:
+def run_case(snapshot_of: Any, train: str | None, fallback: bool = False) -> tuple[str, str]:
     """('ok' | 'typed' | 'uncaught' | 'bad' | 'hang', detail) for one case; `snapshot_of()` makes the
-    snapshot. A case is stopped after HANG_S seconds (SIGALRM, where the platform has it)."""
+    snapshot (or it is a `Job`); `fallback`: configs normalised through transformers itself, not the
+    generated table. A case is stopped after HANG_S seconds (SIGALRM, where the platform has it)."""
     if hasattr(signal, "setitimer"):
         signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, HANG_S)
     try:
-        return _run_case(snapshot_of, train)
+        with transformers_fallback(fallback):
+            return _run_case(snapshot_of, train)
     except Hang as e:
         frames = [f for f in traceback.extract_tb(e.__traceback__) if "/hubmem/" in f.filename]
         where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
@@ -312,13 +330,16 @@ def run_case(snapshot_of: Any, train: str | None) -> tuple[str, str]:
 
 def _run_case(snapshot_of: Any, train: str | None) -> tuple[str, str]:
     try:
-        snapshot = snapshot_of()
-        est = estimate_snapshot(snapshot, train=train)
-        bad = bad_figures(est)
+        if isinstance(snapshot_of, Job):  # a GGUF or serve case: the job yields its bad figures
+            bad = [f"{k}={v!r}" for k, v in snapshot_of.run()]
+        else:
+            est = estimate_snapshot(snapshot_of(), train=train)
+            bad = bad_figures(est)
+            if not bad:
+                render_estimate(est, "table")
+                render_estimate(est, "json")
         if bad:
             return "bad", "; ".join(bad[:3])
-        render_estimate(est, "table")
-        render_estimate(est, "json")
         return "ok", ""
     except errors.HubmemError as e:
         if e.exit_code == errors.InternalError.exit_code:
@@ -332,8 +353,39 @@ def _run_case(snapshot_of: Any, train: str | None) -> tuple[str, str]:
         return "uncaught", f"{type(e).__name__} at {where}: {str(e)[:80]}"
 
 
-def cases(seed: int, count: int) -> Iterator[tuple[str, Any, str | None]]:
-    """(description, snapshot maker, training mode) per case."""
+class Job:
+    """A case that is a whole job (GGUF plan, serve plan): `run()` lists (figure, value) for each bad
+    figure."""
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+
+    def run(self) -> list[tuple[str, Any]]:
+        return list(self._run())
+
+
+class transformers_fallback:
+    """Within it, config normalisation goes through transformers itself, as when the generated table
+    (hubmem/model/config_table.py) does not match the installed transformers."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def __enter__(self) -> None:
+        from hubmem.model import architecture
+
+        self.saved = architecture.usable_table
+        if self.on:
+            architecture.usable_table = lambda: None
+
+    def __exit__(self, *exc: object) -> None:
+        from hubmem.model import architecture
+
+        architecture.usable_table = self.saved
+
+
+def cases(seed: int, count: int) -> Iterator[tuple[str, Any, str | None, bool]]:
+    """(description, snapshot maker or Job, training mode, transformers fallback) per case."""
     rng = random.Random(seed)
     fixtures = load_fixtures()
     configs = [c for _, c, _ in fixtures]
@@ -348,10 +400,15 @@ def cases(seed: int, count: int) -> Iterator[tuple[str, Any, str | None]]:
         n: layout_headers(lay) for n, _, lay in fixtures if lay and tensor_count(lay) <= HEADERS_MAX_TENSORS
     }
     built = {n: header_of(lay) for n, _, lay in small}
+    from scripts import fuzz_engines
+
+    specs = fuzz_engines.gguf_specs()
+    served = [(n, c, parsed[n]) for n, c, _ in fixtures if n in parsed]
     for i in range(count):
         train = rng.choice([None, None, None, "full", "lora", "qlora"]) if i % 4 == 0 else None
+        fallback = rng.random() < 0.3  # configs through transformers itself, not the generated table
         kind = rng.random()
-        if kind < 0.65:  # config mutated; the fixture's own headers, or none (counts from config.json)
+        if kind < 0.5:  # config mutated; the fixture's own headers, or none (counts from config.json)
             name, config, layout = rng.choice(fixtures)
             mutated = mutate_config(rng, config, configs)
             headers = parsed.get(name, {}) if rng.random() < 0.5 else {}
@@ -362,26 +419,46 @@ def cases(seed: int, count: int) -> Iterator[tuple[str, Any, str | None]]:
                 files = {f: None for f in headers} or {"model.safetensors": None}
                 return hub.RepoSnapshot(name, None, None, cfg, files, headers or {})
 
-            yield f"config {name}", snapshot, train
-        else:  # header mutated (and, one case in five, the config too)
+            yield f"config {name}", snapshot, train, fallback
+        elif kind < 0.75:  # header mutated (and, one case in five, the config too)
             name, config, layout = rng.choice(small)
             header, data_size = built[name]
             start, file_size = mutate_header(rng, header, data_size)
             raw = config_bytes(mutate_config(rng, config, configs) if rng.random() < 0.2 else config)
 
-            def snapshot(name=name, raw=raw, start=start, file_size=file_size) -> hub.RepoSnapshot:
+            read = parse_file_start if rng.random() < 0.5 else hub_header
+
+            def snapshot(name=name, raw=raw, start=start, file_size=file_size, read=read) -> hub.RepoSnapshot:
                 cfg = hub.parse_config(raw, f"'{name}'")
-                headers = {"model.safetensors": parse_file_start(start, file_size, "model.safetensors")}
+                headers = {"model.safetensors": read(start, file_size, "model.safetensors")}
                 return hub.RepoSnapshot(name, None, None, cfg, {"model.safetensors": file_size}, headers)
 
-            yield f"header {name}", snapshot, train
+            yield f"header {name}", snapshot, train, fallback
+        elif kind < 0.9:  # a GGUF header mutated, hostile llama.cpp options
+            job = None
+            while job is None:  # a mutation the gguf package refuses to write: draw another
+                job = fuzz_engines.gguf_case(rng, specs)
+            yield "gguf", Job(job), None, False
+        else:  # serve (vLLM / SGLang) on a mutated config, hostile engine options
+            name, config, headers = rng.choice(served)
+            raw = config_bytes(mutate_config(rng, config, configs) if rng.random() < 0.7 else config)
+
+            def snapshot(name=name, raw=raw, headers=headers) -> hub.RepoSnapshot:
+                cfg = hub.parse_config(raw, f"'{name}'")
+                return hub.RepoSnapshot(name, None, None, cfg, dict.fromkeys(headers), headers)
+
+            yield f"serve {name}", Job(fuzz_engines.serve_job(rng, snapshot)), None, fallback
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--kinds", default="config,header,gguf,serve", help="only these kinds of case (comma-separated)"
+    )
     args = parser.parse_args(argv)
+    wanted = set(args.kinds.split(","))
 
     import logging
     import warnings
@@ -399,14 +476,18 @@ def main(argv: list[str] | None = None) -> int:
     # watchdog stops a case after HANG_S seconds of wall time whatever it does); wall time is shown too
     slowest, slowest_case, slow, slowest_wall = 0.0, "", 0, 0.0
     kinds: Counter[str] = Counter()
+    by_kind: dict[str, Counter[str]] = {k: Counter() for k in ("config", "header", "gguf", "serve")}
     start = time.perf_counter()
-    for i, (what, snapshot, train) in enumerate(cases(args.seed, args.cases)):
+    drawn = (c for c in cases(args.seed, args.cases * 20) if c[0].split()[0] in wanted)
+    for i, (what, snapshot, train, fallback) in zip(range(args.cases), drawn):
         kinds[what.split()[0]] += 1
+        kinds["fallback"] += fallback
         t0, c0 = time.perf_counter(), time.process_time()
-        outcome, detail = run_case(snapshot, train)
+        outcome, detail = run_case(snapshot, train, fallback)
         took, wall = time.process_time() - c0, time.perf_counter() - t0
         slowest_wall = max(slowest_wall, wall)
         outcomes[outcome] += 1
+        by_kind[what.split()[0]][outcome] += 1
         if outcome == "typed":
             exit_codes[detail] += 1
         elif outcome in ("uncaught", "bad", "hang"):
@@ -418,13 +499,19 @@ def main(argv: list[str] | None = None) -> int:
         slow += took > SLOW_S
     total = time.perf_counter() - start
     print(
-        f"cases: {sum(outcomes.values()):,} ({kinds['config']:,} config, {kinds['header']:,} header) in {total:.1f} s"
+        f"cases: {sum(outcomes.values()):,} ({kinds['config']:,} config, {kinds['header']:,} safetensors header, "
+        f"{kinds['gguf']:,} GGUF header + llama.cpp options, {kinds['serve']:,} serve; "
+        f"{kinds['fallback']:,} through transformers, not the config table) in {total:.1f} s"
     )
     print(f"results with every byte figure a non-negative int: {outcomes['ok']:,}")
     print(
         f"typed errors: {outcomes['typed']:,} (exit code: count "
         + ", ".join(f"{c}: {n:,}" for c, n in sorted(exit_codes.items(), key=lambda kv: int(kv[0])))
         + ")"
+    )
+    print(
+        "results / typed errors by kind: "
+        + ", ".join(f"{k} {c['ok']:,} / {c['typed']:,}" for k, c in by_kind.items())
     )
     print(f"uncaught exceptions (or internal errors): {outcomes['uncaught']:,}")
     print(f"negative or non-integer figures: {outcomes['bad']:,}")

@@ -52,6 +52,7 @@ class Case:
     setup: Callable[[FakeHub], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     token: bool = True  # pass --token (in the case's form)
+    unprivileged: bool = False  # run without root's power to read any file (a mode-000 file is unreadable)
 
 
 @dataclass
@@ -178,6 +179,46 @@ def local_cases(base: Path) -> list[Case]:
     made.append(Case("repo id with a newline", ["te\nst/tiny"], 3))
     made.append(Case("revision ../../x", [TINY, "--revision", "../../x"], 3))
     made.append(Case("REPO@../../x", [f"{TINY}@../../../../tmp/x"], 3))
+    for name in ("config.json", "model.safetensors"):
+        unreadable = Path(folder(f"unreadable-{name}"))
+        (unreadable / name).chmod(0)
+        made.append(Case(f"unreadable {name} (mode 000, as a user)", [str(unreadable)], 4, unprivileged=True))
+    made += gguf_cases(base)
+    return made
+
+
+def gguf_cases(base: Path) -> list[Case]:
+    """Local GGUF files with hostile keys (tests/gguf_fixtures.py writes them with the gguf package),
+    llama.cpp options and serve options that `make fuzz` found wanting."""
+    from tests import gguf_fixtures as g
+
+    spec = g.llama32_3b()
+    tensors = g.typed_tensors(spec, "Q4_K_M")
+
+    def gguf(name: str, **values: tuple) -> str:
+        keys = {f"llama.{k.replace('__', '.')}": v for k, v in values.items()}
+        kv = [(k, *keys[k]) if k in keys else (k, v, kind) for k, v, kind in spec["kv"]]
+        head, data = g.header_bytes(kv, tensors, None)
+        path = base / f"{name}-Q4_K_M.gguf"
+        with open(path, "wb") as f:
+            f.write(head)
+            f.truncate(len(head) + data)
+        return str(path)
+
+    good = gguf("good")
+    made = [
+        Case("GGUF: a 64-bit (u64) key", [gguf("u64", context_length=(8192, "u64"))], 0),
+        Case("GGUF: key_length NaN", [gguf("nan", attention__key_length=(float("nan"), "f32"))], 15),
+        Case("GGUF: value_length a list", [gguf("list", attention__value_length=([1, 2], "arr"))], 15),
+        Case("GGUF: a value with a newline", [gguf("nl", feed_forward_length=("a\nb", "str"))], 15),
+        Case("GGUF: -ts inf,1", [good, "--tensor-split", "inf,1", "--num-gpus", "2"], 3),
+        Case("GGUF: -c 10**30", [good, "--ctx-size", str(10**30)], 3),
+        Case("GGUF: --parallel 0", [good, "--parallel", "0"], 3),
+        Case("serve: --gpu-memory-utilization nan", ["serve", TINY, "--gpu", "h100", "--gpu-memory-utilization", "nan"], 3),
+        Case("serve: --max-model-len -5", ["serve", TINY, "--gpu", "h100", "--max-model-len", "-5"], 3),
+        Case("serve: SGLang on a 2 GiB GPU", ["serve", TINY, "--engine", "sglang", "--gpu-memory", "2GiB"], 19),
+        Case("serve: --tensor-parallel-size 1000000", ["serve", TINY, "--gpu", "h100", "--tensor-parallel-size", "1000000"], 19),
+    ]  # fmt: skip
     return made
 
 
@@ -328,6 +369,15 @@ def hub_cases() -> list[Case]:
             ),
         ),
         Case(
+            "audit of 12 repos whose file lists each time out once, --timeout 1",
+            ["audit", *(f"acme/load{i:02d}" for i in range(12)), "--timeout", "1", "--format", "csv"],
+            0,
+            fault(
+                *(repo(f"acme/load{i:02d}") for i in range(12)),
+                *(("hang", (f"/api/models/acme/load{i:02d}", 3), {"times": 1}) for i in range(12)),
+            ),
+        ),
+        Case(
             "refs/pr/1 online",
             [TINY.replace("tiny", "prs"), "--revision", "refs/pr/1"],
             0,
@@ -414,7 +464,10 @@ def run(case: Case, hub: FakeHub, home: Path, form: str) -> Outcome:
     ):
         report = Path(tmp) / "peak"
         start = time.monotonic()
-        proc = subprocess.Popen([*measured_cli(report), *args], env=env, stdout=out, stderr=err)
+        from tests.test_paths import unprivileged
+
+        extra = unprivileged() if case.unprivileged else {}
+        proc = subprocess.Popen([*measured_cli(report), *args], env=env, stdout=out, stderr=err, **extra)
         timer = threading.Timer(WALL_LIMIT, proc.kill)
         timer.start()
         proc.wait()

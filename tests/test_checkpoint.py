@@ -50,10 +50,16 @@ def test_hub_counts_equal_the_hubs_published_totals(fake_hub, repo_id):
 
 
 def test_sharded_repo_reads_every_header_in_one_request(fake_hub):
+    fake_hub.hang("/api/models/meta-llama/Llama-3.1-8B?blobs", 2.0, times=1)  # the file list answers last
     data = estimate_json("meta-llama/Llama-3.1-8B")
     assert data["parameters"]["stored_total"] == 8_030_261_248
     assert fake_hub.count(path="/safetensors-metadata/") == 1
-    assert len(fake_hub.requests) == 3  # model_info, config.json, all four shard headers
+    # model_info, config.json, all four shard headers, and the guess of a single model.safetensors (a 404)
+    assert len(fake_hub.requests) == 4
+    assert [r.status for r in fake_hub.filter("GET", "/resolve/main/model.safetensors")] == [404]
+    # all asked for at once (hubmem.hub.fetch._guess): one round trip, where there were two
+    (info,) = fake_hub.filter("GET", "/api/models/meta-llama/Llama-3.1-8B?blobs")
+    assert all(r.arrived < info.answered for r in fake_hub.requests)
 
 
 def test_sharded_fallback_reads_shards_by_range_when_the_endpoint_is_missing(fake_hub):
@@ -214,3 +220,20 @@ def test_gpt_oss_20b_under_both_hub_counting_conventions():
     assert counts.hub_by_dtype["U8"] - counts.mxfp4_scale_elements == later["U8"] == 19_110_297_600
     assert counts.parameters == data["published_later"]["total"] == 20_914_757_184
     assert counts.stored_by_dtype == {"BF16": 1_804_459_584, "U8": 10_152_345_600}  # the headers, as stored
+
+
+def test_a_guessed_header_request_that_fails_transiently_is_asked_again(fake_hub):
+    # the shard headers are asked for beside the file list, one attempt (hubmem.hub.fetch._guess); a 503
+    # there is not the answer: the request goes again, with retries, once the file list says it is needed
+    fake_hub.fail("/safetensors-metadata/", 503, times=1)
+    data = estimate_json("meta-llama/Llama-3.1-8B")
+    assert data["parameters"]["stored_total"] == 8_030_261_248
+    assert [r.status for r in fake_hub.filter("GET", "/safetensors-metadata/")] == [503, 200]
+
+
+def test_an_audit_makes_no_guesses(fake_hub):
+    # an audit is bound by its requests, not its round trips: 3 per sharded repo, none answered 404
+    result = CliRunner().invoke(main_cli(), ["audit", "meta-llama/Llama-3.1-8B", "--format", "csv"])
+    assert result.exit_code == 0, result.stderr
+    assert len(fake_hub.requests) == 3
+    assert fake_hub.count(status=404) == 0

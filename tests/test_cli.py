@@ -45,12 +45,20 @@ def test_csv_rows_are_exact_bytes(fake_hub):
     assert result.stderr == ""
 
 
-def test_single_file_repo_costs_four_requests_and_no_weights(fake_hub):
+def test_single_file_repo_costs_two_round_trips_and_no_weights(fake_hub):
+    fake_hub.hang("/api/models/test/tiny?blobs", 2.0, times=1)  # the file list answers last
     run(TINY, "--format", "json")
     paths = sorted((r.method, r.path) for r in fake_hub.requests)
-    assert len(paths) == 4, paths  # model_info, config.json, header Range GET + its CDN redirect target
-    assert fake_hub.count("GET", "/api/models/test/tiny") == 1
+    # model_info, config.json, header Range GET + its CDN redirect target, and the guess of a sharded
+    # index's headers (hubmem.hub.fetch._guess), which answers 404
+    assert len(paths) == 5, paths
+    assert fake_hub.count("GET", "/api/models/test/tiny?blobs") == 1
     assert fake_hub.count("GET", "/resolve/main/config.json") == 1
+    assert [r.status for r in fake_hub.filter("GET", "/safetensors-metadata/")] == [404]
+    # nothing waited for the file list (3 sequential round trips before the guesses, now the header's 2:
+    # its Range GET and the CDN redirect's target)
+    (info,) = fake_hub.filter("GET", "/api/models/test/tiny?blobs")
+    assert all(r.arrived < info.answered for r in fake_hub.requests)
     assert fake_hub.weights_downloads() == []
 
 
@@ -245,3 +253,25 @@ def test_the_cli_in_its_own_process_fetches_beside_the_transformers_import(fake_
     assert missing.stderr == (
         "Error: repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)\n"
     )
+
+
+def console_script(*args: str):
+    """The `hubmem` console script (pyproject.toml: hubmem.cli:run) as a real process."""
+    import subprocess
+    import sys
+
+    code = "import sys; from hubmem.cli import run; sys.argv[0] = 'hubmem'; run()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_the_console_script_keeps_exit_codes_and_output_through_its_fast_exit():
+    # run() leaves by os._exit after flushing: the whole output and each documented exit code survive it
+    done = console_script("gpus", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == run("gpus", "--format", "json").stdout  # the whole document, byte for byte
+    bad = console_script(TINY, "--seq-len", "0")
+    assert bad.returncode == 3
+    assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("Error: ")
+    usage = console_script("--no-such-option")
+    assert usage.returncode == 2  # click's usage error, as before
+    assert console_script("--version").returncode == 0

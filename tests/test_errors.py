@@ -207,14 +207,14 @@ def test_unknown_dtype(fake_hub):
 
 
 def test_server_error_after_retries(fake_hub, no_retry_waits):
-    fake_hub.fail("/api/models/test/tiny", 503, times=None)
+    fake_hub.fail("/api/models/test/tiny?blobs", 503, times=None)
     assert_error(run(TINY), 20, "the Hub answered HTTP 503 for 'test/tiny'")
     assert no_retry_waits == [0.5, 1.0, 2.0]
-    assert fake_hub.count("GET", "/api/models/test/tiny") == 4  # first attempt + 3 retries
+    assert fake_hub.count("GET", "/api/models/test/tiny?blobs") == 4  # first attempt + 3 retries
 
 
 def test_transient_server_error_is_retried(fake_hub, no_retry_waits):
-    fake_hub.fail("/api/models/test/tiny", 503, times=2)
+    fake_hub.fail("/api/models/test/tiny?blobs", 503, times=2)
     result = run(TINY, "--format", "json")
     assert result.exit_code == 0, result.stderr
     assert no_retry_waits == [0.5, 1.0]

@@ -167,14 +167,14 @@ def test_estimate_csv_appends_the_verdict_columns(fake_hub):
     header, row = result.stdout.splitlines()
     assert header.endswith(
         ",fits_on,fit_gpu,fit_gpu_key,fit_num_gpus,fit_usable_bytes_per_gpu,fit_per_gpu_bytes,fit_fits,"
-        "fit_headroom_bytes,fit_gpus_needed,fit_max_seq_len,fit_max_batch,fit_judged_as,fit_note"
+        "fit_headroom_bytes,fit_gpus_needed,fit_max_seq_len,fit_max_batch,fit_judged_as,fit_note,fit_runnable"
     )
     # 10 MiB of room past the overhead: 10,485,760 - (404,096 + 1,314,720) headroom; s <= 2,048 (model max)
     total = bf16_total(1024, 1)
     assert (
         row
-        == f"bf16,404096,262144,1052576,{OVERHEAD},{total},T4 16GB,custom GPU,,1,{1034 * MIB},{total},True,{1034 * MIB - total},1,7873,7,bf16,"
-    )  # judged as bf16 (its own precision), no capability note for a custom GPU
+        == f"bf16,404096,262144,1052576,{OVERHEAD},{total},T4 16GB,custom GPU,,1,{1034 * MIB},{total},True,{1034 * MIB - total},1,7873,7,bf16,,True"
+    )  # judged as bf16 (its own precision), no capability note for a custom GPU; runnable (no format rule)
 
 
 def test_an_mla_latent_is_kept_whole_on_every_gpu(fake_hub):

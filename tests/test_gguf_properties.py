@@ -36,3 +36,36 @@ def test_mutated_headers_fail_typed_or_parse(mutations, cut):
         return
     assert h.data_offset >= 0 and all(reader.tensor_nbytes(t) >= 0 for t in h.tensors)
     assert reader.data_bytes(h) >= 0
+
+
+# the same mutations as `make fuzz` (scripts/fuzz_engines.py), a bounded number per CI run
+SPECS = None
+
+
+def _specs():
+    global SPECS
+    if SPECS is None:
+        from scripts import fuzz_engines
+
+        SPECS = fuzz_engines.gguf_specs()
+    return SPECS
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.randoms(use_true_random=False))
+def test_mutated_gguf_keys_and_options_plan_typed_or_sound(rng):
+    """Mutated key values / tensor infos of real-architecture GGUF files, hostile llama.cpp options: a
+    typed one-line error, or an estimate whose every number is non-negative and finite."""
+    from hubmem import errors
+    from scripts import fuzz_engines
+
+    job = None
+    while job is None:
+        job = fuzz_engines.gguf_case(rng, _specs())
+    try:
+        bad = list(job())
+    except errors.HubmemError as e:
+        assert e.exit_code != errors.InternalError.exit_code, str(e)
+        assert "\n" not in str(e) and "\r" not in str(e), str(e)
+        return
+    assert bad == []

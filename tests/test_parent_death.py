@@ -65,7 +65,7 @@ PRELUDE = {
     "watch-only": "import hubmem.hub.batch as b; b._set_parent_death_signal = lambda: False; ",
     # `hubmem REPO` forks a helper only when transformers must be imported beside the fetch: without a
     # usable table of its config classes (another transformers version than the table's)
-    "no-table": "import hubmem.jobs.estimate as e; e.usable_table = lambda: None; ",
+    "no-table": "import hubmem.jobs.snapshot as s; s.usable_table = lambda: None; ",
 }
 
 

@@ -247,12 +247,17 @@ def test_a_folder_that_is_not_a_model_fails_at_once_without_walking_it(fake_hub,
     if os.path.exists(os.path.join(path, "config.json")):
         pytest.skip(f"{path} holds a config.json")
 
-    def walk(*args, **kwargs):
-        raise AssertionError("the folder was walked")
+    def walker(real):
+        def walk(top, *args, **kwargs):  # only the folder asked about: hubmem globs its own install too
+            if Path(top).resolve() == Path(path).resolve():
+                raise AssertionError("the folder was walked")
+            return real(top, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "rglob", walk)
-    monkeypatch.setattr(Path, "glob", walk)
-    monkeypatch.setattr(os, "walk", walk)
+        return walk
+
+    monkeypatch.setattr(Path, "rglob", walker(Path.rglob))
+    monkeypatch.setattr(Path, "glob", walker(Path.glob))
+    monkeypatch.setattr(os, "walk", walker(os.walk))
     # its top level alone is listed, for .gguf files (a folder of GGUF files is a model too)
     result = run(path)
     one_line_error(result, 13, f"local folder '{path}' has no config.json (not a model folder)")
@@ -329,23 +334,52 @@ def test_a_permission_error_is_a_local_error_not_the_hub(tmp_path, fake_hub, mon
     one_line_error(run(str(folder)), 4, f"cannot read '{folder / 'config.json'}': Permission denied")
 
 
-def unprivileged() -> list[str] | None:
-    """A command prefix that runs without the power to read any file (root's DAC override dropped)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    caps = "-dac_override,-dac_read_search"
-    probe = subprocess.run([setpriv, "--bounding-set", caps, "true"], capture_output=True)
-    return [setpriv, "--bounding-set", caps] if probe.returncode == 0 else None
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # linux/capability.h
+PR_CAPBSET_DROP = 24  # linux/prctl.h
+
+
+def drop_dac_capabilities() -> None:
+    """In the child before exec: drop root's power to read any file from the capability bounding set,
+    so the exec'd process has it neither permitted nor effective (capabilities(7): a root exec gets
+    P'(permitted) = P(bounding) & F(permitted)); what `setpriv --bounding-set -dac_override,...`
+    does. Raises OSError when the kernel refuses."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+
+
+def unprivileged() -> dict:
+    """subprocess keywords that run a child without the power to read a mode-000 file: nothing to do for
+    an ordinary user (chmod 000 is enough), root's DAC override dropped before exec otherwise (.ci/run
+    runs as root: it installs chromium with apt-get)."""
+    return {} if os.geteuid() != 0 else {"preexec_fn": drop_dac_capabilities}
+
+
+def test_the_unprivileged_child_cannot_read_a_mode_000_file(tmp_path):
+    """The premise of the test below, as root or not: a mode-000 file is unreadable to the child, and
+    readable to the same child given back its permissions."""
+    target = tmp_path / "secret"
+    target.write_text("x")
+    target.chmod(0)
+    probe = [sys.executable, "-c", f"open({str(target)!r}).read()"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60, **unprivileged())
+        target.chmod(0o644)
+        again = subprocess.run(probe, capture_output=True, text=True, timeout=60, **unprivileged())
+    finally:
+        target.chmod(0o644)
+    assert done.returncode == 1 and done.stderr.strip().endswith(
+        f"PermissionError: [Errno 13] Permission denied: '{target}'"
+    )
+    assert (again.returncode, again.stderr) == (0, "")
 
 
 @pytest.mark.parametrize("unreadable", ["config.json", "model.safetensors", "shard", "index"])
 def test_an_unreadable_file_is_a_local_error(tmp_path, fake_hub, unreadable):
-    prefix = unprivileged()
-    if prefix is None:
-        pytest.skip("running as root without setpriv: no file is unreadable")
+    """The real thing, in a real process (as root: its DAC capabilities dropped, `unprivileged`)."""
     if unreadable in ("shard", "index"):
         folder = model_folder(tmp_path / "m", {"model.embed_tokens.weight": "model-1.safetensors"})
         save_file(tiny_tensors(), str(folder / "model-1.safetensors"))
@@ -356,11 +390,12 @@ def test_an_unreadable_file_is_a_local_error(tmp_path, fake_hub, unreadable):
     target.chmod(0)
     try:
         done = subprocess.run(
-            [*prefix, sys.executable, "-m", "hubmem.cli", str(folder)],
+            [sys.executable, "-m", "hubmem.cli", str(folder)],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             capture_output=True,
             text=True,
             timeout=120,
+            **unprivileged(),
         )
     finally:
         target.chmod(0o644)

@@ -271,3 +271,34 @@ def test_a_well_formed_header_reads_back_whole(tensors, order):
     raw = json.dumps({"__metadata__": {"format": "pt"}, **dict(items)}).encode()
     got = parse_file_start(struct.pack("<Q", len(raw)) + raw, 8 + len(raw) + offset, "model.safetensors")
     assert got == expected
+
+
+SERVED = [(n, c, HEADERS[n]) for n, c, _ in WITH_LAYOUT]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.randoms(use_true_random=False), st.booleans())
+def test_serve_with_mutated_configs_and_hostile_engine_options(rng, through_transformers):
+    """vLLM / SGLang plans of mutated configs with hostile engine options (scripts/fuzz_engines.py, as
+    `make fuzz`), normalised through the config table or transformers itself: a typed one-line error,
+    or a plan whose every number is non-negative and finite (vLLM's KV budget is negative only in a
+    plan that does not start)."""
+    from scripts import fuzz_engines
+    from scripts.fuzz import config_bytes, mutate_config, transformers_fallback
+
+    name, config, headers = rng.choice(SERVED)
+    raw = config_bytes(mutate_config(rng, config, [c for _, c, _ in FIXTURES]))
+
+    def snapshot() -> hub.RepoSnapshot:
+        cfg = hub.parse_config(raw, f"'{name}'")
+        return hub.RepoSnapshot(name, None, None, cfg, dict.fromkeys(headers), headers)
+
+    job = fuzz_engines.serve_job(rng, snapshot)
+    try:
+        with transformers_fallback(through_transformers):
+            bad = list(job())
+    except errors.HubmemError as e:
+        assert e.exit_code != errors.InternalError.exit_code, str(e)
+        assert "\n" not in str(e) and "\r" not in str(e), str(e)
+        return
+    assert bad == []

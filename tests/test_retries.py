@@ -20,28 +20,28 @@ def waits(monkeypatch):
 
 
 def test_one_slow_answer_is_retried_once(fake_hub, waits):
-    fake_hub.hang("/api/models/test/tiny", 2.0, times=1)  # the first model_info outlasts --timeout
+    fake_hub.hang("/api/models/test/tiny?blobs", 2.0, times=1)  # the first model_info outlasts --timeout
     result = CliRunner().invoke(main, [TINY, "--timeout", "0.4", "--format", "json"])
     assert result.exit_code == 0, result.stderr
-    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 2
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny?blobs")) == 2
     assert waits == [hub.RETRY_WAITS[0]] == [0.5]
 
 
 def test_two_slow_answers_in_a_row_are_retried(fake_hub, waits):
-    fake_hub.hang("/api/models/test/tiny", 2.0, times=2)  # under load: issue 11 lost audit rows so
+    fake_hub.hang("/api/models/test/tiny?blobs", 2.0, times=2)  # under load: issue 11 lost audit rows so
     result = CliRunner().invoke(main, [TINY, "--timeout", "0.3", "--format", "json"])
     assert result.exit_code == 0, result.stderr
-    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 3
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny?blobs")) == 3
     assert waits == [0.5, 1.0]
 
 
 def test_a_hub_that_stays_silent_fails_after_the_last_retry(fake_hub, waits):
-    fake_hub.hang("/api/models/test/tiny", 3.0)  # every attempt
+    fake_hub.hang("/api/models/test/tiny?blobs", 3.0)  # every attempt
     result = CliRunner().invoke(main, [TINY, "--timeout", "0.3"])
     assert result.exit_code == 21
     assert result.stderr.startswith("Error: the Hub did not answer in time for 'test/tiny'")
     assert result.stderr.count("\n") == 1
-    assert len(fake_hub.filter("GET", "/api/models/test/tiny")) == 4  # not more
+    assert len(fake_hub.filter("GET", "/api/models/test/tiny?blobs")) == 4  # not more
     assert waits == [0.5, 1.0, 2.0]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -206,19 +207,38 @@ def test_zero_stages_shard_the_16_bytes(zero, per_gpu):
     assert sharded == per_gpu * 10**9
 
 
-def test_zero_3_adds_two_gathered_layers():
+def test_zero_3_keeps_deepspeed_s_buffers_beside_the_shards():
+    """1e9 params in 24 one-block layers of 41,666,666 (no embeddings in these counts), bf16, N=8, DeepSpeed's
+    defaults (hubmem.runtimes.sharded_training): a 5e8-element bf16 reduce bucket; persistent = the 1-D params
+    config.json implies (these counts have no shapes; hubmem.model.config_counts: 2 norms per layer + the final
+    norm, h wide: 49 × 1024 = 50,176); gathered = the trace's tail and prefetch (tests/test_sharded_training.py)."""
     r = row(training.TrainingSettings(gpus=8, zero=3), "bf16")
-    gathered = next(t for t in r.terms if t.name == "gathered layers")
-    assert gathered.bytes == 2 * (10**9 // 24) * 2
-    assert r.weights == 2 * 10**9 // 8 + gathered.bytes
+    terms = {t.name: t.bytes for t in r.terms}
+    assert terms["reduce bucket"] == 500_000_000 * 2
+    assert terms["persistent params"] == (24 * 2 + 1) * 1024 * 2
+    assert r.weights == 2 * 10**9 // 8 + terms["persistent params"] + terms["gathered params"]
+    assert r.gradients == 2 * 10**9 // 8 + terms["reduce bucket"]
     assert sum(t.bytes for t in r.terms) == r.total
 
 
-def test_fsdp_full_is_zero_3_and_grad_op_is_zero_2():
-    z3 = row(training.TrainingSettings(gpus=4, zero=3), "mixed")
-    z2 = row(training.TrainingSettings(gpus=4, zero=2), "mixed")
-    assert row(training.TrainingSettings(gpus=4, fsdp="full"), "mixed") == z3
-    assert row(training.TrainingSettings(gpus=4, fsdp="grad-op"), "mixed") == z2
+def test_fsdp_full_keeps_the_root_two_layer_units_and_one_unsharded_gradient():
+    """FSDP FULL_SHARD per decoder layer: root unit (embeddings 2e8, not resharded after forward) + 2 layer units
+    (BACKWARD_PRE) gathered, and one layer unit's gradient unsharded: layers (1.2e9 − 2e8) / 24 each, bf16."""
+    shape = training.ModelShape(
+        arch(), counts(1_200_000_000, embeddings=200_000_000, attention=1_000_000_000)
+    )
+    r = training.training_row(shape, "bf16", 512, training.TrainingSettings(gpus=4, fsdp="full"))
+    unit = 1_000_000_000 // 24
+    terms = {t.name: t.bytes for t in r.terms}
+    assert terms["gathered units"] == (200_000_000 + 2 * unit) * 2
+    assert terms["unsharded gradient"] == unit * 2
+    assert r.weights == 1_200_000_000 * 2 // 4 + terms["gathered units"]
+    assert r.gradients == 1_200_000_000 * 2 // 4 + unit * 2
+    grad_op = training.training_row(shape, "bf16", 512, training.TrainingSettings(gpus=4, fsdp="grad-op"))
+    # SHARD_GRAD_OP keeps every unit unsharded from forward to backward: whole weights, + the unit's gradient
+    assert grad_op.weights == 1_200_000_000 * 2
+    assert grad_op.gradients == 1_200_000_000 * 2 // 4 + unit * 2
+    assert "reduce bucket" not in terms  # FSDP has no DeepSpeed bucket
 
 
 def test_tensor_parallel_divides_model_states():
@@ -244,8 +264,8 @@ def test_offload_moves_states_to_host():
     assert r.optimizer == r.master == 0
     assert r.host == (8 + 4) * 10**9 // 2
     p = row(training.TrainingSettings(gpus=2, zero=3, offload="params"), "mixed")
-    gathered = next(t.bytes for t in p.terms if t.name == "gathered layers")
-    assert p.weights == gathered and p.gradients == 0
+    kept = sum(t.bytes for t in p.terms if t.name in ("gathered params", "persistent params"))
+    assert p.weights == kept and p.gradients == 500_000_000 * 2  # the reduce bucket stays on the GPU
     assert p.host == (2 + 4 + 8 + 4) * 10**9 // 2
     assert sum(t.bytes for t in p.terms) == p.total
 
@@ -422,16 +442,20 @@ def test_measured_comparison_matches_the_readme(fake_hub):
 
 
 def test_replicas_to_fit_is_the_smallest_zero3_degree():
-    """bf16 AdamW on 1e9 params: 8 B/param sharded over N, plus what does not shrink with N (two gathered
-    layers, activations, logits, overhead). N = ceil(8e9 / (capacity − fixed))."""
+    """bf16 AdamW on 1e9 params: 8 B/param sharded over N, plus what does not shrink with N (DeepSpeed's reduce
+    bucket, persistent and still-gathered params, activations, logits, overhead). N = ceil(8e9 / (capacity − fixed))."""
     model = arch()
     shape = training.ModelShape(model, counts(10**9))
     settings = training.TrainingSettings(overhead_bytes=10**9)
     layer = training.layer_activations(
         model, b=1, s=512, e=2, attn="sdpa", attn_dropout=False, hidden_dropout=False, softmax_bytes=4
     )
-    fixed = 2 * (10**9 // 24) * 2 + 24 * layer.per_gpu(1) + 512 * 50000 * 12 + 10**9
-    capacity = 4 * 10**9
+    zero3 = training.training_row(shape, "bf16", 512, replace(settings, gpus=2, zero=3))
+    terms = {t.name: t.bytes for t in zero3.terms}
+    assert terms["reduce bucket"] == 500_000_000 * 2 and terms["persistent params"] == 50_176 * 2
+    buffers = terms["reduce bucket"] + terms["persistent params"] + terms["gathered params"]
+    fixed = buffers + 24 * layer.per_gpu(1) + 512 * 50000 * 12 + 10**9
+    capacity = 6 * 10**9
     expected = -(-8 * 10**9 // (capacity - fixed))
     assert fit_training.replicas_to_fit(shape, "bf16", 512, settings, capacity) == expected
     assert (

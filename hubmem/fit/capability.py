@@ -9,6 +9,13 @@ A row needs a feature when its weights are in a format the matrix units must run
 - an MXFP4 checkpoint as stored (gpt-oss `*_blocks` / `*_scales`): transformers' MXFP4 Triton kernels,
   compute capability >= 7.5, else dequantized to bf16 (quantizers/quantizer_mxfp4.py);
 - the bf16 row on a GPU without bf16 (V100, T4): it runs as fp16, the same bytes (a note only).
+- an NVFP4 checkpoint as stored (NVIDIA ModelOpt: U8 packed weights, one F8_E4M3 scale per 16): no
+  runtime dequantizes it to bf16, so the row keeps its stored cost and says in one line what runs it.
+  transformers 5.25 cannot load a pre-quantized NVFP4 checkpoint on any GPU (quantizers/quantizer_nvfp4.py
+  `validate_environment`: "Loading pre-quantized NVFP4 checkpoints is not supported yet"; its on-the-fly
+  NVFP4 needs "Blackwell (sm100+)"); vLLM runs it natively on FP4 tensor cores (compute capability >= 10.0)
+  and weight-only through its Marlin FP4 kernel from 7.5 (model_executor/layers/quantization/utils/
+  marlin_utils_fp4.py `is_fp4_marlin_supported`: `has_device_capability(75)`), nothing below.
 Every other row (fp32, int8 / nf4 / fp4 bitsandbytes, GPTQ / AWQ int4) has no rule here.
 
 A verdict on such a GPU is judged at the cost the load will really have (the bf16 row), and says so
@@ -77,3 +84,38 @@ def fp16_note(gpu: Gpu | None, precision: str) -> str:
     if gpu is None or precision != "bf16" or gpu.supports("bf16"):
         return ""
     return f"{gpu.name} has no bf16 (compute capability < 8.0): the 16-bit row runs as fp16, the same bytes"
+
+
+MARLIN_FP4_CAPABILITY = (7, 5)  # vLLM marlin_utils_fp4.py is_fp4_marlin_supported
+
+
+def is_nvfp4(counts: CheckpointCounts) -> bool:
+    """An NVFP4 checkpoint: U8 weights (2 per byte) with one F8_E4M3 scale per 16 weights = per 8 bytes."""
+    packed, scales = counts.stored_by_dtype.get("U8", 0), counts.stored_by_dtype.get("F8_E4M3", 0)
+    return bool(packed) and not counts.mxfp4_scale_elements and scales * 8 == packed
+
+
+def runnable(gpu: Gpu | None, precision: str, counts: CheckpointCounts) -> bool:
+    """False when no kernel runs the row's format on `gpu`: NVFP4 below compute capability 7.5 (or off CUDA)."""
+    if gpu is None or precision != "stored" or not is_nvfp4(counts):
+        return True
+    cc = gpu.compute_capability
+    return gpu.supports("fp4") or (cc is not None and cc >= MARLIN_FP4_CAPABILITY)
+
+
+def nvfp4_note(gpu: Gpu | None, precision: str, counts: CheckpointCounts) -> str:
+    """The NVFP4 as-stored row on `gpu`: which runtime runs it there, in one line (empty otherwise)."""
+    if gpu is None or precision != "stored" or not is_nvfp4(counts):
+        return ""
+    cc = gpu.compute_capability
+    no_transformers = "transformers 5.25 cannot load pre-quantized NVFP4 (quantizer_nvfp4.py)"
+    if gpu.supports("fp4"):
+        return f"NVFP4 weights on {gpu.name}: FP4 tensor cores run them natively (vLLM); {no_transformers}"
+    if cc is not None and cc >= MARLIN_FP4_CAPABILITY:
+        return (
+            f"NVFP4 weights on {gpu.name} (compute capability {cc[0]}.{cc[1]} < 10.0, no FP4 tensor cores): vLLM "
+            f"runs them weight-only through Marlin FP4 at the stored size (marlin_utils_fp4.py, CC >= 7.5); "
+            f"{no_transformers}"
+        )
+    have = f"compute capability {cc[0]}.{cc[1]} < 7.5" if cc is not None else f"no CUDA on {gpu.vendor}"
+    return f"NVFP4 weights on {gpu.name} ({have}): no kernel runs them, refused (vLLM's Marlin FP4 needs CC >= 7.5)"

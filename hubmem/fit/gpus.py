@@ -60,7 +60,6 @@ belong to unrelated cards (``rtx6000``: Quadro RTX 6000 24GB, RTX A6000, RTX 600
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Iterable
@@ -421,6 +420,8 @@ def find_gpu(name: str) -> Gpu:
         return catalogue.index[form]
     if form in catalogue.ambiguous:
         raise UnknownGpuError(name, catalogue.ambiguous[form], ambiguous=True)
+    import difflib  # only for a name that is not in the catalogue
+
     close = difflib.get_close_matches(form, catalogue.index, n=8, cutoff=0.6)
     keys = list(dict.fromkeys(catalogue.index[c].key for c in close))[:4]
     raise UnknownGpuError(name, keys)

@@ -161,10 +161,11 @@ class Verdict:
     max_batch: int | None  # most sequences that fit at the chosen length; None: rule-of-thumb totals
     judged_as: str = ""  # the precision whose cost was judged, when the GPU makes it another (capability)
     note: str = ""  # one line saying why (hubmem.fit.capability)
+    runnable: bool = True  # False: no kernel runs this format on the GPU (refused, whatever the memory)
 
     @property
     def fits(self) -> bool:
-        return self.per_gpu_bytes <= self.target.usable_bytes
+        return self.runnable and self.per_gpu_bytes <= self.target.usable_bytes
 
     @property
     def headroom(self) -> int:
@@ -186,6 +187,7 @@ class Verdict:
             "max_batch": self.max_batch,
             "judged_as": self.judged_as or self.precision,
             "note": self.note,
+            "runnable": self.runnable,
         }
 
 
@@ -205,17 +207,20 @@ def verdict(est, precision: str, tgt: Target) -> Verdict:
     usable, n = tgt.usable_bytes, tgt.count
     gpu = target_gpu(tgt)
     need = capability.dequantized_on(gpu, precision, counts)
-    judged, note = precision, capability.fp16_note(gpu, precision)
+    judged = precision
+    note = capability.fp16_note(gpu, precision) or capability.nvfp4_note(gpu, precision, counts)
     if need is not None and gpu is not None:
         judged, note = capability.DEQUANTIZED_TO, capability.note(gpu, need)
         row = memory.inference_row(arch, counts, judged, settings)
 
+    runnable = capability.runnable(gpu, precision, counts)
+
     def fits_on(count: int) -> bool:
-        return per_gpu_bytes(row, arch, count, rule) <= usable
+        return runnable and per_gpu_bytes(row, arch, count, rule) <= usable
 
     def fits_at(seq_len: int, batch: int) -> bool:
         r = row_at(arch, counts, settings, judged, seq_len, batch)
-        return per_gpu_bytes(r, arch, n, rule) <= usable
+        return runnable and per_gpu_bytes(r, arch, n, rule) <= usable
 
     return Verdict(
         precision=precision,
@@ -227,6 +232,7 @@ def verdict(est, precision: str, tgt: Target) -> Verdict:
         max_batch=None if rule else largest_fitting(lambda b: fits_at(settings.seq_len, b)),
         judged_as=judged if judged != precision else "",
         note=note,
+        runnable=runnable,
     )
 
 

@@ -40,6 +40,14 @@ def file_url(repo: str, filename: str, revision: str | None) -> str:
     return f"{endpoint()}/{repo}/resolve/{quote(revision or 'main', safe='')}/{quote(filename)}"
 
 
+def warm() -> None:
+    """Import huggingface_hub's HTTP pieces and build its shared client now (~0.1 s of CPU), before the
+    threads that make the requests start: beside them the import would hold the GIL they need."""
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: F401
+
+    get_session()
+
+
 def get(url: str, token: str | None, timeout: float, *, range: str | None = None, params: Any = None) -> Any:
     """One GET through huggingface_hub's client and auth headers; its typed errors for a non-2xx answer.
     `range`: a Range header value; `params`: the query (a dict, a list value repeats its key)."""
@@ -99,12 +107,9 @@ def small_file(repo: str, filename: str, revision: str | None, token: str | None
     return bytes(get(file_url(repo, filename, revision), token, timeout).content)
 
 
-def file_header(
-    repo: str, filename: str, revision: str | None, token: str | None, size: int | None, timeout: float
-) -> Tensors:
-    """The checked tensors of one safetensors file by Range GETs, as parse_safetensors_file_metadata reads
-    it (hf_api.py): bytes 0-100000, then bytes 8-(length+7) when the header is longer. `size`: the file's
-    size in the file list, which bounds the tensors' offsets."""
+def file_start(repo: str, filename: str, revision: str | None, token: str | None, timeout: float) -> bytes:
+    """A safetensors file's length prefix and header (for header_check.parse_file_start) by Range GETs, as parse_safetensors_file_metadata reads
+    it (hf_api.py): bytes 0-100000, then bytes 8-(length+7) when the header is longer."""
     url = file_url(repo, filename, revision)
     start = bytes(get(url, token, timeout, range=f"bytes=0-{HEADER_PROBE_BYTES - 1}").content)
     if len(start) >= 8:
@@ -113,17 +118,21 @@ def file_header(
         if 8 + length > len(start):
             rest = bytes(get(url, token, timeout, range=f"bytes=8-{length + 7}").content)
             start = start[:8] + rest
-    return header_check.parse_file_start(start, size, filename)
+    return start
 
 
-def sharded_headers(
-    repo: str, index: str, token: str | None, sizes: dict, timeout: float
-) -> dict[str, Tensors]:
-    """Every shard's checked tensors in one request: GET /api/models/{repo}/safetensors-metadata/{index}
+def sharded_answer(repo: str, index: str, token: str | None, timeout: float) -> bytes:
+    """Every shard's header in one request: GET /api/models/{repo}/safetensors-metadata/{index}
     (hf_api.py get_sharded_safetensors_metadata; the Hub answers it for `main` only), whose answer is
-    {"index": ..., "headers": {shard: header}}. `sizes`: file sizes from the file list."""
+    {"index": ..., "headers": {shard: header}}."""
     url = f"{endpoint()}/api/models/{repo}/safetensors-metadata/{quote(index, safe='/')}"
-    answer = header_check.decode_header(get(url, token, timeout).content, f"{repo} (shard headers)")
+    return bytes(get(url, token, timeout).content)
+
+
+def parse_sharded(raw: bytes, repo: str, sizes: dict) -> dict[str, Tensors]:
+    """The checked tensors per shard of the sharded endpoint's answer (`sharded_answer`). `sizes`: file
+    sizes from the file list."""
+    answer = header_check.decode_header(raw, f"{repo} (shard headers)")
     headers = answer.get("headers") if isinstance(answer, dict) else None
     if not isinstance(headers, dict) or not headers:
         raise errors.MalformedHeaderError(f"the shard headers of '{repo}' are not an object of shard headers")

@@ -23,7 +23,7 @@ import re
 import stat
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,11 +148,18 @@ def fetch(
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     prefer_gguf: bool = False,
+    speculate: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RepoSnapshot:
     """The snapshot of a Hub repo id or a local folder. Raises `errors.HubmemError` subclasses only.
 
     `prefer_gguf`: read the repo's GGUF headers even when it has config.json and safetensors too (a
-    repo holding both formats: `--quant` or a llama.cpp option asks for its GGUF files)."""
+    repo holding both formats: `--quant` or a llama.cpp option asks for its GGUF files).
+    `speculate`: ask for the likeliest weight headers together with the file list rather than after it
+    (`_guess`): one sequential round trip fewer, for one request more whose answer is a 404. For one
+    model, whose wall time is its round trips; an audit, bound by its requests, leaves it off.
+    `meanwhile`: the caller's next work (its imports), run in this thread once the first requests are
+    in flight; not run when no request is made (a cached commit, a local folder)."""
     token = clean_token(token)
     if is_local(repo):
         return read_local(repo)
@@ -188,7 +195,8 @@ def fetch(
                 hint="run once online first",
             )
     try:
-        snapshot = _fetch_online(repo, revision, token, timeout, prefer_gguf)
+        _warm()
+        snapshot = _fetch_online(repo, revision, token, timeout, prefer_gguf, speculate, meanwhile)
     except (errors.HubConnectionError, errors.HubTimeoutError):
         cached = _cache_load(repo, revision, kind)
         if cached is None:
@@ -199,12 +207,34 @@ def fetch(
     return snapshot
 
 
+def _warm() -> None:
+    """Import what the request threads run (huggingface_hub's client, the pace) before they start: in
+    them, or beside `meanwhile`, the imports would delay the first requests."""
+    preload()
+    client.warm()
+
+
+def preload() -> None:
+    """Import what every fetch runs (~0.15 s of CPU) without opening anything: called before an audit
+    forks its helpers (hubmem.hub.batch), they share these modules instead of each importing them."""
+    import httpx2  # noqa: F401
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: F401
+
+    from hubmem.hub import pace  # noqa: F401
+
+
 def _ref(repo: str, revision: str | None) -> str:
     return f"{repo}@{revision}" if revision else repo
 
 
 def _fetch_online(
-    repo: str, revision: str | None, token: str | None, timeout: float, prefer_gguf: bool = False
+    repo: str,
+    revision: str | None,
+    token: str | None,
+    timeout: float,
+    prefer_gguf: bool = False,
+    speculate: bool = False,
+    meanwhile: Callable[[], object] | None = None,
 ) -> RepoSnapshot:
     # a pool per repo: leaving the block waits for every request it started, also after an error,
     # so none is left running into the next repo's or the caller's time
@@ -213,6 +243,9 @@ def _fetch_online(
         config_future = pool.submit(
             with_retries, client.small_file, repo, "config.json", revision, token, timeout=timeout
         )
+        guesses = _guess(pool, repo, revision, token, timeout) if speculate and not prefer_gguf else {}
+        if meanwhile is not None:
+            meanwhile()  # the request threads only wait on the network now: little to share the GIL with
         try:
             sha, files = info_future.result()
         except Exception as e:
@@ -238,7 +271,11 @@ def _fetch_online(
         weights_format, plan = plan_weight_files(files)
         try:
             # in this thread while config.json is in flight; shard reads are the pool's leaf tasks
-            headers = _remote_headers(pool, repo, sha, revision, plan, token, timeout, files) if plan else {}
+            headers = (
+                _remote_headers(pool, repo, sha, revision, plan, token, timeout, files, guesses)
+                if plan
+                else {}
+            )
             config_bytes = config_future.result()
         except errors.HubmemError:
             raise
@@ -289,12 +326,8 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
     connect_retried = False
     for wait in (*RETRY_WAITS, None):
-        paced = pace.wait_before_call()  # a 429 seen by any worker, --max-rps (hubmem.hub.pace)
-        if paced > 0:
-            _sleep(paced)
         try:
-            with bounded.limits(kwargs.get("timeout")):
-                return fn(*args, **kwargs)
+            return once(fn, *args, **kwargs)
         except HfHubHTTPError as e:
             status = e.response.status_code if e.response is not None else None
             if wait is None or status not in RETRY_STATUSES:
@@ -318,6 +351,58 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             pace.count_retry()
             _sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def once(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """One attempt of `with_retries`: after any pause the pool owes (a 429 seen by any worker, --max-rps:
+    hubmem.hub.pace), under `bounded.limits` (`timeout`: the call's own keyword)."""
+    from hubmem.hub import pace
+
+    paced = pace.wait_before_call()
+    if paced > 0:
+        _sleep(paced)
+    with bounded.limits(kwargs.get("timeout")):
+        return fn(*args, **kwargs)
+
+
+def _transient(e: BaseException) -> bool:
+    """An error `with_retries` would try again after: a 429/5xx answer, a timeout, a dropped connection."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(e, HfHubHTTPError):
+        return e.response is not None and e.response.status_code in RETRY_STATUSES
+    return isinstance(e, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError))
+
+
+def _guess(
+    pool: ThreadPoolExecutor, repo: str, revision: str | None, token: str | None, timeout: float
+) -> dict[str, Future]:
+    """The weight headers most repos have, asked for beside the file list (`fetch(speculate=True)`), one
+    attempt each: `model.safetensors`'s first bytes, and on `main` the shard headers of
+    `model.safetensors.index.json` in one request (the Hub answers that endpoint for `main` only). The
+    file list then says which guess holds; the other's 404 is the cost."""
+    guesses = {
+        SINGLE_FILE: pool.submit(once, client.file_start, repo, SINGLE_FILE, revision, token, timeout=timeout)
+    }
+    if revision in (None, "main"):
+        guesses[INDEX_FILE] = pool.submit(
+            once, client.sharded_answer, repo, INDEX_FILE, token, timeout=timeout
+        )
+    return guesses
+
+
+def _answer(guesses: dict[str, Future], name: str, fn: Callable[..., T], *args: Any, timeout: float) -> T:
+    """`fn(*args)`'s answer for the file `name`: the guess asked for it (`_guess`) unless that one failed as
+    a retry would mend, else a call with retries."""
+    guess = guesses.get(name)
+    if guess is not None:
+        try:
+            return guess.result()
+        except Exception as e:
+            if not _transient(e):
+                raise
+    return with_retries(fn, *args, timeout=timeout)
 
 
 def plan_weight_files(files: dict[str, Any]) -> tuple[str, list[str]]:
@@ -374,15 +459,20 @@ def _remote_headers(
     token: str | None,
     timeout: float,
     sizes: dict[str, int | None],
+    guesses: dict[str, Future],
 ) -> Headers:
     """Headers of the planned files, with as few round trips as the server allows. `sizes`: file
-    sizes from the file list, which bound each file's byte ranges."""
+    sizes from the file list, which bound each file's byte ranges; `guesses`: answers asked for
+    before the file list was known (`_guess`)."""
     from huggingface_hub.errors import HfHubHTTPError
 
     if plan == [INDEX_FILE]:
         if revision in (None, "main"):
             try:
-                return with_retries(client.sharded_headers, repo, INDEX_FILE, token, sizes, timeout=timeout)
+                answer = _answer(
+                    guesses, INDEX_FILE, client.sharded_answer, repo, INDEX_FILE, token, timeout=timeout
+                )
+                return client.parse_sharded(answer, repo, sizes)
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 # Any refusal of this one endpoint but auth (401/403: the shards would be refused too)
@@ -395,10 +485,8 @@ def _remote_headers(
         plan = shards_from_index(index, f"'{repo}'")
 
     def one(filename: str) -> tuple[str, Tensors]:
-        tensors = with_retries(
-            client.file_header, repo, filename, sha, token, sizes.get(filename), timeout=timeout
-        )
-        return filename, tensors
+        start = _answer(guesses, filename, client.file_start, repo, filename, sha, token, timeout=timeout)
+        return filename, header_check.parse_file_start(start, sizes.get(filename), filename)
 
     results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
     return dict(results)

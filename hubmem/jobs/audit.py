@@ -20,9 +20,10 @@ from hubmem.fit.verdicts import Target, Verdict
 from hubmem.hub import batch
 from hubmem.hub import fetch as hub
 from hubmem.jobs.check import judged_key
-from hubmem.jobs.estimate import estimate_snapshot, start_warm_up
+from hubmem.jobs.estimate import estimate_snapshot
 from hubmem.jobs.options import InferenceOptions, TrainingOptions
 from hubmem.jobs.results import InferenceEstimate, TrainingEstimate
+from hubmem.jobs.snapshot import start_warm_up
 from hubmem.memory import inference as memory
 
 # Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
@@ -297,6 +298,7 @@ def run_audit(
     raised by `on_done` or `on_row`) stops handing out work; the rows that finished go on in input order
     and the result says `interrupted`.
     """
+    hub.preload()  # shared by the helpers it forks
     stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:  # False: few estimates are expected (hubmem.jobs.stored), each imports what it needs
         start_warm_up()
@@ -342,6 +344,7 @@ def ordered_rows(
 ) -> Iterator[AuditRow]:
     """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
     it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
+    hub.preload()  # shared by the helpers it forks
     stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:
         start_warm_up()

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import fields, replace
 from typing import Any
 
-from hubmem.errors import HubmemError, InvalidInputError
+from hubmem.errors import InvalidInputError
 from hubmem.fit.training import TrainingFit, training_fit, training_fit_label
 from hubmem.fit.verdicts import Target, fits_on_label, verdict
 from hubmem.hub import fetch as hub
@@ -18,59 +17,10 @@ from hubmem.memory import training
 from hubmem.model import architecture as arch_mod
 from hubmem.model.architecture import Architecture
 from hubmem.model.config_counts import estimate_counts
-from hubmem.model.config_table import usable_table
 from hubmem.model.moe import active_parameters
 from hubmem.model.tensors import CheckpointCounts, count_tensors, encoder_decoder_split
 
 FALLBACK_SEQ_LEN = 2048
-
-
-def fetch_snapshot(
-    repo: str,
-    *,
-    revision: str | None = None,
-    token: str | None = None,
-    timeout: float = hub.DEFAULT_TIMEOUT,
-    beside: bool = False,
-    prefer_gguf: bool = False,
-) -> hub.RepoSnapshot:
-    """Fetch a repo's metadata while transformers' config machinery imports. Raises HubmemError.
-
-    `beside` (the CLI): when transformers must be imported (no usable table of its config classes,
-    model/config_table.py), fetch in a forked helper process where hubmem.hub.batch finds one pays, so
-    that the fetch and transformers' import run on two cores. Library callers fetch in-process (their threads make forking unsafe).
-    """
-    if not beside or usable_table() is not None:  # nothing to overlap: a helper would only cost its fork
-        start_warm_up()
-        return hub.fetch(repo, revision=revision, token=token, timeout=timeout, prefer_gguf=prefer_gguf)
-    from hubmem.hub import batch
-
-    def fetch(ref: str) -> hub.RepoSnapshot:
-        return hub.fetch(ref, revision=revision, token=token, timeout=timeout, prefer_gguf=prefer_gguf)
-
-    stream = batch.outcomes([repo], fetch, jobs=1, overlap=True)  # forks first: no thread may run before it
-    start_warm_up()
-    ((_, fetched),) = list(stream)
-    if isinstance(fetched, HubmemError):
-        raise fetched
-    return fetched
-
-
-def start_warm_up() -> None:
-    """Import transformers' config machinery (~1.7 s) in a background thread, so that it overlaps the
-    network round trips of `hub.fetch` (one call serves a whole audit) — only when normalisation will
-    need it: with the generated table of config classes (model/config_table.py) it does not, and an
-    import nobody waits for would only take CPU from the fetch."""
-    if usable_table() is not None:
-        return
-
-    def quiet() -> None:
-        try:
-            arch_mod.warm_up()
-        except Exception:  # the real import happens again (and reports) when it is needed
-            pass
-
-    threading.Thread(target=quiet, daemon=True).start()
 
 
 def estimate_snapshot(

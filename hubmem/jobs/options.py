@@ -50,7 +50,7 @@ INFERENCE_ONLY = (
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
 )
-LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save")
+LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save", "lora_experts")
 # The CLI's flag where it is not the option's name with dashes.
 FLAGS = {
     "precisions": "--precision",
@@ -82,27 +82,40 @@ def memory_bytes(value: int | str, what: str) -> int:
         raise InvalidInputError(f"{what}: {e}") from e
 
 
+def _scaled(value: int | float | str, bad: str) -> float:
+    """'6e9', '6B', '350M', '5K' or a number -> a float; InvalidInputError(`bad`) when it is none of them."""
+    if isinstance(value, bool):
+        raise InvalidInputError(bad)
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().upper()
+    scale = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}.get(text[-1:], 1)
+    try:
+        return float(text[:-1] if scale > 1 else text) * scale
+    except ValueError as e:
+        raise InvalidInputError(bad) from e
+
+
 def parameter_count(value: int | float | str) -> int:
     """'6e9', '6B', '1.5B', '350M' or a number -> an integer parameter count of at least 1."""
-    if isinstance(value, bool):
-        raise InvalidInputError(f"--params: '{value}' is not a parameter count (e.g. 6e9, 6B, 350M)")
-    if isinstance(value, int):
-        number: float = value
-    else:
-        text = str(value).strip().upper()
-        scale = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}.get(text[-1:], 1)
-        try:
-            number = float(text[:-1] if scale > 1 else text) * scale
-        except ValueError as e:
-            raise InvalidInputError(
-                f"--params: '{value}' is not a parameter count (e.g. 6e9, 6B, 350M)"
-            ) from e
+    number = _scaled(value, f"--params: '{value}' is not a parameter count (e.g. 6e9, 6B, 350M)")
     if not math.isfinite(number):
         raise InvalidInputError(f"--params must be a finite count, not '{value}'")
     if number < 1:
         raise InvalidInputError("--params must be at least 1")
     at_most(round(number), "params")
     return round(number)
+
+
+def element_count(value: int | float | str, name: str) -> int:
+    """'5e8', '500M', '1e5' or a whole number -> elements (≥ 0), for DeepSpeed's bucket sizes."""
+    what = flag(name)
+    shown = repr(value) if isinstance(value, bool) else f"'{value}'"
+    number = _scaled(value, f"{what} takes a number of elements (e.g. 5e8), not {shown}")
+    if not math.isfinite(number) or number < 0 or number != int(number):
+        raise InvalidInputError(f"{what} takes a whole number of elements ≥ 0, not '{value}'")
+    at_most(int(number), name)
+    return int(number)
 
 
 def _choice(value: Any, choices: Iterable[str], name: str) -> str:
@@ -264,6 +277,8 @@ def _plain(name: str, value: Any) -> Any:
         return tuple(t.strip() for t in items if t.strip())
     if name == "regimes":
         return tuple(dict.fromkeys((value,) if isinstance(value, str) else value))
+    if name in training.ZERO_OPTIONS and name not in ("zero_buckets", "overlap_comm"):
+        return None if value is None else element_count(value, name)
     if name == "zero":
         return _integer(int(value) if isinstance(value, str) and value.isdigit() else value, "zero", 0)
     return value

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hubmem.bounds import at_most
 from hubmem.errors import EngineRefusedError, HubmemError, InvalidInputError
 from hubmem.fit.gpus import UnknownGpuError, find_gpu
 from hubmem.hub.fetch import RepoSnapshot
@@ -101,6 +102,8 @@ def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "v
             raise InvalidInputError(
                 f"--{name.replace('_', '-')} must be a whole number of at least 1, not {v!r}"
             )
+        if v is not None:
+            at_most(v, name)
     mml = values.get("max_model_len")
     if isinstance(mml, str):
         if mml.strip().lower() in ("auto", "-1"):
@@ -115,6 +118,8 @@ def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "v
     mml = values.get("max_model_len")
     if mml is not None and (isinstance(mml, bool) or not isinstance(mml, int) or (mml < 1 and mml != -1)):
         raise InvalidInputError(f"--max-model-len takes a number of tokens or auto, not {mml!r}")
+    if mml is not None:
+        at_most(mml, "max_model_len")
     util = values.get("gpu_memory_utilization")
     if util is not None:
         if isinstance(util, bool) or not isinstance(util, int | float) or not 0 < util <= 1:
@@ -144,6 +149,7 @@ def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "v
     if num_gpus is not None:
         if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 1:
             raise InvalidInputError(f"--num-gpus takes a whole number of at least 1, not {num_gpus!r}")
+        at_most(num_gpus, "num_gpus")
         if tp is None and pp is None:
             # one node holds 8 GPUs: TP inside it, PP across nodes beyond that
             tp = min(num_gpus, vllm_rt.GPUS_PER_NODE)
@@ -174,6 +180,8 @@ def sglang_options(num_gpus: int | None, given: dict[str, Any]) -> sglang_rt.Sgl
             raise InvalidInputError(
                 f"--{name.replace('_', '-')} must be a whole number of at least 1, not {v!r}"
             )
+        if v is not None:
+            at_most(v, name)
     f = values.get("mem_fraction_static")
     if f is not None:
         if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
@@ -187,6 +195,7 @@ def sglang_options(num_gpus: int | None, given: dict[str, Any]) -> sglang_rt.Sgl
     if num_gpus is not None:
         if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 1:
             raise InvalidInputError(f"--num-gpus takes a whole number of at least 1, not {num_gpus!r}")
+        at_most(num_gpus, "num_gpus")
         if values.get("tp") not in (None, num_gpus):
             raise InvalidInputError(f"--num-gpus {num_gpus} is not --tp {values['tp']}")
         values["tp"] = num_gpus

@@ -15,12 +15,46 @@ import math
 from dataclasses import dataclass, field, replace
 
 from hubmem.bounds import at_most
-from hubmem.choices import ACTIVATION_RULES, LORA_MODULES, LOSS_DTYPES, OBJECTIVES, OPTIMIZERS, TRAIN_MODES
+from hubmem.choices import (
+    ACTIVATION_RULES,
+    LORA_EXPERTS,
+    LORA_MODULES,
+    LOSS_DTYPES,
+    OBJECTIVES,
+    OPTIMIZERS,
+    TRAIN_MODES,
+)
 from hubmem.errors import InvalidInputError
 from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
 from hubmem.model.config_counts import estimate_counts
 from hubmem.model.tensors import CheckpointCounts
+from hubmem.runtimes.sharded_training import (
+    DEEPSPEED_SOURCE,
+    FSDP_SOURCE,
+    MAX_LIVE_PARAMETERS,
+    MAX_REUSE_DISTANCE,
+    Trace,
+    ZeroBuckets,
+    persistent_elements,
+    zero3_live,
+)
+
+ZERO_OPTIONS = (
+    "zero_buckets",
+    "reduce_bucket_size",
+    "prefetch_bucket_size",
+    "param_persistence_threshold",
+    "max_live_parameters",
+    "max_reuse_distance",
+    "overlap_comm",
+)
+ZERO3_OPTIONS = (
+    "prefetch_bucket_size",
+    "param_persistence_threshold",
+    "max_live_parameters",
+    "max_reuse_distance",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +128,17 @@ class TrainingSettings:
     regimes: tuple[str, ...] = DEFAULT_REGIMES
     loss_dtype: str = "fp32"  # fp32: transformers ForCausalLMLoss upcasts; 16bit: litgpt's bf16-true loss
     modules_to_save: tuple[str, ...] = ()  # PEFT modules_to_save: embed, lm_head trained in full beside LoRA
+    lora_experts: str = (
+        "auto"  # MoE routed experts: auto (PEFT's own conversion) | none | params (lora_matrices)
+    )
+    # DeepSpeed ZeRO buffers (hubmem.runtimes.sharded_training): None = DeepSpeed's default / the preset's
+    zero_buckets: str | None = None  # deepspeed (DeepSpeed's defaults) | hf-auto (the HF Trainer's "auto")
+    reduce_bucket_size: int | None = None
+    prefetch_bucket_size: int | None = None
+    param_persistence_threshold: int | None = None
+    max_live_parameters: int | None = None
+    max_reuse_distance: int | None = None
+    overlap_comm: bool | None = None
 
     def __post_init__(self) -> None:
         self._check()
@@ -129,6 +174,8 @@ class TrainingSettings:
             raise InvalidInputError(
                 f"unknown --lora-targets '{','.join(unknown)}' (choose from {','.join(LORA_MODULES)})"
             )
+        if s.lora_experts not in LORA_EXPERTS:
+            raise InvalidInputError(f"unknown --lora-experts '{s.lora_experts}' ({', '.join(LORA_EXPERTS)})")
         if s.loss_dtype not in LOSS_DTYPES:
             raise InvalidInputError(f"unknown --loss-dtype '{s.loss_dtype}' ({', '.join(LOSS_DTYPES)})")
         bad = [m for m in s.modules_to_save if m not in SAVABLE_MODULES]
@@ -151,10 +198,55 @@ class TrainingSettings:
             raise InvalidInputError(
                 f"--offload {s.offload} needs --zero 1-3 or --fsdp (DeepSpeed ZeRO-Offload / FSDP)"
             )
+        self._check_buckets()
         if s.offload == "params" and s.shard_stage != 3:
             raise InvalidInputError(
                 "--offload params needs --zero 3 or --fsdp full (parameters must be sharded)"
             )
+
+    def _check_buckets(self) -> None:
+        """DeepSpeed's bucket options need --zero (stage 3 for the parameter ones); values are elements ≥ 0."""
+        s = self
+        for name in ZERO_OPTIONS:
+            value = getattr(s, name)
+            if value is None:
+                continue
+            flag = "--" + name.replace("_", "-")
+            if name == "overlap_comm":
+                if not isinstance(value, bool):
+                    raise InvalidInputError(f"{flag} is a flag (True or False), not {value!r}")
+            elif name != "zero_buckets" and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
+                raise InvalidInputError(f"{flag} takes a number of elements (e.g. 5e8), not {value!r}")
+            if not s.zero:
+                raise InvalidInputError(f"{flag} sets a DeepSpeed ZeRO buffer: add --zero 1, 2 or 3")
+            if name in ZERO3_OPTIONS and s.zero != 3:
+                raise InvalidInputError(f"{flag} is a ZeRO-3 setting: it needs --zero 3")
+        self.buckets  # noqa: B018 - validates the preset
+
+    @property
+    def buckets(self) -> ZeroBuckets:
+        """DeepSpeed's bucket settings, DeepSpeed's defaults where not given."""
+        given = {
+            k: getattr(self, k)
+            for k in (
+                "reduce_bucket_size",
+                "prefetch_bucket_size",
+                "param_persistence_threshold",
+                "overlap_comm",
+            )
+        }
+        return ZeroBuckets(
+            preset=self.zero_buckets or "deepspeed",
+            max_live_parameters=MAX_LIVE_PARAMETERS
+            if self.max_live_parameters is None
+            else self.max_live_parameters,
+            max_reuse_distance=MAX_REUSE_DISTANCE
+            if self.max_reuse_distance is None
+            else self.max_reuse_distance,
+            **given,
+        )
 
     @property
     def world(self) -> int:
@@ -250,17 +342,85 @@ def lora_shapes(arch: Architecture, targets: tuple[str, ...]) -> list[tuple[int,
     return [shapes[m] for m in names]
 
 
-def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
+# PEFT ≥ 0.19 on transformers 5 (peft utils/transformers_weight_conversion.py `_convert_peft_config_moe`, called
+# by BaseTuner.inject_adapter): for the model types whose experts transformers 5 fuses into 3-D parameters
+# (transformers 5.25 conversion_mapping.py `_MODEL_TO_CONVERSION_PATTERN` → "mixtral" / "qwen2_moe", plus
+# mixtral itself), target_modules naming gate_proj + up_proj (Mixtral: w1 + w3) become target_parameters
+# `experts.gate_up_proj` at rank 2r (rank_pattern r × 2, the two fused), down_proj (w2) becomes
+# `experts.down_proj` at rank r, and those names leave target_modules (dense MLPs and shared experts then keep
+# no adapter). Naming only one of gate / up is PEFT's ValueError.
+PEFT_FUSED_MOE_TYPES = frozenset(
+    {
+        "mixtral", "minimax", "minimax_m2", "Dots3NoteTextModel", "afmoe", "deepseek_v2", "deepseek_v3",
+        "deepseek_v32", "dots1", "ernie4_5_moe", "glm4_moe", "glm4_moe_lite", "glm_moe_dsa", "glm4v_moe",
+        "longcat_flash", "solar_open", "mellum", "qwen3_moe", "beam", "qwen3_omni_moe", "qwen3_omni_moe_thinker",
+        "qwen3_omni_moe_text", "qwen3_next", "hunyuan_v1_moe", "flex_olmo", "olmoe", "sarvam_mla", "exaone_moe",
+        "cohere2_moe",
+    }
+)  # fmt: skip
+MLP_TARGETS = ("gate", "up", "down")
+
+
+def lora_parameters(arch: Architecture, rank: int, targets: tuple[str, ...], experts: str = "auto") -> int:
     """LoRA (Hu et al. 2021, §4): each adapted W (out × in) gains A (r × in) and B (out × r):
-    r·(in + out) trainable parameters, per layer."""
-    return arch.num_layers * sum(rank * (rows + cols) for rows, cols in lora_shapes(arch, targets))
+    r·(in + out) trainable parameters; fused experts E·r·(in + out) (`lora_matrices`)."""
+    return sum(rows * cols * count for rows, cols, count in lora_matrices(arch, rank, targets, experts))
 
 
-def lora_matrices(arch: Architecture, rank: int, targets: tuple[str, ...]) -> list[tuple[int, int, int]]:
-    """(rows, cols, count) of the LoRA A and B matrices (for Adafactor's factored states)."""
-    out = []
-    for rows, cols in lora_shapes(arch, targets):
-        out += [(rank, cols, arch.num_layers), (rows, rank, arch.num_layers)]
+def lora_matrices(
+    arch: Architecture, rank: int, targets: tuple[str, ...], experts: str = "auto"
+) -> list[tuple[int, int, int]]:
+    """(rows, cols, count) of the LoRA A and B matrices over the model (also Adafactor's factored shapes).
+
+    Attention projections: every layer. The MLP targets (gate, up, down) adapt the Linear MLPs: every layer
+    of a dense model; of an MoE model, its dense layers (dense width) and shared experts (shared width).
+    Routed experts are fused 3-D parameters in transformers 5 (MixtralExperts `gate_up_proj` [E, 2i, h],
+    `down_proj` [E, h, i]), which only PEFT's target_parameters reaches: peft tuners/lora/layer.py
+    ParamWrapper (PEFT 0.20) makes lora_A = Linear(in, r·E) and lora_B = Linear(r·E, out), so E·r·(in + out):
+    r·(h + 2i) per expert for gate_up_proj, r·(i + h) for down_proj. `experts`:
+    - auto: what PEFT does with the MLP targets by itself (PEFT_FUSED_MOE_TYPES: the experts at rank 2r for
+      gate_up, r for down, the Linear MLPs dropped; other MoE types: Linear MLPs only, experts untouched);
+    - none: target_modules only (Linear MLPs; experts untouched);
+    - params: target_parameters on both expert tensors at rank r, beside the Linear MLPs."""
+    out: list[tuple[int, int, int]] = []
+
+    def add(shapes: list[tuple[int, int]], layers: int) -> None:
+        for rows, cols in shapes:
+            out.extend([(rank, cols, layers), (rows, rank, layers)])
+
+    moe = arch.moe
+    if moe is None or not moe.moe_layers:
+        add(lora_shapes(arch, targets), arch.num_layers)
+        return out
+    attention = tuple(t for t in targets if t not in MLP_TARGETS)
+    mlp = tuple(t for t in targets if t in MLP_TARGETS)
+    add(lora_shapes(arch, attention), arch.num_layers)
+    n_moe = len(moe.moe_layers)
+    fused = experts == "auto" and arch.model_type in PEFT_FUSED_MOE_TYPES and bool(mlp)
+    if fused and arch.gated_mlp and len({"gate", "up"} & set(mlp)) == 1:
+        one, other = ("gate", "up") if "gate" in mlp else ("up", "gate")
+        raise InvalidInputError(
+            f"PEFT cannot adapt {one} without {other} on {arch.model_type}: transformers 5 fuses them into the "
+            "experts' gate_up_proj (add both to --lora-targets)"
+        )
+    if not fused:
+        for width, layers in (
+            (moe.dense_intermediate_size, arch.num_layers - n_moe),
+            (moe.shared_intermediate_size, n_moe),
+        ):
+            if width and layers:
+                add(lora_shapes(replace(arch, intermediate_size=width), mlp), layers)
+    e, h, i = moe.num_experts, arch.hidden_size, moe.expert_intermediate_size
+    up_rows = (2 if arch.gated_mlp else 1) * i
+    tensors: list[tuple[int, int, int]] = []  # (out, in) of one expert, PEFT's rank for it
+    if fused and {"gate", "up"} & set(mlp):
+        tensors.append((up_rows, h, 2 * rank if arch.gated_mlp else rank))
+    if fused and "down" in mlp:
+        tensors.append((h, i, rank))
+    if experts == "params":
+        tensors = [(up_rows, h, rank), (h, i, rank)]
+    for rows, cols, r in tensors:
+        out.extend([(r * e, cols, n_moe), (rows, r * e, n_moe)])
     return out
 
 
@@ -605,7 +765,7 @@ def _stage_row(
         zero=st.shard_stage,
     )
     weights, trainable, w_term = _weight_term(shape, regime, st, at)
-    gathered = _gathered_term(shape, regime, st, at)
+    runtime = _runtime_terms(shape, regime, st, at)
     grad_b = 2 if regime.key == "mixed" and st.grad_dtype == "16bit" else regime.grad
     gradients, gdiv = at.shard(trainable * grad_b, 2)
     optimizer, o_text = _optimizer(shape, regime, st, at, trainable)
@@ -622,13 +782,14 @@ def _stage_row(
             moved = "weights, gradients, optimizer states + master weights"
     terms = [
         replace(w_term, bytes=weights),
-        *([gathered] if gathered else []),
+        *(t for t in runtime if t.name not in GRADIENT_BUFFERS),
         Term(
             "gradients",
             gradients,
             f"{trainable:,} trainable × {grad_b} B{gdiv}",
             "ZeRO paper §3.1, §5.2 (P_os+g)",
         ),
+        *(t for t in runtime if t.name in GRADIENT_BUFFERS),
         Term("optimizer", optimizer, o_text, "torch.optim / bitsandbytes / Adafactor §3; ZeRO §5.1 (P_os)"),
         Term(
             "master",
@@ -657,11 +818,16 @@ def _stage_row(
             "pytorch/pytorch#86509; transformers model_memory_anatomy (1343 MB)",
         ),
     ]
-    gathered_bytes = gathered.bytes if gathered else 0
+    grad_buffers = sum(t.bytes for t in runtime if t.name in GRADIENT_BUFFERS)
+    gathered = sum(t.bytes for t in runtime) - grad_buffers
     return TrainingRow(
-        regime.key, regime.label, weights + gathered_bytes, gradients, optimizer, master, activations,
+        regime.key, regime.label, weights + gathered, gradients + grad_buffers, optimizer, master, activations,
         logits, st.overhead_bytes, host, stage, trainable, tuple(terms),
     )  # fmt: skip
+
+
+# runtime terms counted in the gradients column (the rest of them, gathered parameters, in the weights column)
+GRADIENT_BUFFERS = ("reduce bucket", "unsharded gradient")
 
 
 def _weight_term(
@@ -682,7 +848,7 @@ def _weight_term(
             at.params,
             Term("weights", weights, f"{where} × {regime.weight} B{wdiv}", _WEIGHT_SOURCE),
         )
-    adapters = lora_parameters(arch, st.lora_rank, st.lora_targets)
+    adapters = lora_parameters(arch, st.lora_rank, st.lora_targets, st.lora_experts)
     trainable = -(-adapters * at.layers // arch.num_layers // st.tp) + saved_parameters(counts, st) // st.tp
     if st.mode == "qlora":
         linear = counts.linear_params * at.stage_params // max(counts.parameters, 1) // st.tp
@@ -694,7 +860,12 @@ def _weight_term(
         text = f"frozen {where} × {regime.weight} B"
     weights, wdiv = at.shard(base + trainable * regime.weight, 3)
     saved = saved_parameters(counts, st) // st.tp
-    formula = f"{text} + adapters {trainable - saved:,} × {regime.weight} B{wdiv}" + (
+    experts = (
+        f" (routed experts: --lora-experts {st.lora_experts}, PEFT ParamWrapper E·r·(in + out))"
+        if arch.moe is not None and arch.moe.moe_layers
+        else ""
+    )
+    formula = f"{text} + adapters {trainable - saved:,}{experts} × {regime.weight} B{wdiv}" + (
         f" + modules_to_save copies ({','.join(st.modules_to_save)}) {saved:,} × {regime.weight} B "
         "(PEFT ModulesToSaveWrapper keeps the frozen original and a trained copy)"
         if saved
@@ -706,19 +877,154 @@ def _weight_term(
 _WEIGHT_SOURCE = "ZeRO paper §3.1, §5.3; QLoRA §3 (NF4 + double quantization)"
 
 
-def _gathered_term(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> Term | None:
-    """ZeRO-3 / FSDP FULL_SHARD all-gather one layer's parameters at a time and prefetch the next (FSDP
-    forward/backward prefetch; DeepSpeed stage3_prefetch_bucket_size): two full layers are live."""
-    if at.zero != 3 or (at.replicas == 1 and st.offload != "params"):
-        return None
-    layer = _block_params(shape.counts) // shape.arch.num_layers // st.tp
-    gathered = 2 * (nf4_bytes(layer) if st.mode == "qlora" else layer * regime.weight)
-    return Term(
-        "gathered layers",
-        gathered,
-        f"2 layers (current + prefetched) × {layer:,} params, all-gathered in full",
-        "PyTorch FSDP forward/backward prefetch; DeepSpeed ZeRO-3 prefetch (the weights column includes it)",
+def _runtime_terms(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> list[Term]:
+    """What the sharding framework keeps beside the sharded states (hubmem.runtimes.sharded_training):
+    DeepSpeed ZeRO's gradient buckets, ZeRO-3's persistent and still-gathered parameters, FSDP's gathered
+    units and unsharded gradient. One replica without parameter offload gathers nothing."""
+    if st.fsdp:
+        return _fsdp_terms(shape, regime, st, at)
+    if not st.zero:
+        return []
+    return _zero_terms(shape, regime, st, at)
+
+
+def _element_bytes(n: int, regime: Regime, st: TrainingSettings) -> int:
+    """Bytes of `n` gathered base parameters: NF4 (4.127 bits) under QLoRA, else the regime's weight dtype."""
+    return nf4_bytes(n) if st.mode == "qlora" else n * regime.weight
+
+
+def _zero_terms(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> list[Term]:
+    arch, counts, b = shape.arch, shape.counts, st.buckets
+    reduce, prefetch, threshold = b.resolved(arch.hidden_size)
+    preset = f"--zero-buckets {b.preset}"
+    buffers = 2 if b.overlap(st.zero) and st.zero < 3 else 1
+    bucket = buffers * reduce * regime.weight
+    terms = [
+        Term(
+            "reduce bucket",
+            bucket,
+            f"{buffers} × reduce_bucket_size {reduce:,} elements × {regime.weight} B ({preset}"
+            + (", overlap_comm double buffer" if buffers == 2 else "")
+            + "; allgather_bucket_size allocates nothing: all_gather_into_tensor in place)",
+            DEEPSPEED_SOURCE + ": contiguous_gradients bucket (in the gradients column)",
+        )
+    ]
+    if st.zero != 3 or (at.replicas == 1 and st.offload != "params"):
+        return terms
+    # the checkpoint's own shapes, else those config.json implies (with their own total: --params may differ)
+    ref = counts if counts.matrix_shapes else estimate_counts(arch)
+    persistent = persistent_elements(ref.parameters, ref.matrix_shapes, threshold)
+    trace = zero3_trace(shape, persistent)
+    kept, fetched = zero3_live(
+        trace,
+        checkpointing=st.grad_checkpointing,
+        max_reuse=b.max_reuse_distance,
+        prefetch=prefetch,
+        max_live=b.max_live_parameters,
+        persistent=persistent,
     )
+    gathered = _element_bytes(-(-(kept + fetched) // st.tp), regime, st)
+    persist_bytes = -(-persistent // st.tp) * regime.weight
+    return terms + [
+        Term(
+            "persistent params",
+            persist_bytes,
+            f"{persistent:,} elements in parameters of ≤ stage3_param_persistence_threshold {threshold:,} "
+            f"(norms, biases) kept whole × {regime.weight} B" + (f" / t={st.tp}" if st.tp > 1 else ""),
+            DEEPSPEED_SOURCE + ": ds_persist",
+        ),
+        Term(
+            "gathered params",
+            gathered,
+            f"at the forward→backward turn: {kept:,} elements reused within stage3_max_reuse_distance "
+            f"{b.max_reuse_distance:,} (the model's tail) + {fetched:,} prefetched (stage3_prefetch_bucket_size "
+            f"{prefetch:,}, stage3_max_live_parameters {b.max_live_parameters:,})"
+            + (", checkpointed layers recomputed in backward" if st.grad_checkpointing else "")
+            + (" in NF4" if st.mode == "qlora" else f" × {regime.weight} B")
+            + (f" / t={st.tp}" if st.tp > 1 else ""),
+            DEEPSPEED_SOURCE
+            + ": __params_to_release, fetch_sub_module prefetch (the weights column includes it)",
+        ),
+    ]
+
+
+def zero3_trace(shape: ModelShape, persistent: int) -> Trace:
+    """The modules ZeRO-3 gathers, by numel in forward order: the embeddings, each decoder layer's
+    projections in call order (q, k, v, o, then gate, up, down — transformers LlamaAttention / LlamaMLP;
+    one module for an MoE block's experts, or for a layer whose matrices are not those), the lm_head
+    (the tied embedding's weight again when tied). The persistent elements (norms, biases) are left out:
+    never released, they are their own term."""
+    arch, counts = shape.arch, shape.counts
+    comp = counts.by_component
+    embeddings = comp.get("embeddings", 0)
+    head = comp.get("lm_head", 0) or (embeddings if arch.tie_word_embeddings else 0)
+    blocks = max(0, _block_params(counts) - persistent)
+    n = arch.num_layers
+    moe_layers = set(arch.moe.moe_layers) if arch.moe is not None else set()
+    routed = counts.routed_expert_params if moe_layers else 0
+    dense = max(0, blocks - routed) // n
+    shapes = linear_shapes(arch)
+    attention = [
+        r * c for name, (r, c) in shapes.items() if name not in ("gate_proj", "up_proj", "down_proj")
+    ]
+    mlp = [
+        r * c for name in ("gate_proj", "up_proj", "down_proj") if name in shapes for r, c in [shapes[name]]
+    ]
+
+    def layer(index: int) -> tuple[int, ...]:
+        numel = dense + (routed // len(moe_layers) if index in moe_layers else 0)
+        if sum(attention) + sum(mlp) == numel and index not in moe_layers:
+            return (*attention, *mlp)
+        if sum(attention) < numel:
+            return (*attention, numel - sum(attention))
+        return (numel,)
+
+    return Trace(
+        pre=(embeddings,) if embeddings else (),
+        layers=tuple(layer(i) for i in range(n)),
+        post=(head,) if head else (),
+    )
+
+
+def _fsdp_terms(shape: ModelShape, regime: Regime, st: TrainingSettings, at: _Layout) -> list[Term]:
+    """FSDP wrapped per decoder layer: the largest layer unit, the root unit (everything outside the layers:
+    embeddings, lm_head) and, in backward, the unit's unsharded gradient (hubmem.runtimes.sharded_training)."""
+    if at.replicas == 1 and st.offload != "params":
+        return []
+    counts = shape.counts
+    unit = -(-largest_layer(shape) // st.tp)
+    grad = Term(
+        "unsharded gradient",
+        unit * regime.weight,
+        f"the largest layer unit's gradient before its reduce-scatter: {unit:,} params × {regime.weight} B",
+        FSDP_SOURCE,
+    )
+    if st.fsdp == "grad-op":  # SHARD_GRAD_OP: the weights column holds every unit unsharded already
+        return [grad]
+    root = -(-(counts.parameters - _block_params(counts)) // st.tp)
+    gathered = _element_bytes(root + 2 * unit, regime, st)
+    return [
+        Term(
+            "gathered units",
+            gathered,
+            f"root unit {root:,} (embeddings, lm_head: not resharded after forward) + 2 layer units × {unit:,} "
+            "(current + BACKWARD_PRE prefetch), all-gathered in full"
+            + (" in NF4" if st.mode == "qlora" else f" × {regime.weight} B"),
+            FSDP_SOURCE + " (the weights column includes it)",
+        ),
+        grad,
+    ]
+
+
+def largest_layer(shape: ModelShape) -> int:
+    """Parameters of the largest decoder layer: the blocks' share per layer, plus one layer's routed experts
+    on an MoE layer (routed experts / MoE layers)."""
+    arch, counts = shape.arch, shape.counts
+    blocks = _block_params(counts)
+    if arch.moe is None or not arch.moe.moe_layers or not counts.routed_expert_params:
+        return blocks // arch.num_layers
+    routed = counts.routed_expert_params
+    return (blocks - routed) // arch.num_layers + routed // len(arch.moe.moe_layers)
 
 
 def _optimizer(
@@ -729,7 +1035,7 @@ def _optimizer(
     if st.mode == "full":
         matrices = model_matrices(shape.arch, shape.counts)
     else:
-        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets) + [
+        matrices = lora_matrices(shape.arch, st.lora_rank, st.lora_targets, st.lora_experts) + [
             (shape.arch.vocab_size, shape.arch.hidden_size, 1)
             for m in st.modules_to_save
             if saved_parameters(shape.counts, replace(st, modules_to_save=(m,)))
@@ -828,7 +1134,9 @@ def _logits(
 def _trainable_total(shape: ModelShape, st: TrainingSettings) -> int:
     if st.mode == "full":
         return shape.counts.parameters
-    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets) + saved_parameters(shape.counts, st)
+    return lora_parameters(shape.arch, st.lora_rank, st.lora_targets, st.lora_experts) + saved_parameters(
+        shape.counts, st
+    )
 
 
 def saved_parameters(counts: CheckpointCounts, st: TrainingSettings) -> int:

@@ -5,7 +5,7 @@ them: they resolve field aliases (GPT-2 `n_embd` -> `hidden_size`, BLOOM `n_laye
 defaults, and compute per-layer attention patterns (`layer_types`) for Gemma 2/3, Qwen2, ...
 Those classes are read from the table generated from them (config_table.py, config_view.py) when it
 matches the installed transformers, which saves the 1-2 s import; otherwise, or where only the class
-can derive a field, transformers itself is imported (`hubmem.jobs.estimate.start_warm_up` starts that
+can derive a field, transformers itself is imported (`hubmem.jobs.snapshot.start_warm_up` starts that
 import in a background thread while the network round trips are in flight). Unknown model types
 fall back to the raw dict with the alias table below. Configs are JSON: nothing is ever executed.
 """

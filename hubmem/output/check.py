@@ -58,8 +58,12 @@ def render_check(result: CheckResult, fmt: str = "table", units: str = "GiB") ->
             ("gpus", f"{tgt.describe()} · {human(tgt.usable_bytes, units)} {units} usable each"),
             (
                 "memory",
-                f"{human(v.per_gpu_bytes, units)} {units} per GPU: {'fits' if v.fits else 'does not fit'}, "
-                + headroom_text(v, units),
+                f"{human(v.per_gpu_bytes, units)} {units} per GPU: "
+                + (
+                    f"{'fits' if v.fits else 'does not fit'}, " + headroom_text(v, units)
+                    if v.runnable
+                    else "refused: this GPU cannot run the format (below)"
+                ),
             ),
             (
                 "",

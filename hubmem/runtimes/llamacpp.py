@@ -30,6 +30,7 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field, replace
 
 from hubmem.errors import InvalidInputError
@@ -127,7 +128,7 @@ class LlamaCppOptions:
             raise InvalidInputError(
                 f"-ctv {self.cache_type_v}: a quantized V cache needs flash attention (-fa on)"
             )
-        if any(not (isinstance(f, int | float) and f >= 0) for f in self.tensor_split) or (
+        if any(not (isinstance(f, int | float) and 0 <= f < math.inf) for f in self.tensor_split) or (
             self.tensor_split and sum(self.tensor_split) <= 0
         ):
             raise InvalidInputError("--tensor-split takes non-negative fractions, e.g. 3,1")

@@ -140,6 +140,11 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
     reserved_note = ""
     if fraction is None:
         fraction, reserved = mem_fraction_default(gpu_mib, chunked, graph_bs, tp)
+        if fraction <= 0:  # SGLang would start with a fraction of nothing (or less) for the pool
+            raise EngineRefusedError(
+                f"SGLang reserves {reserved:,.0f} MiB beside its static pool, more than the GPU's "
+                f"{gpu_mib:,} MiB (give --mem-fraction-static)"
+            )
         reserved_note = f"reserved {reserved:,.0f} MiB of {gpu_mib:,} MiB"
         defaults["mem_fraction_static"] = f"{fraction} ({reserved_note})"
     if o.context_length is None:
@@ -148,6 +153,11 @@ def plan(arch: Architecture, weights: int, gpu: vrt.GpuSpec, options: SglangOpti
     after_weights = free_at_start - weights
     rest = after_weights - int(free_at_start * (1 - fraction))
     cell = cell_size(arch, tp, kv_e)
+    if cell <= 0:  # head_dim 0 (hidden_size 7 over 20 heads): the pool's token count divides by it
+        raise EngineRefusedError(
+            f"SGLang would keep a KV cache of 0 bytes per token for '{arch.model_type}' (head_dim "
+            f"{arch.head_dim}): the config describes no cache"
+        )
     tokens = max(rest // cell, 0) if rest > 0 else 0
     running = o.max_running_requests
     if running is None:

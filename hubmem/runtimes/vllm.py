@@ -283,6 +283,13 @@ def kv_groups(
         conv, temporal = state_bytes
         ssm = arch.ssm
         mamba_page = (ssm.conv_elements * conv + ssm.temporal_elements * temporal) // tp
+    # a page of 0 bytes (hidden_size 7 over 20 heads: head_dim 0) divides by zero in vLLM's own block
+    # arithmetic; no engine allocates a cache for it
+    if per_token <= 0 and any(k != "mamba" for k in counts) or "mamba" in counts and mamba_page <= 0:
+        raise EngineRefusedError(
+            f"vLLM would keep a KV cache of 0 bytes per token for '{arch.model_type}' (head_dim "
+            f"{arch.head_dim}, {kv_heads_per_rank(arch, tp)} KV heads per rank): the config describes no cache"
+        )
     attn_block = block_size
     if mamba_page and len(counts) > 1:
         # vllm/model_executor/models/config.py HybridAttentionMambaModelConfig: attention block size =

@@ -17,6 +17,7 @@ from typing import Any
 
 from hubmem.errors import MalformedGGUFError
 from hubmem.model.architecture import Architecture
+from hubmem.model.config_check import MAX_DIMENSION, MAX_EXPERTS, MAX_LAYERS
 from hubmem.model.gguf import reader
 from hubmem.model.moe import MoE
 from hubmem.model.variants import MLA, SSM
@@ -91,26 +92,48 @@ def _get(kv: dict, key: str, default: Any = None) -> Any:
     return kv.get(key, default)
 
 
+def _shown(value: Any) -> str:
+    """A value for a one-line message: repr (control characters escaped), cut at 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _is_count(value: Any, high: int = MAX_DIMENSION) -> bool:
+    return type(value) is int and 0 <= value <= high
+
+
 def _per_layer(kv: dict, key: str, n: int, default: int | None, where: str) -> list[int]:
     """A key that is one number for every layer or an array of one per layer (llama.cpp get_key_or_arr)."""
     value = kv.get(key, default)
     if value is None:
         raise MalformedGGUFError(f"{where}: GGUF lacks {key}")
     if isinstance(value, list):
-        if len(value) != n or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value
-        ):
-            raise MalformedGGUFError(f"{where}: {key} is not {n} per-layer counts")
+        if len(value) != n or not all(_is_count(v) for v in value):
+            raise MalformedGGUFError(
+                f"{where}: {key} is not {n} per-layer counts from 0 to {MAX_DIMENSION:,}"
+            )
         return [int(v) for v in value]
-    if isinstance(value, dict) or isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MalformedGGUFError(f"{where}: {key} = {str(value)[:40]} is not a count")
+    if not _is_count(value):
+        raise MalformedGGUFError(
+            f"{where}: {key} = {_shown(value)} is not a count from 0 to {MAX_DIMENSION:,}"
+        )
     return [int(value)] * n
 
 
-def _positive(kv: dict, key: str, where: str, default: int | None = None) -> int:
+def _positive(kv: dict, key: str, where: str, default: int | None = None, high: int = MAX_DIMENSION) -> int:
     value = kv.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or value > 2**40:
-        raise MalformedGGUFError(f"{where}: GGUF lacks a usable {key}")
+    if type(value) is not int or not 1 <= value <= high:
+        has = f"; it has {_shown(value)}" if key in kv else ""
+        raise MalformedGGUFError(f"{where}: GGUF lacks a usable {key} (from 1 to {high:,}{has})")
+    return int(value)
+
+
+def _count(kv: dict, key: str, where: str, default: int, high: int = MAX_DIMENSION) -> int:
+    """An optional count (0 allowed: "not set"): an integer from 0 to `high` (config.json's bounds,
+    hubmem.model.config_check), else MalformedGGUFError naming the key and its value."""
+    value = kv.get(key, default)
+    if not _is_count(value, high):
+        raise MalformedGGUFError(f"{where}: {key} = {_shown(value)} is not a count from 0 to {high:,}")
     return int(value)
 
 
@@ -130,9 +153,7 @@ def model_from_records(
             f"{where}: split.count says {split_count} files, the repo has {len(records)}"
         )
     a = arch_name
-    n_layer = _positive(kv, f"{a}.block_count", where)
-    if n_layer > 100_000:
-        raise MalformedGGUFError(f"{where}: {a}.block_count {n_layer:,} is no model's")
+    n_layer = _positive(kv, f"{a}.block_count", where, high=MAX_LAYERS)
     n_embd = _positive(kv, f"{a}.embedding_length", where)
     n_head = _per_layer(kv, f"{a}.attention.head_count", n_layer, 0, where)
     n_head_kv = (
@@ -141,8 +162,8 @@ def model_from_records(
         else list(n_head)
     )
     head0 = max(n_head) if n_head else 0
-    key_len = kv.get(f"{a}.attention.key_length", n_embd // head0 if head0 else 0)
-    val_len = kv.get(f"{a}.attention.value_length", key_len)
+    key_len = _count(kv, f"{a}.attention.key_length", where, n_embd // head0 if head0 else 0)
+    val_len = _count(kv, f"{a}.attention.value_length", where, key_len)
     n_ff = _per_layer(kv, f"{a}.feed_forward_length", n_layer, 0, where)
 
     tensors = [reader.TensorInfo(n, t, tuple(s), 0) for _, rec in records for n, t, s in rec["tensors"]]
@@ -175,8 +196,12 @@ def model_from_records(
             other += nbytes
 
     # sliding window layers: llama.cpp hparams.swa_layers (set_swa_pattern(n): every n-th layer full)
-    window = kv.get(f"{a}.attention.sliding_window")
+    window = _count(kv, f"{a}.attention.sliding_window", where, 0)
     pattern = kv.get(f"{a}.attention.sliding_window_pattern")
+    if not (isinstance(pattern, list) or pattern is None or _is_count(pattern, MAX_LAYERS)):
+        raise MalformedGGUFError(
+            f"{where}: {a}.attention.sliding_window_pattern = {_shown(pattern)} is not a layer count or a list"
+        )
     sliding = [False] * n_layer
     if isinstance(window, int) and window > 0:
         if isinstance(pattern, list) and len(pattern) == n_layer:
@@ -190,24 +215,28 @@ def model_from_records(
             )
 
     mla = None
-    kv_lora = kv.get(f"{a}.attention.kv_lora_rank")
+    kv_lora = _count(kv, f"{a}.attention.kv_lora_rank", where, 0)
     mla_path = f"{a}.attention.key_length_mla" in kv  # llama.cpp hparams.is_mla(): n_embd_head_k_mla != 0
-    if isinstance(kv_lora, int) and kv_lora > 0:
+    if kv_lora > 0:
         rope = _positive(kv, f"{a}.rope.dimension_count", where)
-        k_mla = kv.get(f"{a}.attention.key_length_mla", key_len)
-        v_mla = kv.get(f"{a}.attention.value_length_mla", val_len)
-        q_lora = kv.get(f"{a}.attention.q_lora_rank")
-        mla = MLA(kv_lora, rope, k_mla - rope, v_mla, q_lora if isinstance(q_lora, int) and q_lora else None)
+        k_mla = _count(kv, f"{a}.attention.key_length_mla", where, key_len)
+        v_mla = _count(kv, f"{a}.attention.value_length_mla", where, val_len)
+        q_lora = _count(kv, f"{a}.attention.q_lora_rank", where, 0)
+        if k_mla < rope:
+            raise MalformedGGUFError(
+                f"{where}: {a}.attention.key_length_mla {k_mla:,} is shorter than its rope part {rope:,}"
+            )
+        mla = MLA(kv_lora, rope, k_mla - rope, v_mla, q_lora or None)
 
     # SSM layers: llama.cpp hparams.recurrent_layer (head_count_kv 0 in a hybrid; every layer of mamba)
-    d_inner = kv.get(f"{a}.ssm.inner_size")
+    d_inner = _count(kv, f"{a}.ssm.inner_size", where, 0)
     ssm = None
     ssm_layers = [False] * n_layer
     state_elems = 0
-    if isinstance(d_inner, int) and d_inner > 0:
+    if d_inner > 0:
         d_conv = _positive(kv, f"{a}.ssm.conv_kernel", where)
         d_state = _positive(kv, f"{a}.ssm.state_size", where)
-        n_group = kv.get(f"{a}.ssm.group_count", 0) or 0
+        n_group = _count(kv, f"{a}.ssm.group_count", where, 0)
         ssm_layers = [n_head_kv[il] == 0 for il in range(n_layer)]
         n_ssm = sum(ssm_layers)
         mamba2 = n_group > 0
@@ -216,7 +245,7 @@ def model_from_records(
         conv_dim = d_inner + 2 * n_group * d_state
         r, s = (d_conv - 1) * conv_dim, d_state * d_inner
         state_elems = n_ssm * (r + s)
-        heads = kv.get(f"{a}.ssm.time_step_rank", 0) or 0
+        heads = _count(kv, f"{a}.ssm.time_step_rank", where, 0)
         temporal = (heads, d_inner // heads, d_state) if mamba2 and heads else (d_inner, d_state)
         ssm = SSM(
             "mamba2" if mamba2 else "mamba1",
@@ -238,14 +267,14 @@ def model_from_records(
     )
 
     moe = None
-    n_expert = kv.get(f"{a}.expert_count", 0) or 0
-    if isinstance(n_expert, int) and n_expert > 1:
-        used = _positive(kv, f"{a}.expert_used_count", where)
-        exp_ff = kv.get(f"{a}.expert_feed_forward_length", n_ff[0])
-        shared = (kv.get(f"{a}.expert_shared_count", 0) or 0) * kv.get(
-            f"{a}.expert_shared_feed_forward_length", exp_ff
+    n_expert = _count(kv, f"{a}.expert_count", where, 0, MAX_EXPERTS)
+    if n_expert > 1:
+        used = _positive(kv, f"{a}.expert_used_count", where, high=n_expert)
+        exp_ff = _count(kv, f"{a}.expert_feed_forward_length", where, n_ff[0])
+        shared = _count(kv, f"{a}.expert_shared_count", where, 0, MAX_EXPERTS) * _count(
+            kv, f"{a}.expert_shared_feed_forward_length", where, exp_ff
         )
-        dense = kv.get(f"{a}.leading_dense_block_count", 0) or 0
+        dense = _count(kv, f"{a}.leading_dense_block_count", where, 0, MAX_LAYERS)
         moe_layers = tuple(il for il in range(n_layer) if f"blk.{il}.ffn_gate_inp.weight" in names) or tuple(
             range(dense, n_layer)
         )
@@ -260,7 +289,7 @@ def model_from_records(
     vocab = (
         out_t.shape[1]
         if out_t is not None and len(out_t.shape) == 2
-        else kv.get(f"{a}.vocab_size")
+        else _count(kv, f"{a}.vocab_size", where, 0)
         or (
             tokens.get("count")
             if isinstance(tokens, dict)
@@ -269,7 +298,9 @@ def model_from_records(
             else 0
         )
     )
-    ctx = kv.get(f"{a}.context_length")
+    if not _is_count(vocab):
+        raise MalformedGGUFError(f"{where}: a vocabulary of {_shown(vocab)} tokens")
+    ctx = _count(kv, f"{a}.context_length", where, 0)
     attn_heads = [h for h in n_head if h]
     architecture = Architecture(
         model_type=MODEL_TYPES.get(a, a),

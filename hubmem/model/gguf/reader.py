@@ -89,10 +89,14 @@ def _tables() -> tuple[int, tuple[int, ...], dict[int, tuple[str, int]], dict[in
     from gguf.gguf_reader import READER_SUPPORTED_VERSIONS, GGUFReader
 
     assert GGUFValueType.STRING == STRING_TYPE and GGUFValueType.ARRAY == ARRAY_TYPE
-    scalars = {
-        int(t): (str(np.dtype(np_type).char), int(np.dtype(np_type).itemsize))
-        for t, np_type in GGUFReader.gguf_scalar_to_np.items()
-    }
+    # struct's standard-size code of each numpy scalar (numpy's own `.char` of int64 is "l", which
+    # struct's "<" reads as 4 bytes: every 64-bit key was misread)
+    codes = {("u", 1): "B", ("i", 1): "b", ("u", 2): "H", ("i", 2): "h", ("u", 4): "I", ("i", 4): "i",
+             ("u", 8): "Q", ("i", 8): "q", ("f", 4): "f", ("f", 8): "d", ("b", 1): "?"}  # fmt: skip
+    scalars = {}
+    for t, np_type in GGUFReader.gguf_scalar_to_np.items():
+        dt = np.dtype(np_type)
+        scalars[int(t)] = (codes[(dt.kind, dt.itemsize)], int(dt.itemsize))
     quant = {int(t): (int(b), int(s)) for t, (b, s) in GGML_QUANT_SIZES.items()}
     return int(GGUF_MAGIC), tuple(int(v) for v in READER_SUPPORTED_VERSIONS), scalars, quant
 
