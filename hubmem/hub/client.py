@@ -1,9 +1,10 @@
 """The Hub requests hubmem makes, over huggingface_hub's own HTTP client, without importing `HfApi`.
 
 `huggingface_hub.hf_api` costs 0.2-0.4 s to import on a 2-core machine (it pulls in every API type),
-more than the three or four requests a model needs take at 50 ms each, and hubmem uses four of its
-methods, each a thin wrapper over one GET (five with the commit probe of `audit --db`). So these are the same GETs, made the way those methods make
-them (huggingface_hub 2.4.0 `hf_api.py`), through the same pieces of huggingface_hub: the shared
+more than the three or four requests a model needs take at 50 ms each, and hubmem uses five of its
+methods' requests (the fetch's four and `audit --db`'s commit probe, `model_info(expand=["sha"])`), each
+a thin wrapper over one GET. So these are the same GETs, made the way those methods make them
+(huggingface_hub 2.4.0 `hf_api.py`), through the same pieces of huggingface_hub: the shared
 client (`utils.get_session`: its connection pool, proxies, `HF_ENDPOINT`), the auth and user-agent
 headers (`utils.build_hf_headers`: `HF_TOKEN`, the saved login), and the error mapping
 (`utils.hf_raise_for_status`: `RepositoryNotFoundError`, `GatedRepoError`, ... from the answer's
