@@ -632,13 +632,15 @@ def test_rows_stream_out_and_into_the_db_before_the_last_repo_finishes(fake_hub,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )  # fmt: skip
     try:
-        lines = []
-        while len(lines) < 2 and select.select([proc.stdout], [], [], 60)[0]:  # a guard, not a timing
-            lines.append(proc.stdout.readline())
-        assert [json.loads(line)["repo"] for line in lines] == ids[:2]
+        seen = b""  # read from the pipe itself: a buffered reader would hide lines from select
+        while seen.count(b"\n") < 2 and select.select([proc.stdout], [], [], 60)[0]:  # a guard, not a timing
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+        assert [json.loads(line)["repo"] for line in seen.decode().splitlines()] == ids[:2]
         assert proc.poll() is None  # still running: acme/held's file list is held
         assert [r.status for r in fake_hub.filter("GET", "/api/models/acme/held")] == [0]  # not answered
         with sqlite3.connect(db) as con:
@@ -647,5 +649,5 @@ def test_rows_stream_out_and_into_the_db_before_the_last_repo_finishes(fake_hub,
         gate.release()
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert [json.loads(line)["repo"] for line in out.splitlines()] == ids[2:]
-    assert err == f"{db}: 3 rows computed, 0 unchanged (reused), run 1.\n"
+    assert [json.loads(line)["repo"] for line in out.decode().splitlines()] == ids[2:]
+    assert err.decode() == f"{db}: 3 rows computed, 0 unchanged (reused), run 1.\n"
