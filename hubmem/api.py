@@ -433,7 +433,7 @@ def audit_plan(
     listed: dict[str, Any] = {}
     if not query.empty:
         given_refs = set(refs)
-        for item in list_repos(query, token):
+        for item in list_repos(query, token, timeout):
             if item.repo_id not in given_refs:
                 refs.append(item.repo_id)
                 listed[item.repo_id] = item

@@ -834,6 +834,11 @@ def run() -> None:
     type=float,
     help="At most N Hub calls a second over all workers (a 429 pauses them all anyway).",
 )
+@click.option(
+    "--columns",
+    help="Table and markdown columns, by their JSON names (repo,params,total,...; all: every one). "
+    "Default: a few that fit 120 columns; json, jsonl and csv keep every column.",
+)
 @hub_options
 @shared_model_options
 @inference_options
@@ -860,6 +865,7 @@ def audit(
     report: bool,
     html_file: str | None,
     max_rps: float | None,
+    columns: str | None,
     token: str | None,
     timeout: float,
     train: str | None,
@@ -875,13 +881,19 @@ def audit(
 
     An id that fails (missing, gated, malformed, timeout) becomes an error row and the others go on;
     the exit code is 30 when any failed. Ctrl-C prints the rows that finished and exits 130.
+    json, jsonl and csv rows are printed as they finish, in input order (without --sort).
     With --train each row is the per-GPU training memory of one regime (--regime, default mixed).
     """
     from hubmem import api
     from hubmem.hub.listing import SORTS
     from hubmem.jobs import audit as audit_job
-    from hubmem.output.audit import render_audit
+    from hubmem.output.audit import parse_columns, render_audit, row_stream
 
+    picked = parse_columns(columns)
+    if picked is not None and fmt not in ("table", "markdown"):
+        raise errors.InvalidInputError(
+            f"--columns picks table and markdown columns: {fmt} keeps every column"
+        )
     list_sort = sort_key if sort_key in SORTS else None
     sort_key = None if list_sort else sort_key
     listing = bool(author or search or filters or collection)
@@ -900,7 +912,9 @@ def audit(
             )
         rows, target = report_rows(db)
         rows = audit_job.sort_rows(rows, sort_key) if sort_key else rows
-        click.echo(errors.redact(render_audit(rows, fmt, units, target, stored=True)), nl=False)
+        click.echo(
+            errors.redact(render_audit(rows, fmt, units, target, stored=True, columns=picked)), nl=False
+        )
         if html_file:
             write_html(html_file, rows, target, units)
         failed = [r for r in rows if not r.ok]
@@ -926,22 +940,53 @@ def audit(
         train=train,
         **given(kwargs),
     )
-    bar = audit_job.progress_bar(len(plan.refs))
+    if picked is not None and plan.engine is not None:
+        raise errors.InvalidInputError(
+            "--columns picks the audit table's columns: --engine has its own table"
+        )
+    # json, jsonl and csv: each row printed as soon as it and the rows before it finished; tables align
+    # their columns over every row, so they (and --sort, --html) wait for the last
+    stream = row_stream(fmt, bool(db)) if fmt in ("json", "jsonl", "csv") and not sort_key else None
+    if stream is not None and plan.engine is not None:
+        from hubmem.output.serve import serve_row_stream
+
+        stream = serve_row_stream(fmt)
     stored = api.stored_audit(plan, db) if db else None
+
+    def print_row(row: Any) -> None:
+        assert stream is not None
+        click.echo(errors.redact(stream.row(row)), nl=False)
+
+    on_row = print_row if stream is not None else None
+    keep = stream is None or bool(html_file)
+    bar = audit_job.progress_bar(len(plan.refs))
+    if stream is not None:
+        click.echo(stream.start(), nl=False)
     with bar:
         if stored is not None:
-            result = stored.run_all(on_done=lambda _row: bar.update())
+            result = stored.run_all(on_done=lambda _row: bar.update(), on_row=on_row, keep=keep)
         else:
             result = audit_job.run_audit(
-                plan.refs, plan.fetch, plan.evaluate, jobs=plan.jobs, on_done=lambda _row: bar.update()
+                plan.refs,
+                plan.fetch,
+                lambda ref, fetched: plan.evaluate(ref, fetched).plain(),  # no estimate kept: flat memory
+                jobs=plan.jobs,
+                on_done=lambda _row: bar.update(),
+                on_row=on_row,
+                keep=keep,
             )
     rows = audit_job.sort_rows(result.rows, sort_key) if sort_key else result.rows
-    if plan.engine is not None:
+    if stream is not None:
+        click.echo(stream.end(), nl=False)
+    elif plan.engine is not None:
         from hubmem.output.serve import render_serve_audit
 
         click.echo(errors.redact(render_serve_audit(rows, fmt, units)), nl=False)
     else:
-        click.echo(errors.redact(render_audit(rows, fmt, units, plan.target, stored=bool(db))), nl=False)
+        click.echo(
+            errors.redact(render_audit(rows, fmt, units, plan.target, stored=bool(db), columns=picked)),
+            nl=False,
+        )
     if html_file:
         write_html(html_file, rows, plan.target, units)
     if stored is not None:
@@ -954,7 +999,7 @@ def audit(
     # the retry count: a line of its own after a good run, part of the one error line after a bad one
     retried = f"Hub calls retried: {pace.retried()} (429/5xx answers, timeouts)" if pace.retried() else ""
     if result.interrupted:
-        ended = f"Interrupted: {len(result.rows)} of {result.total} repos finished."
+        ended = f"Interrupted: {result.finished} of {result.total} repos finished."
         click.echo(ended + (f" {retried}." if retried else ""), err=True)
         exit_now(130)
     if result.failed:

@@ -52,7 +52,8 @@ repo, default ``hf_test_token``), ``revisions`` (extra names; each resolves to i
 Every repo's sha is ``sha1(repo_id)`` (``sha1(repo_id + "#" + commit)`` with ``hub.commit``, a later commit); ``main`` and the sha resolve. Every repo also has a ``.gitattributes``, as on the Hub.
 
 Every request is logged on arrival (``requests``, ``filter``, ``count``, ``weights_downloads``,
-``clear_log``); faults can be injected (``latency_ms``, ``fail``, ``hang``); ``reset`` clears both.
+``clear_log``); faults can be injected (``latency_ms``, ``fail``, ``hang``, ``hold``: held until the test
+calls the fault's ``release()``); ``reset`` clears both.
 """
 
 from __future__ import annotations
@@ -537,6 +538,12 @@ class Fault:
     hits: int = 0
     mode: str | None = None  # hostile: "ignore-range", "endless", "drip", "drip-headers" (FakeHub.hostile)
     interval: float = 1.0  # drip: seconds between two bytes
+    gate: threading.Event | None = None  # hold: answer normally once set (`release`)
+
+    def release(self) -> None:
+        """A held request (FakeHub.hold) is answered now, and later ones are not held."""
+        assert self.gate is not None, "only a hold is released"
+        self.gate.set()
 
     def matches(self, method: str, url: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -845,6 +852,14 @@ class FakeHub:
             self._faults.append(fault)
         return fault
 
+    def hold(self, path_substring: str, *, method: str | None = None) -> Fault:
+        """Hold matching requests until the test calls ``release()`` on the returned fault, then answer them
+        normally (a request to wait for, not a timing); ``reset`` cuts the hold short and answers 404."""
+        fault = Fault(path_substring, method, gate=threading.Event())
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
     def hostile(
         self,
         path_substring: str,
@@ -956,9 +971,10 @@ class FakeHub:
             entry = LoggedRequest(method, path, query, range_header, 0, role, token)
             self._log.append(entry)
             hang = next((f for f in self._faults if f.seconds and f.matches(method, url)), None)
+            held = next((f for f in self._faults if f.gate is not None and f.matches(method, url)), None)
             fail = next((f for f in self._faults if f.status is not None and f.matches(method, url)), None)
             hostile = next((f for f in self._faults if f.mode is not None and f.matches(method, url)), None)
-            for fault in (hang, fail, hostile):
+            for fault in (hang, fail, hostile, held):
                 if fault is not None:
                     fault.hits += 1
                     if fault.remaining is not None:
@@ -966,6 +982,10 @@ class FakeHub:
         if latency:
             wake.wait(latency / 1000)
         reset_while_held = hang is not None and wake.wait(hang.seconds)
+        while held is not None and held.gate is not None and not held.gate.wait(0.02):
+            if wake.is_set():
+                reset_while_held = True
+                break
 
         if reset_while_held:
             # the test that set the hang is over: a final 404 (never retried) ends the client's pipeline

@@ -143,24 +143,116 @@ def test_unreadable_id_file_and_no_ids(fake_hub, tmp_path):
     assert empty.stderr == "Error: no repo ids given (arguments, -f FILE, or - for stdin)\n"
 
 
+NOT_FOUND = "repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)"
+
+
 def test_table_with_a_gpu(fake_hub):
     result = run(TINY, "nobody/nothing", "--gpu", "t4", "--num-gpus", "2")
     assert result.exit_code == 30
     # 2 GPUs, one KV head each: 202,048 + 524,288/2 + (1024·2048 + 4000)/2 + 1 GiB per GPU; T4: 15,102 MiB
-    # max batch at 2,048 tokens: 202,048 + b·(1,310,720/2... worked in tests/test_fit.py) -> 11,245
     assert result.stdout == (
-        "repo              params    active  dtype       context  precision      weights GiB    total GiB"
-        "    KV B/token  fits 2× T4 16GB             max seq len    max batch    download GiB  status\n"
-        "--------------  --------  --------  --------  ---------  -----------  -------------  -----------"
-        "  ------------  --------------------  -----------------  -----------  --------------  "
-        + "-"
-        * 102
-        + "\n"
-        "test/tiny        202,048   202,048  bfloat16      2,048  bf16/fp16             0.00         1.00"
-        "           256  yes, +13.75 GiB free  2,048 (model max)       11,245            0.00  ok\n"
-        "nobody/nothing" + " " * 168 + "error 10: repository 'nobody/nothing' not found "
-        "(check the id; private repos need --token or HF_TOKEN)\n"
+        "repo            precision  total GiB  fits 2× T4 16GB             max seq len  status\n"
+        "--------------  ---------  ---------  --------------------  -----------------  ------\n"
+        "test/tiny       bf16/fp16       1.00  yes, +13.75 GiB free  2,048 (model max)  ok\n"
+        f"nobody/nothing  error 10: {NOT_FOUND}\n"
     )
+    # max batch at 2,048 tokens: 202,048 + b·(1,310,720/2... worked in tests/test_fit.py) -> 11,245
+    picked = run(
+        TINY,
+        "nobody/nothing",
+        "--gpu",
+        "t4",
+        "--num-gpus",
+        "2",
+        "--columns",
+        "params,active_params,max_batch,download",
+    )
+    assert picked.stdout == (
+        "repo             params   active  max batch  download GiB\n"
+        "--------------  -------  -------  ---------  ------------\n"
+        "test/tiny       202,048  202,048     11,245          0.00\n"
+        f"nobody/nothing  error 10: {NOT_FOUND}\n"
+    )  # fmt: skip
+
+
+def test_the_default_table_fits_120_columns_and_columns_picks_more(fake_hub):
+    ids = [TINY, "nobody/nothing", "meta-llama/Llama-3.2-1B"]
+    result = run(*ids)
+    assert result.stdout == (
+        "repo                            params  precision  weights GiB  total GiB  fits on  status\n"
+        "-----------------------  -------------  ---------  -----------  ---------  -------  ------\n"
+        "test/tiny                      202,048  bf16/fp16         0.00       1.00  T4 16GB  ok\n"
+        "nobody/nothing           error 10: repository 'nobody/nothing' not found (check the id; private repos need --token or\n"
+        "                         HF_TOKEN)\n"
+        "meta-llama/Llama-3.2-1B  1,235,814,400  bf16/fp16         2.30      14.30  T4 16GB  ok\n"
+    )  # fmt: skip
+    assert max(len(line) for line in result.stdout.splitlines()) == 117
+    every = run(TINY, "--columns", "all")
+    assert every.exit_code == 0
+    header, dashes, row = every.stdout.splitlines()
+    assert header.split() == ["repo", "sha", "params", "active", "exact", "dtype", "context", "precision",
+                              "weights", "GiB", "total", "GiB", "KV", "B/token", "fits", "on", "fits", "headroom",
+                              "GiB", "GPUs", "needed", "max", "seq", "len", "max", "batch", "download", "GiB",
+                              "status", "exit", "code", "error"]  # fmt: skip
+    assert row.split() == [TINY, fake_hub.sha(TINY), "202,048", "202,048", "yes", "bfloat16", "2,048", "bf16/fp16",
+                           "0.00", "1.00", "256", "T4", "16GB", "n/a", "n/a", "n/a", "n/a", "n/a", "0.00", "ok", "0"]  # fmt: skip
+    assert len(header) == 248  # --columns picks more than 120 columns' worth: nothing is cut
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--columns", "size,total"], "--columns takes JSON column names, not 'size' (choose from repo, sha, params, "),
+        (["--columns", "total", "--format", "csv"], "--columns picks table and markdown columns: csv keeps every column"),
+        (["--columns", "total", "--engine", "vllm", "--gpu", "h100"],
+         "--columns picks the audit table's columns: --engine has its own table"),
+    ],
+)  # fmt: skip
+def test_columns_mistakes_exit_3(fake_hub, args, message):
+    result = run(TINY, *args)
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"Error: {message}")
+    assert fake_hub.requests == []
+
+
+def test_fitted_table_wraps_the_verdict_then_cuts_the_repo_column():
+    from hubmem.output.tables import fitted_table
+
+    headers = ["repo", "total GiB", "fits 1× H100 SXM 80GB"]
+    rows = [
+        ["an-organisation-with-a-long-name/a-model-with-an-even-longer-name-v2", "136.48",
+         "no, 57.29 GiB short (needs 2)"],
+        ("acme/gone", "error 10: repository 'acme/gone' not found"),
+    ]  # fmt: skip
+    # 68 + 9 + 29 characters and two gaps of 2: 110, over 56 by 54; the verdict is wrapped at its least (its
+    # header's 21: -8), then the repo column cut by the other 46, to 22
+    assert fitted_table(headers, rows, (1,), width=56, shorten=0, wrap=2) == (
+        "repo                    total GiB  fits 1× H100 SXM 80GB\n"
+        "----------------------  ---------  ---------------------\n"
+        "an-organis…ger-name-v2     136.48  no, 57.29 GiB short\n"
+        "                                   (needs 2)\n"
+        "acme/gone               error 10: repository 'acme/gone'\n"
+        "                        not found\n"
+    )
+    assert fitted_table(headers, rows, (1,)) == (  # no width: whole cells, errors wrapped within the table
+        "repo                                                                  total GiB  fits 1× H100 SXM 80GB\n"
+        "--------------------------------------------------------------------  ---------  -----------------------------\n"
+        "an-organisation-with-a-long-name/a-model-with-an-even-longer-name-v2     136.48  no, 57.29 GiB short (needs 2)\n"
+        "acme/gone                                                             error 10: repository 'acme/gone' not\n"
+        + " " * 70 + "found\n"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_a_row_stream_writes_the_bytes_of_the_whole_document(fmt, count):
+    from hubmem.output.tables import RowStream, render_rows
+
+    headers = ["repo", "total", "error"]
+    rows = [[f"org/m{i}", i * 1024**3, None if i else 'a "quoted", comma\nand newline'] for i in range(count)]
+    stream = RowStream(headers, fmt, list)
+    text = stream.start() + "".join(stream.row(r) for r in rows) + stream.end()
+    assert text == render_rows(headers, rows, fmt)
 
 
 def test_max_batch_on_two_t4s_by_hand():
@@ -443,7 +535,13 @@ def test_train_with_a_gpu_gives_the_training_verdict(fake_hub):
         assert row["max_seq_len"] is None and row["max_batch"] is None  # the reverse solve is for inference
     table = run("mistralai/Mixtral-8x7B-v0.1", *args)
     assert "mixed (fp32 master)" in table.stdout and "fits T4 16GB " in table.stdout
-    assert "no: not on any number of T4 16GB (activations; try --grad-checkpointing, --tp)" in table.stdout
+    assert table.stdout == (  # the long verdict wrapped to keep 120 columns
+        "repo                                 params  precision            total GiB  fits T4 16GB                         status\n"
+        "---------------------------  --------------  -------------------  ---------  -----------------------------------  ------\n"
+        "mistralai/Mixtral-8x7B-v0.1  46,702,792,704  mixed (fp32 master)      62.54  no: not on any number of T4 16GB     ok\n"
+        "                                                                             (activations; try\n"
+        "                                                                             --grad-checkpointing, --tp)\n"
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -515,3 +613,41 @@ def test_the_cli_in_its_own_process_forks_helpers_and_keeps_exact_rows(fake_hub)
     ]
     linux_smp = sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
     assert helpers.returncode == (2 if linux_smp else 0)  # what such a process uses
+
+
+def test_rows_stream_out_and_into_the_db_before_the_last_repo_finishes(fake_hub, tmp_path):
+    """jsonl rows leave as they finish (in input order), before a repo held by the fake Hub is released;
+    the database has them too. Not a timing: the held repo answers only when the test says so."""
+    import select
+    import sqlite3
+    import subprocess
+    from pathlib import Path
+
+    fake_hub.add_repo("acme/held", layout=layout(TINY), config=config(TINY))
+    gate = fake_hub.hold("/api/models/acme/held")
+    db = tmp_path / "audit.sqlite"
+    ids = [TINY, "openai-community/gpt2", "acme/held"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hubmem.cli", "audit", *ids, "--format", "jsonl", "--db", str(db), "--timeout", "60"],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        seen = b""  # read from the pipe itself: a buffered reader would hide lines from select
+        while seen.count(b"\n") < 2 and select.select([proc.stdout], [], [], 60)[0]:  # a guard, not a timing
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            seen += chunk
+        assert [json.loads(line)["repo"] for line in seen.decode().splitlines()] == ids[:2]
+        assert proc.poll() is None  # still running: acme/held's file list is held
+        assert [r.status for r in fake_hub.filter("GET", "/api/models/acme/held")] == [0]  # not answered
+        with sqlite3.connect(db) as con:
+            assert sorted(con.execute("SELECT repo FROM results")) == [(ids[1],), (ids[0],)]
+    finally:
+        gate.release()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert [json.loads(line)["repo"] for line in out.decode().splitlines()] == ids[2:]
+    assert err.decode() == f"{db}: 3 rows computed, 0 unchanged (reused), run 1.\n"

@@ -1,6 +1,6 @@
 """`hubmem audit --html`: the page is self-contained and renders in a real headless browser (Debian's
 chromium, which `.ci/run` installs when missing): no script or console error, one table row per repo,
-the three charts drawn, nothing fetched from outside."""
+the three charts drawn, the table sorted by clicks on its headers, nothing fetched from outside."""
 
 from __future__ import annotations
 
@@ -94,3 +94,42 @@ def test_a_training_row_shows_its_states(fake_hub):
         parts["states"] == row.fields()["total"] - parts["weights"] - parts["activations"] - parts["overhead"]
     )
     assert parts["states"] > 0 and "kv_cache" not in parts
+
+
+_CLICKS = """<script>
+(function () {
+  var th = document.querySelectorAll("#rows th");
+  function order() {
+    return Array.prototype.map.call(document.querySelectorAll("#rows tbody tr"), function (r) {
+      return r.cells[0].textContent;
+    }).join(",");
+  }
+  var seen = [];
+  [4, 4, 0, 1].forEach(function (col) { th[col].click(); seen.push(th[col].textContent + ": " + order()); });
+  var out = document.createElement("pre");
+  out.id = "clicked";
+  out.textContent = seen.join("\\n");
+  document.body.appendChild(out);
+})();
+</script>"""
+
+
+def test_clicking_a_column_sorts_the_table_in_the_browser(page, tmp_path):
+    """Real clicks (HTMLElement.click() dispatches the event the page's own handler listens for) on the
+    headers of the report, in headless chromium: numbers sort by value (the cells' raw data-v), text
+    alphabetically, a second click reverses; the error row has no value and sorts first going up."""
+    text = page.read_text()
+    assert text.count("</body>") == 1
+    clicked = tmp_path / "clicked.html"
+    clicked.write_text(text.replace("</body>", _CLICKS + "</body>"))
+    dom = rendered_dom(clicked)
+    assert 'data-errors=""' in dom
+    seen = dom.split('<pre id="clicked">', 1)[1].split("</pre>", 1)[0].splitlines()
+    qwen, llama, none = "Qwen/Qwen2.5-7B-Instruct", "meta-llama/Llama-3.1-8B", "nobody/nothing"
+    # totals at 8,192 tokens: tiny 1.00 GiB < Qwen 16.60 < Llama 17.74 (the README's audit example)
+    assert seen == [
+        f"total GiB: {none},{TINY},{qwen},{llama}",
+        f"total GiB: {llama},{qwen},{TINY},{none}",
+        f"repo: {llama},{none},{qwen},{TINY}",
+        f"params: {none},{TINY},{qwen},{llama}",  # 202,048 < 7,615,616,512 < 8,030,261,248
+    ]

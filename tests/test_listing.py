@@ -1,6 +1,7 @@
-"""Listing sources of `hubmem audit` (--author, --search, --filter, --sort, --limit, --collection) through
-huggingface_hub's list_models / get_collection against the fake Hub's listing and collection endpoints
-(pages chained by `Link` headers, `expand=`), and what each costs in requests."""
+"""Listing sources of `hubmem audit` (--author, --search, --filter, --sort, --limit, --collection): the
+requests of huggingface_hub's list_models / get_collection (hubmem.hub.listing) against the fake Hub's
+listing and collection endpoints (pages chained by `Link` headers, `expand=`), what each costs in
+requests, and the pool's 429 back-off on every page."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 import hubmem
 from hubmem.cli import main
 from hubmem.hub import fetch as hub
+from hubmem.hub import pace
 from hubmem.hub.listing import Listed, ListingQuery, list_repos
 
 from .helpers import config, layout
@@ -72,6 +74,54 @@ def test_author_listing_pages_by_link_header_and_carries_shas(fake_hub):
         "expand=sha" in r.url and "expand=lastModified" in r.url and "author=acme" in r.url for r in pages
     )
     assert all(r.status == 200 for r in pages)
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """Sleeps recorded, not slept: each moves the pool's clock (hubmem.hub.pace.clock) on instead."""
+    now = [1000.0]
+    recorded: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        recorded.append(seconds)
+        now[0] += seconds
+
+    monkeypatch.setattr(pace, "clock", lambda: now[0])
+    monkeypatch.setattr(hub, "_sleep", sleep)
+    pace.configure(None)
+    return recorded
+
+
+def test_a_429_on_any_listing_page_pauses_the_pool_for_its_retry_after(fake_hub, waits):
+    """Each page goes through hubmem's retries (hubmem.hub.pace): a 429's Retry-After pauses every worker
+    (here: the next call waits it out), and the retry is counted and reported."""
+    ids = add_acme(fake_hub)
+    fake_hub.page_size = 2
+    fake_hub.fail("cursor=", 429, times=1, headers={"Retry-After": "7"})  # the second page, once
+    listed = list_repos(ListingQuery(author="acme"))
+    assert [item.repo_id for item in listed] == ids
+    pages = fake_hub.filter("GET", "/api/models?")
+    assert [(r.url.count("cursor="), r.status) for r in pages] == [(0, 200), (1, 429), (1, 200), (1, 200)]
+    assert waits == [7.0]  # the pool's pause, waited before the page is asked for again
+    assert pace.wait_before_call() == 0 and pace.retried() == 1
+    fake_hub.clear_log()
+    fake_hub.fail("/api/models?", 429, times=1, headers={"Retry-After": "3"})
+    result = run("--author", "acme", "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert [r["repo"] for r in rows(result)] == ids
+    assert result.stderr == "Hub calls retried: 1 (429/5xx answers, timeouts).\n"
+    assert waits == [7.0, 3.0]
+
+
+def test_a_collection_that_answers_429_is_retried_after_the_pause(fake_hub, waits):
+    add_acme(fake_hub)
+    fake_hub.add_collection(SLUG, [("model", "acme/m1"), ("dataset", "acme/data"), ("model", "acme/m3")])
+    fake_hub.fail("/api/collections/", 429, times=2, headers={"Retry-After": "2"})
+    listed = list_repos(ListingQuery(collection=SLUG))
+    assert [item.repo_id for item in listed] == ["acme/m1", "acme/m3"]
+    assert [r.status for r in fake_hub.filter("GET", "/api/collections/")] == [429, 429, 200]
+    assert waits == [2.0, 2.0]
+    assert pace.retried() == 2
 
 
 def test_audit_of_an_author_makes_one_row_per_model_in_listing_order(fake_hub):

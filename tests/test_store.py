@@ -116,13 +116,14 @@ def test_report_prints_the_latest_run_without_the_network(fake_hub, tmp_path):
     assert (report.exit_code, report.stderr) == (30, "Error: 1 of 3 stored rows are errors\n")
     assert report.stdout == audited.stdout.replace(",False\n", ",True\n")
     shown = run("--db", path, "--report", "--units", "GB").stdout.splitlines()
-    assert shown[0].split() == ["repo", "params", "active", "dtype", "context", "precision", "weights", "GB",
-                                "total", "GB", "KV", "B/token", "fits", "1×", "T4", "16GB", "max", "seq", "len",
-                                "max", "batch", "download", "GB", "status"]  # fmt: skip
+    assert shown[0].split() == ["repo", "precision", "total", "GB", "fits", "1×", "T4", "16GB", "max", "seq", "len",
+                                "status"]  # fmt: skip
     # bf16 at 2,048 tokens: 1,076,771,360 bytes of 15,835,594,752 usable: +14.76 GB free (tests/test_fit.py)
-    assert shown[2].split() == ["acme/m0", "202,048", "202,048", "bfloat16", "2,048", "bf16/fp16", "0.00", "1.08",
-                                "256", "yes,", "+14.76", "GB", "free", "2,048", "(model", "max)", "5,622", "0.00",
-                                "ok", "(reused)"]  # fmt: skip
+    assert shown[2].split() == ["acme/m0", "bf16/fp16", "1.08", "yes,", "+14.76", "GB", "free", "2,048", "(model",
+                                "max)", "ok", "(reused)"]  # fmt: skip
+    picked = run("--db", path, "--report", "--columns", "params,max_batch,status").stdout.splitlines()
+    assert [line.split() for line in picked[2:4]] == [["acme/m0", "202,048", "5,622", "ok", "(reused)"],
+                                                      ["acme/m1", "202,048", "5,622", "ok", "(reused)"]]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -211,3 +212,55 @@ def test_two_runs_at_once_both_land_whole(fake_hub, tmp_path):
     assert table(path, "SELECT count(*), count(DISTINCT repo) FROM results WHERE status = 'ok'") == [(8, 8)]
     assert table(path, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL AND repos = 6") == [(2,)]
     assert table(path, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_the_commit_probe_is_model_infos_expand_sha_request(fake_hub):
+    """hubmem.hub.client.commit makes HfApi.model_info(expand=["sha"])'s request, without importing HfApi,
+    and reads the sha the way model_info does; a repo the Hub cannot answer for gives no commit (None)."""
+    from huggingface_hub import HfApi
+
+    from hubmem.hub import client
+    from hubmem.hub.listing import current_commit
+
+    fake_hub.add_repo("acme/m0", layout=layout(TINY), config=config(TINY), hub={"commit": "2"})
+    assert client.commit("acme/m0", None, None, 5.0) == fake_hub.sha("acme/m0")
+    assert client.commit("acme/m0", "main", None, 5.0) == fake_hub.sha("acme/m0")
+    ours = [r.url for r in fake_hub.requests]
+    fake_hub.clear_log()
+    theirs = HfApi().model_info("acme/m0", revision="main", expand=["sha"]).sha
+    assert theirs == fake_hub.sha("acme/m0")
+    assert ours == ["/api/models/acme/m0?expand=sha", "/api/models/acme/m0/revision/main?expand=sha"]
+    assert [r.url for r in fake_hub.requests] == ours[1:]  # the same request as huggingface_hub's
+    assert current_commit("nobody/nothing", None, token=None, timeout=5.0) is None
+    assert current_commit("acme/m0", "a" * 40, token=None, timeout=5.0) == "a" * 40  # no request for a sha
+    assert fake_hub.count("GET", "/api/models/acme/m0") == 1
+
+
+def test_a_rerun_probes_two_commits_per_job_at_once(fake_hub, tmp_path):
+    """--jobs 1: a first run fetches one repo at a time (two requests in flight: model info and config.json);
+    the re-run's probes, one request each, run two at a time (hubmem.jobs.stored.PROBES_PER_JOB). Held by
+    the fake Hub until two are in flight: a third never starts before one is answered."""
+    import threading
+
+    ids = add_acme(fake_hub, 3)
+    path = str(tmp_path / "audit.sqlite")
+    assert [r.ok for r in hubmem.audit(ids, db=path, jobs=1)] == [True] * 3
+    fake_hub.clear_log()
+    gate = fake_hub.hold("?expand=sha")
+    rows: list = []
+    worker = threading.Thread(target=lambda: rows.extend(hubmem.audit(ids, db=path, jobs=1)), daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60  # a guard, not a timing
+        while len(fake_hub.filter("GET", "?expand=sha")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        probes = fake_hub.filter("GET", "?expand=sha")
+        assert [r.status for r in probes] == [0, 0]  # two in flight, both held
+    finally:
+        gate.release()
+    worker.join(60)
+    assert [(r.ref, r.reused) for r in rows] == [(i, True) for i in ids]
+    probes = fake_hub.filter("GET", "?expand=sha")
+    assert sorted(r.path for r in probes) == [f"/api/models/{i}" for i in ids]
+    third = max(probes, key=lambda r: r.arrived)
+    assert third.arrived >= min(r.answered for r in probes if r is not third)  # sent once one was answered

@@ -1,13 +1,15 @@
 """Bounded reads of whatever a server sends: a byte cap enforced while streaming, a total deadline per
 request, and Range honoured on hubmem's side when a server ignores it.
 
-huggingface_hub reads every answer whole (`get_session().get(...)`, then `response.content`:
-hf_api.py `model_info`, `parse_safetensors_file_metadata`, `get_sharded_safetensors_metadata`,
-huggingface_hub 2.4.0), and httpx2 times each socket read, not the request. So a server that ignores
-Range makes it buffer a whole weights file, an endless body grows until MemoryError, and one byte a
-second never trips a read timeout. hubmem keeps huggingface_hub's calls and bounds them from below:
-two event hooks on huggingface_hub's shared client (`get_session()`; httpx2 runs request hooks before
-sending and response hooks once the headers arrived, before the body is read, `_client.py`
+Every GET hubmem makes goes through huggingface_hub's shared client and reads the answer whole
+(`get_session().get(...)`, then `response.content`): hubmem.hub.client's `model_files`, `commit`,
+`small_file`, `file_header` and `sharded_headers` (the requests of hf_api.py's `model_info`,
+`parse_safetensors_file_metadata` and `get_sharded_safetensors_metadata`, huggingface_hub 2.4.0) and
+hubmem.hub.listing's pages. httpx2 times each socket read, not the request. So a server that ignores
+Range would make it buffer a whole weights file, an endless body would grow until MemoryError, and one
+byte a second would never trip a read timeout. hubmem bounds those reads from below: two event hooks
+on huggingface_hub's shared client (`get_session()`; httpx2 runs request hooks before sending and
+response hooks once the headers arrived, before the body is read, `_client.py`
 `_send_handling_redirects`) wrap the body of each answer, *only while `limits` is active in the
 calling thread* (hubmem's `with_retries`): a program using huggingface_hub itself is not affected.
 

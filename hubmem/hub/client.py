@@ -1,9 +1,10 @@
 """The Hub requests hubmem makes, over huggingface_hub's own HTTP client, without importing `HfApi`.
 
 `huggingface_hub.hf_api` costs 0.2-0.4 s to import on a 2-core machine (it pulls in every API type),
-more than the three or four requests a model needs take at 50 ms each, and hubmem uses four of its
-methods, each a thin wrapper over one GET. So these are the same GETs, made the way those methods make
-them (huggingface_hub 2.4.0 `hf_api.py`), through the same pieces of huggingface_hub: the shared
+more than the three or four requests a model needs take at 50 ms each, and hubmem uses five of its
+methods' requests (the fetch's four and `audit --db`'s commit probe, `model_info(expand=["sha"])`), each
+a thin wrapper over one GET. So these are the same GETs, made the way those methods make them
+(huggingface_hub 2.4.0 `hf_api.py`), through the same pieces of huggingface_hub: the shared
 client (`utils.get_session`: its connection pool, proxies, `HF_ENDPOINT`), the auth and user-agent
 headers (`utils.build_hf_headers`: `HF_TOKEN`, the saved login), and the error mapping
 (`utils.hf_raise_for_status`: `RepositoryNotFoundError`, `GatedRepoError`, ... from the answer's
@@ -49,17 +50,22 @@ def warm() -> None:
     get_session()
 
 
-def get(url: str, token: str | None, timeout: float, **kwargs: Any) -> Any:
+def get(url: str, token: str | None, timeout: float, *, range: str | None = None, params: Any = None) -> Any:
     """One GET through huggingface_hub's client and auth headers; its typed errors for a non-2xx answer.
-    `range`: a Range header value; other keywords go to the client (params=...)."""
+    `range`: a Range header value; `params`: the query (a dict, a list value repeats its key)."""
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
     headers = build_hf_headers(token=token)
-    if "range" in kwargs:
-        headers["range"] = kwargs.pop("range")
-    response = get_session().get(url, headers=headers, timeout=timeout, **kwargs)
+    if range is not None:
+        headers["range"] = range
+    response = get_session().get(url, headers=headers, timeout=timeout, params=params)
     hf_raise_for_status(response)
     return response
+
+
+def _info_url(repo: str, revision: str | None) -> str:
+    url = f"{endpoint()}/api/models/{repo}"
+    return url if revision is None else url + f"/revision/{quote(revision, safe='')}"
 
 
 def model_files(
@@ -67,10 +73,9 @@ def model_files(
 ) -> tuple[str | None, dict]:
     """(commit sha, {path: size or None}) of a repo: `HfApi.model_info(files_metadata=True)`'s request,
     GET /api/models/{repo}[/revision/{revision}]?blobs=true (hf_api.py model_info)."""
-    url = f"{endpoint()}/api/models/{repo}"
-    if revision is not None:
-        url += f"/revision/{quote(revision, safe='')}"
-    info = _json(get(url, token, timeout, params={"blobs": True}).content, "model info", repo)
+    info = _json(
+        get(_info_url(repo, revision), token, timeout, params={"blobs": True}).content, "model info", repo
+    )
     siblings = info.get("siblings") if isinstance(info, dict) else None
     sha = info.get("sha") if isinstance(info, dict) else None
     if not isinstance(siblings, list) or not (sha is None or isinstance(sha, str)):
@@ -83,6 +88,19 @@ def model_files(
         size = s.get("size")
         files[name] = size if type(size) is int and size >= 0 else None
     return sha, files
+
+
+def commit(repo: str, revision: str | None, token: str | None, timeout: float) -> str:
+    """The commit sha `revision` (default: main) of a repo is at: `HfApi.model_info(expand=["sha"])`'s
+    request, GET /api/models/{repo}[/revision/{revision}]?expand=sha (hf_api.py model_info), the smallest
+    answer the Hub gives (`{"_id", "id", "sha"}`)."""
+    info = _json(
+        get(_info_url(repo, revision), token, timeout, params={"expand": ["sha"]}).content, "model info", repo
+    )
+    sha = info.get("sha") if isinstance(info, dict) else None
+    if not isinstance(sha, str) or not sha:
+        raise _malformed("model info", repo, "no commit sha")
+    return sha
 
 
 def small_file(repo: str, filename: str, revision: str | None, token: str | None, timeout: float) -> bytes:

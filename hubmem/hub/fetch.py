@@ -652,13 +652,6 @@ def _summarise_files(files: dict[str, Any], limit: int = 6) -> str:
     return (shown + f", … {len(names) - limit} more") if len(names) > limit else (shown or "none")
 
 
-def _header_error(e: Exception) -> errors.HubmemError:
-    text = str(e)
-    if "too big" in text:
-        return errors.HeaderTooLargeError(text.replace("Failed to parse", "refusing to parse"))
-    return errors.MalformedHeaderError(text)
-
-
 def translate(e: BaseException, repo: str, revision: str | None) -> errors.HubmemError:
     """huggingface_hub / HTTP exceptions -> hubmem's typed errors (subclasses before parents)."""
     import httpx2
@@ -686,8 +679,6 @@ def translate(e: BaseException, repo: str, revision: str | None) -> errors.Hubme
             return errors.RevisionNotFoundError(f"revision '{revision}' not found in '{repo}'")
         if isinstance(exc, hf.RemoteEntryNotFoundError):
             return errors.ConfigNotFoundError(f"'{ref}': a file hubmem needs is missing ({_first_line(exc)})")
-        if isinstance(exc, hf.SafetensorsParsingError):
-            return _header_error(exc)
         if isinstance(exc, bounded.AnswerTooLargeError):
             return errors.HubServerError(
                 f"the Hub's answer for '{ref}' is larger than {exc.limit:,} bytes: refusing to read more"

@@ -1,16 +1,19 @@
 """Repo ids from the Hub's listings: an author's (org's or user's) models, a search, tags, a collection.
 
-Through huggingface_hub's own calls (its auth, endpoint, pagination and typed errors):
+The requests huggingface_hub's `HfApi.list_models` and `HfApi.get_collection` make (huggingface_hub 2.4
+`hf_api.py`), made by hubmem.hub.client over huggingface_hub's client, auth headers and typed errors, and
+each page under `fetch.with_retries`: the whole pool's 429 `Retry-After` pause and `--max-rps`
+(hubmem.hub.pace), retries counted, answers bounded (hubmem.hub.bounded). huggingface_hub's own paging
+(`utils/_pagination.py`) retries each page with its `http_backoff`, which neither pauses the other
+workers nor counts its retries.
 
-- `HfApi.list_models(author=, search=, filter=, sort=, limit=, expand=["sha", "lastModified"])`
-  (huggingface_hub 2.4 `hf_api.py`): one GET of `/api/models` per page, the next page named by the
-  answer's `Link: <...>; rel="next"` header (`utils/_pagination.py`), each page retried on 429/5xx by
-  `http_backoff`. With `expand`, each item carries its commit `sha` and `lastModified`, so that an
-  audit with a results database can tell an unchanged repo without a request of its own
-  (hubmem.store). A `limit` stops the paging once that many items came (`islice`): no further page is
-  asked for.
-- `HfApi.get_collection(slug)`: one GET of `/api/collections/{slug}`; its model items name the repo
-  only (the Hub sends no commit sha there), other items (datasets, Spaces, papers) are left out.
+- `list_models(author=, search=, filter=, sort=, limit=, expand=["sha", "lastModified"])`: one GET of
+  `/api/models` per page, the next page named by the answer's `Link: <...>; rel="next"` header (as
+  `_pagination.py` follows it). With `expand`, each item carries its commit `sha` and `lastModified`,
+  so that an audit with a results database can tell an unchanged repo without a request of its own
+  (hubmem.store). A `limit` stops the paging once that many items came: no further page is asked for.
+- `get_collection(slug)`: one GET of `/api/collections/{slug}`; its model items name the repo only (the
+  Hub sends no commit sha there), other items (datasets, Spaces, papers) are left out.
 
 The sources combine: the listing query (author, search and tags together, as one `list_models`
 call), then the collection's models, each repo once, in that order.
@@ -18,19 +21,24 @@ call), then the collection's models, each repo once, in that order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
 
 from hubmem import errors
 
-# `--sort` names -> list_models' sort values (huggingface_hub 2.4 `ModelSort_T`); the Hub orders
-# each descending.
+# `--sort` names -> the Hub's `sort` values, as list_models sends its `ModelSort_T` names (huggingface_hub
+# 2.4 hf_api.py: trending_score -> trendingScore, last_modified -> lastModified); the Hub orders each
+# descending.
 SORTS = {
     "downloads": "downloads",
     "likes": "likes",
-    "trending": "trending_score",
-    "lastModified": "last_modified",
+    "trending": "trendingScore",
+    "lastModified": "lastModified",
 }
+
 MAX_LIMIT = 100_000
 
 
@@ -105,51 +113,94 @@ class ListingQuery:
         return self
 
 
-def list_repos(query: ListingQuery, token: str | None = None) -> list[Listed]:
-    """Every repo the query names, each once, in listing order (then the collection's). Raises
-    HubmemError subclasses only."""
+def list_repos(query: ListingQuery, token: str | None = None, timeout: float | None = None) -> list[Listed]:
+    """Every repo the query names, each once, in listing order (then the collection's). `timeout`: seconds
+    per page (default: a fetch's, hubmem.hub.fetch.DEFAULT_TIMEOUT). Raises HubmemError subclasses only."""
+    from hubmem.hub.fetch import DEFAULT_TIMEOUT
+
+    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
     query.check()
     seen: dict[str, Listed] = {}
     if query.asks_models:
-        for listed in _models(query, token):
+        for listed in _models(query, token, timeout):
             seen.setdefault(listed.repo_id, listed)
     if query.collection:
-        for listed in _collection(query.collection, query.limit, token):
+        for listed in _collection(query.collection, query.limit, token, timeout):
             seen.setdefault(listed.repo_id, listed)
     return list(seen.values())
 
 
-def _models(query: ListingQuery, token: str | None) -> Iterator[Listed]:
-    from huggingface_hub import HfApi
+def _models(query: ListingQuery, token: str | None, timeout: float) -> Iterator[Listed]:
+    from hubmem.hub import client
+    from hubmem.hub.fetch import translate, with_retries
 
-    from hubmem.hub.fetch import translate
-
+    first: dict[str, Any] = {}  # hf_api.py list_models' query, in its order
+    if query.filters:
+        first["filter"] = list(query.filters)
+    if query.author:
+        first["author"] = query.author
+    if query.search:
+        first["search"] = query.search
+    if query.sort:
+        first["sort"] = SORTS[query.sort]
+    if query.limit is not None:
+        first["limit"] = query.limit
+    first["expand"] = ["sha", "lastModified"]
+    params: dict[str, Any] | None = first
+    url: str | None = f"{client.endpoint()}/api/models"
+    where = f"the listing {query.describe()}"
+    count = 0
     try:
-        models = HfApi(token=token).list_models(
-            author=query.author,
-            search=query.search,
-            filter=list(query.filters) or None,
-            sort=SORTS[query.sort] if query.sort else None,  # type: ignore[arg-type]
-            limit=query.limit,
-            expand=["sha", "lastModified"],
-        )
-        for info in models:
-            modified = info.last_modified.isoformat() if info.last_modified is not None else None
-            yield Listed(info.id, info.sha, modified)
+        while url is not None:
+            response = with_retries(client.get, url, token, timeout=timeout, params=params)
+            params = None  # the next page's link carries the query
+            for item in _page(response.content, where):
+                yield item
+                count += 1
+                if query.limit is not None and count >= query.limit:
+                    return
+            url = response.links.get("next", {}).get("url")
     except errors.HubmemError:
         raise
     except Exception as e:
-        raise _listing_error(translate(e, f"the listing {query.describe()}", None)) from e
+        raise _listing_error(translate(e, where, None)) from e
 
 
-def _collection(slug: str, limit: int | None, token: str | None) -> Iterator[Listed]:
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from hubmem.hub.fetch import translate
+def _page(raw: bytes, where: str) -> list[Listed]:
+    """A page of `/api/models` with `expand=sha,lastModified`: [{"id", "sha", "lastModified"}, ...]."""
+    from huggingface_hub.utils import parse_datetime
 
     try:
-        collection = HfApi(token=token).get_collection(slug)
+        items = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise errors.HubServerError(f"the Hub's answer for '{where}' is not valid JSON") from e
+    if not isinstance(items, list):
+        raise errors.HubServerError(f"the Hub's answer for '{where}' is not a list of models")
+    out = []
+    for item in items:
+        repo_id = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(repo_id, str):
+            raise errors.HubServerError(f"the Hub's answer for '{where}' holds a model without an id")
+        sha = item.get("sha")
+        modified = item.get("lastModified")
+        try:  # as list_models' ModelInfo reads it, then ISO 8601 with its offset
+            stamp = parse_datetime(modified).isoformat() if isinstance(modified, str) else None
+        except ValueError:
+            stamp = None
+        out.append(Listed(repo_id, sha if isinstance(sha, str) else None, stamp))
+    return out
+
+
+def _collection(slug: str, limit: int | None, token: str | None, timeout: float) -> Iterator[Listed]:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hubmem.hub import client
+    from hubmem.hub.fetch import translate, with_retries
+
+    where = f"the collection {slug}"
+    url = f"{client.endpoint()}/api/collections/{quote(slug, safe='/')}"
+    try:
+        collection = json.loads(with_retries(client.get, url, token, timeout=timeout).content)
     except HfHubHTTPError as e:
         status = e.response.status_code if e.response is not None else None
         if status in (401, 404):
@@ -157,10 +208,20 @@ def _collection(slug: str, limit: int | None, token: str | None) -> Iterator[Lis
                 f"collection '{slug}' not found",
                 hint="check the slug; private collections need --token or HF_TOKEN",
             ) from e
-        raise _listing_error(translate(e, f"the collection {slug}", None)) from e
+        raise _listing_error(translate(e, where, None)) from e
+    except (ValueError, RecursionError) as e:
+        raise errors.HubServerError(f"the Hub's answer for '{where}' is not valid JSON") from e
     except Exception as e:
-        raise _listing_error(translate(e, f"the collection {slug}", None)) from e
-    models = [item.item_id for item in collection.items if item.item_type == "model"]
+        raise _listing_error(translate(e, where, None)) from e
+    items = collection.get("items") if isinstance(collection, dict) else None
+    if not isinstance(items, list):
+        raise errors.HubServerError(f"the Hub's answer for '{where}' has no list of items")
+    # hf_api.py CollectionItem: `id` names the repo, `type` says what it is
+    models = [
+        item["id"]
+        for item in items
+        if isinstance(item, dict) and item.get("type") == "model" and isinstance(item.get("id"), str)
+    ]
     for repo_id in models[:limit]:
         yield Listed(repo_id)
 
@@ -175,20 +236,17 @@ def _listing_error(e: errors.HubmemError) -> errors.HubmemError:
 
 def current_commit(repo: str, revision: str | None, *, token: str | None, timeout: float) -> str | None:
     """The commit `revision` (default: main) of `repo` is at: no request for a 40-hex commit, else one
-    `model_info(expand=["sha"])` (the smallest answer the Hub gives: the id and the sha). None when the
-    Hub cannot say (missing, gated, offline): the caller then fetches as usual, which reports why."""
+    `client.commit` (model_info's request with `expand=sha`, the smallest answer the Hub gives: the id and
+    the sha), retried as every fetch is. None when the Hub cannot say (missing, gated, offline): the caller
+    then fetches as usual, which reports why."""
     import re
 
     if revision is not None and re.fullmatch(r"[0-9a-f]{40}", revision):
         return revision
-    from huggingface_hub import HfApi
-
+    from hubmem.hub import client
     from hubmem.hub.fetch import with_retries
 
     try:
-        info = with_retries(
-            HfApi(token=token).model_info, repo, revision=revision, expand=["sha"], timeout=timeout
-        )
+        return with_retries(client.commit, repo, revision, token, timeout=timeout)
     except Exception:
         return None
-    return info.sha

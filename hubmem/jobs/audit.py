@@ -115,6 +115,14 @@ class AuditRow:
     def to_dict(self) -> dict[str, Any]:
         return self.fields()
 
+    def plain(self) -> AuditRow:
+        """This row without its estimate and verdict (its label and job kept): what the table, the HTML
+        report and the database read, a few hundred bytes, so an audit of many repos stays flat in memory."""
+        if self.estimate is None and self.verdict is None:
+            return self
+        label = self.row_label if self.ok and self.estimate is not None else self.label
+        return replace(self, estimate=None, verdict=None, label=label, training=self.is_training)
+
 
 def expanded(row: AuditRow) -> list[AuditRow]:
     """The rows one ref gives: itself, then `more` (a GGUF repo's other quant files)."""
@@ -245,13 +253,11 @@ COLUMNS = (
 
 @dataclass
 class AuditResult:
-    rows: list[AuditRow]  # input order; only the finished ones when interrupted
+    rows: list[AuditRow]  # input order; only the finished ones when interrupted; none with keep=False
     total: int  # ids asked for
     interrupted: bool = False
-
-    @property
-    def failed(self) -> list[AuditRow]:
-        return [r for r in self.rows if not r.ok]
+    failed: list[AuditRow] = field(default_factory=list)  # the error rows, in input order
+    finished: int = 0  # rows that finished
 
 
 def audit_row(
@@ -285,31 +291,55 @@ def run_audit(
     *,
     jobs: int = DEFAULT_JOBS,
     on_done: Callable[[AuditRow], None] | None = None,
+    on_row: Callable[[AuditRow], None] | None = None,
+    keep: bool = True,
     warm_up: bool = True,
 ) -> AuditResult:
     """`fetch(ref)` for every ref on `jobs` threads (in a helper process where that uses a second
     core: hubmem.hub.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
-    transformers' import (`start_warm_up`) overlaps the first fetches. Rows come back in input order.
+    transformers' import (`start_warm_up`) overlaps the first fetches.
 
-    `on_done` runs here as each row finishes (progress bars). Ctrl-C (or a KeyboardInterrupt raised
-    by `on_done`) stops handing out work and returns the finished rows with `interrupted` set.
+    `on_done` runs here as each row finishes, in any order (progress bars); `on_row` in input order, as
+    soon as the row and every row before it have finished (the CLI prints it then), so only the rows
+    finished ahead of a slower one wait in memory. `keep`: collect the rows into the result (False: only
+    the error rows, for a stream whose rows went out through `on_row`). Ctrl-C (or a KeyboardInterrupt
+    raised by `on_done` or `on_row`) stops handing out work; the rows that finished go on in input order
+    and the result says `interrupted`.
     """
     hub.preload()  # shared by the helpers it forks
-    stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
+    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:  # False: few estimates are expected (hubmem.jobs.stored), each imports what it needs
         start_warm_up()
-    rows: dict[int, AuditRow] = {}
-    interrupted = False
+    result = AuditResult([], len(refs))
+    waiting: dict[int, AuditRow] = {}  # finished ahead of an earlier row
+    next_index = 0
+
+    def hand_on(i: int) -> None:  # a row leaves `waiting` once handed on: Ctrl-C meanwhile loses none
+        for row in expanded(waiting[i]):  # a GGUF repo: a row per quant file
+            if on_row is not None:
+                on_row(row)
+            if not row.ok:
+                result.failed.append(row)
+            if keep:
+                result.rows.append(row)
+        del waiting[i]
+        result.finished += 1
+
     try:
         for i, fetched in stream:
-            rows[i] = evaluate(refs[i], fetched)
-            if on_done is not None:
-                on_done(rows[i])
+            waiting[i] = row = evaluate(refs[i], fetched)
+            while next_index in waiting:
+                hand_on(next_index)
+                next_index += 1
+            if on_done is not None:  # after the rows it let out: a bar at n/N means they are printed
+                on_done(row)
     except KeyboardInterrupt:
-        interrupted = True
+        result.interrupted = True
     finally:
         stream.close()  # stops the workers (or the helper process) at once
-    return AuditResult([x for i in sorted(rows) for x in expanded(rows[i])], len(refs), interrupted)
+    for i in sorted(waiting):  # interrupted: what finished after the first unfinished row
+        hand_on(i)
+    return result
 
 
 def ordered_rows(
@@ -323,7 +353,7 @@ def ordered_rows(
     """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
     it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
     hub.preload()  # shared by the helpers it forks
-    stream = batch.outcomes(refs, fetch, jobs=jobs)  # forks first: no thread may run before it
+    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:
         start_warm_up()
     done: dict[int, AuditRow] = {}

@@ -12,13 +12,16 @@ only the row's plain values are kept: memory stays flat however many repos.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from hubmem import errors
-from hubmem.jobs.audit import AuditResult, AuditRow, expanded, ordered_rows, run_audit
+from hubmem.jobs.audit import MAX_JOBS, AuditResult, AuditRow, expanded, ordered_rows, run_audit
 from hubmem.store.db import PARTS, ResultsDB, audit_values
+
+PROBES_PER_JOB = 2
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,19 @@ class StoredAudit:
         # transformers' import overlaps the fetches only when there is something to fetch (a repo with
         # no stored row); a re-run of unchanged repos needs no estimate, so it skips the ~2 s import
         self.warm_up = any(ref not in self.current for ref in self.position)
+        # A re-run of stored repos mostly probes: one small request per repo, where a fetch keeps two in
+        # flight (model info and config.json at once, hubmem.hub.fetch). So it probes PROBES_PER_JOB ×
+        # --jobs repos at once, as many requests in flight as --jobs fetches make, while the repos found
+        # changed are still fetched at most --jobs at a time (`fetching`).
+        self.threads = min(plan.jobs * PROBES_PER_JOB, MAX_JOBS) if not self.warm_up else plan.jobs
+        self.fetching = threading.BoundedSemaphore(plan.jobs)
 
     def fetch(self, ref: str) -> Any:
         stored = self.current.get(ref)
         if stored is not None and self.probe(ref) == stored:
             return Unchanged(stored)
-        return self.plan.fetch(ref)
+        with self.fetching:
+            return self.plan.fetch(ref)
 
     def evaluate(self, ref: str, fetched: Any) -> AuditRow:
         position = self.position[ref]
@@ -100,13 +110,22 @@ class StoredAudit:
             interrupted=interrupted,
         )
 
-    def run_all(self, on_done: Callable[[AuditRow], None] | None = None) -> AuditResult:
+    def run_all(
+        self,
+        on_done: Callable[[AuditRow], None] | None = None,
+        on_row: Callable[[AuditRow], None] | None = None,
+        keep: bool = True,
+    ) -> AuditResult:
+        """The audit (hubmem.jobs.audit.run_audit: `on_done`, `on_row`, `keep`), each row stored as it
+        finishes, then the run's counts."""
         result = run_audit(
             self.plan.refs,
             self.fetch,
             self.evaluate,
-            jobs=self.plan.jobs,
+            jobs=self.threads,
             on_done=on_done,
+            on_row=on_row,
+            keep=keep,
             warm_up=self.warm_up,
         )
         from hubmem.hub import pace
@@ -118,7 +137,7 @@ class StoredAudit:
         finished = False
         try:
             yield from ordered_rows(
-                self.plan.refs, self.fetch, self.evaluate, jobs=self.plan.jobs, warm_up=self.warm_up
+                self.plan.refs, self.fetch, self.evaluate, jobs=self.threads, warm_up=self.warm_up
             )
             finished = True
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubmem.jobs.serve import SERVE_COLUMNS, ServeCheck, ServeResult
-from hubmem.output.tables import document, human, render_rows
+from hubmem.output.tables import RowStream, document, human, render_rows
 
 COUNTS = ("kv_blocks", "kv_tokens")  # terms that count blocks or tokens, not bytes
 
@@ -195,6 +195,11 @@ def render_serve_check(check: ServeCheck, fmt: str = "table", units: str = "GiB"
     ]
     body = out + "".join(f"{k:<8}  {v}\n" for k, v in lines)
     return "```\n" + body + "```\n" if fmt == "markdown" else body
+
+
+def serve_row_stream(fmt: str) -> RowStream:
+    """json/jsonl/csv text of `audit --engine` rows, one at a time."""
+    return RowStream(list(SERVE_COLUMNS), fmt, lambda r: list(r.fields().values()))
 
 
 def render_serve_audit(rows: list[Any], fmt: str = "table", units: str = "GiB") -> str:

@@ -50,11 +50,18 @@ FIT_CTX = 4096
 SCHED_COPIES = 4
 
 
+def check_cache_type(name: str) -> str:
+    """`name`, or an InvalidInputError when llama.cpp has no such cache type (without importing gguf, whose
+    numpy import costs 0.25 s: options are checked on every audit, GGUF repos in it or not)."""
+    if name not in CACHE_TYPES:
+        raise InvalidInputError(f"cache type '{name}' is not one of llama.cpp's: {', '.join(CACHE_TYPES)}")
+    return name
+
+
 def cache_type_size(name: str) -> tuple[int, int]:
     from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
 
-    if name not in CACHE_TYPES:
-        raise InvalidInputError(f"cache type '{name}' is not one of llama.cpp's: {', '.join(CACHE_TYPES)}")
+    check_cache_type(name)
     block, size = GGML_QUANT_SIZES[GGMLQuantizationType[name.upper()]]
     return int(block), int(size)
 
@@ -125,8 +132,8 @@ class LlamaCppOptions:
             raise InvalidInputError(
                 f"--flash-attn must be one of {', '.join(FLASH_ATTN)}, not {self.flash_attn!r}"
             )
-        cache_type_size(self.cache_type_k)
-        cache_type_size(self.cache_type_v)
+        check_cache_type(self.cache_type_k)
+        check_cache_type(self.cache_type_v)
         if self.cache_type_v not in ("f32", "f16", "bf16") and not self.flash:
             # llama.cpp src/llama-context.cpp: "V cache quantization requires flash_attn"
             raise InvalidInputError(
