@@ -36,20 +36,3 @@ def test_the_collector_comes_back_after_an_exception():
         pass
     assert gc.isenabled()
 
-
-def test_a_decoded_header_is_freed_by_reference_counting_alone():
-    import weakref
-
-    from hubmem.hub import header_check
-
-    class Probe(dict):  # json gives plain dicts; a subclass can be weak-referenced
-        pass
-
-    with collector_paused():
-        tree = header_check.decode_header(
-            b'{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}}', "x"
-        )
-        probe = Probe(tree)
-        ref = weakref.ref(probe)
-        del tree, probe
-        assert ref() is None  # no cycle kept it: nothing waits for the collector
