@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from hubmem.jobs.audit import DEFAULT_JOBS
 from tests.fakehub import FakeHub, repo_id_from_dirname
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "repos"
@@ -114,6 +116,21 @@ def register_copies(hub: FakeHub, count: int, sources: list[Path], org: str) -> 
 TYPICAL_MAX_TENSORS = 5_000
 
 
+def jobs_of(extra: list[str]) -> int:
+    return int(extra[extra.index("--jobs") + 1]) if "--jobs" in extra else DEFAULT_JOBS
+
+
+def network_bound(hub: FakeHub, ids: list[str], latency_ms: float, jobs: int) -> float:
+    """The audit's wall time if the client cost nothing: every repo's sequential round trips (from the
+    fake Hub's log of the last run) times the latency, `jobs` repos at a time, perfectly packed."""
+    by_repo: dict[str, list] = {i: [] for i in ids}
+    for r in hub.requests:
+        m = re.search(r"/([^/?]+/[^/?]+)(?=/|\?|$)", r.url.removeprefix("/api/models").removeprefix("/cdn"))
+        if m and m.group(1) in by_repo:
+            by_repo[m.group(1)].append(r)
+    return sum(hub.round_trips(rs) for rs in by_repo.values()) * latency_ms / 1000 / jobs
+
+
 def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float, repeat: int) -> None:
     """`hubmem audit` (the CLI in a subprocess, cold cache) over `count` ids: the typical fixtures with
     the default --jobs and with --jobs 1, then every fixture (MoE giants included) with the default."""
@@ -122,15 +139,17 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float, repeat: 
     print(
         f"audit benchmark: typical set = {len(typical)} of {len(every)} fixtures (<= {TYPICAL_MAX_TENSORS:,} tensors)"
     )
-    runs = [  # label, org, fixtures, extra arguments, runs (the median is reported)
-        ("typical, default --jobs", "bench", typical, [], repeat),
-        ("typical, --jobs 1", "bench", typical, ["--jobs", "1"], 1),
-        ("all fixtures, default --jobs", "bench-all", every, [], 1),
+    runs = [  # label, org, fixtures, extra arguments, runs (the median is reported), latency
+        ("typical, default --jobs", "bench", typical, [], repeat, latency_ms),
+        ("typical, default --jobs", "bench", typical, [], repeat, 0.0),  # latency-bound, not CPU-bound?
+        ("typical, --jobs 1", "bench", typical, ["--jobs", "1"], 1, latency_ms),
+        ("all fixtures, default --jobs", "bench-all", every, [], 1, latency_ms),
     ]
     root = str(Path(__file__).resolve().parent.parent)
     registered: dict[str, tuple[list[str], set[str]]] = {}
     with tempfile.TemporaryDirectory() as work:
-        for label, org, sources, extra, runs_wanted in runs:
+        for label, org, sources, extra, runs_wanted, latency in runs:
+            hub.latency_ms = latency
             if org not in registered:
                 registered[org] = register_copies(hub, count, sources, org)
             ids, single = registered[org]
@@ -166,6 +185,7 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float, repeat: 
                 )
             rows = [json.loads(line) for line in done.stdout.splitlines()]
             ok = sum(r["status"] == "ok" for r in rows)
+            bound = network_bound(hub, ids, latency, jobs_of(extra))
             per_repo: dict[str, int] = {}
             for r in hub.requests:
                 for repo_id in single:
@@ -176,11 +196,17 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float, repeat: 
                 f" (median of {runs_wanted}: {min(walls):.2f}–{max(walls):.2f} s)" if runs_wanted > 1 else ""
             )
             print(
-                f"hubmem audit, {count} repos, {latency_ms:.0f} ms latency, {label}: "
+                f"hubmem audit, {count} repos, {latency:.0f} ms latency, {label}: "
                 f"{statistics.median(walls):.2f} s{spread}, client CPU {statistics.median(cpus):.2f} s, "
                 f"load average {os.getloadavg()[0]:.1f}, {ok}/{len(rows)} ok, exit {done.returncode}, "
                 f"{len(hub.requests)} requests, single-file repos: at most {worst} requests each ({len(single)} of them)"
             )
+            if bound and latency:
+                print(
+                    f"  network bound {bound:.2f} s (each repo's sequential round trips × latency, "
+                    f"{jobs_of(extra)} at a time): wall / bound {statistics.median(walls) / bound:.2f}; "
+                    f"client CPU per repo {statistics.median(cpus) / count * 1000:.1f} ms"
+                )
 
 
 def main() -> int:

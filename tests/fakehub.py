@@ -938,10 +938,14 @@ class FakeHub:
     ) -> int:
         return len(self.filter(method, path, status=status, server=server))
 
-    def round_trips(self) -> int:
-        """Sequential round trips in the log: the longest chain of requests each sent after the one before
-        it was answered (what latency multiplies; concurrent requests share one round trip)."""
-        done = sorted((r for r in self.requests if r.answered), key=lambda r: r.arrived)
+    def round_trips(self, requests: list[LoggedRequest] | None = None) -> int:
+        """Sequential round trips in the log (or in `requests`, e.g. one repo's): the longest chain of
+        requests each sent after the one before it was answered (what latency multiplies; concurrent
+        requests share one round trip)."""
+        done = sorted(
+            (r for r in (self.requests if requests is None else requests) if r.answered),
+            key=lambda r: r.arrived,
+        )
         depth: list[int] = []
         for i, r in enumerate(done):
             depth.append(1 + max((depth[j] for j in range(i) if done[j].answered <= r.arrived), default=0))

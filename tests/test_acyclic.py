@@ -35,4 +35,3 @@ def test_the_collector_comes_back_after_an_exception():
     except ValueError:
         pass
     assert gc.isenabled()
-
