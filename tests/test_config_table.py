@@ -150,6 +150,11 @@ print("done")
         ("Gemma4TextConfig", "layer_types", "every 6, last full"),
         ("BeamConfig", "layer_types", "every 6, last full by default"),
         ("GraniteMoeHybridConfig", "layer_types", "all linear_attention"),
+        ("DeepseekV2Config", "head_dim", "= qk_rope_head_dim"),
+        ("DeepseekOcr2TextConfig", "head_dim", "always hidden // heads"),
+        ("Qwen2MoeConfig", "sliding_window", "if use_sliding_window else 0"),
+        ("Qwen2MoeConfig", "layer_types", "odd layers below max_window_layers"),
+        ("GraniteSWAConfig", "layer_types", "full at i % 4 == 0"),
     ],
 )
 def test_the_rule_the_table_names_for_a_field(class_name: str, field: str, rule: str) -> None:
@@ -187,6 +192,16 @@ def test_the_rule_the_table_names_for_a_field(class_name: str, field: str, rule:
         {"model_type": "qwen3_next", "num_hidden_layers": 6},
         {"model_type": "ministral", "num_hidden_layers": 4, "sliding_window": 4096},
         {"model_type": "gemma4_text", "num_hidden_layers": 8},
+        {"model_type": "deepseek_v2", "head_dim": 192, "qk_rope_head_dim": 64, "num_key_value_heads": None},
+        {"model_type": "deepseek_ocr2_text", "head_dim": 100, "hidden_size": 1280, "num_attention_heads": 10},
+        {
+            "model_type": "qwen2_moe",
+            "num_hidden_layers": 6,
+            "use_sliding_window": True,
+            "max_window_layers": 3,
+        },
+        {"model_type": "qwen2_moe", "sliding_window": 4096, "use_sliding_window": False},
+        {"model_type": "granite_swa", "num_hidden_layers": 9},
         {
             "model_type": "gemma4_text",
             "num_hidden_layers": 3,
@@ -202,23 +217,15 @@ def test_the_rule_the_table_names_for_a_field(class_name: str, field: str, rule:
 )
 def test_a_rule_reads_what_the_class_derives(config: dict) -> None:
     """Configs beside the probes generate() checked the rules on: the view reads each field the
-    class derives as the class does."""
+    class derives by a rule as the class does."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     assert TABLE is not None
     real = CONFIG_MAPPING[config["model_type"]](**{k: v for k, v in config.items() if k != "model_type"})
     hf = config_view.view(config, TABLE)
     assert hf is not None
-    fields = (
-        "num_kv_heads",
-        "ffn_hidden_size",
-        "no_rope_layers",
-        "layer_types",
-        "moe_layers",
-        "layers_block_type",
-        "mlp_only_layers",
-    )
-    read = {f: getattr(hf, f) for f in fields if hasattr(real, f)}
+    derived = TABLE["classes"][hf.class_name]["derived"]
+    read = {f: getattr(hf, f) for f, rule in derived.items() if rule is not None}
     assert read == {f: getattr(real, f) for f in read}
     assert read  # each config reads at least one of them
 

@@ -34,6 +34,19 @@ def _head_dim(value: Any, get: Get) -> Any:
     return h // a if _int(h) and _int(a) and a > 0 else None
 
 
+def _always_head_dim(value: Any, get: Get) -> Any:
+    # DeepseekOcr2TextConfig / UnlimitedOcrTextConfig.__post_init__ (transformers 5.25): head_dim =
+    # hidden_size // num_attention_heads, whatever the config says
+    return _head_dim(None, get)
+
+
+def _rope_head_dim(value: Any, get: Get) -> Any:
+    # DeepseekV2Config / DeepseekV3Config / MiniCPM3Config.__post_init__ (transformers 5.25): head_dim =
+    # qk_rope_head_dim whatever the config says (the RoPE part of an MLA head), else hidden // heads
+    rope = get("qk_rope_head_dim")
+    return rope if rope is not None else _head_dim(None, get)
+
+
 def _kv_heads(value: Any, get: Get) -> Any:
     # LlamaConfig.__post_init__: num_key_value_heads defaults to num_attention_heads
     return value if value is not None else get("num_attention_heads")
@@ -52,6 +65,36 @@ def _window_layers(value: Any, get: Get) -> Any:
     if not _int(n) or not _int(start):
         return None
     return ["sliding_attention" if window is not None and i >= start else "full_attention" for i in range(n)]
+
+
+def _window_or_0(value: Any, get: Get) -> Any:
+    # Qwen2MoeConfig.__post_init__ (transformers 5.25): sliding_window = sliding_window if use_sliding_window else 0
+    return value if get("use_sliding_window") else 0
+
+
+def _odd_below_max_window(value: Any, get: Get) -> Any:
+    # Qwen2MoeConfig.__post_init__: "sliding_attention" on layer i when (i + 1) % 2 and
+    # i < max_window_layers and use_sliding_window, else "full_attention"
+    if value is not None:
+        return value
+    n, start, on = get("num_hidden_layers"), get("max_window_layers"), get("use_sliding_window")
+    if not _int(n) or not _int(start):
+        return None
+    return ["sliding_attention" if (i + 1) % 2 and i < start and on else "full_attention" for i in range(n)]
+
+
+def _full_at_0(period: int) -> Rule:
+    # GraniteSWAConfig / GraniteMoeSWAConfig / CwmConfig.__post_init__ (transformers 5.25): layer i is
+    # "full_attention" when i % period == 0, "sliding_attention" otherwise
+    def rule(value: Any, get: Get) -> Any:
+        if value is not None:
+            return value
+        n = get("num_hidden_layers")
+        return (
+            ["sliding_attention" if i % period else "full_attention" for i in range(n)] if _int(n) else None
+        )
+
+    return rule
 
 
 def _every(period: int, from_field: bool) -> Rule:
@@ -212,10 +255,17 @@ _PERIODIC_KINDS = (
 )
 
 RULES: dict[str, dict[str, Rule]] = {
-    "head_dim": {"hidden // heads": _head_dim},
+    "head_dim": {
+        "hidden // heads": _head_dim,
+        "= qk_rope_head_dim": _rope_head_dim,
+        "always hidden // heads": _always_head_dim,
+    },
     "num_key_value_heads": {"= heads": _kv_heads},
     "num_kv_heads": {"= heads": _kv_heads},  # FalconConfig.__post_init__ (transformers 5.25)
-    "sliding_window": {"if use_sliding_window": _window_if_used},
+    "sliding_window": {
+        "if use_sliding_window": _window_if_used,
+        "if use_sliding_window else 0": _window_or_0,
+    },
     "layer_types": {
         "max_window_layers": _window_layers,
         **{f"every {p}": _every(p, False) for p in range(2, 9)},
@@ -241,6 +291,8 @@ RULES: dict[str, dict[str, Rule]] = {
             for p in (2, 4, 6)
         },
         "sliding if sliding_window": _sliding_if_window,
+        "odd layers below max_window_layers": _odd_below_max_window,
+        **{f"full at i % {p} == 0": _full_at_0(p) for p in (2, 3, 4, 6)},
         "chunked on rope layers": _chunked_if_rope,
         "sliding on no-rope layers": _sliding_if_no_rope,
     },
@@ -270,6 +322,9 @@ PROBES: tuple[dict[str, Any], ...] = tuple(
 ) + (
     # legacy layer type names, which PreTrainedConfig.__post_init__ renames (remap_legacy_layer_types)
     {"num_hidden_layers": 4, "layer_types": ["attention", "mamba", "attention", "attention"]},
+    # MLA head dims (DeepseekV3Config's head_dim is qk_rope_head_dim, whatever the config states)
+    {"qk_nope_head_dim": 96, "qk_rope_head_dim": 32},
+    {"head_dim": 96},
 )
 
 # Probe configs only a field's own rules are checked on (besides PROBES), for the classes that derive
