@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from hubmem.model.config_rules import PROBES, RULES
+from hubmem.model.config_rules import FIELD_PROBES, PROBES, RULES, NeedsTransformers
 from hubmem.model.config_view import BASE, ConfigView  # BASE: the base class's defaults, stored once
 
 TABLE_PATH = Path(__file__).with_name("config_classes.json")
@@ -50,13 +50,15 @@ def _defaults(cls: Any) -> dict[str, Any]:
 
 
 def _built(cls: Any, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The fields of `cls(**kwargs)` after __post_init__, or None when the class refuses `kwargs`."""
+    """The fields of `cls(**kwargs)` after __post_init__, or None when the class refuses `kwargs`.
+    The class gets a copy: some change a given list in place (Gemma4TextConfig sets layer_types[-1])."""
+    import copy
     import warnings
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return dict(cls(**kwargs).__dict__)
+            return dict(cls(**copy.deepcopy(kwargs)).__dict__)
     except Exception:
         return None
 
@@ -67,26 +69,39 @@ def _derived(cls: Any, entry: dict[str, Any], table: dict[str, Any]) -> dict[str
     rule (config_rules.RULES) that reproduces it on every probe, or None when no rule does (then only
     transformers knows). None as a whole when the class cannot be built from its defaults."""
     name = cls.__name__
-    tried = [(kw, _built(cls, kw)) for kw in ({}, *PROBES)]
-    if tried[0][1] is None:
+    from_defaults = _built(cls, {})
+    if from_defaults is None:
         return None
-    built = [(kw, b) for kw, b in tried if b is not None]
     fields = (set(entry["defaults"]) | set(table["classes"][BASE]["defaults"])) - set(entry["sub_configs"])
 
     def misses(kwargs: dict[str, Any], got: dict[str, Any], field: str) -> bool:
         try:
             view = ConfigView(kwargs, name, table, strict=False)
-        except (TypeError, ValueError):
+            want = got.get(field)
+            return not _jsonable(want) or getattr(view, field, None) != want
+        except (TypeError, ValueError, NeedsTransformers):
             return True
-        want = got.get(field)
-        return not _jsonable(want) or getattr(view, field, None) != want
 
     entry["derived"] = {}
     try:
         ConfigView({}, name, table, strict=False)
     except (TypeError, ValueError):  # a sub-config the view cannot build (e.g. a timm backbone)
         return None
-    changed = sorted({f for kw, got in built for f in fields if f in got and misses(kw, got, f)})
+
+    def probed(probes: tuple[dict[str, Any], ...]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [(kw, b) for kw in probes if (b := _built(cls, kw)) is not None]
+
+    # the shared probes, then each derived field's own (config_rules.FIELD_PROBES), which may show more
+    built = [({}, from_defaults), *probed(PROBES)]
+    probed_for: set[str] = set()
+    while True:
+        changed = sorted({f for kw, got in built for f in fields if f in got and misses(kw, got, f)})
+        more = [f for f in changed if f in FIELD_PROBES and f not in probed_for]
+        if not more:
+            break
+        for f in more:
+            probed_for.add(f)
+            built += probed(FIELD_PROBES[f])
     out: dict[str, str | None] = dict.fromkeys(changed)
     for _ in changed:  # until no rule is found: a rule may read a field another rule derives
         progress = False
@@ -147,7 +162,14 @@ def generate() -> dict[str, Any]:
         for spec in (getattr(cls, "sub_configs_defaults", None) or {}).values():
             if hasattr(spec.config_class, "__dataclass_fields__"):
                 pending.append(spec.config_class)
-    table = {"transformers": transformers.__version__, "types": types, "classes": classes}
+    from transformers.configuration_utils import _LEGACY_LAYER_TYPE_REMAP
+
+    table = {
+        "transformers": transformers.__version__,
+        "types": types,
+        "classes": classes,
+        "layer_type_remap": dict(_LEGACY_LAYER_TYPE_REMAP),
+    }
     for name, cls in by_class.items():  # after every class is in: a view of a class reads its sub-configs
         classes[name]["derived"] = _derived(cls, classes[name], table)
     table["classes"] = dict(sorted(classes.items()))

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubmem.model.config_rules import RULES
+from hubmem.model.config_rules import RULES, NeedsTransformers
+
+__all__ = ["BASE", "ConfigView", "NeedsTransformers", "view"]
 
 BASE = "PreTrainedConfig"  # the table's entry for the base class (config_table.generate)
-
-
-class NeedsTransformers(Exception):
-    """The config reads a field that only transformers' own class can derive: read it through transformers."""
 
 
 # PreTrainedConfig.get_text_config: encoder names first, then decoder names
@@ -44,6 +42,11 @@ class ConfigView:
         self._strict = strict
         amap: dict[str, str] = entry["attribute_map"]
         self._amap = amap
+        # PreTrainedConfig.__post_init__ ends with remap_legacy_layer_types(config=self) (transformers 5.25
+        # configuration_utils.py): legacy names in `layer_types` / `mtp_layer_types` ("mamba",
+        # "attention", ...) become today's, by the map the table copies from transformers
+        self._remap: dict[str, str] = table.get("layer_type_remap", {})
+        self._remapped = {amap.get(n, n) for n in ("layer_types", "mtp_layer_types")}
         values = dict(classes[BASE]["defaults"])
         values.update(entry["defaults"])
         # dataclass fields first, then the aliases (set later through __setattr__, so they win)
@@ -74,6 +77,12 @@ class ConfigView:
         if name.startswith("_"):
             raise AttributeError(name)
         key = self._amap.get(name, name)
+        value = self._read(name, key)
+        if key in self._remapped and isinstance(value, list):
+            return [self._remap.get(t, t) if isinstance(t, str) else t for t in value]
+        return value
+
+    def _read(self, name: str, key: str) -> Any:
         if key in self._derived:
             rule = self._derived[key]
             if rule is None:
