@@ -318,3 +318,16 @@ def test_the_long_digit_run_scan_agrees_with_the_regex(parts):
     raw = b"".join(parts)
     expected = re.search(rb"[0-9]{%d}" % (header_check.MAX_INT_DIGITS + 1), raw) is not None
     assert header_check.has_long_digit_run(raw) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["model", "layers", "12", "3", "x1", "1x", "", "w1", "٣", "weight"]), max_size=8)
+)
+def test_name_templates_equal_the_lookbehind_rule(parts):
+    import re
+
+    from hubmem.model.tensors import name_template
+
+    name = ".".join(parts)  # numbers in every position: first, last, consecutive, inside words
+    assert name_template(name) == re.sub(r"(?<=\.)\d+(?=\.)", "#", name)
