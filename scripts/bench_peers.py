@@ -15,7 +15,6 @@ a commit (warm cache) and `hubmem --help`.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import statistics
 import sys
@@ -23,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from scripts.bench import clean_environ
 from tests.fakehub import FakeHub
 from tests.measured import run_measured
 
@@ -114,11 +114,8 @@ def main() -> int:
     parser.add_argument("--tools", nargs="*", default=list(TOOLS))
     args = parser.parse_args()
 
-    # Byte-compiled as pip compiles hf-mem at install: an editable install compiles on first use, which
-    # PYTHONDONTWRITEBYTECODE (set on some machines) would repeat on every run.
-    compileall.compile_dir(ROOT / "hubmem", quiet=1)
     hub = FakeHub(FIXTURES, latency_ms=args.latency_ms).start()
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
+    env = clean_environ()
     env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
     env["PYTHONPATH"] = str(ROOT)
     print(

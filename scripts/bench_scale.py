@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.bench import FIXTURES, TYPICAL_MAX_TENSORS, register_copies, tensor_count
+from scripts.bench import FIXTURES, TYPICAL_MAX_TENSORS, clean_environ, register_copies, tensor_count
 from tests.fakehub import FakeHub
 
 ROOT = str(Path(__file__).resolve().parent.parent)
@@ -74,17 +74,13 @@ def main() -> int:
     print(f"fake Hub at {hub.url}, {args.latency_ms:.0f} ms per request; {len(typical)} typical fixtures")
     with tempfile.TemporaryDirectory() as work:
         env = {
-            **os.environ,
+            **clean_environ(),
             "HF_ENDPOINT": hub.url,
             "HF_HOME": os.path.join(work, "home"),
             "HF_HUB_DISABLE_TELEMETRY": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             "PYTHONPATH": ROOT,
         }
-        # PYTHONDONTWRITEBYTECODE (set on some CI machines) would make every run compile hubmem from source
-        # (~0.1 s a process, measured with cProfile: 84 `compile` calls); an installed hubmem has its bytecode
-        for name in ("HF_HUB_OFFLINE", "HF_TOKEN", "PYTHONDONTWRITEBYTECODE"):
-            env.pop(name, None)
 
         if "rss" in parts:  # first: ru_maxrss of the children is the largest of every child waited for so far
             ids, _ = register_copies(hub, args.rss_repos, typical, "huge")
