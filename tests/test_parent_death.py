@@ -27,17 +27,19 @@ pytestmark = pytest.mark.skipif(
 
 
 def children(pid: int) -> set[int]:
-    """The live child processes of `pid` (every thread's list: a fork from any thread counts)."""
+    """The live child processes of `pid`: every process whose parent it is, from each one's
+    /proc/N/stat (its /proc/PID/task/TID/children lists "are only reliable if all of the child
+    processes are stopped or frozen", proc(5): under load they missed running helpers)."""
     found: set[int] = set()
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return found
-    for tid in tasks:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            found |= {int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()}
+            fields = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
         except (FileNotFoundError, ProcessLookupError):
-            pass
+            continue
+        if int(fields[1]) == pid:  # state, then ppid
+            found.add(int(entry))
     return {c for c in found if alive(c)}
 
 
