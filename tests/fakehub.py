@@ -1120,6 +1120,11 @@ class FakeHub:
             if token is None:
                 return _error(401, "Invalid credentials in Authorization header")
             return _json_reply(200, self._whoami(token))
+        if segments == ["api", "agent-harnesses"] and method == "GET":
+            # huggingface_hub >= 2.4 utils/_detect_agent.py: the registry its user agent reads when
+            # telemetry is on (HF_HUB_DISABLE_TELEMETRY unset), fetched at most once a day; the Hub's
+            # shape with no harness listed
+            return _json_reply(200, {"standardEnvVars": ["AI_AGENT", "AGENT"], "harnesses": {}})
         if segments == ["api", "models"] and method == "GET":
             return self._list_models(raw_path, params, token)
         if segments[:2] == ["api", "collections"] and len(segments) >= 4 and method == "GET":

@@ -275,3 +275,23 @@ def test_the_console_script_keeps_exit_codes_and_output_through_its_fast_exit():
     usage = console_script("--no-such-option")
     assert usage.returncode == 2  # click's usage error, as before
     assert console_script("--version").returncode == 0
+
+
+def test_with_telemetry_on_the_agent_registry_is_read_once_a_day_before_the_requests(fake_hub, tmp_path):
+    # huggingface_hub's default (telemetry on) reads the Hub's agent-harness registry for its user agent;
+    # hubmem.hub.client.warm builds the headers once before the request threads start, so it is one
+    # request (each of the first trip's four threads made its own before), then cached in HF_HOME a day
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_TELEMETRY"}
+    env.update(HF_HOME=str(tmp_path), HF_ENDPOINT=fake_hub.url)
+    for expected in ([200], []):  # a second process finds the registry in HF_HOME
+        fake_hub.clear_log()
+        done = subprocess.run(
+            [sys.executable, "-m", "hubmem.cli", "meta-llama/Llama-3.1-8B", "--format", "json"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert [r.status for r in fake_hub.filter("GET", "/api/agent-harnesses")] == expected

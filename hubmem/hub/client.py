@@ -44,10 +44,19 @@ def file_url(repo: str, filename: str, revision: str | None) -> str:
 
 def warm() -> None:
     """Import huggingface_hub's HTTP pieces and build its shared client now (~0.1 s of CPU), before the
-    threads that make the requests start: beside them the import would hold the GIL they need."""
+    threads that make the requests start: beside them the import would hold the GIL they need.
+
+    Also builds the headers once: with telemetry on (huggingface_hub's default), the first user agent of
+    a process reads the Hub's agent-harness registry (utils/_detect_agent.py: cached a day in HF_HOME,
+    else one GET of /api/agent-harnesses). Done here, that is one request; left to the request threads,
+    each of the first trip's four would make its own, unlocked, before its real request."""
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: F401
 
     get_session()
+    try:
+        build_hf_headers()
+    except Exception:  # an unreadable token file: the request's own headers report it, as before
+        pass
 
 
 def get(url: str, token: str | None, timeout: float, *, range: str | None = None, params: Any = None) -> Any:
