@@ -801,7 +801,7 @@ def run() -> None:
     "-j",
     "--jobs",
     type=int,
-    default=16,  # hubmem.jobs.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
+    default=32,  # hubmem.jobs.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
     show_default=True,
     help="Repos fetched at once, 1-256 (Linux: on threads in forked helpers, one per 8 jobs, at most one per CPU).",
 )

@@ -415,7 +415,7 @@ def test_progress_bar_only_on_a_terminal():
 
 def test_default_jobs_match():
     jobs = next(p for p in audit_command.params if p.name == "jobs")
-    assert jobs.default == audit.DEFAULT_JOBS == 16
+    assert jobs.default == audit.DEFAULT_JOBS == 32
 
 
 def test_a_real_sigint_stops_the_cli_and_prints_what_finished(fake_hub):

@@ -26,11 +26,14 @@ from hubmem.jobs.results import InferenceEstimate, TrainingEstimate
 from hubmem.jobs.snapshot import start_warm_up
 from hubmem.memory import inference as memory
 
-# Each repo spends ~3 round trips waiting on the network and ~10 ms of CPU: 16 workers (two helper
-# processes of 8, hubmem.hub.batch) keep two cores busy at 50 ms latency (scripts/bench.py: 200 repos),
-# and stay far below each HTTP pool's 100 connections (each repo opens at most 2 at a time, 8 for a
-# sharded repo without the Hub's single-request header endpoint).
-DEFAULT_JOBS = 16
+# Each repo spends 2-3 round trips waiting on the network and ~10 ms of CPU, so at 50 ms latency the
+# audit is bound by how many repos are in flight. Measured on 2 cores (200 bench repos, fake Hub at
+# 50 ms, alternating runs, 2026-12-04): 16 jobs 2.06-2.45 s, 32 jobs 1.27-2.06 s (median ~1.5 s), 48
+# 1.18-1.28 s, 64 1.10-1.23 s, at the same CPU. 32: most of the gain, at half the requests in flight of
+# 64 (the Hub rate-limits a client: --max-rps paces it, a 429 pauses every worker). Two helper
+# processes of 16 threads (hubmem.hub.batch), each repo at most 2 connections at a time (8 for a
+# sharded repo without the Hub's single-request header endpoint) on each pool's 100.
+DEFAULT_JOBS = 32
 # The most: beyond a few hundred threads the fetches only queue on the HTTP pools (100 connections
 # each) while every thread costs its stack; a million (`-j 1000000`) would never start.
 MAX_JOBS = 256
