@@ -233,8 +233,9 @@ def main() -> int:
     os.environ.update(
         HF_ENDPOINT=hub.url, HF_HOME=home, HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_DISABLE_PROGRESS_BARS="1"
     )
+    clean = clean_environ()
     os.environ.clear()
-    os.environ.update(clean_environ())
+    os.environ.update(clean)
 
     print(f"fake Hub at {hub.url}, {args.latency_ms:.0f} ms per request, median of {args.repeat}")
     print(
