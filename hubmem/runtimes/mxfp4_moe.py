@@ -24,7 +24,8 @@ utils/marlin_utils_fp4.py, utils/mxfp4_utils.py):
     triton   `_swizzle_mxfp4` converts the weights' layout (assumed the same bytes) and the old
              parameters are deleted, but the swizzled *scales* are a new tensor held in the precision
              config while `layer.w13_weight_scale` / `w2_weight_scale` stay registered: the scales twice;
-             the biases become float32.
+             the biases become float32. (On Hopper with torch < 2.8.1 `_swizzle_mxfp4` keeps StridedLayout;
+             whether that copies the scales is not checked: the llm-d H100 logs fit the copy, −0.3/−0.5 %.)
     flashinfer-trtllm  shuffled weights / scales (same bytes), biases float32.
     flashinfer-cutlass interleaved scales (same bytes), biases bf16.
 - vLLM's "Model loading took X GiB" is the allocated memory after all of that (DeviceMemoryProfiler:
@@ -34,7 +35,9 @@ Which backend (`get_mxfp4_backend`, no VLLM_* environment flags): compute capabi
 FlashInfer (a vLLM dependency on CUDA) → flashinfer-trtllm; 9.0–10.x with triton_kernels and torch ≥ 2.8
 → triton; otherwise marlin (Ampere, Ada, Blackwell consumer 12.x). vLLM 0.10.1 wheels ran Marlin on
 Hopper (vllm#23278's log: "Weight-only FP4 compression will be used leveraging the Marlin kernel"):
-`--mxfp4-backend marlin` there. Mxfp4Config.get_min_capability is 80: below it vLLM refuses.
+`--mxfp4-backend marlin` there. The padding rules were read at 007d5005; the vLLM 0.10.1 logs (vllm#23278 H100,
+dennislee22 4× A100 TP 4) match them within 0.25 %, so 0.10.1 is taken to pad the same way.
+Mxfp4Config.get_min_capability is 80: below it vLLM refuses.
 """
 
 from __future__ import annotations
