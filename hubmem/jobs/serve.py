@@ -13,7 +13,7 @@ from hubmem.hub.fetch import RepoSnapshot
 from hubmem.jobs.options import memory_bytes
 from hubmem.memory.inference import Term
 from hubmem.model.architecture import Architecture
-from hubmem.runtimes import mxfp4_moe, sharding
+from hubmem.runtimes import marlin_int, mxfp4_moe, sharding
 from hubmem.runtimes import sglang as sglang_rt
 from hubmem.runtimes import vllm as vllm_rt
 
@@ -299,6 +299,9 @@ def plan_for(
     layers = [r.layers for r in ranks]
     extra, terms = mxfp4_experts(snapshot, arch, gpu, options, e)
     weights = [w + x for w, x in zip(weights, extra, strict=True)]
+    extra, marlin_terms = marlin_repack(snapshot, arch, gpu, tp, pp, e)
+    weights = [w + x for w, x in zip(weights, extra, strict=True)]
+    terms = (*terms, *marlin_terms)
     state = (e, e)
     return vllm_rt.plan(
         arch,
@@ -310,6 +313,35 @@ def plan_for(
         state_bytes=state,
         weight_terms=terms,
     )
+
+
+def marlin_repack(
+    snapshot: RepoSnapshot, arch: Architecture, gpu: vllm_rt.GpuSpec, tp: int, pp: int, e: int
+) -> tuple[list[int], tuple[Term, ...]]:
+    """Per stage: what vLLM's gptq_marlin / awq_marlin allocate beyond the stored GPTQ / AWQ tensors
+    (hubmem.runtimes.marlin_int), and its term."""
+    plan = marlin_int.marlin_method(snapshot.config, gpu.compute_capability)
+    if plan is None:
+        return [0] * pp, ()
+    total, parts = marlin_int.stage_deltas(
+        snapshot.headers, snapshot.config, arch, plan, tp=tp, pp=pp, float_bytes=e
+    )
+    worst = max(range(pp), key=lambda s: abs(total[s]))
+    said = {
+        "qzeros": "qzeros dropped (sym: no zero points)",
+        "g_idx": "g_idx sorted + g_idx_sort_indices" if plan.desc_act else "g_idx dropped (no act order)",
+        "scales": "row-parallel scales whole on every rank",
+    }
+    detail = "; ".join(f"{said[k]} {v[worst]:+,} B" for k, v in parts.items()) or "the same bytes as stored"
+    term = Term(
+        "marlin_repack",
+        total[worst],
+        f"in weights: {plan.method} (group {plan.group_size}, desc_act {plan.desc_act}): qweight repacked and "
+        f"scales permuted at the same bytes; {detail}",
+        "vllm quantization/gptq_marlin.py, awq_marlin.py, kernels/mixed_precision/marlin.py "
+        "MarlinLinearKernel.process_weights_after_loading (commit 04aa528e)",
+    )
+    return total, (term,)
 
 
 def mxfp4_experts(
