@@ -509,7 +509,8 @@ def serve(
     `.plan.max_concurrency`, `.to_dict()`). Options are vLLM's own names with underscores:
     gpu_memory_utilization, max_model_len (a number or "auto"), max_num_batched_tokens, max_num_seqs,
     kv_cache_dtype, block_size, tensor_parallel_size, pipeline_parallel_size, enforce_eager, dtype,
-    quantization, and hubmem's assumptions non_torch_memory, cuda_context, cuda_graph_in_budget, sampler.
+    quantization, and hubmem's assumptions non_torch_memory, cuda_context, cuda_graph_in_budget, sampler,
+    mxfp4_backend.
     engine="sglang": mem_fraction_static, context_length, chunked_prefill_size, max_running_requests,
     tp, kv_cache_dtype, cuda_graph_max_bs, dtype, cuda_context, swa_full_tokens_ratio,
     disable_hybrid_swa_memory, mamba_full_memory_ratio, max_mamba_cache_size, mamba_ssm_dtype."""

@@ -446,6 +446,13 @@ vllm_engine_options = options(
         "vocab entry) or FlashInfer's (VLLM_USE_FLASHINFER_SAMPLER=1: e + 8) [default: native].",
     ),
     click.option(
+        "--mxfp4-backend",
+        type=click.Choice(["auto", "marlin", "triton", "flashinfer-trtllm", "flashinfer-cutlass"]),
+        help="vLLM: the MXFP4 MoE backend (gpt-oss experts), which sets their padding and scale/bias copies "
+        "[default: auto = vLLM's choice by compute capability: triton on 9.x, flashinfer-trtllm on 10.x, "
+        "marlin elsewhere; vLLM 0.10.1 ran marlin on Hopper].",
+    ),
+    click.option(
         "--cuda-graph-in-budget",
         is_flag=True,
         default=None,

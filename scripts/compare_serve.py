@@ -95,7 +95,7 @@ def _options(row: dict) -> dict:
     for name in ("max_model_len", "max_num_batched_tokens", "max_num_seqs", "block_size"):
         if row.get(name):
             out[name] = int(row[name])
-    for name in ("quantization", "sampler"):
+    for name in ("quantization", "sampler", "mxfp4_backend"):
         if row.get(name):
             out[name] = row[name]
     return out
@@ -203,7 +203,7 @@ def table(results: list[Compared]) -> str:
             f"{r['engine']}, {r['tp']}× {r['gpu']}"
             + (f", util {r['gpu_memory_utilization']}" if r["gpu_memory_utilization"] else "")
             + (f", len {int(r['max_model_len']):,}" if r["max_model_len"] else "")
-            + "".join(f", {k} {r[k]}" for k in ("quantization", "sampler") if r.get(k))
+            + "".join(f", {k} {r[k]}" for k in ("quantization", "sampler", "mxfp4_backend") if r.get(k))
         )
         out.append(
             [

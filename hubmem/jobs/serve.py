@@ -11,9 +11,10 @@ from hubmem.errors import EngineRefusedError, HubmemError, InvalidInputError
 from hubmem.fit.gpus import UnknownGpuError, find_gpu
 from hubmem.hub.fetch import RepoSnapshot
 from hubmem.jobs.options import memory_bytes
+from hubmem.memory.inference import Term
 from hubmem.model.architecture import Architecture
+from hubmem.runtimes import marlin_int, mxfp4_moe, sharding
 from hubmem.runtimes import sglang as sglang_rt
-from hubmem.runtimes import sharding
 from hubmem.runtimes import vllm as vllm_rt
 
 ENGINES = ("vllm", "sglang")
@@ -134,6 +135,9 @@ def engine_options(num_gpus: int | None, given: dict[str, Any], engine: str = "v
     sampler = values.get("sampler")
     if sampler is not None and sampler not in vllm_rt.SAMPLERS:
         raise InvalidInputError(f"--sampler {sampler!r}: choose from {', '.join(vllm_rt.SAMPLERS)}")
+    backend = values.get("mxfp4_backend")
+    if backend is not None and backend not in mxfp4_moe.BACKENDS:
+        raise InvalidInputError(f"--mxfp4-backend {backend!r}: choose from {', '.join(mxfp4_moe.BACKENDS)}")
     dtype = values.get("dtype")
     aliases = {
         "bf16": "bfloat16",
@@ -293,10 +297,91 @@ def plan_for(
     rope = sharding.rotary_cache_bytes(arch, snapshot.config, e)
     weights = [r.bytes + rope for r in ranks]
     layers = [r.layers for r in ranks]
+    extra, terms = mxfp4_experts(snapshot, arch, gpu, options, e)
+    weights = [w + x for w, x in zip(weights, extra, strict=True)]
+    extra, marlin_terms = marlin_repack(snapshot, arch, gpu, tp, pp, e)
+    weights = [w + x for w, x in zip(weights, extra, strict=True)]
+    terms = (*terms, *marlin_terms)
     state = (e, e)
     return vllm_rt.plan(
-        arch, weights, layers, gpu, options, linear_bytes_per_rank=linear_params * e // tp, state_bytes=state
+        arch,
+        weights,
+        layers,
+        gpu,
+        options,
+        linear_bytes_per_rank=linear_params * e // tp,
+        state_bytes=state,
+        weight_terms=terms,
     )
+
+
+def marlin_repack(
+    snapshot: RepoSnapshot, arch: Architecture, gpu: vllm_rt.GpuSpec, tp: int, pp: int, e: int
+) -> tuple[list[int], tuple[Term, ...]]:
+    """Per stage: what vLLM's gptq_marlin / awq_marlin allocate beyond the stored GPTQ / AWQ tensors
+    (hubmem.runtimes.marlin_int), and its term."""
+    plan = marlin_int.marlin_method(snapshot.config, gpu.compute_capability)
+    if plan is None:
+        return [0] * pp, ()
+    total, parts = marlin_int.stage_deltas(
+        snapshot.headers, snapshot.config, arch, plan, tp=tp, pp=pp, float_bytes=e
+    )
+    worst = max(range(pp), key=lambda s: abs(total[s]))
+    said = {
+        "qzeros": "qzeros dropped (sym: no zero points)",
+        "g_idx": "g_idx sorted + g_idx_sort_indices" if plan.desc_act else "g_idx dropped (no act order)",
+        "scales": "row-parallel scales whole on every rank",
+    }
+    detail = "; ".join(f"{said[k]} {v[worst]:+,} B" for k, v in parts.items()) or "the same bytes as stored"
+    term = Term(
+        "marlin_repack",
+        total[worst],
+        f"in weights: {plan.method} (group {plan.group_size}, desc_act {plan.desc_act}): qweight repacked and "
+        f"scales permuted at the same bytes; {detail}",
+        "vllm quantization/gptq_marlin.py, awq_marlin.py, kernels/mixed_precision/marlin.py "
+        "MarlinLinearKernel.process_weights_after_loading (commit 04aa528e)",
+    )
+    return total, (term,)
+
+
+def mxfp4_experts(
+    snapshot: RepoSnapshot, arch: Architecture, gpu: vllm_rt.GpuSpec, options: vllm_rt.VllmOptions, e: int
+) -> tuple[list[int], tuple[Term, ...]]:
+    """Per stage: what vLLM's MXFP4 MoE backend allocates for the experts beyond the checkpoint's bytes
+    that sharding counted (padding, scale copies, wider biases: hubmem.runtimes.mxfp4_moe), and its term."""
+    tp, pp = options.tensor_parallel_size, options.pipeline_parallel_size
+    stages = sharding.pp_layers(arch.num_layers, pp)
+    if not mxfp4_moe.is_mxfp4_moe(snapshot.config):
+        return [0] * pp, ()
+    cc = gpu.compute_capability
+    if cc is not None and cc < mxfp4_moe.MIN_CAPABILITY:
+        raise EngineRefusedError(
+            f"The quantization method mxfp4 is not supported for {gpu.name}: minimum capability 80, current "
+            f"capability {cc[0]}{cc[1]} (vLLM Mxfp4Config.get_min_capability)"
+        )
+    backend, why = options.mxfp4_backend, "--mxfp4-backend"
+    if backend == "auto":
+        backend, why = mxfp4_moe.choose_backend(cc)
+    experts, hidden, intermediate = mxfp4_moe.experts_of(snapshot.config)
+    one = mxfp4_moe.layer_bytes(experts, hidden, intermediate, tp, backend, e)
+    only = {
+        f: {n: v for n, v in tensors.items() if mxfp4_moe.EXPERT_TENSOR_RE.search(n)}
+        for f, tensors in snapshot.headers.items()
+    }
+    counted = sharding.rank_weights(only, snapshot.config, arch, tp=tp, pp=pp, float_bytes=e)
+    extra = [n * one.bytes - c.bytes for n, c in zip(stages, counted, strict=True)]
+    worst = max(range(pp), key=lambda s: stages[s] * one.bytes)
+    term = Term(
+        "mxfp4_moe",
+        stages[worst] * one.bytes,
+        f"in weights: {stages[worst]} layers × ({experts} experts: w13 [{2 * one.intermediate}, {one.hidden}] + "
+        f"w2 [{one.hidden}, {one.intermediate}] at 4 bits = {one.weights:,} B, E8M0 scales {one.scales:,} B, "
+        f"biases {one.biases:,} B) with {backend} ({why}): I/TP padded to {one.intermediate}, hidden to "
+        f"{one.hidden}; the checkpoint's expert tensors on this rank were {counted[worst].bytes:,} B",
+        "vllm quantization/mxfp4.py Mxfp4MoEMethod.create_weights / process_weights_after_loading, "
+        "utils/marlin_utils_fp4.py prepare_moe_fp4_layer_for_marlin (commit 007d5005)",
+    )
+    return extra, (term,)
 
 
 def sglang_plan_for(

@@ -93,6 +93,7 @@ class VllmOptions:
     cuda_context: int = DEFAULT_CUDA_CONTEXT
     cuda_graph_in_budget: bool = False  # vLLM >= 0.21: CUDA graph memory estimated and subtracted
     sampler: str = "native"  # the top-k/top-p path the profile's sampler run takes (SAMPLER_BYTES)
+    mxfp4_backend: str = "auto"  # MXFP4 MoE experts (gpt-oss): hubmem.runtimes.mxfp4_moe.BACKENDS
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -453,6 +454,7 @@ def plan(
     *,
     linear_bytes_per_rank: int = 0,
     state_bytes: tuple[int, int] = (2, 2),
+    weight_terms: tuple[Term, ...] = (),
 ) -> ServePlan:
     """The start-up plan for weights already split per stage (hubmem.runtimes.sharding)."""
     o = options
@@ -647,6 +649,7 @@ def plan(
         largest = max_model_len  # it starts at the length asked (or found, with auto)
     suggestions = _suggestions(arch, o, starts, largest, reason, tp) if not starts else ()
     terms = _terms(arch, o, worst, tokens, concurrency, peak_text, graph_sizes, e, kv_bytes, tp, pp, total)
+    terms = (*terms[:2], *weight_terms, *terms[2:])  # the parts already in "weights", after it
     return ServePlan(
         engine=ENGINE,
         version=VERSION,
