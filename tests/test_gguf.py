@@ -593,6 +593,23 @@ def test_compute_buffer_behaviour_options(gguf_hub):
     assert dict(new.terms)["compute"].startswith(
         "ggml-alloc replay of the llama prompt graph (ub 512, n_kv 4,096, 4 output rows, fa on, f16 mask)"
     )
+    result = CliRunner().invoke(
+        main,
+        [
+            LLAMA + ":Q4_K_M",
+            "-c",
+            "4096",
+            "-np",
+            "4",
+            "-kvu",
+            "--reserve-outputs",
+            "parallel",
+            "--kq-mask",
+            "f16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "-fa auto -ub 512 --reserve-outputs parallel --kq-mask f16" in result.stdout.splitlines()[1]
     # partial offload keeps Ollama's estimate, whatever the options
     part = hubmem.estimate(LLAMA, **args, n_gpu_layers=10, reserve_outputs="parallel").rows[0].plan
     assert dict(part.terms)["compute"].startswith("max(4·ub·(1 + 4·h + n_kv·(1 + 0)), 4·ub·(h + V))")
