@@ -617,6 +617,23 @@ llamacpp_options = options(
         help="GGUF: one KV buffer shared by all -np sequences.",
     ),
     click.option(
+        "--reserve-outputs",
+        "reserve_outputs",
+        type=click.Choice(("ubatch", "parallel")),
+        cls=LibraryDefault,
+        show_default="ubatch",
+        help="GGUF: output rows of the graph llama.cpp sizes its compute buffer with: ubatch (before 2026, "
+        "llama-cli, Ollama) or parallel (llama-server since 2026: one per -np sequence).",
+    ),
+    click.option(
+        "--kq-mask",
+        "kq_mask",
+        type=click.Choice(("f32", "f16")),
+        cls=LibraryDefault,
+        show_default="f32",
+        help="GGUF: the flash-attention KQ mask input: f32 cast in the graph (before 2026) or f16 (2026).",
+    ),
+    click.option(
         "-fit",
         "--fit",
         "fit",

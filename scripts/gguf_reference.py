@@ -15,7 +15,7 @@ UNITS = {"MiB": 1024**2, "GiB": 1024**3, "B": 10**9, "count": 1}
 FLAGS = {
     "ctx_size": "-c", "parallel": "-np", "ubatch_size": "-ub", "flash_attn": "-fa", "n_gpu_layers": "-ngl",
     "runtime": "--runtime", "batch_size": "-b", "cache_type_k": "-ctk", "cache_type_v": "-ctv",
-    "kv_unified": "-kvu",
+    "kv_unified": "-kvu", "reserve_outputs": "--reserve-outputs", "kq_mask": "--kq-mask",
 }  # fmt: skip
 
 Invoke = Callable[[list[str]], str]

@@ -157,13 +157,22 @@ def test_fit_lowers_an_unset_context_by_interpolation(gguf_hub):
     est = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="8GiB")
     row = est.rows[0]
     weights, overhead = 2_011_539_456, 512 * 1024**2
-    at_max = weights + 131072 * 114_688 + 4 * 512 * (1 + 4 * 3072 + 131072) + overhead  # attention > logits
-    at_min = weights + 4096 * 114_688 + 4 * 512 * (3072 + 128256) + overhead  # logits > attention
+    # compute buffers as ggml-alloc places the prompt graph (tests/test_ggml_alloc.py): at 4,096 cells the
+    # norm + f32 logits of the ubatch from offset 0, 4·512·(3072 + 128256); at 131,072 the 256 MiB f32 KQ
+    # mask copied in first leaves the output above the space it had
+    from hubmem.runtimes import llamacpp
+
+    m, o = row.model, est.options
+    compute_max = llamacpp.plan(m, replace(o, ctx_size=131072)).gpus[0].compute
+    compute_min = llamacpp.plan(m, replace(o, ctx_size=4096)).gpus[0].compute
+    assert (compute_max, compute_min) == (427_831_296, 4 * 512 * (3072 + 128256))
+    at_max = weights + 131072 * 114_688 + compute_max + overhead
+    at_min = weights + 4096 * 114_688 + compute_min + overhead
     target = 7 * 1024**3
     n_ctx = 4096 + (131072 - 4096) * (target - at_min) // (at_max - at_min)
     n_ctx -= n_ctx % 256
-    assert row.plan.n_ctx == n_ctx == 40_704
-    assert row.fit_notes == ("--fit: -c 131,072 -> 40,704",)
+    assert row.plan.n_ctx == n_ctx == 40_448
+    assert row.fit_notes == ("--fit: -c 131,072 -> 40,448",)
     assert row.plan.n_gpu_layers == 29 and row.plan.vram <= target
     # --fit-ctx raises the floor; a floor that cannot fit leaves -c there and lowers -ngl
     tight = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="3GiB", fit_ctx=8192).rows[0]
@@ -466,12 +475,16 @@ def test_largest_context_that_fits(gguf_hub):
     # Q4_K_M fully offloaded: every tensor but rope_freqs (256) = 2,011,539,456 — token_embd (Q6_K,
     # 323,205,120) stays mapped on the CPU and, the model being tied, a copy of it goes to the GPU as the
     # output matrix (llama.cpp TENSOR_DUPLICATED); KV 28 × 4,096 = 114,688 bytes per cell; compute
-    # 268,959,744 (logits: below ~119k cells the f32 logits of a ubatch outweigh the mask). 3 GiB:
-    # (3,221,225,472 - 2,011,539,456 - 536,870,912 - 268,959,744) / 114,688 = 3,521 cells -> -c 3,328
-    # (multiples of 256); at -c 2048 it fits: 2,011,539,456 + 234,881,024 + 268,959,744 + 536,870,912
+    # as ggml-alloc places the prompt graph (tests/test_ggml_alloc.py): at 3,328 cells the norm + f32
+    # logits of a ubatch from offset 0, 268,959,744; at 2,048 (a 4 MiB f32 mask, smaller than the 6 MiB
+    # activations) the residual stream ends 24 MiB + 12,288 B up, so norm + logits end at 294,137,856.
+    # 3 GiB: 3,328 cells fit (2,011,539,456 + 3,328 × 114,688 + 268,959,744 + 536,870,912 = 3,199,051,776),
+    # 3,584 do not (3,228,411,904; multiples of 256)
     est = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=2048, gpu_memory="3GiB", fit="off")
     assert est.rows[0].max_ctx_size == 3328
-    assert est.rows[0].plan.vram == 2_011_539_456 + 234_881_024 + 268_959_744 + 536_870_912
+    assert (
+        est.rows[0].plan.vram == 2_011_539_456 + 234_881_024 + (24 + 6 + 250.5) * 2**20 + 12_288 + 536_870_912
+    )
     assert est.rows[0].fits is True
     assert est.best == "Q4_K_M"
 
@@ -558,3 +571,45 @@ def test_apple_unified_memory_targets(gguf_hub):
     small = hubmem.estimate(QWEN, ctx_size=32768, gpu="m1-pro-16gb", fit="off")
     assert small.rows[0].fits is False and small.best is None
     assert 0 < small.rows[0].max_gpu_layers < 48
+
+
+def test_compute_buffer_behaviour_options(gguf_hub):
+    """--reserve-outputs and --kq-mask (llama.cpp's 2026 changes): checked, shown in --explain, and the
+    replay (tests/test_ggml_alloc.py) only where its graph applies."""
+    with pytest.raises(
+        InvalidInputError, match="--reserve-outputs must be one of ubatch, parallel, not 'all'"
+    ):
+        hubmem.estimate(LLAMA, reserve_outputs="all")
+    with pytest.raises(InvalidInputError, match="--kq-mask must be one of f32, f16, not 'bf16'"):
+        hubmem.estimate(LLAMA, kq_mask="bf16")
+    result = CliRunner().invoke(main, [LLAMA + ":Q4_K_M", "--kq-mask", "bf16"])
+    assert result.exit_code == 3
+    assert result.output == "Error: Invalid value for '--kq-mask': 'bf16' is not one of 'f32', 'f16'.\n"
+    args = {"quant": "Q4_K_M", "ctx_size": 4096, "parallel": 4, "kv_unified": True}
+    old = hubmem.estimate(LLAMA, **args).rows[0].plan
+    new = hubmem.estimate(LLAMA, **args, reserve_outputs="parallel", kq_mask="f16").rows[0].plan
+    assert old.gpus[0].compute == 4 * 512 * (3072 + 128256)  # the logits of a whole ubatch
+    assert new.gpus[0].compute < old.gpus[0].compute / 2  # four output rows: the FFN is the peak
+    assert dict(new.terms)["compute"].startswith(
+        "ggml-alloc replay of the llama prompt graph (ub 512, n_kv 4,096, 4 output rows, fa on, f16 mask)"
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            LLAMA + ":Q4_K_M",
+            "-c",
+            "4096",
+            "-np",
+            "4",
+            "-kvu",
+            "--reserve-outputs",
+            "parallel",
+            "--kq-mask",
+            "f16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "-fa auto -ub 512 --reserve-outputs parallel --kq-mask f16" in result.stdout.splitlines()[1]
+    # partial offload keeps Ollama's estimate, whatever the options
+    part = hubmem.estimate(LLAMA, **args, n_gpu_layers=10, reserve_outputs="parallel").rows[0].plan
+    assert dict(part.terms)["compute"].startswith("max(4·ub·(1 + 4·h + n_kv·(1 + 0)), 4·ub·(h + V))")

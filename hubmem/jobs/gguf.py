@@ -20,7 +20,8 @@ FLAGS = {
     "ubatch_size": "-ub/--ubatch-size", "batch_size": "-b/--batch-size", "swa_full": "--swa-full",
     "no_kv_offload": "-nkvo/--no-kv-offload", "tensor_split": "-ts/--tensor-split", "mmap": "--no-mmap",
     "kv_unified": "-kvu/--kv-unified", "quant": "--quant", "runtime": "--runtime", "fit": "-fit/--fit",
-    "fit_target": "-fitt/--fit-target", "fit_ctx": "-fitc/--fit-ctx",
+    "fit_target": "-fitt/--fit-target", "fit_ctx": "-fitc/--fit-ctx", "reserve_outputs": "--reserve-outputs",
+    "kq_mask": "--kq-mask",
 }  # fmt: skip
 GGUF_KEYS = frozenset(FLAGS)
 
@@ -187,6 +188,8 @@ class GGUFEstimate:
                 "tensor_split": list(self.options.tensor_split),
                 "mmap": self.options.mmap,
                 "kv_unified": self.options.kv_unified,
+                "reserve_outputs": self.options.reserve_outputs,
+                "kq_mask": self.options.kq_mask,
                 "overhead": self.options.overhead,
                 "fit": self.options.fit,
                 "fit_target": self.options.fit_target,

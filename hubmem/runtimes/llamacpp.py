@@ -20,11 +20,21 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
   "V cache quantization requires flash_attn").
 - recurrent state, src/llama-memory-recurrent.cpp: per sequence and SSM layer r (conv) + s (ssm)
   rows of n_embd_r() / n_embd_s() elements in f32 (type_r = type_s = GGML_TYPE_F32).
-- compute buffer: ggml's graph allocator measures the peak of the worst-case graph at start-up, so
-  it has no closed form; hubmem uses Ollama's estimate of it (fs/ggml/ggml.go `GraphSize`, llama
-  family, full offload): max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)),
-  where the n_kv·n_head term is the f32 KQ matrix of one ubatch, which flash attention never
-  materialises (hubmem: 4·ub·(1 + 4·n_embd + n_kv) with -fa on). Checked against published logs in
+- compute buffer: ggml's graph allocator sizes it by placing every tensor of the worst-case prompt
+  graph (llama-context.cpp `sched_reserve`), so it has no closed form. For the dense `llama`, `qwen2`
+  and `qwen3` graphs on one GPU holding every layer and the output, hubmem replays that graph
+  through ggml-alloc's placement rules (hubmem/runtimes/llamacpp_graph.py, ggml_alloc.py), with two
+  version-dependent choices as options: how many output rows the reserve has (`reserve_outputs`:
+  "ubatch" = every token of the ubatch, llama.cpp before 2026, llama-cli and Ollama; "parallel" =
+  one per sequence, llama-server since ggml-org/llama.cpp PR #23861 "limit max outputs of
+  llama_context": n_outputs_max = -np × (1 + draft tokens), tools/server/server-context.cpp
+  `server_output_limits`, and llama-context.cpp `n_outputs_pp = std::min(n_tokens,
+  cparams.n_outputs_max)`) and the type of the KQ-mask input under flash attention (`kq_mask`: "f32"
+  = made f32 and cast to f16 in the graph, before 2026; "f16" = an f16 input, llama-graph.cpp
+  `build_attn_inp_kq_mask` at 00395eb2). Elsewhere (other architectures, partial offload, several
+  GPUs, the CPU) hubmem keeps Ollama's estimate (fs/ggml/ggml.go `GraphSize`, llama family):
+  max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)), without the n_kv·n_head
+  KQ term under flash attention. Checked against published logs in
   fixtures/reference/llamacpp_logs.json (README "GGUF repos").
 """
 
@@ -36,11 +46,18 @@ from dataclasses import dataclass, field, replace
 
 from hubmem.errors import InvalidInputError
 from hubmem.model.gguf.arch import GGUFModel
+from hubmem.runtimes import llamacpp_graph
 
 # llama.cpp's cache types (common/arg.cpp `kv_cache_types`) -> (block size, bytes per block), the
 # values of gguf.GGML_QUANT_SIZES for the GGML types of the same names
 CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 FLASH_ATTN = ("auto", "on", "off")
+RESERVE_OUTPUTS = ("ubatch", "parallel")
+KQ_MASKS = ("f32", "f16")
+# the GGUF architectures whose graph hubmem.runtimes.llamacpp_graph replays (src/models/llama.cpp,
+# qwen2.cpp, qwen3.cpp: the same tensors; biases, qk-norm and rope freq factors change none of them)
+REPLAYED_GRAPHS = ("llama", "qwen2", "qwen3")
+CUDA_ALIGNMENT = 128  # ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alignment
 DEFAULT_UBATCH = 512
 DEFAULT_BATCH = 2048
 FIT_TARGET = 1024 * 1024**2
@@ -93,6 +110,11 @@ class LlamaCppOptions:
     tensor_split: tuple[float, ...] = ()  # -ts: fraction per GPU (default: equal over the GPUs)
     mmap: bool = True  # --no-mmap turns it off
     kv_unified: bool = False  # --kv-unified: one KV stream shared by all sequences
+    # the compute buffer's version-dependent parts (module docstring): output rows of the reserved graph
+    # ("ubatch": llama.cpp before 2026, llama-cli, Ollama; "parallel": llama-server since PR #23861) and
+    # the flash-attention KQ-mask input ("f32" cast in the graph before 2026; "f16" since)
+    reserve_outputs: str = "ubatch"
+    kq_mask: str = "f32"
     overhead: int = 512 * 1024**2  # CUDA context + cuBLAS workspace per GPU (not a llama.cpp buffer)
     preset: str = "llama.cpp"
     # --fit (common/common.h: fit_params true, fit_params_target 1024 MiB per device, fit_params_min_ctx
@@ -132,6 +154,12 @@ class LlamaCppOptions:
             raise InvalidInputError(
                 f"--flash-attn must be one of {', '.join(FLASH_ATTN)}, not {self.flash_attn!r}"
             )
+        if self.reserve_outputs not in RESERVE_OUTPUTS:
+            raise InvalidInputError(
+                f"--reserve-outputs must be one of {', '.join(RESERVE_OUTPUTS)}, not {self.reserve_outputs!r}"
+            )
+        if self.kq_mask not in KQ_MASKS:
+            raise InvalidInputError(f"--kq-mask must be one of {', '.join(KQ_MASKS)}, not {self.kq_mask!r}")
         check_cache_type(self.cache_type_k)
         check_cache_type(self.cache_type_v)
         if self.cache_type_v not in ("f32", "f16", "bf16") and not self.flash:
@@ -298,13 +326,23 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     used = [i for i in range(num_gpus) if gpu_layers[i] or out_dev == i]
     pipeline = len(used) > 1 and ngl > n_layer and not o.no_kv_offload
     copies = (SCHED_COPIES - 1) * ubatch * (4 * h + (2 if o.flash else 4) * cells) if pipeline else 0
+    replayed = (
+        replayed_compute(model, o, n_ctx, cells, ubatch)
+        if len(used) == 1 and ngl > n_layer and not o.no_kv_offload
+        else None
+    )
     gpus = tuple(
         Device(
             f"GPU{i}",
             weights=gpu_w[i],
             kv=gpu_kv[i],
             state=gpu_state[i],
-            compute=(compute if out_dev == i or len(used) == 1 else attn) + copies if i in used else 0,
+            compute=(
+                replayed if replayed is not None else compute if out_dev == i or len(used) == 1 else attn
+            )
+            + copies
+            if i in used
+            else 0,
             overhead=o.overhead,
             layers=tuple(gpu_layers[i]),
             output=out_dev == i,
@@ -348,7 +386,11 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         ),
         (
             "compute",
-            f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'})",
+            f"ggml-alloc replay of the {model.gguf_arch} prompt graph (ub {ubatch}, n_kv {cells:,}, "
+            f"{_outputs(o, n_ctx, ubatch)} output rows, fa {'on, ' + o.kq_mask + ' mask' if o.flash else 'off'}) "
+            f"= {replayed:,} B"
+            if replayed is not None
+            else f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'})",
         ),
         ("overhead", f"{o.overhead:,} B per GPU (CUDA context; not a llama.cpp buffer)"),
     ]
@@ -370,6 +412,44 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         gpus=gpus, host=host, kv_bytes=k_total + v_total, k_bytes=k_total, v_bytes=v_total,
         state_bytes=state_per_layer * n_ssm, weights_bytes=model.tensor_bytes, terms=terms,
     )  # fmt: skip
+
+
+def _outputs(o: LlamaCppOptions, n_ctx: int, ubatch: int) -> int:
+    """Output rows of the reserved prompt graph (llama-context.cpp `sched_reserve`: n_outputs_pp =
+    min(n_tokens, n_outputs_max); n_outputs_max = n_batch unless the caller sets it; llama-server sets
+    -np × (1 + draft tokens), hubmem models no draft model)."""
+    n_tokens = min(n_ctx, ubatch)
+    return n_tokens if o.reserve_outputs == "ubatch" else min(n_tokens, o.parallel)
+
+
+def replayed_compute(model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: int, ubatch: int) -> int | None:
+    """The GPU compute buffer from a replay of the prompt graph through ggml-alloc, for the graphs of
+    REPLAYED_GRAPHS with every layer and the output on one GPU; None elsewhere (Ollama's estimate)."""
+    arch = model.architecture
+    kv = model.layer_kv
+    if (
+        model.gguf_arch not in REPLAYED_GRAPHS
+        or arch.moe is not None
+        or arch.mla is not None
+        or arch.ssm is not None
+        or arch.sliding_window
+        or not arch.gated_mlp
+        or not kv
+        or any(lk.sliding or lk.k_width != kv[0].k_width or lk.v_width != kv[0].v_width for lk in kv)
+        or not arch.num_kv_heads
+        or kv[0].k_width % arch.num_kv_heads
+        or kv[0].v_width % arch.num_kv_heads
+    ):
+        return None
+    n_seqs = o.parallel
+    n_tokens = pad(min(n_ctx, ubatch), n_seqs)  # llama-context.cpp graph_reserve: a multiple of n_seqs
+    shape = llamacpp_graph.Shape(
+        n_embd=arch.hidden_size, n_ff=arch.intermediate_size, n_head=arch.num_heads, n_head_kv=arch.num_kv_heads,
+        head_dim_k=kv[0].k_width // arch.num_kv_heads, head_dim_v=kv[0].v_width // arch.num_kv_heads,
+        n_layer=arch.num_layers, n_vocab=model.vocab_size, n_kv=cells, n_tokens=n_tokens,
+        n_outputs=_outputs(o, n_ctx, ubatch), flash=o.flash, f16_mask=o.kq_mask == "f16", offloaded=True,
+    )  # fmt: skip
+    return llamacpp_graph.compute_buffer(shape, CUDA_ALIGNMENT)
 
 
 def max_gpu_layers(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:

@@ -1,0 +1,83 @@
+"""hubmem.runtimes.ggml_alloc (a port of ggml-alloc.c's placement rules) on hand-built graphs, and the
+replayed llama.cpp prompt graph (hubmem.runtimes.llamacpp_graph) against hand-derived peaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from hubmem.runtimes.ggml_alloc import Tensor, buffer_size
+from hubmem.runtimes.llamacpp_graph import Shape, compute_buffer
+
+MiB = 1024**2
+
+
+def test_sizes_are_padded_to_the_alignment():
+    a = Tensor("a", 100, is_input=True)
+    b = Tensor("b", 1, [a])
+    assert buffer_size([b], 128) == 128 + 128  # both live at once: a is b's source
+
+
+def test_a_freed_block_is_reused_by_best_fit():
+    # x (100) -> y (300) -> z (100): x is freed after y, z takes x's block at offset 0
+    x = Tensor("x", 100, is_input=True)
+    y = Tensor("y", 300, [x])
+    z = Tensor("z", 100, [y])
+    assert buffer_size([y, z], 1) == 400
+    assert z.offset == 0
+
+
+def test_a_block_too_small_is_skipped_and_the_end_grows():
+    # x (100) freed after y; z (200) does not fit x's block, so it goes above y
+    x = Tensor("x", 100, is_input=True)
+    y = Tensor("y", 300, [x])
+    z = Tensor("z", 200, [y])
+    assert buffer_size([y, z], 1) == 600 and z.offset == 400
+
+
+def test_in_place_only_on_a_sole_use_and_never_through_a_view():
+    x = Tensor("x", 64, is_input=True)
+    n = Tensor("norm", 64, [x], inplace=True, layout=(64,))
+    x.layout = (64,)
+    assert buffer_size([n], 1) == 64 and n.offset == x.offset  # x has no other child: reused
+    x2 = Tensor("x", 64, is_input=True, layout=(64,))
+    n2 = Tensor("norm", 64, [x2], inplace=True, layout=(64,))
+    r = Tensor("residual", 64, [n2, x2], inplace=True, layout=(64,))
+    assert buffer_size([n2, r], 1) == 128  # x2 has two children: norm gets new memory, the add reuses it
+    q = Tensor("q", 64, [Tensor("in", 8, is_input=True)], layout=(64,))
+    v = Tensor("q (3d)", 0, [q], view_of=q, layout=(64,))
+    rope = Tensor("rope", 64, [v], inplace=True, layout=(64,))
+    assert buffer_size([q, v, rope], 1) == 8 + 64 + 64  # a view is not "own" (ggml_gallocr_is_own)
+
+
+def test_outputs_are_never_freed():
+    x = Tensor("x", 100, is_input=True)
+    y = Tensor("y", 100, [x], is_output=True)
+    z = Tensor("z", 100, [y])
+    w = Tensor("w", 100, [z])
+    assert buffer_size([y, z, w], 1) == 300  # w takes x's block; y stays
+
+
+QWEN25_7B = dict(
+    n_embd=3584, n_ff=18944, n_head=28, n_head_kv=4, head_dim_k=128, head_dim_v=128, n_layer=28,
+    n_vocab=152064, n_tokens=512, offloaded=True,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("n_kv", "n_outputs", "f16_mask", "expected"),
+    [
+        # the end of the graph: result_norm + the f32 logits of the ubatch, from offset 0
+        (4096, 512, False, 4 * 512 * (3584 + 152064)),
+        # the 64 MiB f32 mask and the 7 MiB embeddings below the residual stream's slot: 78.01 MiB up
+        # (7 MiB embeddings, 2 + 4 + 4 KiB positions/row ids, 64 MiB mask, 2 KiB out ids, 7 MiB), + 7 + 297
+        (32768, 512, False, (7 + 64 + 7 + 7 + 297) * MiB + 2048 + 4096 + 4096 + 2048),
+        # one output per sequence and an f16 mask: the first FFN is the peak, its gate, up and swiglu
+        # (37 MiB each) above the 7 MiB embeddings, the small inputs, the 16 MiB mask and two 7 MiB slots
+        # of the first layer's activations (out ids: 16 bytes, padded to 128)
+        (16384, 4, True, (7 + 16 + 7 + 7 + 3 * 37) * MiB + 2048 + 4096 + 4096 + 128),
+    ],
+)
+def test_the_replayed_qwen25_7b_graph(n_kv, n_outputs, f16_mask, expected):
+    shape = Shape(**QWEN25_7B, n_kv=n_kv, n_outputs=n_outputs, flash=True, f16_mask=f16_mask)
+    got = compute_buffer(shape, 128)
+    assert got == expected
