@@ -258,6 +258,28 @@ inference_options = options(
         help="nf4/fp4 rows: quantize lm_head too, as Lightning's BitsandbytesPrecision (litgpt) does; "
         "transformers keeps it 16-bit.",
     ),
+    click.option(
+        "--gptq-kernel",
+        type=click.Choice(choices.GPTQ_KERNELS),
+        cls=LibraryDefault,
+        show_default="auto",
+        help="gptq/awq rows: the GPTQModel kernel; auto picks as GPTQModel 7.3.4 does for --gpu's compute "
+        "capability (swordfish 10.x/11.x, machete 9.0, Marlin >= 7.5 (awq 8.0), else exllamav2); "
+        "without --gpu, Marlin.",
+    ),
+    click.option(
+        "--gptq-desc-act",
+        is_flag=True,
+        help="gptq rows: the checkpoint was quantized with desc_act (act order): kernels keep g_idx and "
+        "its sort indices (GPTQConfig's default: off).",
+    ),
+    click.option(
+        "--gpu-sms",
+        type=int,
+        cls=LibraryDefault,
+        show_default="128",
+        help="gptq/awq rows on Marlin: the GPU's SM count; the workspace is max(SMs, 128) int32 per Linear.",
+    ),
 )
 
 training_options = options(
