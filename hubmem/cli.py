@@ -404,6 +404,20 @@ training_options = options(
         help="DeepSpeed overlap_comm: ZeRO-1/2 then keep two reduce buckets [default: on for --zero 3 only].",
     ),
     click.option(
+        "--ddp-bucket-view",
+        is_flag=True,
+        help="Several data-parallel replicas without --zero/--fsdp run DDP, whose all-reduce buckets copy every "
+        "gradient; this is DistributedDataParallel(gradient_as_bucket_view=True): no copy.",
+    ),
+    click.option(
+        "--nccl-channels",
+        type=int,
+        cls=LibraryDefault,
+        show_default="0",
+        help="With several GPUs: NCCL ring channels per GPU, each 9,633,792 B of FIFOs (LL + LL128 + "
+        "4 MiB NCCL_BUFFSIZE); 0 leaves them inside --overhead.",
+    ),
+    click.option(
         "--fsdp",
         type=click.Choice(choices.FSDP_MODES),
         help="PyTorch FSDP sharding per decoder layer: full (FULL_SHARD, as ZeRO-3) or grad-op (SHARD_GRAD_OP).",
