@@ -101,3 +101,11 @@ def test_a_kernel_that_cannot_run_the_method_is_one_line_error(fake_hub):
     assert result.stderr.strip().splitlines() == [
         "Error: --gptq-kernel 'swordfish' does not run awq (auto, machete, marlin, exllamav2)"
     ]
+
+
+def test_explain_names_the_kernel_and_why(fake_hub):
+    result = CliRunner().invoke(
+        main, [PYTHIA, "--seq-len", "16", "--precision", "gptq", "--gpu", "h100-80gb", "--explain"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "machete (auto for compute capability 9.0): machete: g_idx Σin 172,032 × 4 = 688,128" in result.stdout
