@@ -56,6 +56,8 @@ def test_nccl_channels_go_to_the_overhead_column():
 
 
 def test_bad_nccl_channels_is_a_one_line_error(fake_hub):
-    result = CliRunner().invoke(main, ["test/tiny", "--train", "full", "--gpus", "2", "--nccl-channels", "-1"])
+    result = CliRunner().invoke(
+        main, ["test/tiny", "--train", "full", "--gpus", "2", "--nccl-channels", "-1"]
+    )
     assert result.exit_code == 3
     assert result.stderr == "Error: --nccl-channels must be at least 0\n"

@@ -108,4 +108,6 @@ def test_explain_names_the_kernel_and_why(fake_hub):
         main, [PYTHIA, "--seq-len", "16", "--precision", "gptq", "--gpu", "h100-80gb", "--explain"]
     )
     assert result.exit_code == 0, result.stderr
-    assert "machete (auto for compute capability 9.0): machete: g_idx Σin 172,032 × 4 = 688,128" in result.stdout
+    assert (
+        "machete (auto for compute capability 9.0): machete: g_idx Σin 172,032 × 4 = 688,128" in result.stdout
+    )

@@ -16,8 +16,8 @@ from hubmem.bounds import OPTION_MAXIMA, at_most
 from hubmem.choices import (
     ATTENTION,
     BNB_COMPUTE_DTYPES,
-    GPTQ_KERNELS,
     GENERATE_CACHES,
+    GPTQ_KERNELS,
     KV_DTYPES,
     STATE_DTYPES,
     TRAIN_MODES,

@@ -106,7 +106,11 @@ def kernel_buffers(
             zeros,
             ws,
             f"Marlin workspace {linears:,} Linears × max({sms}, 128) int32 = {ws:,}"
-            + (f"; desc_act: g_idx + sort indices 2 × Σin {inputs:,} × 4 = {kept:,}" if kept else "; g_idx emptied")
+            + (
+                f"; desc_act: g_idx + sort indices 2 × Σin {inputs:,} × 4 = {kept:,}"
+                if kept
+                else "; g_idx emptied"
+            )
             + ("; zero points repacked" if zeros else "; qzeros emptied (sym)"),
         )
     if kernel in ("machete", "swordfish"):
@@ -122,7 +126,11 @@ def kernel_buffers(
             + (" × 2 (sorted + input_perm)" if desc_act and kernel == "machete" else "")
             + (" (input_perm; g_idx emptied)" if desc_act and kernel == "swordfish" else "")
             + f" = {keep:,}"
-            + (f"; zeros as fp16 −scales·zeros {group_rows:,} × 2 = {zeros:,}" if zeros else "; qzeros emptied (sym)"),
+            + (
+                f"; zeros as fp16 −scales·zeros {group_rows:,} × 2 = {zeros:,}"
+                if zeros
+                else "; qzeros emptied (sym)"
+            ),
         )
     batch = EXL2_GPTQ_BATCH if method == "gptq" else EXL2_AWQ_BATCH
     scratch = max(
