@@ -1,6 +1,8 @@
 """GPTQ and AWQ 4-bit checkpoints through transformers ≥ 5, whose GPTQ and AWQ integrations hand the
 Linear layers to GPTQModel (`hf_select_quant_linear_v2`, backend "auto"): which kernel runs on which GPU,
-and what each keeps on the device beyond the packed weights. Pure rules, no torch.
+and what each keeps on the device beyond the packed weights. Pure rules, no torch. (transformers
+integrations/awq.py `replace_with_awq_linear` and GPTQConfig's `select_quant_linear` both call
+`gptqmodel.utils.importer.hf_select_quant_linear_v2` with the config's `backend`, "auto" unless set.)
 
 Read at ModelCloud/GPTQModel 7.3.4 (commit f4c327a), `gptqmodel/nn_modules/qlinear/*.py`:
 
