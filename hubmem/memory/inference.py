@@ -238,7 +238,10 @@ class InferenceSettings:
         )
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        cc = self.gpu_capability
+        out["gpu_capability"] = None if cc is None else f"{cc[0]}.{cc[1]}"  # as the catalogue writes it
+        return out
 
 
 @dataclass(frozen=True)
