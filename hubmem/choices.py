@@ -25,6 +25,7 @@ STATE_DTYPES = ("auto", "fp32", "bf16", "fp16")
 ATTENTION = ("sdpa", "eager")
 GENERATE_CACHES = ("dynamic", "legacy")  # hubmem.runtimes.generate
 BNB_COMPUTE_DTYPES = ("fp32", "bf16", "fp16")  # hubmem.runtimes.bitsandbytes
+GPTQ_KERNELS = ("auto", "swordfish", "machete", "marlin", "exllamav2")  # hubmem.runtimes.gptq
 TRAIN_MODES = ("full", "lora", "qlora")
 REGIMES = ("fp32", "bf16", "mixed", "int8")
 OPTIMIZERS = ("adamw", "adamw-8bit", "sgd", "sgd-momentum", "adafactor")

@@ -258,6 +258,28 @@ inference_options = options(
         help="nf4/fp4 rows: quantize lm_head too, as Lightning's BitsandbytesPrecision (litgpt) does; "
         "transformers keeps it 16-bit.",
     ),
+    click.option(
+        "--gptq-kernel",
+        type=click.Choice(choices.GPTQ_KERNELS),
+        cls=LibraryDefault,
+        show_default="auto",
+        help="gptq/awq rows: the GPTQModel kernel; auto picks as GPTQModel 7.3.4 does for --gpu's compute "
+        "capability (swordfish 10.x/11.x, machete 9.0, Marlin >= 7.5 (awq 8.0), else exllamav2); "
+        "without --gpu, Marlin.",
+    ),
+    click.option(
+        "--gptq-desc-act",
+        is_flag=True,
+        help="gptq rows: the checkpoint was quantized with desc_act (act order): kernels keep g_idx and "
+        "its sort indices (GPTQConfig's default: off).",
+    ),
+    click.option(
+        "--gpu-sms",
+        type=int,
+        cls=LibraryDefault,
+        show_default="128",
+        help="gptq/awq rows on Marlin: the GPU's SM count; the workspace is max(SMs, 128) int32 per Linear.",
+    ),
 )
 
 training_options = options(
@@ -380,6 +402,20 @@ training_options = options(
         "--overlap-comm/--no-overlap-comm",
         default=None,
         help="DeepSpeed overlap_comm: ZeRO-1/2 then keep two reduce buckets [default: on for --zero 3 only].",
+    ),
+    click.option(
+        "--ddp-bucket-view",
+        is_flag=True,
+        help="Several data-parallel replicas without --zero/--fsdp run DDP, whose all-reduce buckets copy every "
+        "gradient; this is DistributedDataParallel(gradient_as_bucket_view=True): no copy.",
+    ),
+    click.option(
+        "--nccl-channels",
+        type=int,
+        cls=LibraryDefault,
+        show_default="0",
+        help="With several GPUs: NCCL ring channels per GPU, each 9,633,792 B of FIFOs (LL + LL128 + "
+        "4 MiB NCCL_BUFFSIZE); 0 leaves them inside --overhead.",
     ),
     click.option(
         "--fsdp",

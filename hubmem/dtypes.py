@@ -67,8 +67,6 @@ PRECISION_ALIASES: dict[str, str] = {
     "as-stored": "stored",
     # the back-ends the generic rows stand for (README "What each number assumes")
     "bnb-int8": "int8",  # bitsandbytes LLM.int8 (load_in_8bit)
-    "gptq": "int4",  # GPTQ / AWQ group-128 4-bit
-    "awq": "int4",
 }
 
 # vLLM's `fp8_ds_mla` KV cache: a layout of its own, not plain elements (see `hubmem.memory.kv`).

@@ -346,7 +346,7 @@ def test_a_bad_option_value_stops_the_audit_before_any_fetch(fake_hub):
     assert e.value.exit_code == 3
     assert (
         str(e.value)
-        == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, nf4, fp4, stored)"
+        == "unknown precision 'nonsense' (choose from fp32, bf16, fp8, int8, int4, nf4, fp4, gptq, awq, stored)"
     )
     assert fake_hub.requests == []
 

@@ -58,10 +58,10 @@ def test_one_token_of_one_sequence_takes_gemv_and_dequantizes_nothing(fake_hub):
     assert "+ dequantized 4-bit Linear 25,165,824" in term["formula"].split("; last decode step ")[1]
 
 
-def test_back_end_names_are_the_generic_rows(fake_hub):
-    named = rows("--seq-len", "16", "--precision", "bnb-int8", "--precision", "gptq", "--precision", "awq")
-    generic = rows("--seq-len", "16", "--precision", "int8", "--precision", "int4")
-    assert named == generic  # bnb-int8 = int8 (LLM.int8), gptq and awq = int4 (group 128): one row each
+def test_bnb_int8_names_the_generic_int8_row(fake_hub):
+    named = rows("--seq-len", "16", "--precision", "bnb-int8")
+    generic = rows("--seq-len", "16", "--precision", "int8")
+    assert named == generic  # bnb-int8 = int8 (LLM.int8); gptq and awq are rows of their own (test_gptq)
 
 
 def test_bad_bnb_options_exit_3():

@@ -508,8 +508,9 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
     library.update({k: v for k, v in vars(llama).items() if k != "overhead"}, runtime="llama.cpp")
     # --fit on|off and --fit-target in MiB, as llama.cpp writes them
     library.update(fit="on" if llama.fit else "off", fit_target=llama.fit_target // 1024**2)
-    # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype + 12 llama.cpp options
-    assert len(shown) == 20 + 12
+    # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype, --gptq-kernel, --gpu-sms,
+    # --nccl-channels + 12 llama.cpp options
+    assert len(shown) == 23 + 12
     for name, text in shown.items():
         assert text == str(library[name]), name
     assert InferenceOptions().overhead == 1024**3

@@ -77,6 +77,10 @@ def inference_estimate(
         bnb_compute_dtype=o.bnb_compute_dtype,
         bnb_double_quant=o.bnb_double_quant,
         bnb_quantize_lm_head=o.bnb_quantize_lm_head,
+        gptq_kernel=o.gptq_kernel,
+        gptq_desc_act=o.gptq_desc_act,
+        gpu_capability=_capability(target),
+        gpu_sms=o.gpu_sms,
         overhead_model=o.overhead_model,
     )
     keys = list(o.precision_keys) or list(memory.DEFAULT_PRECISIONS)
@@ -139,6 +143,15 @@ def training_estimate(
     else:
         fits_on = {r.regime: training_fit_label(shape, r, seq_len, settings) for r in rows}
     return TrainingEstimate(**_fields(facts, notes), settings=settings, rows=rows, fits_on=fits_on, fit=fit)
+
+
+def _capability(target: Target | None) -> tuple[int, int] | None:
+    """The compute capability of the catalogue card a verdict is asked about (None without one)."""
+    if target is None or target.key is None:
+        return None
+    from hubmem.fit.gpus import find_gpu
+
+    return find_gpu(target.key).compute_capability
 
 
 def _bf16_row(

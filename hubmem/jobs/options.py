@@ -17,6 +17,7 @@ from hubmem.choices import (
     ATTENTION,
     BNB_COMPUTE_DTYPES,
     GENERATE_CACHES,
+    GPTQ_KERNELS,
     KV_DTYPES,
     STATE_DTYPES,
     TRAIN_MODES,
@@ -45,6 +46,9 @@ INFERENCE_ONLY = (
     "bnb_compute_dtype",
     "bnb_double_quant",
     "bnb_quantize_lm_head",
+    "gptq_kernel",
+    "gptq_desc_act",
+    "gpu_sms",
     "overhead_model",
 )
 TRAINING_ONLY = tuple(
@@ -161,6 +165,10 @@ class InferenceOptions:
     bnb_compute_dtype: str = "fp32"
     bnb_double_quant: bool = False
     bnb_quantize_lm_head: bool = False
+    # gptq / awq rows (hubmem.runtimes.gptq): GPTQModel's auto kernel for --gpu, GPTQConfig's desc_act
+    gptq_kernel: str = "auto"
+    gptq_desc_act: bool = False
+    gpu_sms: int = 128  # Marlin's workspace floor: max(SMs, 128) blocks
     overhead_model: str = ""  # the named model --overhead gave (hubmem.runtimes.overhead), for --explain
 
     def __post_init__(self) -> None:
@@ -173,7 +181,9 @@ class InferenceOptions:
         _integer(self.num_beams, "num_beams", 1)
         _choice(self.generate_cache, GENERATE_CACHES, "generate_cache")
         _choice(self.bnb_compute_dtype, BNB_COMPUTE_DTYPES, "bnb_compute_dtype")
-        for name in ("bnb_double_quant", "bnb_quantize_lm_head"):
+        _choice(self.gptq_kernel, GPTQ_KERNELS, "gptq_kernel")
+        _integer(self.gpu_sms, "gpu_sms", 1)
+        for name in ("bnb_double_quant", "bnb_quantize_lm_head", "gptq_desc_act"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidInputError(
                     f"{flag(name)} is a flag (True or False), not {getattr(self, name)!r}"

@@ -27,6 +27,7 @@ from hubmem.runtimes.bitsandbytes import (
     four_bit_bytes,
     lm_head_params,
 )
+from hubmem.runtimes.gptq import KernelBuffers, kernel_buffers, select_kernel
 from hubmem.units import GiB
 
 # Default per-GPU overhead: CUDA context + framework reserve. Measured context alone is
@@ -77,6 +78,19 @@ PRECISIONS: dict[str, Precision] = {
             "fp4 (bnb)",
             "bitsandbytes 4-bit FP4 (load_in_4bit's default quant type): storage as nf4",
         ),
+        Precision(
+            "gptq",
+            "gptq",
+            "GPTQ 4-bit g128 sym (GPTQConfig defaults) through GPTQModel: qweight 4 bits + fp16 scale per "
+            "group of 128, then what the kernel keeps of g_idx / qzeros and its workspace; embeddings, "
+            "norms, lm_head, biases stay 16-bit",
+        ),
+        Precision(
+            "awq",
+            "awq",
+            "AWQ 4-bit g128 with zero points (GEMM) through GPTQModel: qweight 4 bits + fp16 scale per group "
+            "of 128, then the kernel's zero points and workspace; embeddings, norms, lm_head, biases stay 16-bit",
+        ),
         Precision("stored", "as stored", "the checkpoint's own dtypes and quantization, byte for byte"),
     )
 }
@@ -104,6 +118,9 @@ def weight_bytes(
         # GPTQ/AWQ g128: 4 bits per weight + per group of 128 inputs an fp16 scale and a 4-bit zero
         # (2.5 bytes): 4 + 20/128 = 4.156 bits per weight.
         return (linear + 1) // 2 + counts.linear_groups_128 * 5 // 2 + kept16
+    if precision in ("gptq", "awq"):
+        # qweight + fp16 scales only: g_idx, qzeros and workspaces as the kernel keeps them (gptq_buffers)
+        return (linear + 1) // 2 + counts.linear_groups_128 * 2 + kept16
     if precision in BNB_4BIT:
         head = lm_head_params(counts) if quantize_lm_head else 0
         return four_bit_bytes(counts, double_quant, quantize_lm_head) + kept16 - head * 2
@@ -205,6 +222,11 @@ class InferenceSettings:
     bnb_double_quant: bool = False
     bnb_quantize_lm_head: bool = False  # transformers keeps lm_head 16-bit; Lightning / litgpt quantize it
     overhead_model: str = ""  # a named --overhead model (hubmem.runtimes.overhead): its parts for --explain
+    # gptq / awq rows (hubmem.runtimes.gptq): the kernel GPTQModel picks for the GPU's compute capability
+    gptq_kernel: str = "auto"
+    gptq_desc_act: bool = False  # GPTQConfig's default
+    gpu_capability: tuple[int, int] | None = None  # --gpu's compute capability (None: no GPU named)
+    gpu_sms: int = 128  # streaming multiprocessors (Marlin's workspace: max(SMs, 128) int32 per Linear)
 
     @property
     def generating(self) -> bool:
@@ -216,7 +238,10 @@ class InferenceSettings:
         )
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        cc = self.gpu_capability
+        out["gpu_capability"] = None if cc is None else f"{cc[0]}.{cc[1]}"  # as the catalogue writes it
+        return out
 
 
 @dataclass(frozen=True)
@@ -376,6 +401,8 @@ def inference_row(
         f"{spec.description}: {counts.parameters:,} parameters ({counts.linear_params:,} in block Linear layers)",
         "hubmem.memory.inference.weight_bytes; QLoRA paper §3 / GPTQ / LLM.int8 storage layouts",
     )
+    k_terms = gptq_terms(counts, precision, settings)
+    weights += sum(t.bytes for t in k_terms)
     if settings.serving_factor is not None:
         margin = round(weights * (settings.serving_factor - 1))
         m_term = Term(
@@ -384,11 +411,11 @@ def inference_row(
             f"weights × ({settings.serving_factor} − 1): M = P × 4 B / (32 / Q) × {settings.serving_factor}",
             "seed article S4 (serving formula with a 20 % margin)",
         )
-        return InferenceRow(precision, spec.label, weights, 0, 0, margin, (w_term, m_term))
+        return InferenceRow(precision, spec.label, weights, 0, 0, margin, (w_term, *k_terms, m_term))
 
     e = compute_dtype_bytes(precision)
     if settings.generating:
-        return _generation_row(arch, counts, precision, settings, w_term)
+        return _generation_row(arch, counts, precision, settings, w_term, k_terms)
     s += settings.image_tokens
     kv_terms = cache_terms(arch, precision, settings)
     kv = sum(t.bytes for t in kv_terms)
@@ -430,7 +457,38 @@ def inference_row(
         kv,
         act.total + dq,
         settings.overhead_bytes,
-        (w_term, *kv_terms, act_term, o_term),
+        (w_term, *k_terms, *kv_terms, act_term, o_term),
+    )
+
+
+def gptq_buffers(counts: CheckpointCounts, precision: str, settings: InferenceSettings) -> KernelBuffers:
+    """What the GPTQ / AWQ kernel chosen for the settings' GPU keeps beside qweight and scales."""
+    kernel = select_kernel(precision, settings.gpu_capability, settings.gptq_kernel)
+    return kernel_buffers(
+        precision, kernel, counts.linear_shapes, desc_act=settings.gptq_desc_act, sms=settings.gpu_sms
+    )
+
+
+def gptq_terms(counts: CheckpointCounts, precision: str, settings: InferenceSettings) -> tuple[Term, ...]:
+    """The gptq / awq rows' kernel term (g_idx, zero points, workspace); () for every other row."""
+    if precision not in ("gptq", "awq"):
+        return ()
+    k = gptq_buffers(counts, precision, settings)
+    cc = settings.gpu_capability
+    why = (
+        f"--gptq-kernel {settings.gptq_kernel}"
+        if settings.gptq_kernel != "auto"
+        else f"auto for compute capability {cc[0]}.{cc[1]}"
+        if cc
+        else "auto without --gpu: Marlin assumed (CC 7.5-8.9, 12.x)"
+    )
+    return (
+        Term(
+            "kernel buffers",
+            k.total,
+            f"{k.kernel} ({why}): {k.formula}" + (", desc_act" if settings.gptq_desc_act else ""),
+            "hubmem.runtimes.gptq; " + ("GPTQModel 7.3.4 nn_modules/qlinear"),
+        ),
     )
 
 
@@ -470,7 +528,12 @@ OVERHEAD_SOURCE = "pytorch/pytorch#86509 (context 0.29–0.67 GB); transformers 
 
 
 def _generation_row(
-    arch: Architecture, counts: CheckpointCounts, precision: str, settings: InferenceSettings, w_term: Term
+    arch: Architecture,
+    counts: CheckpointCounts,
+    precision: str,
+    settings: InferenceSettings,
+    w_term: Term,
+    k_terms: tuple[Term, ...] = (),
 ) -> InferenceRow:
     """A generate call: the larger of the prefill peak and the decode step(s), each shown by --explain."""
     from hubmem.runtimes.generate import generation_phases, peak
@@ -479,8 +542,8 @@ def _generation_row(
     e = compute_dtype_bytes(precision)
     phases = generation_phases(arch, precision, settings, e, counts)
     top = peak(phases)
-    weights = w_term.bytes
-    terms = [w_term]
+    weights = w_term.bytes + sum(t.bytes for t in k_terms)
+    terms = [w_term, *k_terms]
     if settings.generate_cache == "legacy" and counts.buffer_bytes:
         weights += counts.buffer_bytes
         terms.append(

@@ -29,6 +29,15 @@ from hubmem.memory.inference import DEFAULT_OVERHEAD_BYTES, Term
 from hubmem.model.architecture import Architecture
 from hubmem.model.config_counts import estimate_counts
 from hubmem.model.tensors import CheckpointCounts
+from hubmem.runtimes.collectives import (
+    DDP_SOURCE,
+    LL128_BUFFSIZE,
+    LL_BUFFSIZE,
+    NCCL_SOURCE,
+    SIMPLE_BUFFSIZE,
+    ddp_bucket_bytes,
+    nccl_bytes,
+)
 from hubmem.runtimes.sharded_training import (
     DEEPSPEED_SOURCE,
     FSDP_SOURCE,
@@ -139,6 +148,9 @@ class TrainingSettings:
     max_live_parameters: int | None = None
     max_reuse_distance: int | None = None
     overlap_comm: bool | None = None
+    # data-parallel communication (hubmem.runtimes.collectives): DDP's bucket copy, NCCL's ring FIFOs
+    ddp_bucket_view: bool = False  # DistributedDataParallel(gradient_as_bucket_view=...): torch's default off
+    nccl_channels: int = 0  # NCCL ring channels per GPU; 0 = not counted (inside --overhead)
 
     def __post_init__(self) -> None:
         self._check()
@@ -146,7 +158,7 @@ class TrainingSettings:
     def _check(self) -> None:
         """Reject values and combinations no framework runs, whatever the model."""
         s = self
-        for name in ("micro_batch", "lora_rank", "tp", "pp", "zero"):
+        for name in ("micro_batch", "lora_rank", "tp", "pp", "zero", "nccl_channels"):
             value = getattr(s, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidInputError(f"--{name.replace('_', '-')} takes a whole number, not {value!r}")
@@ -167,6 +179,10 @@ class TrainingSettings:
             )
         if s.micro_batch < 1:
             raise InvalidInputError("--micro-batch must be at least 1")
+        if s.nccl_channels < 0:
+            raise InvalidInputError("--nccl-channels must be at least 0")
+        if not isinstance(s.ddp_bucket_view, bool):
+            raise InvalidInputError(f"--ddp-bucket-view is a flag (True or False), not {s.ddp_bucket_view!r}")
         if s.mode in ("lora", "qlora") and s.lora_rank < 1:
             raise InvalidInputError("--lora-rank must be at least 1")
         unknown = [t for t in s.lora_targets if t not in LORA_MODULES]
@@ -780,6 +796,18 @@ def _stage_row(
         if st.offload == "params":
             host, weights, gradients = host + weights + gradients, 0, 0
             moved = "weights, gradients, optimizer states + master weights"
+    ddp = ddp_bucket_bytes(gradients, st.dp, bucket_view=st.ddp_bucket_view, sharded=bool(st.shard_stage))
+    if ddp:
+        runtime.append(
+            Term(
+                "ddp buckets",
+                ddp,
+                f"DDP all-reduce buckets: a copy of the {gradients:,} B of gradients across {st.dp} replicas "
+                "(gradient_as_bucket_view=False, torch's default; --ddp-bucket-view: 0)",
+                DDP_SOURCE + " (in the gradients column)",
+            )
+        )
+    nccl = nccl_bytes(st.nccl_channels, st.world)
     terms = [
         replace(w_term, bytes=weights),
         *(t for t in runtime if t.name not in GRADIENT_BUFFERS),
@@ -817,17 +845,31 @@ def _stage_row(
             "CUDA context + framework reserve per GPU (--overhead)",
             "pytorch/pytorch#86509; transformers model_memory_anatomy (1343 MB)",
         ),
+        *(
+            [
+                Term(
+                    "nccl buffers",
+                    nccl,
+                    f"--nccl-channels {st.nccl_channels} ring channels × one receiving connection × (LL "
+                    f"{LL_BUFFSIZE:,} + LL128 {LL128_BUFFSIZE:,} + Simple {SIMPLE_BUFFSIZE:,}) = {nccl:,} "
+                    "(in the overhead column)",
+                    NCCL_SOURCE,
+                )
+            ]
+            if nccl
+            else []
+        ),
     ]
     grad_buffers = sum(t.bytes for t in runtime if t.name in GRADIENT_BUFFERS)
     gathered = sum(t.bytes for t in runtime) - grad_buffers
     return TrainingRow(
         regime.key, regime.label, weights + gathered, gradients + grad_buffers, optimizer, master, activations,
-        logits, st.overhead_bytes, host, stage, trainable, tuple(terms),
+        logits, st.overhead_bytes + nccl, host, stage, trainable, tuple(terms),
     )  # fmt: skip
 
 
 # runtime terms counted in the gradients column (the rest of them, gathered parameters, in the weights column)
-GRADIENT_BUFFERS = ("reduce bucket", "unsharded gradient")
+GRADIENT_BUFFERS = ("reduce bucket", "unsharded gradient", "ddp buckets")
 
 
 def _weight_term(

@@ -152,6 +152,8 @@ def estimate_counts(arch: Architecture) -> CheckpointCounts:
         counts.linear_blocks_128 += n * sum(-(-r // 128) * -(-c // 128) for r, c in shapes)
         counts.linear_blocks_64 += n * sum(-(-(r * c) // 64) for r, c in shapes)
         counts.linear_largest = max([counts.linear_largest, *(r * c for r, c in shapes)])
+        for shape in shapes:
+            counts.linear_shapes[shape] = counts.linear_shapes.get(shape, 0) + n
     counts.parameters = sum(by_kind.values())
     counts.parameter_bytes = counts.parameters * 2
     counts.by_component = {k: v for k, v in by_kind.items() if v}

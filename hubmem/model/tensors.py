@@ -212,6 +212,9 @@ class CheckpointCounts:
     linear_blocks_128: int = 0  # Σ ceil(out/128) × ceil(in/128) (DeepSeek-V3 FP8 block scales)
     linear_blocks_64: int = 0  # Σ ceil(out·in/64) (bitsandbytes 4-bit absmax per 64 flattened weights)
     linear_largest: int = 0  # out × in of the largest block Linear weight (one dequantized at a time)
+    # Block Linear weights by logical (out_features, in_features) -> how many (GPTQ/AWQ kernel buffers:
+    # hubmem.runtimes.gptq sizes g_idx, Marlin workspaces and exllamav2 scratch from them)
+    linear_shapes: dict[tuple[int, int], int] = field(default_factory=dict)
     routed_expert_params: int = 0  # parameters of routed experts outside MTP modules (hubmem.model.moe)
     # Elements as the Hub's API counts them (`safetensors.parameters`): see `hub_elements`.
     hub_by_dtype: dict[str, int] = field(default_factory=dict)
@@ -411,6 +414,7 @@ def count_tensors(
     scale_elements = routed = linear_params = linear_rows = groups_128 = blocks_128 = 0
     blocks_64 = largest = 0
     matrix_shapes: dict[tuple[int, ...], int] = {}
+    linear_shapes: dict[tuple[int, int], int] = {}
     groups, tensors_seen = _tensor_groups(headers, config, quant)
     for (template, dtype, shape, unpack, in_mtp_layer), n in groups.items():
         elements = math.prod(shape) * n
@@ -447,6 +451,7 @@ def count_tensors(
             blocks_128 += -(-rows // 128) * -(-cols // 128) * n
             blocks_64 += -(-(rows * cols) // 64) * n
             largest = max(largest, rows * cols)
+            linear_shapes[rows, cols] = linear_shapes.get((rows, cols), 0) + n
     return CheckpointCounts(
         stored_by_dtype=dict(sorted(by_dtype.items())),
         stored_bytes_by_dtype=dict(sorted(bytes_by_dtype.items())),
@@ -462,6 +467,7 @@ def count_tensors(
         linear_blocks_128=blocks_128,
         linear_blocks_64=blocks_64,
         linear_largest=largest,
+        linear_shapes=linear_shapes,
         routed_expert_params=routed,
         hub_by_dtype=dict(sorted(hub_by_dtype.items())),
         mxfp4_scale_elements=scale_elements,
