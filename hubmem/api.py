@@ -337,6 +337,8 @@ class AuditPlan:
     listed: dict[str, Any] = field(default_factory=dict)  # ref -> hubmem.hub.listing.Listed (its sha)
     settings: dict[str, Any] = field(default_factory=dict)  # what the figures depend on (hubmem.store)
     probe: Callable[[str], str | None] = lambda ref: None  # ref -> its current commit (hubmem.store)
+    # refs -> their commits into `listed`, where one listing says many (hubmem.hub.listing)
+    list_commits: Callable[[list[str]], None] = lambda refs: None
     engine: str | None = None  # --engine: rows carry the engine's verdict (hubmem.jobs.serve.SERVE_COLUMNS)
 
 
@@ -398,7 +400,7 @@ def audit_plan(
     make one `list_models` query; `collection` a collection's models. `max_rps`: at most that many Hub
     calls a second over all workers (hubmem.hub.pace; a 429 pauses them all whatever it is)."""
     from hubmem.hub import fetch as hub
-    from hubmem.hub.listing import ListingQuery, current_commit, list_repos
+    from hubmem.hub.listing import ListingQuery, commits_by_author, current_commit, list_repos
     from hubmem.jobs.audit import DEFAULT_JOBS, MAX_JOBS, audit_row, fetch_listed, settings_of
     from hubmem.jobs.check import judged_options
 
@@ -468,7 +470,14 @@ def audit_plan(
         repo, revision = split_revision(ref, None)
         return current_commit(repo, revision, token=token, timeout=timeout)
 
-    return AuditPlan(refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt), probe=probe)
+    def list_commits(stored: list[str]) -> None:
+        unlisted = [ref for ref in stored if ref not in listed]
+        listed.update(commits_by_author(unlisted, token=token, timeout=timeout))
+
+    return AuditPlan(
+        refs, fetch, evaluate, jobs, tgt, listed, settings_of(job, chosen, tgt), probe=probe,
+        list_commits=list_commits,
+    )  # fmt: skip
 
 
 def diff(a: str, b: str, **options: Any) -> Any:

@@ -264,3 +264,41 @@ def test_a_rerun_probes_two_commits_per_job_at_once(fake_hub, tmp_path):
     assert sorted(r.path for r in probes) == [f"/api/models/{i}" for i in ids]
     third = max(probes, key=lambda r: r.arrived)
     assert third.arrived >= min(r.answered for r in probes if r is not third)  # sent once one was answered
+
+
+def test_a_rerun_lists_an_author_holding_many_of_its_ids_instead_of_probing_each(
+    fake_hub, tmp_path, monkeypatch
+):
+    # hubmem.hub.listing.commits_by_author, with its threshold lowered from 100 ids to 3
+    from hubmem.hub import listing
+
+    monkeypatch.setattr(listing, "AUTHOR_LISTING_MIN_IDS", 3)
+    ids = add_acme(fake_hub, 4)
+    path = str(tmp_path / "audit.sqlite")
+    assert run(*ids, TINY, "--db", path, "--format", "csv").exit_code == 0
+    fake_hub.clear_log()
+    again = run(*ids, TINY, "--db", path, "--format", "csv")
+    assert again.stderr.splitlines()[0] == f"{path}: 0 rows computed, 5 unchanged (reused), run 2."
+    # acme's 4 ids: one page of /api/models?author=acme; test/tiny (one id of its author): its own probe
+    assert sorted(r.url.split("&")[0] for r in fake_hub.requests) == [
+        "/api/models/test/tiny?expand=sha",
+        "/api/models?author=acme",
+    ]
+
+
+def test_an_author_listing_reads_one_page_per_hundred_ids_and_probes_what_it_did_not_reach(
+    fake_hub, tmp_path, monkeypatch
+):
+    from hubmem.hub import listing
+
+    monkeypatch.setattr(listing, "AUTHOR_LISTING_MIN_IDS", 3)
+    fake_hub.page_size = 2  # acme's 4 models on 2 pages; 4 ids allow ceil(4 / 100) = 1 page
+    ids = add_acme(fake_hub, 4)
+    path = str(tmp_path / "audit.sqlite")
+    assert run(*ids, "--db", path, "--format", "csv").exit_code == 0
+    fake_hub.clear_log()
+    again = run(*ids, "--db", path, "--format", "csv")
+    assert again.stderr.splitlines()[0] == f"{path}: 0 rows computed, 4 unchanged (reused), run 2."
+    listings = [r for r in fake_hub.requests if r.path == "/api/models"]
+    probes = sorted(r.path for r in fake_hub.requests if r.url.endswith("?expand=sha"))
+    assert len(listings) == 1 and len(probes) == 2  # the first page's 2 listed, the other 2 probed

@@ -22,7 +22,8 @@ call), then the collection's models, each repo once, in that order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -130,7 +131,9 @@ def list_repos(query: ListingQuery, token: str | None = None, timeout: float | N
     return list(seen.values())
 
 
-def _models(query: ListingQuery, token: str | None, timeout: float) -> Iterator[Listed]:
+def _models(
+    query: ListingQuery, token: str | None, timeout: float, max_pages: int | None = None
+) -> Iterator[Listed]:
     from hubmem.hub import client
     from hubmem.hub.fetch import translate, with_retries
 
@@ -149,9 +152,10 @@ def _models(query: ListingQuery, token: str | None, timeout: float) -> Iterator[
     params: dict[str, Any] | None = first
     url: str | None = f"{client.endpoint()}/api/models"
     where = f"the listing {query.describe()}"
-    count = 0
+    count = pages = 0
     try:
-        while url is not None:
+        while url is not None and (max_pages is None or pages < max_pages):
+            pages += 1
             response = with_retries(client.get, url, token, timeout=timeout, params=params)
             params = None  # the next page's link carries the query
             for item in _page(response.content, where):
@@ -232,6 +236,40 @@ def _listing_error(e: errors.HubmemError) -> errors.HubmemError:
     if isinstance(e, errors.RepoNotFoundError):
         return errors.RepoNotFoundError(str(e.message).replace("repository ", "", 1))
     return e
+
+
+# A re-run's commits by listing (hubmem.jobs.stored): an author holding at least AUTHOR_LISTING_MIN_IDS
+# of the audit's stored ids is listed with expand=sha (one request per page of up to 1,000 models) instead
+# of probed repo by repo, reading at most one page per IDS_PER_LISTING_PAGE of its ids: never more than
+# one request per that many repos, whatever the author's size. Ids the pages did not reach are probed.
+AUTHOR_LISTING_MIN_IDS = 100
+IDS_PER_LISTING_PAGE = 100
+
+
+def commits_by_author(refs: Iterable[str], *, token: str | None, timeout: float) -> dict[str, Listed]:
+    """{repo id: Listed with its main commit} for the plain `org/name` refs (no `@revision`) whose author
+    holds enough of them, from `list_models(author=...)` pages. A listing that fails gives nothing: the
+    probes that would have run anyway report what is wrong."""
+    by_author: dict[str, set[str]] = {}
+    for ref in refs:
+        if ref.count("/") == 1 and "@" not in ref and not os.path.exists(ref):
+            by_author.setdefault(ref.split("/")[0], set()).add(ref)
+    found: dict[str, Listed] = {}
+    for author, wanted in by_author.items():
+        if len(wanted) < AUTHOR_LISTING_MIN_IDS:
+            continue
+        pages = -(-len(wanted) // IDS_PER_LISTING_PAGE)
+        missing = set(wanted)
+        try:
+            for listed in _models(ListingQuery(author=author), token, timeout, max_pages=pages):
+                if listed.repo_id in missing and listed.sha:
+                    found[listed.repo_id] = listed
+                    missing.discard(listed.repo_id)
+                    if not missing:
+                        break
+        except errors.HubmemError:
+            continue
+    return found
 
 
 def current_commit(repo: str, revision: str | None, *, token: str | None, timeout: float) -> str | None:

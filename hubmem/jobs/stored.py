@@ -53,6 +53,11 @@ class StoredAudit:
         self.threads = min(plan.jobs * PROBES_PER_JOB, MAX_JOBS) if not self.warm_up else plan.jobs
         self.fetching = threading.BoundedSemaphore(plan.jobs)
 
+    def list_commits(self) -> None:
+        """The stored repos' commits a listing can give for many at once (the plan's `list_commits`:
+        hubmem.hub.listing.commits_by_author), before the probes ask for the rest one by one."""
+        self.plan.list_commits([ref for ref in self.position if ref in self.current])
+
     def fetch(self, ref: str) -> Any:
         stored = self.current.get(ref)
         if stored is not None and self.probe(ref) == stored:
@@ -118,6 +123,7 @@ class StoredAudit:
     ) -> AuditResult:
         """The audit (hubmem.jobs.audit.run_audit: `on_done`, `on_row`, `keep`), each row stored as it
         finishes, then the run's counts."""
+        self.list_commits()
         result = run_audit(
             self.plan.refs,
             self.fetch,
@@ -135,6 +141,7 @@ class StoredAudit:
 
     def iterate(self) -> Iterator[AuditRow]:
         finished = False
+        self.list_commits()
         try:
             yield from ordered_rows(
                 self.plan.refs, self.fetch, self.evaluate, jobs=self.threads, warm_up=self.warm_up
