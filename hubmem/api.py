@@ -13,6 +13,7 @@ model problems raise the other `HubmemError` subclasses (README, "Exit codes").
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -135,11 +136,7 @@ def _estimate_pipeline() -> None:
 
 def _gguf_split(repo: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(repo, the GGUF options popped from `options`); `REPO:QUANT` is `--quant QUANT`."""
-    given: dict[str, Any] = {}
-    if options:  # no options given, nothing to import (jobs.gguf: ~10 ms before the first request)
-        from hubmem.jobs.gguf import GGUF_KEYS
-
-        given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
+    given = _pop_gguf_options(options)
     if ":" in repo and not _is_gguf_path(repo):
         import os
 
@@ -148,6 +145,16 @@ def _gguf_split(repo: str, options: dict[str, Any]) -> tuple[str, dict[str, Any]
             if quant:
                 given.setdefault("quant", quant)
     return repo, given
+
+
+def _pop_gguf_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The llama.cpp options of `options`, popped. None given, nothing imported (jobs.gguf and the
+    llama.cpp model: ~10-15 ms before the first request)."""
+    if not options:
+        return {}
+    from hubmem.jobs.gguf import GGUF_KEYS
+
+    return {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
 
 
 def _is_gguf_path(repo: str) -> bool:
@@ -426,10 +433,16 @@ def audit_plan(
         return _serve_audit_plan(
             refs, jobs, options, gpu, gpu_memory, num_gpus, precision, token, timeout, train
         )
-    from hubmem.jobs.gguf import GGUF_KEYS, gguf_options
+    gguf_given = _pop_gguf_options(options)
 
-    gguf_given = {k: options.pop(k) for k in list(options) if k in GGUF_KEYS}
-    gguf_opts = gguf_options(gguf_given)  # llama.cpp's options, for the GGUF repos of the list
+    @functools.cache
+    def llama_options() -> Any:  # llama.cpp's options, for the GGUF repos of the list
+        from hubmem.jobs.gguf import gguf_options
+
+        return gguf_options(gguf_given)
+
+    if gguf_given:
+        llama_options()  # bad values fail before anything is fetched
     job, chosen = judged_options(train, options, precision, "an audit row")
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     listed: dict[str, Any] = {}
@@ -459,8 +472,9 @@ def audit_plan(
         if isinstance(fetched, RepoSnapshot) and fetched.weights_format == "gguf" and fetched.gguf:
             from hubmem.jobs.gguf import gguf_audit_row
 
-            quant = _gguf_split(split_revision(ref, None)[0], {})[1].get("quant") or gguf_opts[1]
-            return gguf_audit_row(ref, fetched, gguf_opts[0], quant, tgt)
+            opts, default_quant = llama_options()
+            quant = _gguf_split(split_revision(ref, None)[0], {})[1].get("quant") or default_quant
+            return gguf_audit_row(ref, fetched, opts, quant, tgt)
         return audit_row(ref, fetched, job, chosen, tgt)
 
     def probe(ref: str) -> str | None:
