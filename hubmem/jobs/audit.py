@@ -10,7 +10,7 @@ for requests in flight to time out.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -309,10 +309,7 @@ def run_audit(
     raised by `on_done` or `on_row`) stops handing out work; the rows that finished go on in input order
     and the result says `interrupted`.
     """
-    hub.preload()  # shared by the helpers it forks
-    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
-    if warm_up:  # False: few estimates are expected (hubmem.jobs.stored), each imports what it needs
-        start_warm_up()
+    stream = _start_fetches(refs, fetch, jobs, warm_up)
     result = AuditResult([], len(refs))
     waiting: dict[int, AuditRow] = {}  # finished ahead of an earlier row
     next_index = 0
@@ -345,6 +342,19 @@ def run_audit(
     return result
 
 
+def _start_fetches(
+    refs: list[str], fetch: Callable[[str], hub.RepoSnapshot], jobs: int, warm_up: bool
+) -> Generator[batch.Outcome, None, None]:
+    """Every ref's fetch started (hubmem.hub.batch), then transformers' import (`start_warm_up`) beside
+    them. `warm_up` False: few estimates are expected (a re-run, hubmem.jobs.stored), each imports what it
+    needs, and its cheap probes run on threads here (`light`)."""
+    hub.preload()  # shared by the helpers it forks
+    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
+    if warm_up:
+        start_warm_up()
+    return stream
+
+
 def ordered_rows(
     refs: list[str],
     fetch: Callable[[str], hub.RepoSnapshot],
@@ -355,10 +365,7 @@ def ordered_rows(
 ) -> Iterator[AuditRow]:
     """The rows of `run_audit` as an iterator in input order: each as soon as it and every row before
     it have finished (the Python API's `hubmem.audit`). Closing it stops the fetches."""
-    hub.preload()  # shared by the helpers it forks
-    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
-    if warm_up:
-        start_warm_up()
+    stream = _start_fetches(refs, fetch, jobs, warm_up)
     done: dict[int, AuditRow] = {}
     next_index = 0
     try:
