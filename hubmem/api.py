@@ -129,7 +129,6 @@ def _estimate_pipeline() -> None:
     runs while the requests are in flight (jobs.snapshot.fetch_snapshot's `meanwhile`)."""
     from hubmem.jobs import estimate  # noqa: F401
     from hubmem.model.config_table import usable_table
-    from hubmem.output import estimate as rendering  # noqa: F401  (the CLI's next import)
 
     usable_table()
 

@@ -50,7 +50,7 @@ def warm() -> None:
     a process reads the Hub's agent-harness registry (utils/_detect_agent.py: cached a day in HF_HOME,
     else one GET of /api/agent-harnesses). Done here, that is one request; left to the request threads,
     each of the first trip's four would make its own, unlocked, before its real request."""
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status  # noqa: F401
+    from huggingface_hub.utils import build_hf_headers, get_session
 
     get_session()
     try:
@@ -119,8 +119,9 @@ def small_file(repo: str, filename: str, revision: str | None, token: str | None
 
 
 def file_start(repo: str, filename: str, revision: str | None, token: str | None, timeout: float) -> bytes:
-    """A safetensors file's length prefix and header (for header_check.parse_file_start) by Range GETs, as parse_safetensors_file_metadata reads
-    it (hf_api.py): bytes 0-100000, then bytes 8-(length+7) when the header is longer."""
+    """A safetensors file's length prefix and header (for header_check.parse_file_start) by Range GETs,
+    as parse_safetensors_file_metadata reads it (hf_api.py): bytes 0-100000, then bytes 8-(length+7)
+    when the header is longer."""
     url = file_url(repo, filename, revision)
     start = bytes(get(url, token, timeout, range=f"bytes=0-{HEADER_PROBE_BYTES - 1}").content)
     if len(start) >= 8:

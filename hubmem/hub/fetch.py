@@ -346,7 +346,7 @@ def with_retries(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             connect_retried = True
             pace.count_retry()
             _sleep(RETRY_WAITS[0])
-        except (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError):
+        except _transport_errors():
             if wait is None:
                 raise
             pace.count_retry()
@@ -366,14 +366,21 @@ def once(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
 
 
-def _transient(e: BaseException) -> bool:
-    """An error `with_retries` would try again after: a 429/5xx answer, a timeout, a dropped connection."""
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What `with_retries` tries again after besides an HTTP answer: a timeout, a dropped or refused
+    connection (ConnectError is a NetworkError), a broken answer."""
     import httpx2
+
+    return (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)
+
+
+def _transient(e: BaseException) -> bool:
+    """An error `with_retries` would try again after: a 429/5xx answer or a transport error."""
     from huggingface_hub.errors import HfHubHTTPError
 
     if isinstance(e, HfHubHTTPError):
         return e.response is not None and e.response.status_code in RETRY_STATUSES
-    return isinstance(e, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError))
+    return isinstance(e, _transport_errors())
 
 
 def _guess(

@@ -22,7 +22,6 @@ call), then the collection's models, each repo once, in that order.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,9 +249,11 @@ def commits_by_author(refs: Iterable[str], *, token: str | None, timeout: float)
     """{repo id: Listed with its main commit} for the plain `org/name` refs (no `@revision`) whose author
     holds enough of them, from `list_models(author=...)` pages. A listing that fails gives nothing: the
     probes that would have run anyway report what is wrong."""
+    from hubmem.hub.fetch import is_local
+
     by_author: dict[str, set[str]] = {}
     for ref in refs:
-        if ref.count("/") == 1 and "@" not in ref and not os.path.exists(ref):
+        if ref.count("/") == 1 and "@" not in ref and not is_local(ref):
             by_author.setdefault(ref.split("/")[0], set()).add(ref)
     found: dict[str, Listed] = {}
     for author, wanted in by_author.items():
