@@ -318,7 +318,7 @@ def run_case(snapshot_of: Any, train: str | None, fallback: bool = False) -> tup
         signal.setitimer(signal.ITIMER_REAL, HANG_S)
     try:
         with transformers_fallback(fallback):
-            return _run_case(snapshot_of, train)
+            return outcome(snapshot_of, train)
     except Hang as e:
         frames = [f for f in traceback.extract_tb(e.__traceback__) if "/hubmem/" in f.filename]
         where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
@@ -328,7 +328,9 @@ def run_case(snapshot_of: Any, train: str | None, fallback: bool = False) -> tup
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _run_case(snapshot_of: Any, train: str | None) -> tuple[str, str]:
+def outcome(snapshot_of: Any, train: str | None = None) -> tuple[str, str]:
+    """`run_case` without the time limit (the hypothesis properties in tests/ call it): 'ok' | 'typed'
+    (a one-line HubmemError) | 'uncaught' (anything else, an internal or multi-line error) | 'bad'."""
     try:
         if isinstance(snapshot_of, Job):  # a GGUF or serve case: the job yields its bad figures
             bad = [f"{k}={v!r}" for k, v in snapshot_of.run()]

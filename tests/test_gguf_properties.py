@@ -56,16 +56,11 @@ def _specs():
 def test_mutated_gguf_keys_and_options_plan_typed_or_sound(rng):
     """Mutated key values / tensor infos of real-architecture GGUF files, hostile llama.cpp options: a
     typed one-line error, or an estimate whose every number is non-negative and finite."""
-    from hubmem import errors
     from scripts import fuzz_engines
+    from scripts.fuzz import Job, outcome
 
     job = None
     while job is None:
         job = fuzz_engines.gguf_case(rng, _specs())
-    try:
-        bad = list(job())
-    except errors.HubmemError as e:
-        assert e.exit_code != errors.InternalError.exit_code, str(e)
-        assert "\n" not in str(e) and "\r" not in str(e), str(e)
-        return
-    assert bad == []
+    kind, detail = outcome(Job(job))
+    assert kind in ("ok", "typed"), detail

@@ -284,7 +284,7 @@ def test_serve_with_mutated_configs_and_hostile_engine_options(rng, through_tran
     or a plan whose every number is non-negative and finite (vLLM's KV budget is negative only in a
     plan that does not start)."""
     from scripts import fuzz_engines
-    from scripts.fuzz import config_bytes, mutate_config, transformers_fallback
+    from scripts.fuzz import Job, config_bytes, mutate_config, outcome, transformers_fallback
 
     name, config, headers = rng.choice(SERVED)
     raw = config_bytes(mutate_config(rng, config, [c for _, c, _ in FIXTURES]))
@@ -293,15 +293,9 @@ def test_serve_with_mutated_configs_and_hostile_engine_options(rng, through_tran
         cfg = hub.parse_config(raw, f"'{name}'")
         return hub.RepoSnapshot(name, None, None, cfg, dict.fromkeys(headers), headers)
 
-    job = fuzz_engines.serve_job(rng, snapshot)
-    try:
-        with transformers_fallback(through_transformers):
-            bad = list(job())
-    except errors.HubmemError as e:
-        assert e.exit_code != errors.InternalError.exit_code, str(e)
-        assert "\n" not in str(e) and "\r" not in str(e), str(e)
-        return
-    assert bad == []
+    with transformers_fallback(through_transformers):
+        kind, detail = outcome(Job(fuzz_engines.serve_job(rng, snapshot)))
+    assert kind in ("ok", "typed"), detail
 
 
 @settings(max_examples=300, deadline=None)
