@@ -196,14 +196,7 @@ def gguf_cases(base: Path) -> list[Case]:
     tensors = g.typed_tensors(spec, "Q4_K_M")
 
     def gguf(name: str, **values: tuple) -> str:
-        keys = {f"llama.{k.replace('__', '.')}": v for k, v in values.items()}
-        kv = [(k, *keys[k]) if k in keys else (k, v, kind) for k, v, kind in spec["kv"]]
-        head, data = g.header_bytes(kv, tensors, None)
-        path = base / f"{name}-Q4_K_M.gguf"
-        with open(path, "wb") as f:
-            f.write(head)
-            f.truncate(len(head) + data)
-        return str(path)
+        return g.sparse_file(base / f"{name}-Q4_K_M.gguf", g.with_llama_keys(spec, **values), tensors)
 
     good = gguf("good")
     made = [

@@ -487,3 +487,20 @@ def register(hub: Any, *, full_tokenizer: bool = False) -> list[str]:
     for repo_id in REPOS:
         hub.add_lazy(repo_id, builder(repo_id))
     return list(REPOS)
+
+
+def sparse_file(path: str | os.PathLike, kv: list, tensors: list) -> str:
+    """A .gguf file of these keys and typed tensors whose data is a hole (truncate): the header is real,
+    the gigabytes of weights cost no disk."""
+    head, data = header_bytes(kv, tensors, None)
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(len(head) + data)
+    return str(path)
+
+
+def with_llama_keys(spec: dict, **values: tuple) -> list:
+    """`spec`'s keys with `llama.<name>` (`__` for a dot) replaced or added as (value, kind)."""
+    keys = {f"llama.{k.replace('__', '.')}": v for k, v in values.items()}
+    kv = [(k, *keys.pop(k)) if k in keys else (k, v, kind) for k, v, kind in spec["kv"]]
+    return kv + [(k, *v) for k, v in keys.items()]

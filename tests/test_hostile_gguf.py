@@ -17,19 +17,12 @@ LLAMA = gguf_fixtures.llama32_3b()
 def write(tmp_path, kv: list, tensors: list | None = None) -> str:
     """A local .gguf file of the Llama 3.2 3B fixture's tensors (Q4_K_M) and these keys, data sparse."""
     typed = gguf_fixtures.typed_tensors(LLAMA, "Q4_K_M") if tensors is None else tensors
-    head, data = gguf_fixtures.header_bytes(kv, typed, None)
-    path = tmp_path / "m-Q4_K_M.gguf"
-    with open(path, "wb") as f:
-        f.write(head)
-        f.truncate(len(head) + data)
-    return str(path)
+    return gguf_fixtures.sparse_file(tmp_path / "m-Q4_K_M.gguf", kv, typed)
 
 
 def changed(**values: tuple) -> list:
     """The fixture's keys with `llama.<name>` replaced or added as (value, kind)."""
-    keys = {f"llama.{k.replace('__', '.')}": v for k, v in values.items()}
-    kv = [(k, *keys.pop(k)) if k in keys else (k, v, kind) for k, v, kind in LLAMA["kv"]]
-    return kv + [(k, *v) for k, v in keys.items()]
+    return gguf_fixtures.with_llama_keys(LLAMA, **values)
 
 
 def cli(*args: str):
