@@ -100,7 +100,7 @@ class StoredAudit:
                 parts=one.parts,
             )
             # only the plain values go on: the estimate (architecture, counts, rows) is dropped here
-            kept.append(replace(one, estimate=None, verdict=None, label=label, training=one.is_training))
+            kept.append(one.plain())
         self.computed += 1
         self.failed += not row.ok
         return replace(kept[0], more=tuple(kept[1:]))
