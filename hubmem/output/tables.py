@@ -110,7 +110,7 @@ def fitted_table(
             widths = [max(w, len(c)) for w, c in zip(widths, row)]
         else:
             widths[0] = max(widths[0], len(row[0]))
-    if isinstance(width, int):
+    if width is not None:
         over = sum(widths) + 2 * (count - 1) - width
         if over > 0 and wrap is not None:
             words = [len(w) for r in rows if isinstance(r, list) for w in r[wrap].split()]
