@@ -18,6 +18,13 @@ GB = 10**9
 
 # The units a table can be shown in (``--units``), each with its size in bytes and how a table says so.
 UNITS: dict[str, int] = {"GiB": GiB, "GB": GB}
+
+
+def round_up(n: int, multiple: int) -> int:
+    """`n` rounded up to a multiple of `multiple` (a padded vocabulary, an aligned allocation)."""
+    return -(-n // multiple) * multiple
+
+
 UNIT_NOTES: dict[str, str] = {"GiB": "GiB = 1024³ bytes", "GB": "GB = 10⁹ bytes"}
 
 _DECIMAL = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}

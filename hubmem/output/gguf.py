@@ -8,8 +8,7 @@ from typing import Any
 from hubmem.errors import InvalidInputError
 from hubmem.jobs.gguf import GGUFCheckResult, GGUFEstimate
 from hubmem.output.tables import document, human, render_rows
-from hubmem.runtimes import llamacpp
-from hubmem.units import UNIT_NOTES
+from hubmem.units import UNIT_NOTES, round_up
 
 
 def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", explain: bool = False) -> str:
@@ -68,7 +67,7 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
         ctx = (
             first.plan.n_ctx
             if not fitting
-            else llamacpp.pad(o.ctx_size or m.context_length or 4096, 256 if o.flash else 32)
+            else round_up(o.ctx_size or m.context_length or 4096, 256 if o.flash else 32)
         )
         lines.append(
             f"{est.repo_id}: {len(est.rows)} GGUF model file(s), {m.gguf_arch} — {m.parameters / 1e9:,.2f}B params"

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hubmem.units import round_up
+
 _HUGE = 1 << 62
 
 
@@ -51,7 +53,7 @@ class _FreeBlocks:
         self.max_size = 0
 
     def _pad(self, n: int) -> int:
-        return -(-n // self.alignment) * self.alignment
+        return round_up(n, self.alignment)
 
     def alloc(self, size: int) -> int:
         size = self._pad(size)

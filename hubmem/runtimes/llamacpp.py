@@ -47,6 +47,7 @@ from dataclasses import dataclass, field, replace
 from hubmem.errors import InvalidInputError
 from hubmem.model.gguf.arch import GGUFModel
 from hubmem.runtimes import llamacpp_graph
+from hubmem.units import round_up
 
 # llama.cpp's cache types (common/arg.cpp `kv_cache_types`) -> (block size, bytes per block), the
 # values of gguf.GGML_QUANT_SIZES for the GGML types of the same names
@@ -224,25 +225,21 @@ class LlamaCppPlan:
         return sum(d.total for d in self.gpus)
 
 
-def pad(n: int, to: int) -> int:
-    return -(-n // to) * to
-
-
 def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> LlamaCppPlan:
     o = options.checked()
     n_layer = model.architecture.num_layers
     n_ctx = o.ctx_size or model.context_length or 4096  # llama.cpp n_ctx 0: n_ctx_train
     n_pad = 256 if o.flash else 32  # llama-kv-cache.cpp get_padding
-    n_ctx = pad(n_ctx, n_pad)
+    n_ctx = round_up(n_ctx, n_pad)
     n_stream = 1 if o.kv_unified else o.parallel
     ubatch = min(o.ubatch_size, o.batch_size)  # llama-context.cpp: n_ubatch = min(n_batch, n_ubatch)
     cells = n_ctx // n_stream if n_stream > 1 else n_ctx  # n_ctx_seq per stream
     if n_stream > 1:
-        cells = pad(cells, n_pad)
+        cells = round_up(cells, n_pad)
     window = model.architecture.sliding_window or 0
     swa_cells = cells
     if window and not o.swa_full:
-        swa_cells = min(cells, pad(window * (o.parallel if o.kv_unified else 1) + ubatch, 256))
+        swa_cells = min(cells, round_up(window * (o.parallel if o.kv_unified else 1) + ubatch, 256))
 
     ngl = n_layer + 1 if o.n_gpu_layers is None or o.n_gpu_layers < 0 else min(o.n_gpu_layers, n_layer + 1)
     if num_gpus < 1:
@@ -442,7 +439,7 @@ def replayed_compute(model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: in
     ):
         return None
     n_seqs = o.parallel
-    n_tokens = pad(min(n_ctx, ubatch), n_seqs)  # llama-context.cpp graph_reserve: a multiple of n_seqs
+    n_tokens = round_up(min(n_ctx, ubatch), n_seqs)  # llama-context.cpp graph_reserve: a multiple of n_seqs
     shape = llamacpp_graph.Shape(
         n_embd=arch.hidden_size, n_ff=arch.intermediate_size, n_head=arch.num_heads, n_head_kv=arch.num_kv_heads,
         head_dim_k=kv[0].k_width // arch.num_kv_heads, head_dim_v=kv[0].v_width // arch.num_kv_heads,

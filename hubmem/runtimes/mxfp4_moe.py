@@ -45,6 +45,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hubmem.units import round_up
+
 BACKENDS = ("auto", "marlin", "triton", "flashinfer-trtllm", "flashinfer-cutlass")
 MIN_CAPABILITY = (8, 0)  # Mxfp4Config.get_min_capability() == 80
 MXFP4_BLOCK = 32  # mxfp4.py mxfp4_block
@@ -75,10 +77,6 @@ class Mxfp4Experts:
     @property
     def bytes(self) -> int:
         return self.weights + self.scales + self.biases
-
-
-def round_up(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 def choose_backend(compute_capability: tuple[int, int] | None) -> tuple[str, str]:

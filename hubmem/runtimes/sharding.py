@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from hubmem.dtypes import safetensors_bits
 from hubmem.model.architecture import Architecture
 from hubmem.model.tensors import _tensor_groups, component_of, is_quant_metadata, quant_format_from_config
+from hubmem.units import round_up
 
 VOCAB_PADDING = 64  # vllm/model_executor/layers/vocab_parallel_embedding.py DEFAULT_VOCAB_PADDING_SIZE
 
@@ -98,8 +99,12 @@ def rank_weights(
         replicated = False
         if component == "norms" or _REPLICATED_RE.search(template):
             each, replicated = total, True
-        elif _VOCAB_RE.search(template) and shape and shape[0] in (arch.vocab_size, _pad(arch.vocab_size, 1)):
-            rows = _pad(shape[0], VOCAB_PADDING) // tp
+        elif (
+            _VOCAB_RE.search(template)
+            and shape
+            and shape[0] in (arch.vocab_size, round_up(arch.vocab_size, 1))
+        ):
+            rows = round_up(shape[0], VOCAB_PADDING) // tp
             each = rows * (elements // max(shape[0], 1)) * bits // 8
         elif _KV_RE.search(template) and tp > 1:
             each = -(-total * kv_per_rank // k)
@@ -159,10 +164,6 @@ def _is_buffer(template: str, shape: tuple[int, ...]) -> bool:
     from hubmem.model.tensors import is_buffer
 
     return is_buffer(template, tuple(shape))
-
-
-def _pad(n: int, multiple: int) -> int:
-    return -(-n // multiple) * multiple
 
 
 def _prod(shape: tuple[int, ...]) -> int:
