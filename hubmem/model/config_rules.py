@@ -52,6 +52,16 @@ def _kv_heads(value: Any, get: Get) -> Any:
     return value if value is not None else get("num_attention_heads")
 
 
+def _per_layer(n: Any, kind: Callable[[int], str]) -> list[str] | None:
+    """`kind(i)` for each of `n` layers; None when `n` is not a layer count."""
+    return [kind(i) for i in range(n)] if _int(n) else None
+
+
+def _sliding_where(n: Any, sliding: Callable[[int], bool]) -> list[str] | None:
+    """ "sliding_attention" on the layers where `sliding(i)`, "full_attention" on the others."""
+    return _per_layer(n, lambda i: "sliding_attention" if sliding(i) else "full_attention")
+
+
 def _window_if_used(value: Any, get: Get) -> Any:
     # Qwen2Config / Qwen3Config.__post_init__: sliding_window = sliding_window if use_sliding_window else None
     return value if get("use_sliding_window") else None
@@ -62,9 +72,9 @@ def _window_layers(value: Any, get: Get) -> Any:
     if value is not None:
         return value
     n, window, start = get("num_hidden_layers"), get("sliding_window"), get("max_window_layers")
-    if not _int(n) or not _int(start):
+    if not _int(start):
         return None
-    return ["sliding_attention" if window is not None and i >= start else "full_attention" for i in range(n)]
+    return _sliding_where(n, lambda i: window is not None and i >= start)
 
 
 def _window_or_0(value: Any, get: Get) -> Any:
@@ -78,9 +88,9 @@ def _odd_below_max_window(value: Any, get: Get) -> Any:
     if value is not None:
         return value
     n, start, on = get("num_hidden_layers"), get("max_window_layers"), get("use_sliding_window")
-    if not _int(n) or not _int(start):
+    if not _int(start):
         return None
-    return ["sliding_attention" if (i + 1) % 2 and i < start and on else "full_attention" for i in range(n)]
+    return _sliding_where(n, lambda i: bool((i + 1) % 2 and i < start and on))
 
 
 def _full_at_0(period: int) -> Rule:
@@ -89,10 +99,7 @@ def _full_at_0(period: int) -> Rule:
     def rule(value: Any, get: Get) -> Any:
         if value is not None:
             return value
-        n = get("num_hidden_layers")
-        return (
-            ["sliding_attention" if i % period else "full_attention" for i in range(n)] if _int(n) else None
-        )
+        return _sliding_where(get("num_hidden_layers"), lambda i: i % period != 0)
 
     return rule
 
@@ -103,12 +110,9 @@ def _every(period: int, from_field: bool) -> Rule:
     def rule(value: Any, get: Get) -> Any:
         if value is not None:
             return value
-        n = get("num_hidden_layers")
         p = get("sliding_window_pattern") if from_field else None
         p = p if _int(p) and p > 0 else period
-        if not _int(n):
-            return None
-        return ["sliding_attention" if (i + 1) % p else "full_attention" for i in range(n)]
+        return _sliding_where(get("num_hidden_layers"), lambda i: (i + 1) % p != 0)
 
     return rule
 
@@ -134,11 +138,11 @@ def _periodic(off: str, on: str, source: str | None, default: int) -> Rule:
     def rule(value: Any, get: Get) -> Any:
         if value is not None:
             return value
-        n, p = get("num_hidden_layers"), get(source) if source else None
+        p = get(source) if source else None
         p = default if p is None else p
-        if not _int(n) or not _int(p) or p <= 0:
+        if not _int(p) or p <= 0:
             return None
-        return [off if (i + 1) % p else on for i in range(n)]
+        return _per_layer(get("num_hidden_layers"), lambda i: off if (i + 1) % p else on)
 
     return rule
 
