@@ -95,23 +95,32 @@ def is_nvfp4(counts: CheckpointCounts) -> bool:
     return bool(packed) and not counts.mxfp4_scale_elements and scales * 8 == packed
 
 
+def _nvfp4_row(gpu: Gpu | None, precision: str, counts: CheckpointCounts) -> bool:
+    """An NVFP4 checkpoint's as-stored row judged on a GPU: what `runnable` and `nvfp4_note` speak of."""
+    return gpu is not None and precision == "stored" and is_nvfp4(counts)
+
+
+def _marlin_fp4(gpu: Gpu) -> bool:
+    cc = gpu.compute_capability
+    return cc is not None and cc >= MARLIN_FP4_CAPABILITY
+
+
 def runnable(gpu: Gpu | None, precision: str, counts: CheckpointCounts) -> bool:
     """False when no kernel runs the row's format on `gpu`: NVFP4 below compute capability 7.5 (or off CUDA)."""
-    if gpu is None or precision != "stored" or not is_nvfp4(counts):
+    if gpu is None or not _nvfp4_row(gpu, precision, counts):
         return True
-    cc = gpu.compute_capability
-    return gpu.supports("fp4") or (cc is not None and cc >= MARLIN_FP4_CAPABILITY)
+    return gpu.supports("fp4") or _marlin_fp4(gpu)
 
 
 def nvfp4_note(gpu: Gpu | None, precision: str, counts: CheckpointCounts) -> str:
     """The NVFP4 as-stored row on `gpu`: which runtime runs it there, in one line (empty otherwise)."""
-    if gpu is None or precision != "stored" or not is_nvfp4(counts):
+    if gpu is None or not _nvfp4_row(gpu, precision, counts):
         return ""
     cc = gpu.compute_capability
     no_transformers = "transformers 5.25 cannot load pre-quantized NVFP4 (quantizer_nvfp4.py)"
     if gpu.supports("fp4"):
         return f"NVFP4 weights on {gpu.name}: FP4 tensor cores run them natively (vLLM); {no_transformers}"
-    if cc is not None and cc >= MARLIN_FP4_CAPABILITY:
+    if cc is not None and _marlin_fp4(gpu):
         return (
             f"NVFP4 weights on {gpu.name} (compute capability {cc[0]}.{cc[1]} < 10.0, no FP4 tensor cores): vLLM "
             f"runs them weight-only through Marlin FP4 at the stored size (marlin_utils_fp4.py, CC >= 7.5); "
