@@ -25,6 +25,11 @@ def keep_secret(value: str | None) -> None:
         _secrets.update(re.findall(r"[A-Za-z0-9._~+/=-]{8,}", value))
 
 
+def secret_bytes() -> list[bytes]:
+    """Every secret `keep_secret` was given, as bytes: to find one in an answer before it is stored."""
+    return [secret.encode() for secret in _secrets]
+
+
 def redact(text: str) -> str:
     """`text` with every secret passed to `keep_secret` replaced by ***."""
     for secret in sorted(_secrets, key=len, reverse=True):  # longest first: a form inside another

@@ -93,9 +93,9 @@ def test_a_server_sha_that_is_not_a_sha_is_never_a_file_name(fake_hub, monkeypat
     real = hub._fetch_online
 
     def hostile(*args, **kwargs):
-        snapshot = real(*args, **kwargs)
+        snapshot, answers = real(*args, **kwargs)
         snapshot.sha = "../../../../escape-sha"
-        return snapshot
+        return snapshot, answers
 
     monkeypatch.setattr(hub, "_fetch_online", hostile)
     top = hf_home().parent

@@ -59,11 +59,19 @@ def warm() -> None:
         pass
 
 
+@functools.cache
+def _hf_http() -> tuple[Any, Any, Any]:
+    """huggingface_hub's header builder, client getter and error mapping, looked up once: its lazy
+    `utils` module imports on every attribute lookup (~0.03 ms a request, three lookups each)."""
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    return build_hf_headers, get_session, hf_raise_for_status
+
+
 def get(url: str, token: str | None, timeout: float, *, range: str | None = None, params: Any = None) -> Any:
     """One GET through huggingface_hub's client and auth headers; its typed errors for a non-2xx answer.
     `range`: a Range header value; `params`: the query (a dict, a list value repeats its key)."""
-    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
-
+    build_hf_headers, get_session, hf_raise_for_status = _hf_http()
     headers = build_hf_headers(token=token)
     if range is not None:
         headers["range"] = range

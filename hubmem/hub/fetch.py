@@ -21,9 +21,10 @@ import json
 import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,8 +32,7 @@ from urllib.parse import quote
 
 from hubmem import errors
 from hubmem.acyclic import collector_paused
-from hubmem.hub import bounded, client, header_check
-from hubmem.hub.header_check import Tensors
+from hubmem.hub import bounded, client, header_check, pool
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -67,12 +67,6 @@ class RepoSnapshot:
         # shallow, not dataclasses.asdict (its deep copy of DeepSeek-V3's ~92k header tuples took
         # 3.8 s): json writes the (dtype, shape) tuples as arrays as they are
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_json(cls, d: dict) -> RepoSnapshot:
-        d = dict(d)
-        d["headers"] = {f: {n: (dt, tuple(sh)) for n, (dt, sh) in t.items()} for f, t in d["headers"].items()}
-        return cls(**d)
 
 
 def is_local(repo: str) -> bool:
@@ -197,14 +191,14 @@ def fetch(
             )
     try:
         _warm()
-        snapshot = _fetch_online(repo, revision, token, timeout, prefer_gguf, speculate, meanwhile)
+        snapshot, answers = _fetch_online(repo, revision, token, timeout, prefer_gguf, speculate, meanwhile)
     except (errors.HubConnectionError, errors.HubTimeoutError):
         cached = _cache_load(repo, revision, kind)
         if cached is None:
             raise
         cached.notes.append("the Hub could not be reached: using metadata cached earlier")
         return cached
-    _cache_store(snapshot, kind)
+    _cache_store(snapshot, answers, kind)
     return snapshot
 
 
@@ -236,19 +230,28 @@ def _fetch_online(
     prefer_gguf: bool = False,
     speculate: bool = False,
     meanwhile: Callable[[], object] | None = None,
-) -> RepoSnapshot:
-    # a pool per repo: leaving the block waits for every request it started, also after an error,
-    # so none is left running into the next repo's or the caller's time
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        info_future = pool.submit(with_retries, client.model_files, repo, revision, token, timeout=timeout)
-        config_future = pool.submit(
+) -> tuple[RepoSnapshot, list[Answer]]:
+    """The snapshot, and the Hub's answers its headers were parsed from (`Answer`), for the cache."""
+    # the process's request threads (hubmem.hub.pool), 8 of this repo's requests at a time; leaving
+    # the block waits for every request it started, also after an error, so none is left running into
+    # the next repo's or the caller's time
+    with pool.scope(8) as requests:
+        config_future = requests.submit(
             with_retries, client.small_file, repo, "config.json", revision, token, timeout=timeout
         )
-        guesses = _guess(pool, repo, revision, token, timeout) if speculate and not prefer_gguf else {}
+        info_future = (
+            requests.submit(with_retries, client.model_files, repo, revision, token, timeout=timeout)
+            if meanwhile is not None or speculate
+            else None  # asked for in this thread: one hand-over to a request thread fewer
+        )
+        guesses = _guess(requests, repo, revision, token, timeout) if speculate and not prefer_gguf else {}
         if meanwhile is not None:
             meanwhile()  # the request threads only wait on the network now: little to share the GIL with
         try:
-            sha, files = info_future.result()
+            if info_future is None:
+                sha, files = with_retries(client.model_files, repo, revision, token, timeout=timeout)
+            else:
+                sha, files = info_future.result()
         except Exception as e:
             raise translate(e, repo, revision) from e
         has_gguf = any(p.lower().endswith(".gguf") for p in files)
@@ -256,7 +259,7 @@ def _fetch_online(
             from hubmem.hub import gguf_fetch  # a GGUF repo (llama.cpp / Ollama): headers by Range
 
             try:
-                records = gguf_fetch.remote_headers(pool, repo, sha, files, token, timeout, with_retries)
+                records = gguf_fetch.remote_headers(requests, repo, sha, files, token, timeout, with_retries)
             except errors.HubmemError:
                 raise
             except Exception as e:
@@ -264,19 +267,20 @@ def _fetch_online(
             return RepoSnapshot(
                 repo_id=repo, revision=revision, sha=sha, config={}, files=files,
                 weights_format="gguf", source="hub", gguf=records,
-            )  # fmt: skip
+            ), []  # fmt: skip
         if "config.json" not in files:
             raise errors.ConfigNotFoundError(
                 f"'{_ref(repo, revision)}' has no config.json (files: {_summarise_files(files)})"
             )
         weights_format, plan = plan_weight_files(files)
         try:
-            # in this thread while config.json is in flight; shard reads are the pool's leaf tasks
-            headers = (
-                _remote_headers(pool, repo, sha, revision, plan, token, timeout, files, guesses)
+            # in this thread while config.json is in flight; shard reads are request threads' leaf tasks
+            answers = (
+                _remote_headers(requests, repo, sha, revision, plan, token, timeout, files, guesses)
                 if plan
-                else {}
+                else []
             )
+            headers = parse_answers(answers, repo, files)
             config_bytes = config_future.result()
         except errors.HubmemError:
             raise
@@ -299,7 +303,7 @@ def _fetch_online(
         weights_format=weights_format,
         source="hub",
         notes=notes,
-    )
+    ), answers
 
 
 # Transient statuses worth another try (huggingface_hub's own default for http_backoff).
@@ -384,17 +388,19 @@ def _transient(e: BaseException) -> bool:
 
 
 def _guess(
-    pool: ThreadPoolExecutor, repo: str, revision: str | None, token: str | None, timeout: float
+    requests: Executor, repo: str, revision: str | None, token: str | None, timeout: float
 ) -> dict[str, Future]:
     """The weight headers most repos have, asked for beside the file list (`fetch(speculate=True)`), one
     attempt each: `model.safetensors`'s first bytes, and on `main` the shard headers of
     `model.safetensors.index.json` in one request (the Hub answers that endpoint for `main` only). The
     file list then says which guess holds; the other's 404 is the cost."""
     guesses = {
-        SINGLE_FILE: pool.submit(once, client.file_start, repo, SINGLE_FILE, revision, token, timeout=timeout)
+        SINGLE_FILE: requests.submit(
+            once, client.file_start, repo, SINGLE_FILE, revision, token, timeout=timeout
+        )
     }
     if revision in (None, "main"):
-        guesses[INDEX_FILE] = pool.submit(
+        guesses[INDEX_FILE] = requests.submit(
             once, client.sharded_answer, repo, INDEX_FILE, token, timeout=timeout
         )
     return guesses
@@ -459,7 +465,7 @@ def unreadable_weight_files(files: dict[str, Any], weights_format: str) -> dict[
 
 
 def _remote_headers(
-    pool: ThreadPoolExecutor,
+    requests: Executor,
     repo: str,
     sha: str | None,
     revision: str | None,
@@ -468,10 +474,10 @@ def _remote_headers(
     timeout: float,
     sizes: dict[str, int | None],
     guesses: dict[str, Future],
-) -> Headers:
-    """Headers of the planned files, with as few round trips as the server allows. `sizes`: file
-    sizes from the file list, which bound each file's byte ranges; `guesses`: answers asked for
-    before the file list was known (`_guess`)."""
+) -> list[Answer]:
+    """The Hub's answers holding the planned files' headers (`parse_answers` reads them), with as few
+    round trips as the server allows. `sizes`: file sizes from the file list, which bound each file's
+    byte ranges; `guesses`: answers asked for before the file list was known (`_guess`)."""
     from huggingface_hub.errors import HfHubHTTPError
 
     if plan == [INDEX_FILE]:
@@ -480,7 +486,7 @@ def _remote_headers(
                 answer = _answer(
                     guesses, INDEX_FILE, client.sharded_answer, repo, INDEX_FILE, token, timeout=timeout
                 )
-                return client.parse_sharded(answer, repo, sizes)
+                return [(INDEX_FILE, answer)]
             except HfHubHTTPError as e:
                 status = e.response.status_code if e.response is not None else None
                 # Any refusal of this one endpoint but auth (401/403: the shards would be refused too)
@@ -492,12 +498,29 @@ def _remote_headers(
         index = with_retries(client.small_file, repo, INDEX_FILE, sha, token, timeout=timeout)
         plan = shards_from_index(index, f"'{repo}'")
 
-    def one(filename: str) -> tuple[str, Tensors]:
-        start = _answer(guesses, filename, client.file_start, repo, filename, sha, token, timeout=timeout)
-        return filename, header_check.parse_file_start(start, sizes.get(filename), filename)
+    def one(filename: str) -> Answer:
+        return filename, _answer(
+            guesses, filename, client.file_start, repo, filename, sha, token, timeout=timeout
+        )
 
-    results = list(pool.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
-    return dict(results)
+    return list(requests.map(one, plan)) if len(plan) > 1 else [one(plan[0])]
+
+
+# One answer of the Hub that holds safetensors headers: (INDEX_FILE, the sharded endpoint's answer:
+# every shard's header), or (a safetensors file, its first bytes: the length prefix and the header).
+Answer = tuple[str, bytes]
+
+
+def parse_answers(answers: list[Answer], repo: str, sizes: dict[str, int | None]) -> Headers:
+    """The checked tensors per file of the Hub's answers (`Answer`); `sizes`: the file list's sizes. The
+    same for answers just received and answers read back from the cache."""
+    headers: Headers = {}
+    for name, raw in answers:
+        if name == INDEX_FILE:
+            headers.update(client.parse_sharded(raw, repo, sizes))
+        else:
+            headers[name] = header_check.parse_file_start(raw, sizes.get(name), name)
+    return headers
 
 
 def shards_from_index(raw: bytes, where: str) -> list[str]:
@@ -717,7 +740,14 @@ def _first_line(e: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Metadata cache: $HF_HOME/hubmem/metadata/models--org--name/{sha}.json + refs/{revision}
+# Metadata cache: $HF_HOME/hubmem/metadata/models--org--name/{sha}.snapshot + refs/{revision}
+#
+# A `.snapshot` file holds one line of JSON (the snapshot without its headers, and the names and lengths
+# of the Hub's answers that hold them), then those answers' bytes as the Hub sent them (`Answer`): they
+# are written as received, not encoded again (JSON-encoding a header's tensors cost more than the rest
+# of the write), and read back by the same parser as a fresh answer (`parse_answers`), so a cached
+# header is checked as strictly as one just fetched.
+CACHE_SUFFIX = ".snapshot"
 
 
 def _cache_root() -> Path:
@@ -748,24 +778,42 @@ def _cache_load(repo: str, revision: str | None, kind: str = "") -> RepoSnapshot
             sha = ref.read_text().strip()
             if not _SHA_RE.match(sha):
                 return None
-        path = repo_dir / f"{sha}.json"
-        snapshot = RepoSnapshot.from_json(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        data = (repo_dir / f"{sha}{CACHE_SUFFIX}").read_bytes()
+        line, _, blobs = data.partition(b"\n")
+        stored = json.loads(line)
+        answers, at = [], 0
+        for name, length in stored.pop("answers"):
+            answers.append((name, blobs[at : at + length]))
+            at += length
+        if at != len(blobs):
+            return None  # cut short or not hubmem's: fetched again
+        stored["headers"] = {}
+        snapshot = RepoSnapshot(**stored)
+        snapshot.headers = parse_answers(answers, snapshot.repo_id, snapshot.files)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, errors.HubmemError):
         return None  # unreadable or not hubmem's: fetched again
     snapshot.source, snapshot.revision = "cache", revision
     return snapshot
 
 
-@collector_paused()
-def _cache_store(snapshot: RepoSnapshot, kind: str = "") -> None:
+def _cache_store(snapshot: RepoSnapshot, answers: list[Answer], kind: str = "") -> None:
     if not snapshot.sha or not _SHA_RE.match(snapshot.sha):  # the server's sha names a file: only a sha
         return
+    if any(secret in raw for secret in errors.secret_bytes() for _, raw in answers):
+        return  # a server echoing the token into a header: never on disk (the line below is redacted)
+    stored = snapshot.to_json()
+    del stored["headers"]
+    stored["answers"] = [[name, len(raw)] for name, raw in answers]
     repo_dir = _repo_dir(snapshot.repo_id, kind)
     try:
         (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
-        tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.tmp"
-        tmp.write_text(errors.redact(json.dumps(snapshot.to_json())))  # a server may echo the token
-        tmp.replace(repo_dir / f"{snapshot.sha}.json")
+        tmp = repo_dir / f".{snapshot.sha}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(errors.redact(json.dumps(stored)).encode())  # a server may echo the token
+            f.write(b"\n")
+            for _, raw in answers:
+                f.write(raw)
+        tmp.replace(repo_dir / f"{snapshot.sha}{CACHE_SUFFIX}")
         _ref_file(repo_dir, snapshot.revision).write_text(snapshot.sha)
     except OSError:
         pass  # a read-only cache only costs the next run its round trips

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,7 +203,7 @@ def range_getter(
 
 
 def remote_headers(
-    pool: ThreadPoolExecutor,
+    pool: Executor,
     repo: str,
     sha: str | None,
     files: dict[str, int | None],
