@@ -35,14 +35,15 @@ def test_a_generation_pays_its_prefill_at_the_prompt_length(fake_hub):
     # prefill at p = 2048 (sdpa): KV 2048 × 98,304 = 201,326,592; one layer's peak is the MLP
     # (2·s·h + 2·s·i)·2 = (4,194,304 + 16,777,216)·2 = 41,943,040 (> attention (2·s·h + 2·s·a·d)·2
     # = 16,777,216, > logits 50,304 × 4 = 201,216): 243,269,632.
-    # last decode step (2,147 cached, the 2,148th written): KV 2,148 × 98,304 = 211,156,992; one token's
-    # layer is below the fp32 logits 201,216; torch.cat holds one layer's old K/V: 2,147 × 98,304 / 24
-    # = 8,794,112: 220,152,320 < the prefill, which is the peak.
+    # 100 new tokens are the prefill + 99 decode steps (the 100th token is never fed back). Last decode
+    # step (2,146 cached, the 2,147th written): KV 2,147 × 98,304 = 211,058,688; one token's layer is
+    # below the fp32 logits 201,216; torch.cat holds one layer's old K/V: 2,146 × 98,304 / 24
+    # = 8,790,016: 220,049,920 < the prefill, which is the peak.
     r = row(PYTHIA, "--prompt-len", "2048", "--new-tokens", "100")
     assert (r["weights"], r["kv_cache"], r["activations"]) == (WEIGHTS, 201_326_592, 41_943_040)
     assert r["total"] == WEIGHTS + 243_269_632
     (act,) = [t for t in r["terms"] if t["name"] == "activations"]
-    assert "last decode step 220,152,320 = KV at 2,148 tokens 211,156,992 + " in act["formula"]
+    assert "last decode step 220,049,920 = KV at 2,147 tokens 211,058,688 + " in act["formula"]
     # --seq-len is prompt + new: the same run said with the total and the new tokens
     assert row(PYTHIA, "--seq-len", "2148", "--new-tokens", "100") == r
     assert row(PYTHIA, "--seq-len", "2148", "--prompt-len", "2048") == r
@@ -50,11 +51,11 @@ def test_a_generation_pays_its_prefill_at_the_prompt_length(fake_hub):
 
 def test_a_long_generation_from_a_short_prompt_peaks_at_its_last_decode_step(fake_hub):
     # p 16, n 8,176 with eager attention (one prefill of 8,192 would charge 16 × 8192² × 6 = 6.4 GB of
-    # scores). Last decode step: KV 8,192 × 98,304 = 805,306,368; the token's eager scores
-    # 16 × 8,192 × 6 = 786,432 + (2h + 2·a·d)·2 = 8,192 -> 794,624 (> logits 201,216); one layer's
-    # old K/V 8,191 × 4,096 = 33,550,336.
+    # scores). Last decode step (8,190 cached, the 8,191st written): KV 8,191 × 98,304 = 805,208,064;
+    # the token's eager scores 16 × 8,191 × 6 = 786,336 + (2h + 2·a·d)·2 = 8,192 -> 794,528 (> logits
+    # 201,216); one layer's old K/V 8,190 × 4,096 = 33,546,240.
     r = row(PYTHIA, "--prompt-len", "16", "--new-tokens", "8176", "--attn", "eager")
-    assert (r["kv_cache"], r["activations"]) == (805_306_368, 794_624 + 33_550_336)
+    assert (r["kv_cache"], r["activations"]) == (805_208_064, 794_528 + 33_546_240)
 
 
 def test_one_prefill_of_seq_len_is_what_seq_len_alone_still_means(fake_hub):
