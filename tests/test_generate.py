@@ -156,3 +156,29 @@ def test_the_api_takes_the_same_options(fake_hub):
     est = hubmem.estimate(PYTHIA, prompt_len=2048, new_tokens=100, precisions=["bf16"], overhead=0)
     assert est.row("bf16").total == WEIGHTS + 243_269_632  # as the first test
     assert est.settings.prompt_len == 2048 and est.settings.seq_len == 2148
+
+
+TINYLLAMA = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+
+
+def test_one_new_token_is_the_prefill_alone_and_legacy_llama_upcasts_its_logits(fake_hub):
+    # max_new_tokens=1: the prefill's last logits give the token; `_sample` stops at p + 1 ids, so no
+    # decode step runs and nothing holds a previous step. TinyLlama (llama): L 22, k 4, d 64, V 32,000.
+    # KV at p = 8: 8 × 22 × 2 × 4 × 64 × 2 = 180,224. transformers 4.35's LlamaForCausalLM returns
+    # `logits.float()`: the bf16 lm_head output and its fp32 copy, 8 × 32,000 × (2 + 4) = 1,536,000, above
+    # any one layer at 8 tokens.
+    args = (TINYLLAMA, "--prompt-len", "8", "--new-tokens", "1", "--generate-cache", "legacy")
+    r = row(*args)
+    assert (r["kv_cache"], r["activations"]) == (180_224, 1_536_000)
+    (act,) = [t for t in r["terms"] if t["name"] == "activations"]
+    assert "decode step" not in act["formula"]
+    assert "logits b·k·p·V·(e + 4) = 1·8·32,000·(2 + 4) (every position, + its fp32 copy)" in act["formula"]
+    # two new tokens: one decode step (8 cached, the 9th written), holding the prefill's cache and its fp32
+    # logits 8 × 32,000 × 4 = 1,024,000 beside its own 9-token cache (9 × 22,528 = 202,752) and logits
+    # 32,000 × 6 = 192,000: 180,224 + 1,024,000 + 202,752 + 192,000 = 1,598,976, below the prefill
+    # (180,224 + 1,536,000 = 1,716,224), which stays the peak; with n = 2 that step is also the last.
+    two = row(*args[:4], "2", *args[5:])
+    (act2,) = [t for t in two["terms"] if t["name"] == "activations"]
+    assert "first decode step 1,598,976 = KV at 9 tokens 202,752 + " in act2["formula"]
+    assert "last decode step" not in act2["formula"]
+    assert (two["kv_cache"], two["activations"]) == (180_224, 1_536_000)
