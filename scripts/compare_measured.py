@@ -348,6 +348,9 @@ LITGPT_LORA = (
     "1304",
     "--overhead",
     "allocated",
+    "--lora-dropout",
+    "0.05",
+    "--lora-fused-qkv",
 )
 LITGPT_TRAINING = tuple(
     Measured(
@@ -416,7 +419,8 @@ OPTIMUM_GPTQ = tuple(
 )
 # huggingface/peft docs/source/accelerate/deepspeed.md and fsdp.md (examples/sft/train.py through TRL's
 # SFTTrainer): meta-llama/Llama-2-70b-hf, LoRA r 8 on all linear layers, --max_seq_len 2048 with packing (every
-# sequence full), --bf16 True, gradient checkpointing, flash attention 2 (no s² tensor: `--attn sdpa`), AdamW;
+# sequence full), --bf16 True, gradient checkpointing, flash attention 2 (no s² tensor: `--attn sdpa`), AdamW,
+# --lora_dropout 0.1;
 # the per-GPU figure each page reads off nvidia-smi / W&B (NVML used: `--overhead torch-lazy[-sm90]`).
 # ZeRO-3 LoRA: 8× H100 80GB, per-device batch 8: "64 GB (80%)", which is GiB (80 % of the 81,559 MiB NVML
 # total is 63.7 GiB; 64e9 B would be 75 %). DeepSpeed's bf16 engine casts the fp32-loaded model to bf16.
@@ -425,7 +429,7 @@ OPTIMUM_GPTQ = tuple(
 # are not stated: taken as written (1e9 B).
 PEFT_ARGS = (
     "--lora-rank", "8", "--lora-targets", "q,k,v,o,gate,up,down", "--seq-len", "2048",
-    "--grad-checkpointing", "--attn", "sdpa", "--regime", "bf16",
+    "--grad-checkpointing", "--attn", "sdpa", "--regime", "bf16", "--lora-dropout", "0.1",
 )  # fmt: skip
 PEFT_TRAINING = tuple(
     Measured(
