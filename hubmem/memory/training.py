@@ -1156,8 +1156,8 @@ def lora_dropout_bytes(
 ) -> tuple[int, str]:
     """What `lora_dropout` > 0 adds to one layer's activations, and its formula (empty when nothing).
 
-    PEFT (peft/tuners/lora/layer.py `Linear.forward`: `lora_B(lora_A(dropout(x)))`, `lora_dropout` an
-    nn.Dropout per adapted module, nn.Identity at p = 0) runs each adapted Linear's own dropout on its
+    PEFT (peft/tuners/lora/layer.py `Linear.forward`, as in the peft > 0.13 its DeepSpeed/FSDP guides use:
+    `lora_B(lora_A(dropout(x)))`, `lora_dropout` an nn.Dropout per adapted module, nn.Identity at p = 0) runs each adapted Linear's own dropout on its
     input: the dropped-out copy, which lora_A saves for its weight gradient, and the dropout's bool mask
     (torch `native_dropout`), so s·b·in·(bytes of the input + 1) per adapted dense projection. At p = 0
     lora_A saves x itself, which the frozen Linear keeps anyway. q, k, v, gate and up read a norm output
