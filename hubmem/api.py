@@ -205,8 +205,8 @@ def _gguf_given(gguf_given: dict[str, Any], options: dict[str, Any], train: Any)
 def train(repo: str, mode: str = "full", **options: Any) -> TrainingEstimate:
     """Per-GPU training memory per precision regime: `mode` full, lora or qlora. Options: regimes,
     optimizer, micro_batch, grad_checkpointing, lora_rank, lora_targets, grad_dtype, objective,
-    activation_rule, gpus, zero, fsdp, tp, pp, offload, loss_dtype, modules_to_save, lora_experts, DeepSpeed's
-    zero_buckets, reduce_bucket_size, prefetch_bucket_size, param_persistence_threshold, max_live_parameters,
+    activation_rule, gpus, zero, fsdp, tp, pp, offload, loss_dtype, modules_to_save, lora_experts, lora_dropout,
+    lora_fused_qkv, DeepSpeed's zero_buckets, reduce_bucket_size, prefetch_bucket_size, param_persistence_threshold, max_live_parameters,
     max_reuse_distance, overlap_comm, and seq_len, attn, overhead, params;
     `gpu` / `gpu_memory`: a verdict per regime on `gpus` of them."""
     from hubmem.jobs.results import TrainingEstimate

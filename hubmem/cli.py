@@ -345,6 +345,20 @@ training_options = options(
         help="causal-LM loss buffers: fp32 (transformers upcasts the logits) or 16bit (litgpt bf16-true).",
     ),
     click.option(
+        "--lora-dropout",
+        type=float,
+        cls=LibraryDefault,
+        show_default="0.0",
+        help="LoRA/QLoRA: LoraConfig's lora_dropout; above 0 each adapted Linear keeps its dropped-out input "
+        "and mask for backward (PEFT's default: 0).",
+    ),
+    click.option(
+        "--lora-fused-qkv",
+        is_flag=True,
+        help="LoRA/QLoRA with --lora-dropout: q, k and v share one adapter input and one dropout, as litgpt's "
+        "fused LoRAQKVLinear (PEFT: one per projection).",
+    ),
+    click.option(
         "--modules-to-save",
         help="LoRA/QLoRA: modules PEFT trains in full beside the adapters (embed,lm_head): a second copy "
         "plus its gradients and optimizer states.",

@@ -348,6 +348,9 @@ LITGPT_LORA = (
     "1304",
     "--overhead",
     "allocated",
+    "--lora-dropout",
+    "0.05",
+    "--lora-fused-qkv",
 )
 LITGPT_TRAINING = tuple(
     Measured(
@@ -368,7 +371,85 @@ LITGPT_TRAINING = tuple(
         ("Llama-2-13b", LLAMA2_13B, "qlora", 1, 22.55),
     )
 )
-ALL_ROWS = (*INFERENCE_ROWS, *LITGPT_INFERENCE, *ROWS, *LITGPT_TRAINING)
+# huggingface/optimum tests/benchmark/README.md "GPTQ benchmark" (commit 87fcf9f, 2023-11-01: AutoGPTQ 0.5.0,
+# PyTorch 2.0.1, bitsandbytes 0.41.1, transformers 4.35, one A100-SXM4-80GB): benchmark_gptq.py --sweep runs
+# Llama-2-13b-chat in fp16, TheBloke/Llama-2-13B-chat-GPTQ (4 bits, group 128, desc_act False) with the
+# exllamav2 kernel, and bitsandbytes load_in_4bit (fp4, fp16 compute), greedy `generate` of exactly 512 new
+# tokens after 512 random prompt tokens (`--prefill`: 1 new token). "Peak memory (MB)" is
+# allocated_bytes.all.peak × 1e-6 + (nvidia-smi peak − reserved_bytes.all.peak): torch's peak plus the
+# non-torch memory (CUDA context, extensions), so `--overhead torch-lazy` (PyTorch >= 1.13 loads modules
+# lazily); transformers 4.35's Llama ran eager attention with the tuple cache (`--generate-cache legacy`).
+# The fixture meta-llama/Llama-2-13b-hf has the chat model's architecture and parameter count.
+OPTIMUM_ARGS = (
+    "--prompt-len",
+    "512",
+    "--generate-cache",
+    "legacy",
+    "--attn",
+    "eager",
+    "--overhead",
+    "torch-lazy",
+)
+OPTIMUM_PRECISION = {
+    "fp16": ("bf16", ("--precision", "bf16")),
+    "gptq exllamav2": ("gptq", ("--precision", "gptq", "--gptq-kernel", "exllamav2")),
+    "bnb fp4": ("fp4", ("--precision", "fp4", "--bnb-compute-dtype", "fp16")),
+}
+OPTIMUM_GPTQ = tuple(
+    Measured(
+        f"optimum Llama-2-13b {name} {phase} b{b}",
+        LLAMA2_13B,
+        ("--batch", str(b), "--new-tokens", new, *OPTIMUM_ARGS, *OPTIMUM_PRECISION[name][1]),
+        OPTIMUM_PRECISION[name][0],
+        value,
+        MB,
+        "MB",
+        job="inference",
+        what_note="peak allocated + non-torch",
+    )
+    for name, values in (
+        # "Peak memory (MB)" of generate b1, b16, then "Max memory (MB)" of prefill b1, b16
+        ("fp16", (29152.98, 53986.51, 27999.54, 35871.88)),
+        ("gptq exllamav2", (11313.75, 35740.95, 10260.35, 18104.44)),
+        ("bnb fp4", (11018.36, 35532.37, 9952.65, 17737.95)),
+    )
+    for (phase, new, b), value in zip(
+        (("generate", "512", 1), ("generate", "512", 16), ("prefill", "1", 1), ("prefill", "1", 16)), values
+    )
+)
+# huggingface/peft docs/source/accelerate/deepspeed.md and fsdp.md (examples/sft/train.py through TRL's
+# SFTTrainer): meta-llama/Llama-2-70b-hf, LoRA r 8 on all linear layers, --max_seq_len 2048 with packing (every
+# sequence full), --bf16 True, gradient checkpointing, flash attention 2 (no s² tensor: `--attn sdpa`), AdamW,
+# --lora_dropout 0.1;
+# the per-GPU figure each page reads off nvidia-smi / W&B (NVML used: `--overhead torch-lazy[-sm90]`).
+# ZeRO-3 LoRA: 8× H100 80GB, per-device batch 8: "64 GB (80%)", which is GiB (80 % of the 81,559 MiB NVML
+# total is 63.7 GiB; 64e9 B would be 75 %). DeepSpeed's bf16 engine casts the fp32-loaded model to bf16.
+# ZeRO-3 QLoRA (NF4, double quant, bf16 quant storage so ZeRO shards it) on 2× 40 GB, batch 2: "36.6 GB".
+# FSDP FULL_SHARD QLoRA on 2 GPUs, batch 2, CPU offload disabled: "35.6 GB/GPU". The units of the last two
+# are not stated: taken as written (1e9 B).
+PEFT_ARGS = (
+    "--lora-rank", "8", "--lora-targets", "q,k,v,o,gate,up,down", "--seq-len", "2048",
+    "--grad-checkpointing", "--attn", "sdpa", "--regime", "bf16", "--lora-dropout", "0.1",
+)  # fmt: skip
+PEFT_TRAINING = tuple(
+    Measured(
+        f"peft Llama-2-70b {mode} {sharding} {gpus_label} mb{b}",
+        LLAMA2_70B,
+        ("--micro-batch", str(b), "--gpus", str(gpus), *shard_args, *PEFT_ARGS, "--overhead", overhead),
+        "bf16",
+        value,
+        unit,
+        unit_name,
+        train_mode=mode,
+        what_note="NVML used",
+    )
+    for mode, sharding, shard_args, gpus, gpus_label, b, overhead, value, unit, unit_name in (
+        ("lora", "zero3", ("--zero", "3"), 8, "8×H100", 8, "torch-lazy-sm90", 64, GIB, "GiB"),
+        ("qlora", "zero3", ("--zero", "3"), 2, "2×40GB", 2, "torch-lazy", 36.6, GB, "GB"),
+        ("qlora", "fsdp", ("--fsdp", "full"), 2, "2 GPUs", 2, "torch-lazy", 35.6, GB, "GB"),
+    )
+)
+ALL_ROWS = (*INFERENCE_ROWS, *LITGPT_INFERENCE, *OPTIMUM_GPTQ, *ROWS, *LITGPT_TRAINING, *PEFT_TRAINING)
 
 Invoke = Callable[[list[str]], str]  # CLI args -> stdout
 

@@ -35,14 +35,15 @@ def test_a_generation_pays_its_prefill_at_the_prompt_length(fake_hub):
     # prefill at p = 2048 (sdpa): KV 2048 × 98,304 = 201,326,592; one layer's peak is the MLP
     # (2·s·h + 2·s·i)·2 = (4,194,304 + 16,777,216)·2 = 41,943,040 (> attention (2·s·h + 2·s·a·d)·2
     # = 16,777,216, > logits 50,304 × 4 = 201,216): 243,269,632.
-    # last decode step (2,147 cached, the 2,148th written): KV 2,148 × 98,304 = 211,156,992; one token's
-    # layer is below the fp32 logits 201,216; torch.cat holds one layer's old K/V: 2,147 × 98,304 / 24
-    # = 8,794,112: 220,152,320 < the prefill, which is the peak.
+    # 100 new tokens are the prefill + 99 decode steps (the 100th token is never fed back). Last decode
+    # step (2,146 cached, the 2,147th written): KV 2,147 × 98,304 = 211,058,688; one token's layer is
+    # below the fp32 logits 201,216; torch.cat holds one layer's old K/V: 2,146 × 98,304 / 24
+    # = 8,790,016: 220,049,920 < the prefill, which is the peak.
     r = row(PYTHIA, "--prompt-len", "2048", "--new-tokens", "100")
     assert (r["weights"], r["kv_cache"], r["activations"]) == (WEIGHTS, 201_326_592, 41_943_040)
     assert r["total"] == WEIGHTS + 243_269_632
     (act,) = [t for t in r["terms"] if t["name"] == "activations"]
-    assert "last decode step 220,152,320 = KV at 2,148 tokens 211,156,992 + " in act["formula"]
+    assert "last decode step 220,049,920 = KV at 2,147 tokens 211,058,688 + " in act["formula"]
     # --seq-len is prompt + new: the same run said with the total and the new tokens
     assert row(PYTHIA, "--seq-len", "2148", "--new-tokens", "100") == r
     assert row(PYTHIA, "--seq-len", "2148", "--prompt-len", "2048") == r
@@ -50,11 +51,11 @@ def test_a_generation_pays_its_prefill_at_the_prompt_length(fake_hub):
 
 def test_a_long_generation_from_a_short_prompt_peaks_at_its_last_decode_step(fake_hub):
     # p 16, n 8,176 with eager attention (one prefill of 8,192 would charge 16 × 8192² × 6 = 6.4 GB of
-    # scores). Last decode step: KV 8,192 × 98,304 = 805,306,368; the token's eager scores
-    # 16 × 8,192 × 6 = 786,432 + (2h + 2·a·d)·2 = 8,192 -> 794,624 (> logits 201,216); one layer's
-    # old K/V 8,191 × 4,096 = 33,550,336.
+    # scores). Last decode step (8,190 cached, the 8,191st written): KV 8,191 × 98,304 = 805,208,064;
+    # the token's eager scores 16 × 8,191 × 6 = 786,336 + (2h + 2·a·d)·2 = 8,192 -> 794,528 (> logits
+    # 201,216); one layer's old K/V 8,190 × 4,096 = 33,546,240.
     r = row(PYTHIA, "--prompt-len", "16", "--new-tokens", "8176", "--attn", "eager")
-    assert (r["kv_cache"], r["activations"]) == (805_306_368, 794_624 + 33_550_336)
+    assert (r["kv_cache"], r["activations"]) == (805_208_064, 794_528 + 33_546_240)
 
 
 def test_one_prefill_of_seq_len_is_what_seq_len_alone_still_means(fake_hub):
@@ -155,3 +156,29 @@ def test_the_api_takes_the_same_options(fake_hub):
     est = hubmem.estimate(PYTHIA, prompt_len=2048, new_tokens=100, precisions=["bf16"], overhead=0)
     assert est.row("bf16").total == WEIGHTS + 243_269_632  # as the first test
     assert est.settings.prompt_len == 2048 and est.settings.seq_len == 2148
+
+
+TINYLLAMA = "TinyLlama/TinyLlama-1.1B-Chat-v1.0"
+
+
+def test_one_new_token_is_the_prefill_alone_and_legacy_llama_upcasts_its_logits(fake_hub):
+    # max_new_tokens=1: the prefill's last logits give the token; `_sample` stops at p + 1 ids, so no
+    # decode step runs and nothing holds a previous step. TinyLlama (llama): L 22, k 4, d 64, V 32,000.
+    # KV at p = 8: 8 × 22 × 2 × 4 × 64 × 2 = 180,224. transformers 4.35's LlamaForCausalLM returns
+    # `logits.float()`: the bf16 lm_head output and its fp32 copy, 8 × 32,000 × (2 + 4) = 1,536,000, above
+    # any one layer at 8 tokens.
+    args = (TINYLLAMA, "--prompt-len", "8", "--new-tokens", "1", "--generate-cache", "legacy")
+    r = row(*args)
+    assert (r["kv_cache"], r["activations"]) == (180_224, 1_536_000)
+    (act,) = [t for t in r["terms"] if t["name"] == "activations"]
+    assert "decode step" not in act["formula"]
+    assert "logits b·k·p·V·(e + 4) = 1·8·32,000·(2 + 4) (every position, + its fp32 copy)" in act["formula"]
+    # two new tokens: one decode step (8 cached, the 9th written), holding the prefill's cache and its fp32
+    # logits 8 × 32,000 × 4 = 1,024,000 beside its own 9-token cache (9 × 22,528 = 202,752) and logits
+    # 32,000 × 6 = 192,000: 180,224 + 1,024,000 + 202,752 + 192,000 = 1,598,976, below the prefill
+    # (180,224 + 1,536,000 = 1,716,224), which stays the peak; with n = 2 that step is also the last.
+    two = row(*args[:4], "2", *args[5:])
+    (act2,) = [t for t in two["terms"] if t["name"] == "activations"]
+    assert "first decode step 1,598,976 = KV at 9 tokens 202,752 + " in act2["formula"]
+    assert "last decode step" not in act2["formula"]
+    assert (two["kv_cache"], two["activations"]) == (180_224, 1_536_000)

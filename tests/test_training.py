@@ -197,6 +197,34 @@ def test_gradient_checkpointing_keeps_layer_inputs_and_one_layer():
     assert ckpt.activations == 24 * 2 * 512 * 1024 + one_layer
 
 
+def test_lora_dropout_keeps_each_adapted_linears_dropped_input_and_mask():
+    """PEFT `lora_B(lora_A(dropout(x)))`: per adapted Linear, the dropped-out copy lora_A saves (its input's
+    bytes) and the bool mask, s·b·in·(bytes + 1). Layer h 1024, i 4096, s 512, b 1, targets q,v,o,down:
+    q and v read the norm output, o (a·d = 1024) and down (i = 4096) a 16-bit one.
+    bf16: 512·(1024·3 + 1024·3 + 1024·3 + 4096·3) = 512·21,504 = 11,010,048 per layer, × 24 layers.
+    mixed (autocast over fp32): q, v inputs are fp32 norm outputs: 512·(1024·5·2 + 1024·3 + 4096·3)
+    = 512·25,600 = 13,107,200. Checkpointed: one recomputed layer's worth. p = 0 (PEFT's nn.Identity): none."""
+    targets = ("q", "v", "o", "down")
+    base = training.TrainingSettings(mode="lora", lora_targets=targets)
+    with_p = replace(base, lora_dropout=0.1)
+    assert row(with_p, "bf16").activations - row(base, "bf16").activations == 24 * 11_010_048
+    assert row(with_p, "mixed").activations - row(base, "mixed").activations == 24 * 13_107_200
+    ckpt, ckpt_p = replace(base, grad_checkpointing=True), replace(with_p, grad_checkpointing=True)
+    assert row(ckpt_p, "bf16").activations - row(ckpt, "bf16").activations == 11_010_048
+    (act,) = [t for t in row(with_p, "bf16").terms if t.name == "activations"]
+    assert "+ lora_dropout 0.1: s·b·Σ in·(bytes + 1 mask) = 512·1·(1024·(2 + 1) + " in act.formula
+
+
+def test_lora_dropout_bad_values_exit_3(fake_hub):
+    for args, message in (
+        (("--train", "lora", "--lora-dropout", "1"), "Error: --lora-dropout takes a probability in [0, 1), not 1.0\n"),
+        (("--train", "full", "--lora-dropout", "0.1"), "Error: --lora-dropout applies to --train lora or qlora, not full\n"),
+    ):  # fmt: skip
+        result = CliRunner().invoke(main, ["test/tiny", "--seq-len", "64", *args])
+        assert result.exit_code == 3, result.output
+        assert result.stderr == message
+
+
 @pytest.mark.parametrize(
     ("zero", "per_gpu"),
     [(0, 2 + 2 + 12), (1, 2 + 2 + 12 / 8), (2, 2 + (2 + 12) / 8), (3, 16 / 8)],
@@ -509,8 +537,8 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
     # --fit on|off and --fit-target in MiB, as llama.cpp writes them
     library.update(fit="on" if llama.fit else "off", fit_target=llama.fit_target // 1024**2)
     # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype, --gptq-kernel, --gpu-sms,
-    # --nccl-channels + 12 llama.cpp options
-    assert len(shown) == 23 + 12
+    # --nccl-channels, --lora-dropout + 12 llama.cpp options
+    assert len(shown) == 24 + 12
     for name, text in shown.items():
         assert text == str(library[name]), name
     assert InferenceOptions().overhead == 1024**3

@@ -54,7 +54,7 @@ INFERENCE_ONLY = (
 TRAINING_ONLY = tuple(
     f.name for f in fields(training.TrainingSettings) if f.name not in ("mode", "attn", "overhead_bytes")
 )
-LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save", "lora_experts")
+LORA_ONLY = ("lora_rank", "lora_targets", "modules_to_save", "lora_experts", "lora_dropout", "lora_fused_qkv")
 # The CLI's flag where it is not the option's name with dashes.
 FLAGS = {
     "precisions": "--precision",

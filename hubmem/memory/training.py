@@ -140,6 +140,8 @@ class TrainingSettings:
     lora_experts: str = (
         "auto"  # MoE routed experts: auto (PEFT's own conversion) | none | params (lora_matrices)
     )
+    lora_dropout: float = 0.0  # PEFT LoraConfig's default; > 0: each adapted Linear's dropout keeps a copy
+    lora_fused_qkv: bool = False  # litgpt's LoRAQKVLinear: one adapter and one dropout for the fused q, k, v
     # DeepSpeed ZeRO buffers (hubmem.runtimes.sharded_training): None = DeepSpeed's default / the preset's
     zero_buckets: str | None = None  # deepspeed (DeepSpeed's defaults) | hf-auto (the HF Trainer's "auto")
     reduce_bucket_size: int | None = None
@@ -181,10 +183,15 @@ class TrainingSettings:
             raise InvalidInputError("--micro-batch must be at least 1")
         if s.nccl_channels < 0:
             raise InvalidInputError("--nccl-channels must be at least 0")
+        if not isinstance(s.lora_fused_qkv, bool):
+            raise InvalidInputError(f"--lora-fused-qkv is a flag (True or False), not {s.lora_fused_qkv!r}")
         if not isinstance(s.ddp_bucket_view, bool):
             raise InvalidInputError(f"--ddp-bucket-view is a flag (True or False), not {s.ddp_bucket_view!r}")
         if s.mode in ("lora", "qlora") and s.lora_rank < 1:
             raise InvalidInputError("--lora-rank must be at least 1")
+        p = s.lora_dropout
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise InvalidInputError(f"--lora-dropout takes a probability in [0, 1), not {p!r}")
         unknown = [t for t in s.lora_targets if t not in LORA_MODULES]
         if unknown or not s.lora_targets:
             raise InvalidInputError(
@@ -1123,9 +1130,12 @@ def _activation_term(
         for n, is_moe, label in ((moe_count, True, "MoE"), (at.layers - moe_count, False, "dense"))
         if n
     ]
-    one = max(lay.per_gpu(t) for _, lay, _ in kinds)
-    counted = " + ".join(f"{n} {label}layers × {lay.per_gpu(t):,} B" for n, lay, label in kinds)
-    text = "; ".join(f"{label}layer = {lay.formula}" for _, lay, label in kinds)
+    dropout, dropout_text = lora_dropout_bytes(
+        arch, st, b=b, s=s, e=e, norm_bytes=4 if _autocast(regime, st) else e
+    )
+    one = max(lay.per_gpu(t) for _, lay, _ in kinds) + dropout
+    counted = " + ".join(f"{n} {label}layers × {lay.per_gpu(t) + dropout:,} B" for n, lay, label in kinds)
+    text = "; ".join(f"{label}layer = {lay.formula}" for _, lay, label in kinds) + dropout_text
     if st.grad_checkpointing:
         # each layer's input (the residual stream: fp32 under autocast), replicated across TP ranks (§4.3)
         kept = (4 if _autocast(regime, st) else e) * s * b * arch.hidden_size
@@ -1135,10 +1145,39 @@ def _activation_term(
             f" + one layer recomputed {one:,}; {text}"
         )
     else:
-        total = sum(n * lay.per_gpu(t) for n, lay, _ in kinds) * at.inflight
+        total = sum(n * (lay.per_gpu(t) + dropout) for n, lay, _ in kinds) * at.inflight
         formula = f"({counted}) × {at.inflight} micro-batch(es) in flight; {text}"
     source = "Korthikanti et al. 2022 §4 (arXiv 2205.05198), generalised (hubmem.memory.training.layer_activations)"
     return total, Term("activations", total, formula, source)
+
+
+def lora_dropout_bytes(
+    arch: Architecture, st: TrainingSettings, *, b: int, s: int, e: int, norm_bytes: int
+) -> tuple[int, str]:
+    """What `lora_dropout` > 0 adds to one layer's activations, and its formula (empty when nothing).
+
+    PEFT (peft/tuners/lora/layer.py `Linear.forward`, as in the peft > 0.13 its DeepSpeed/FSDP guides use:
+    `lora_B(lora_A(dropout(x)))`, `lora_dropout` an nn.Dropout per adapted module, nn.Identity at p = 0) runs each adapted Linear's own dropout on its
+    input: the dropped-out copy, which lora_A saves for its weight gradient, and the dropout's bool mask
+    (torch `native_dropout`), so s·b·in·(bytes of the input + 1) per adapted dense projection. At p = 0
+    lora_A saves x itself, which the frozen Linear keeps anyway. q, k, v, gate and up read a norm output
+    (`norm_bytes`: fp32 under autocast), o and down a 16-bit one. Fused MoE experts (ParamWrapper) are not
+    counted. `lora_fused_qkv` (litgpt lit_gpt/lora.py `LoRAQKVLinear.forward`: `F.linear(self.lora_dropout(x),
+    self.lora_A)` over the fused qkv Linear): one dropout for q, k and v together, one copy of x."""
+    if st.mode not in ("lora", "qlora") or not st.lora_dropout:
+        return 0, ""
+    shapes = linear_shapes(arch)
+    names = dict.fromkeys(m for t in st.lora_targets for m in LORA_TARGET_MODULES[t] if m in shapes)
+    if st.lora_fused_qkv and {"q_proj", "k_proj", "v_proj"} & names.keys():
+        first = next(m for m in names if m in ("q_proj", "k_proj", "v_proj"))
+        names = {m: None for m in names if m == first or m not in ("q_proj", "k_proj", "v_proj")}
+    parts = [(shapes[m][1], e if m in ("o_proj", "down_proj") else norm_bytes) for m in names]
+    total = sum(s * b * cols * (nbytes + 1) for cols, nbytes in parts)
+    terms = " + ".join(f"{cols}·({nbytes} + 1)" for cols, nbytes in parts)
+    return (
+        total,
+        f"; + lora_dropout {st.lora_dropout}: s·b·Σ in·(bytes + 1 mask) = {s}·{b}·({terms}) = {total:,} B",
+    )
 
 
 def _stage_moe_layers(arch: Architecture, at: _Layout) -> int:

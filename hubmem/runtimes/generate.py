@@ -1,17 +1,21 @@
-"""transformers `generate`: a prefill over the prompt, then one decode step per new token.
+"""transformers `generate`: a prefill over the prompt, then one decode step per new token after the first.
 
-Pure rules over the memory terms (no torch). A run that prompts with p tokens and generates n keeps a
-KV cache of p + n tokens at its last step, but its prefill transient is one layer over p tokens; the
-peak is the larger of the two phases (and, with the legacy cache, of the first decode step).
+Pure rules over the memory terms (no torch). A run that prompts with p tokens and generates n makes n
+forwards: the prefill, whose last-position logits give the first new token, then n − 1 decode steps,
+each feeding the token just chosen (generation/utils.py `_sample`: the loop stops when
+`MaxLengthCriteria` sees p + n ids, so the n-th token is never fed back). Its cache holds p + n − 1
+tokens at the last step (none is written for the n-th token), and `max_new_tokens=1` is the prefill
+alone. The prefill transient is one layer over p tokens; the peak is the larger of the two phases
+(and, with the legacy cache, of the first decode step).
 
 - prefill (transformers >= 4.45 `generate`, generation/utils.py `_sample`): the prompt's KV (p tokens)
   + the larger of one layer's transient over p tokens (hubmem.memory.inference.activation_bytes) and
   the logits, which lm_head computes after the last layer has freed its temporaries: fp32 logits of
   the last position (`logits_to_keep=1`, then `.to(torch.float32)`).
-- decode step (same file): the cache at p + n − 1 tokens grows by one, in place layer by layer
+- decode step (same file): the cache at p + n − 2 tokens grows by one, in place layer by layer
   (cache_utils.py DynamicLayer.update: `torch.cat` then the old tensor is dropped, so at most one
   layer's old K/V coexists with its new one: counted as its own term); the transient is one token's
-  layer: eager attention scores b·a·(p + n)·(e + 4) (fp32 softmax as eager_attention_forward).
+  layer: eager attention scores b·a·(p + n − 1)·(e + 4) (fp32 softmax as eager_attention_forward).
 - beams (`num_beams` k): `_expand_inputs_for_generation` repeat_interleaves input_ids *and*
   `encoder_outputs` by k before the first decoder forward, so every decoder term (self-attention KV,
   transients, logits) and an encoder-decoder's cross-attention KV are per beam (b·k sequences); the
@@ -26,7 +30,10 @@ peak is the larger of the two phases (and, with the legacy cache, of the first d
   (v4.38 modeling_gpt_neox.py GPTNeoXAttention): `value = qkv[..., 2 * head_size:].permute(...)` is a
   view of the fused query_key_value output, so the prefill's `present = (key, value)` pins 3h per
   token and layer for V (K is a new tensor after the rotary `torch.cat`) until the first decode
-  step's `torch.cat` copies it.
+  step's `torch.cat` copies it. Llama and Mistral (v4.35 modeling_llama.py / modeling_mistral.py
+  `LlamaForCausalLM.forward`: `logits = self.lm_head(hidden_states)` then `logits = logits.float()`)
+  return fp32 logits: the lm_head output and its fp32 copy coexist (b·p·V·(e + 4)), and the fp32 one is
+  what the loop holds.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ if TYPE_CHECKING:
 
 # model types whose legacy attention caches a view of the fused QKV projection (see module docstring)
 FUSED_QKV_VIEW_TYPES = ("gpt_neox",)
+# model types whose legacy (4.3x) causal-LM forward upcasts the logits to fp32 (see module docstring)
+FP32_LOGITS_TYPES = ("llama", "mistral")
 
 
 @dataclass(frozen=True)
@@ -115,12 +124,16 @@ def generation_phases(
             arch, batch=b, seq_len=p, e=e, attn=settings.attn, encoder_len=settings.encoder_len
         )
         act = replace(act, encoder_phase=enc.encoder_phase)
+    upcast = 4 if legacy and arch.model_type in FP32_LOGITS_TYPES else 0  # `logits.float()`: + fp32 copy
+    held_e = upcast or e  # bytes per logit the loop keeps from the previous step
     if legacy:
-        act = replace(act, logits=seqs * p * vocab * e)  # every position, model dtype
+        act = replace(act, logits=seqs * p * vocab * (e + upcast))  # every position, model dtype (+ fp32)
     kv_p, self_p = caches(prompt)
     pinned = self_p if legacy and arch.model_type in FUSED_QKV_VIEW_TYPES else 0
     logits_note = (
         f"logits b·k·p·V·e = {seqs}·{p:,}·{vocab:,}·{e} (every position, model dtype)"
+        if legacy and not upcast
+        else f"logits b·k·p·V·(e + 4) = {seqs}·{p:,}·{vocab:,}·({e} + 4) (every position, + its fp32 copy)"
         if legacy
         else f"logits {act.logits:,}"
     )
@@ -142,7 +155,7 @@ def generation_phases(
             + f", then {logits_note} (after the last layer: max, not sum)",
         )
     ]
-    if new == 0:
+    if new < 2:  # max_new_tokens=1: the prefill's logits give the one new token; no decode step runs
         return phases
 
     def step(cached: int, held_kv: int, held_logits: int, name: str) -> Phase:
@@ -150,7 +163,7 @@ def generation_phases(
         t = cached + 1 + img
         one = activation_bytes(arch, batch=seqs, seq_len=1, e=e, attn="sdpa")
         scores = seqs * arch.num_heads * t * (e + 4) if settings.attn == "eager" else 0
-        logits = seqs * vocab * (e if legacy else 4)
+        logits = seqs * vocab * ((e + upcast) if legacy else 4)
         one = replace(one, attention_phase=one.attention_phase + scores, logits=logits)
         kv_t, _ = caches(cached + 1)
         held = held_kv + held_logits
@@ -173,12 +186,12 @@ def generation_phases(
     layers = max(1, arch.attention_layers)
     if legacy:
         # the loop holds the previous step's outputs: its whole past tuple, and its logits
-        phases.append(step(prompt, self_p + pinned, act.logits, "first decode step"))
-        if new > 1:
-            _, self_prev = caches(prompt + new - 1)
-            phases.append(step(prompt + new - 1, self_prev, seqs * vocab * e, "last decode step"))
+        phases.append(step(prompt, self_p + pinned, seqs * p * vocab * held_e, "first decode step"))
+        if new > 2:  # the last of the n − 1 decode steps reads p + n − 2 cached tokens
+            _, self_prev = caches(prompt + new - 2)
+            phases.append(step(prompt + new - 2, self_prev, seqs * vocab * held_e, "last decode step"))
     else:
         # DynamicLayer.update: torch.cat builds a layer's new K/V while its old one is alive
-        _, self_prev = caches(prompt + new - 1)
-        phases.append(step(prompt + new - 1, self_prev // layers, 0, "last decode step"))
+        _, self_prev = caches(prompt + new - 2)
+        phases.append(step(prompt + new - 2, self_prev // layers, 0, "last decode step"))
     return phases
