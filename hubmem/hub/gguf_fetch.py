@@ -7,7 +7,9 @@ metadata (the tokenizer's arrays are most of it: Llama 3's 128 256 tokens and 28
 then each read as large as the parser expects to walk (reader._Cursor.want: the rest of a string
 array at the mean length of its strings so far, the tensor-info table at ~64 bytes a tensor), else
 doubling from 4 KiB up to 2 MiB, each starting where the parser stopped; fixed-size arrays are jumped
-over unread.
+over unread. A remote file's string arrays of 32k strings or more are not walked but located by 4 KiB
+probes (hubmem.model.gguf.locate), the header accepted only when its tensor infos then end exactly at
+the file's listed size; else it is walked as above.
 
 The quant files of one repo share their tokenizer byte for byte (llama-quantize copies the
 metadata of its input, src/llama-quant.cpp `gguf_set_kv`), so once one file of a repo is parsed
