@@ -113,3 +113,17 @@ def test_a_header_that_does_not_fit_the_file_exactly_is_walked():
     fits = source(head, size)
     assert gguf_fetch.parse_source(fits.read, "'x'", size, None, fits).kv == got.kv
     assert fits.stats.bytes_read < tokens_and_merges // 4
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.7, 0.999])
+def test_a_truncated_header_fails_as_the_walk_does(cut):
+    """A header cut short (zeros past the cut, as the test server serves): no candidate fits, and the
+    error is the full walk's, word for word."""
+    head, size, _ = decoy_file()
+    short = head[: int(len(head) * cut)]
+    located, walked = source(short, size), source(short, size)
+    with pytest.raises(MalformedGGUFError) as searched:
+        gguf_fetch.parse_source(located.read, "'x'", size, None, located)
+    with pytest.raises(MalformedGGUFError) as plain:
+        gguf_fetch.parse_source(walked.read, "'x'", size, None)
+    assert str(searched.value) == str(plain.value)
