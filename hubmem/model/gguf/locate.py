@@ -4,10 +4,11 @@ A GGUF header has no length field, and its tokenizer arrays are most of it (Llam
 and 280,147 merges, 7.3 of its 7.8 MB): each a run of `u64 length + bytes` strings, walkable only
 string by string. But such a run has a shape a probe can see: a chain of little-endian u64 lengths
 whose high bytes are zero, each followed by that many bytes and the next length. In llama.cpp's own
-vocabulary files (models/ggml-vocab-*.gguf, 19 tokenizers, b7xxx) every token and merge is 1 to 1,025
-bytes, none empty; what follows an array is not such a chain for long (token types and scores are
-i32/f32 with non-zero high bytes; keys are followed by a u32 type and a value; tensor data is not
-strings, and the test server's zeros are empty strings, refused here). So:
+vocabulary files (models/ggml-vocab-*.gguf, 19 tokenizers, in the llama.cpp that llama-cpp-python
+0.3.36 vendors) every token and merge is 1 to 1,025 bytes, none empty; what follows an array is not
+such a chain for long (token types and scores are i32/f32 with non-zero high bytes; keys are followed
+by a u32 type and a value; tensor data is not strings, and the test server's zeros are empty strings,
+refused here). So:
 
 - a 4 KiB probe at x is *inside* a string array when a chain of at least 16 strings, three in four
   non-empty, starts within its first 2 KiB and runs to its end;
