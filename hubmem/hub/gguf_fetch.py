@@ -7,7 +7,9 @@ metadata (the tokenizer's arrays are most of it: Llama 3's 128 256 tokens and 28
 then each read as large as the parser expects to walk (reader._Cursor.want: the rest of a string
 array at the mean length of its strings so far, the tensor-info table at ~64 bytes a tensor), else
 doubling from 4 KiB up to 2 MiB, each starting where the parser stopped; fixed-size arrays are jumped
-over unread.
+over unread. A remote file's string arrays of 32k strings or more are not walked but located by 4 KiB
+probes (hubmem.model.gguf.locate), the header accepted only when its tensor infos then end exactly at
+the file's listed size; else it is walked as above.
 
 The quant files of one repo share their tokenizer byte for byte (llama-quantize copies the
 metadata of its input, src/llama-quant.cpp `gguf_set_kv`), so once one file of a repo is parsed
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hubmem import errors
-from hubmem.model.gguf import reader
+from hubmem.model.gguf import locate, reader
 from hubmem.model.gguf.files import group_files
 
 FIRST_READ = 32 * 1024  # bytes: a header's first read, and the first read after a jump
@@ -71,6 +73,27 @@ class RangeSource:
         self.chunks.append((offset, data))
         return data
 
+    def probe(self, offset: int, n: int) -> bytes:
+        """Exactly the bytes [offset, offset + n) (fewer at the file's end), fetching only what no earlier
+        read holds: the string-array search's probes (hubmem.model.gguf.locate)."""
+        stop = offset + n if self.size is None else min(offset + n, self.size)
+        for i, (start, data) in enumerate(self.chunks):
+            if start <= offset <= start + len(data):
+                if stop > start + len(data):
+                    data += self._get_counted(start + len(data), stop)
+                    self.chunks[i] = (start, data)
+                return data[offset - start : stop - start]
+        data = self._get_counted(offset, stop) if stop > offset else b""
+        self.chunks.append((offset, data))
+        return data
+
+    def _get_counted(self, start: int, stop: int) -> bytes:
+        data, requests = self._get(start, stop)
+        self.stats.requests += requests
+        self.stats.bytes_read += len(data)
+        self._last_stop = start + len(data)
+        return data
+
     def _fetch(self, offset: int, need: int) -> bytes:
         if offset > self._last_stop + self._grow:  # a jump over a skipped run: start small again
             self._grow = AFTER_JUMP
@@ -82,10 +105,7 @@ class RangeSource:
             stop = min(stop, self.size)
         if stop <= offset:
             return b""
-        data, requests = self._get(offset, stop)
-        self.stats.requests += requests
-        self.stats.bytes_read += len(data)
-        self._last_stop = offset + len(data)
+        data = self._get_counted(offset, stop)
         # after an estimated read, what follows is small until the parser says otherwise (the next key,
         # and maybe a fixed-size array it will jump over unread)
         self._grow = AFTER_JUMP if sized else min(self._grow * 2, MAX_READ)
@@ -93,14 +113,25 @@ class RangeSource:
 
 
 def parse_source(
-    read: Callable[[int, int], bytes], where: str, size: int | None, hints: dict | None
+    read: Callable[[int, int], bytes],
+    where: str,
+    size: int | None,
+    hints: dict | None,
+    source: RangeSource | None = None,
 ) -> reader.GGUFHeader:
-    """Parse with hints; on a malformed result, once more without (a hint that did not fit)."""
-    try:
-        return _parse_checked(read, where, size, hints)
-    except (errors.MalformedGGUFError, errors.UnknownDtypeError):
-        if not hints:
-            raise
+    """Parse with hints; on a malformed result, once more without (a hint that did not fit). Without hints
+    (or when they did not fit), a remote `source` of known size first has its large string arrays located
+    by probes (hubmem.model.gguf.locate: accepted only when the header then fits the file exactly), and
+    is walked whole when that fails: the walk's error, if any, is the one raised."""
+    if hints:
+        try:
+            return _parse_checked(read, where, size, hints)
+        except (errors.MalformedGGUFError, errors.UnknownDtypeError):
+            pass
+    if source is not None and size is not None:
+        found = locate.parse(read, source.probe, lambda: source.stats.bytes_read, where, size)
+        if found is not None:
+            return found
     return _parse_checked(read, where, size, None)
 
 
@@ -224,7 +255,7 @@ def remote_headers(
         first = min(r.start for r in hints.values()) + reader.HINT_SLACK if hints else FIRST_READ
         src = source(path, first)
 
-        header = parse_source(src.read, f"'{path}'", files.get(path), hints)
+        header = parse_source(src.read, f"'{path}'", files.get(path), hints, src)
         return path, header_record(header, files.get(path), src.stats), header.spans
 
     paths = sorted(p for p in files if p.lower().endswith(".gguf"))

@@ -215,13 +215,20 @@ class Run:
     tail: int = 0
 
 
-def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) -> GGUFHeader:
+def parse_header(
+    read: Read,
+    where: str,
+    hints: dict[str, Run] | None = None,
+    find_end: Callable[[int, int], int | None] | None = None,
+) -> GGUFHeader:
     """Parse a GGUF header from `read(offset, n)`.
 
     `hints` (first key -> Run, from `GGUFHeader.spans` of another file of the same repo): a run of
     large arrays that starts with that key, element type and count is jumped over unread (the quant
     files of one repo share their tokenizer); a wrong hint shows as a malformed header, and the caller
-    parses again without hints. Raises MalformedGGUFError (truncated, corrupt, unknown version, absurd
+    parses again without hints. `find_end(start, count)` (hubmem.model.gguf.locate.Search.end): where a
+    large string array whose first length is at `start` ends, located by probes instead of walked; None
+    walks it. Raises MalformedGGUFError (truncated, corrupt, unknown version, absurd
     counts), UnknownDtypeError (a tensor type the gguf package does not know)."""
     magic_expected, versions, scalars, quant = tables()
     c = _Cursor(read, where)
@@ -280,7 +287,11 @@ def parse_header(read: Read, where: str, hints: dict[str, Run] | None = None) ->
         if etype in scalars:
             c.pos += count * scalars[etype][1]  # fixed-size elements: skipped unread
         elif etype == STRING_TYPE:
-            c.skip_strings(count, f"an element of {key[:80]!r}")
+            end = find_end(c.pos, count) if find_end is not None else None
+            if end is None:
+                c.skip_strings(count, f"an element of {key[:80]!r}")
+            else:
+                c.pos = end
         else:  # gguf.cpp: nested arrays are not supported
             raise MalformedGGUFError(f"{where}: key {key[:80]!r} is an array of type {etype}")
         kv[key] = ArrayInfo(etype, count)
