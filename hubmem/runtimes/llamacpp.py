@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 from hubmem.errors import InvalidInputError
@@ -57,8 +58,8 @@ RESERVE_OUTPUTS = ("ubatch", "parallel")
 KQ_MASKS = ("f32", "f16")
 # the GGUF architectures whose graph hubmem.runtimes.llamacpp_graph replays (src/models/llama.cpp,
 # qwen2.cpp, qwen3.cpp: the same tensors; biases, qk-norm and rope freq factors change none of them)
-REPLAYED_GRAPHS = ("llama", "qwen2", "qwen3")
-CUDA_ALIGNMENT = 128  # ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alignment
+REPLAYED_GRAPHS = ("llama", "qwen2", "qwen3", "qwen3moe")
+BLOCK_NAME = re.compile(r"^blk\.(\d+)\.")
 DEFAULT_UBATCH = 512
 DEFAULT_BATCH = 2048
 FIT_TARGET = 1024 * 1024**2
@@ -324,8 +325,8 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     pipeline = len(used) > 1 and ngl > n_layer and not o.no_kv_offload
     copies = (SCHED_COPIES - 1) * ubatch * (4 * h + (2 if o.flash else 4) * cells) if pipeline else 0
     replayed = (
-        replayed_compute(model, o, n_ctx, cells, ubatch)
-        if len(used) == 1 and ngl > n_layer and not o.no_kv_offload
+        replayed_compute(model, o, n_ctx, cells, ubatch, n_stream, i_gpu_start, ngl)
+        if len(used) <= 1
         else None
     )
     gpus = tuple(
@@ -335,7 +336,11 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             kv=gpu_kv[i],
             state=gpu_state[i],
             compute=(
-                replayed if replayed is not None else compute if out_dev == i or len(used) == 1 else attn
+                replayed.gpu
+                if replayed is not None
+                else compute
+                if out_dev == i or len(used) == 1
+                else attn
             )
             + copies
             if i in used
@@ -346,8 +351,11 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         )
         for i in range(num_gpus)
     )
-    # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend)
-    host_compute = compute if (ngl <= n_layer) else 4 * ubatch * h  # else only the input embedding rows
+    # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend); beside a
+    # GPU that runs everything, only the inputs and the input embedding rows (replayed: the inputs too)
+    host_compute = (
+        replayed.cpu if replayed is not None else compute if (ngl <= n_layer) else 4 * ubatch * h
+    )
     host = Device(
         "CPU",
         weights=host_w,
@@ -383,11 +391,19 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         ),
         (
             "compute",
-            f"ggml-alloc replay of the {model.gguf_arch} prompt graph (ub {ubatch}, n_kv {cells:,}, "
-            f"{_outputs(o, n_ctx, ubatch)} output rows, fa {'on, ' + o.kq_mask + ' mask' if o.flash else 'off'}) "
-            f"= {replayed:,} B"
+            f"ggml-sched + ggml-alloc replay of the {model.gguf_arch}{' MoE' if arch.moe else ''} prompt and "
+            f"one-token graphs (ub {ubatch}, n_kv {cells:,}, {_outputs(o, n_ctx, ubatch)} output rows, "
+            f"fa {'on, ' + o.kq_mask + ' mask' if o.flash else 'off'}, "
+            + (
+                "CPU only"
+                if ngl == 0
+                else f"layers {i_gpu_start}.. on the GPU{', output too' if ngl > n_layer else ''}"
+                + ("" if ngl > n_layer else "; ops with host weights offloaded, their weights copied")
+            )
+            + f"): GPU {replayed.gpu:,} B, CPU {replayed.cpu:,} B"
             if replayed is not None
-            else f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'})",
+            else f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'}); "
+            f"Ollama's rule: the replay does not reach {_not_replayed(model, len(used))}",
         ),
         ("overhead", f"{o.overhead:,} B per GPU (CUDA context; not a llama.cpp buffer)"),
     ]
@@ -419,14 +435,37 @@ def _outputs(o: LlamaCppOptions, n_ctx: int, ubatch: int) -> int:
     return n_tokens if o.reserve_outputs == "ubatch" else min(n_tokens, o.parallel)
 
 
-def replayed_compute(model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: int, ubatch: int) -> int | None:
-    """The GPU compute buffer from a replay of the prompt graph through ggml-alloc, for the graphs of
-    REPLAYED_GRAPHS with every layer and the output on one GPU; None elsewhere (Ollama's estimate)."""
+def _not_replayed(model: GGUFModel, gpus_used: int) -> str:
+    """Why the compute buffer is not replayed, for --explain (None of these: it is)."""
+    arch, kv = model.architecture, model.layer_kv
+    if model.gguf_arch not in REPLAYED_GRAPHS:
+        return f"the {model.gguf_arch} graph (replayed: {', '.join(REPLAYED_GRAPHS)})"
+    if gpus_used > 1:
+        return "several GPUs (the scheduler's pipeline copies)"
+    if arch.mla is not None or arch.ssm is not None or arch.sliding_window:
+        return "MLA, SSM or sliding-window attention"
+    if arch.moe is not None:
+        return "MoE with shared experts or dense layers"
+    if not kv or any(lk.sliding or lk.k_width != kv[0].k_width or lk.v_width != kv[0].v_width for lk in kv):
+        return "layers of different attention widths"
+    return "this model's shapes"
+
+
+def replayed_compute(
+    model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: int, ubatch: int, n_stream: int = 1,
+    i_gpu_start: int = 0, ngl: int | None = None,
+) -> llamacpp_graph.Buffers | None:
+    """The compute buffers of the GPU and the CPU from a replay of the prompt and one-token graphs
+    through ggml's scheduler and allocator, for the graphs of REPLAYED_GRAPHS (dense, or MoE with every
+    layer routed and no shared expert) with at most one GPU; None elsewhere (Ollama's estimate).
+    -ngl 0 is taken as a CPU-only run (no GPU backend)."""
     arch = model.architecture
     kv = model.layer_kv
+    n_layer = arch.num_layers
+    moe = arch.moe
     if (
         model.gguf_arch not in REPLAYED_GRAPHS
-        or arch.moe is not None
+        or (moe is not None and (moe.shared_intermediate_size or len(moe.moe_layers) != n_layer))
         or arch.mla is not None
         or arch.ssm is not None
         or arch.sliding_window
@@ -438,15 +477,33 @@ def replayed_compute(model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: in
         or kv[0].v_width % arch.num_kv_heads
     ):
         return None
+    ngl = n_layer + 1 if ngl is None else ngl
     n_seqs = o.parallel
     n_tokens = round_up(min(n_ctx, ubatch), n_seqs)  # llama-context.cpp graph_reserve: a multiple of n_seqs
+    offloaded = ngl > 0
+    host: list[tuple[str, int, int]] = []
+    if offloaded:
+        table = {name: (size, pad) for name, size, pad in model.tensor_table}
+        for name, size, pad in model.tensor_table:
+            m = BLOCK_NAME.match(name)
+            if (m and int(m.group(1)) < i_gpu_start) or (ngl <= n_layer and name.startswith(("output.", "output_norm."))):
+                host.append((name, size, pad))
+        if ngl <= n_layer and "output.weight" not in table and "token_embd.weight" in table:
+            host.append(("output.weight", *table["token_embd.weight"]))  # tied: the output is token_embd
+    names = {name for name, _, _ in model.tensor_table}
     shape = llamacpp_graph.Shape(
         n_embd=arch.hidden_size, n_ff=arch.intermediate_size, n_head=arch.num_heads, n_head_kv=arch.num_kv_heads,
         head_dim_k=kv[0].k_width // arch.num_kv_heads, head_dim_v=kv[0].v_width // arch.num_kv_heads,
-        n_layer=arch.num_layers, n_vocab=model.vocab_size, n_kv=cells, n_tokens=n_tokens,
-        n_outputs=_outputs(o, n_ctx, ubatch), flash=o.flash, f16_mask=o.kq_mask == "f16", offloaded=True,
+        n_layer=n_layer, n_vocab=model.vocab_size, n_kv=cells, n_tokens=n_tokens,
+        n_outputs=_outputs(o, n_ctx, ubatch), flash=o.flash, f16_mask=o.kq_mask == "f16", offloaded=offloaded,
+        n_seqs=n_seqs, gpu_start=min(i_gpu_start, n_layer), output_gpu=ngl > n_layer, kv_offload=not o.no_kv_offload,
+        qk_norm="blk.0.attn_q_norm.weight" in names, bias="blk.0.attn_q.bias" in names,
+        n_expert=moe.num_experts if moe else 0, n_expert_used=moe.experts_per_token if moe else 0,
+        n_ff_exp=moe.expert_intermediate_size if moe else 0, norm_w=moe is not None,
+        k_row=row_size(o.cache_type_k, kv[0].k_width) * n_stream,
+        v_row=row_size(o.cache_type_v, kv[0].v_width) * n_stream, cpu_weights=tuple(host),
     )  # fmt: skip
-    return llamacpp_graph.compute_buffer(shape, CUDA_ALIGNMENT)
+    return llamacpp_graph.compute_buffers(shape)
 
 
 def max_gpu_layers(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:

@@ -85,6 +85,7 @@ class Shape:
     n_expert_used: int = 0
     n_ff_exp: int = 0
     norm_w: bool = False  # the selected experts' weights divided by their sum (qwen3moe)
+    attn_order: str = "qkv"  # the order build_attn expands Q, K, V into the graph
     k_row: int = 0  # bytes of one cell's K / V row in the cache (ggml_row_size of the cache type)
     v_row: int = 0
     # bytes and CUDA row padding of the weights held in host memory, by GGUF name: what a GPU copies
@@ -171,23 +172,22 @@ def graph(shape: Shape) -> list[Tensor]:
         cache_k = Tensor(f"cache_k_l{il}", 0, external=True, home=kv_home)
         cache_v = Tensor(f"cache_v_l{il}", 0, external=True, home=kv_home)
         cur = norm(x, "attn_norm", il, T, n_embd)
-        qkv = []
-        for name, width in (("q", q_w), ("k", k_w)):
+        qkv = {}
+        for name in s.attn_order:
+            width = {"q": q_w, "k": k_w, "v": v_w}[name]
             t = matmul(weight(f"attn_{name}.weight", il), cur, f"{name.upper()}cur", width, T)
             if s.bias:
                 t = node(f"{name.upper()}cur_b", t.size, [t, weight(f"attn_{name}.bias", il)], True, op="add", batch=T)
-            t3 = view(t, f"{name.upper()}cur (3d)")
-            if s.qk_norm:
-                heads = n_head if name == "q" else n_head_kv
-                t = norm(t3, f"attn_{name}_norm", il, T * heads, width // heads)
-                t = node(f"{name.upper()}cur (rope)", t.size, [t, pos], True, op="rope", batch=T)
-            else:
-                t = node(f"{name.upper()}cur (rope)", t.size, [t3, pos], True, layout=t.layout, op="rope", batch=T)
-            qkv.append(t)
-        q, k = qkv
-        v = matmul(weight("attn_v.weight", il), cur, "Vcur", v_w, T)
-        if s.bias:
-            v = node("Vcur_b", v.size, [v, weight("attn_v.bias", il)], True, op="add", batch=T)
+            if name != "v":
+                t3 = view(t, f"{name.upper()}cur (3d)")
+                if s.qk_norm:
+                    heads = n_head if name == "q" else n_head_kv
+                    t = norm(t3, f"attn_{name}_norm", il, T * heads, width // heads)
+                    t = node(f"{name.upper()}cur (rope)", t.size, [t, pos], True, op="rope", batch=T)
+                else:
+                    t = node(f"{name.upper()}cur (rope)", t.size, [t3, pos], True, layout=t.layout, op="rope", batch=T)
+            qkv[name] = t
+        q, k, v = qkv["q"], qkv["k"], qkv["v"]
         node("set_rows k", 0, [view(cache_k, "k view", "view"), k, k_idxs], view_of=cache_k, op="set_rows")
         node("set_rows v", 0, [view(cache_v, "v view", "view"), view(v, "Vcur (3d)"), v_idxs], view_of=cache_v, op="set_rows")  # fmt: skip
         qp = view(q, "q (permuted)", "permute")
