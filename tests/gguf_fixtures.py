@@ -210,6 +210,19 @@ def qwen3_30b_a3b() -> dict[str, Any]:
     return {"kv": kv, "tensors": tensors, "n_layer": L, "tied": False}
 
 
+def qwen3_coder_30b_a3b() -> dict[str, Any]:
+    """unsloth Qwen3-Coder-30B-A3B-Instruct-Q8_0.gguf, from the keys and tensor counts its llama.cpp b7342
+    log prints (fixtures/reference/llamacpp_logs.json, code-index:28957180799): qwen3moe, 48 layers,
+    embedding 2048, feed_forward_length 5472, 32 heads, 4 KV heads, key/value length 128, 128 experts,
+    8 used, expert_feed_forward_length 768, no shared expert, context 262144, 151936 tokens, 579 tensors
+    (f32 241, q8_0 338): Qwen3-30B-A3B's tensor shapes, with the Coder's keys."""
+    spec = qwen3_30b_a3b()
+    new = {"qwen3moe.context_length": 262144, "qwen3moe.feed_forward_length": 5472}
+    kv = [(k, new.get(k, v), kind) for k, v, kind in spec["kv"]]
+    kv.append(("qwen3moe.expert_shared_feed_forward_length", 0, "u32"))
+    return {**spec, "kv": kv}
+
+
 def gemma3_4b() -> dict[str, Any]:
     """google/gemma-3-4b-it text_config: hidden 2560, intermediate 10240, 34 layers, 8 heads, 4 KV heads,
     head_dim 256, sliding_window 1024 (5 local : 1 global, llama.cpp set_swa_pattern(6)), vocab 262208,
@@ -455,6 +468,7 @@ REPOS = {
     "Qwen/Qwen2.5-3B-Instruct-GGUF": (qwen25_3b, "qwen2.5-3b-instruct", ("Q8_0",)),
     "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF": (qwen25_coder_7b, "Qwen2.5-Coder-7B-Instruct", ("Q4_K_M",)),
     "bartowski/Qwen2.5-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-14B-Instruct", ("Q4_K_M",)),
+    "unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF": (qwen3_coder_30b_a3b, "Qwen3-Coder-30B-A3B-Instruct", ("Q8_0",)),
     # the benchmark's listing: 20 quant files of one model, each with Llama 3's full-size tokenizer
     "hubmem-test/Llama-3.2-3B-20-quants-GGUF": (llama32_3b, "Llama-3.2-3B-Instruct", BENCH_QUANTS),
 }

@@ -18,7 +18,7 @@ def invoke(args: list[str]) -> str:
 
 def test_every_published_figure_within_its_tolerance(fake_hub):
     rows = gguf_reference.comparison(invoke)
-    assert len(rows) == len(gguf_reference.entries()) == 25
+    assert len(rows) == len(gguf_reference.entries()) == 29
     off = [
         (r["repo"], r["quantity"], r["published"], r["hubmem"])
         for r in rows
@@ -105,3 +105,22 @@ def test_fit_projection_as_llama_cpp_logged_it(fake_hub):
     )
     tight = hubmem.estimate(repo, gpu_memory="5652MiB", **args).rows[0]
     assert tight.plan.n_gpu_layers < 29 and tight.fit_notes[-1].startswith("--fit: -ngl ")
+
+
+def test_an_moe_run_buffer_by_buffer(fake_hub):
+    """Qwen3-Coder-30B-A3B-Instruct Q8_0 on one A100 (llama-server b7342: -c 65536, -np 4 -kvu, fa auto,
+    every layer offloaded): both compute buffers exact to the log's digits, through the replay of the
+    qwen3moe graph (128 experts, 8 used) by ggml's scheduler and allocator."""
+    MiB = 1024**2
+    rows = [r for r in gguf_reference.comparison(invoke) if r["repo"].endswith("Qwen3-Coder-30B-A3B-Instruct-GGUF")]
+    by = {r["quantity"]: r["hubmem"] for r in rows}
+    # CUDA0: result_norm + the f32 logits of the 512-token ubatch, from offset 0 (the residual stream of
+    # the last layer ends up at offset 0, below everything the layers freed)
+    assert by["gpu_compute"] * MiB == 4 * 512 * (2048 + 151936)
+    # CUDA_Host: the graph inputs, which stay on the CPU: token ids, positions, K/V row indices (i64),
+    # output ids, the f32 KQ mask of 65,536 cells × 512 tokens, and the CPU's get_rows of token_embd
+    # (each padded to the CPU's 32 bytes: every one is a multiple already)
+    inputs = 4 * 512 + 4 * 512 + 8 * 512 + 8 * 512 + 4 * 512 + 4 * 65536 * 512
+    assert by["host_compute"] * MiB == inputs + 4 * 2048 * 512
+    assert round(by["host_compute"], 2) == 132.01
+    assert by["gpu_kv"] * MiB == 48 * 65536 * 2 * 512 * 2  # one unified stream, f16 K and V
