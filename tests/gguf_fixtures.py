@@ -468,7 +468,11 @@ REPOS = {
     "Qwen/Qwen2.5-3B-Instruct-GGUF": (qwen25_3b, "qwen2.5-3b-instruct", ("Q8_0",)),
     "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF": (qwen25_coder_7b, "Qwen2.5-Coder-7B-Instruct", ("Q4_K_M",)),
     "bartowski/Qwen2.5-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-14B-Instruct", ("Q4_K_M",)),
-    "unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF": (qwen3_coder_30b_a3b, "Qwen3-Coder-30B-A3B-Instruct", ("Q8_0",)),
+    "unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF": (
+        qwen3_coder_30b_a3b,
+        "Qwen3-Coder-30B-A3B-Instruct",
+        ("Q8_0",),
+    ),
     # the benchmark's listing: 20 quant files of one model, each with Llama 3's full-size tokenizer
     "hubmem-test/Llama-3.2-3B-20-quants-GGUF": (llama32_3b, "Llama-3.2-3B-Instruct", BENCH_QUANTS),
 }

@@ -81,3 +81,44 @@ def test_the_replayed_qwen25_7b_graph(n_kv, n_outputs, f16_mask, expected):
     shape = Shape(**QWEN25_7B, n_kv=n_kv, n_outputs=n_outputs, flash=True, f16_mask=f16_mask)
     got = compute_buffer(shape, 128)
     assert got == expected
+
+
+def test_the_scheduler_offloads_a_large_batch_and_copies_its_host_weight():
+    """ggml_sched (a port of ggml-backend.cpp's split_graph): a matmul whose weight is in host memory runs
+    on the GPU when its batch is at least 32 rows (ggml-cuda offload_op), and the weight is copied into the
+    GPU's buffer (+ its CUDA row padding) at the start of its own split; below 32 rows it stays on the CPU."""
+    from hubmem.runtimes.ggml_alloc import buffer_sizes
+    from hubmem.runtimes.ggml_sched import schedule
+
+    def run(rows: int) -> tuple[dict[int, int], list[int]]:
+        x = Tensor("x", 4 * 64 * rows, is_input=True)
+        w = Tensor("w", 1000, weight=True, external=True, home=1, pad=24)
+        y = Tensor("y", 4 * 16 * rows, [w, x], op="mul_mat", batch=rows)
+        copy, splits = schedule([y], cpu=1)
+        return buffer_sizes(copy, {0: 128, 1: 32}), [s.backend for s in splits]
+
+    sizes, backends = run(512)
+    # GPU: the copy of x (128 KiB), of w (1,000 + 24 -> 1,024) and y (32 KiB); CPU: x itself
+    assert backends == [0] and sizes == {0: 4 * 64 * 512 + 1024 + 4 * 16 * 512, 1: 4 * 64 * 512}
+    sizes, backends = run(16)
+    assert backends == [1] and sizes == {0: 0, 1: 4 * 64 * 16 + 4 * 16 * 16}
+
+
+def test_partial_offload_holds_the_largest_weight_copy_and_full_offload_steps_down():
+    """The replayed prompt graph below a full offload: the GPU's buffer holds the copy of the output matrix
+    the offloaded logits matmul reads (the largest host weight) below the logits; the same at any number of
+    CPU layers (the published shape: gpustack/gguf-parser-go#45, flat across 1, 2 and 4 offloaded layers),
+    and back to the logits alone at a full offload. The CPU's buffer: the graph inputs + embedding rows."""
+    from hubmem.runtimes.llamacpp_graph import compute_buffers
+
+    out_w = 151936 * 2048 // 32 * 34  # a Q8_0 output matrix
+    base = dict(QWEN25_7B, n_kv=4096, n_outputs=512, flash=True, f16_mask=False)
+    full = compute_buffers(Shape(**base))
+    host = (("output_norm.weight", 4 * 3584, 0), ("output.weight", out_w, 0))
+    parts = {
+        g: compute_buffers(Shape(**base, gpu_start=g, output_gpu=False, cpu_weights=host)) for g in (0, 1, 4)
+    }
+    assert full.gpu == 4 * 512 * (3584 + 152064)
+    assert {p.gpu for p in parts.values()} == {full.gpu + out_w}
+    # tokens, positions, K/V row indices (i64), the f32 mask (4 × 4,096 × 512), output ids; embedding rows
+    assert full.cpu == 2048 + 2048 + 4096 + 4096 + 4 * 4096 * 512 + 2048 + 4 * 3584 * 512

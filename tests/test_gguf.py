@@ -622,7 +622,12 @@ def test_compute_buffer_behaviour_options(gguf_hub):
     # partial offload is replayed too (the split between the GPU and the CPU); several GPUs keep Ollama's
     # estimate, and --explain says why
     part = hubmem.estimate(LLAMA, **args, n_gpu_layers=10, reserve_outputs="parallel").rows[0].plan
-    assert "layers 18.. on the GPU; ops with host weights offloaded, their weights copied" in dict(part.terms)["compute"]
+    assert (
+        "layers 18.. on the GPU; ops with host weights offloaded, their weights copied"
+        in dict(part.terms)["compute"]
+    )
     two = hubmem.estimate(LLAMA, **args, gpu_memory="80GiB", num_gpus=2, fit="off").rows[0].plan
     assert dict(two.terms)["compute"].startswith("max(4·ub·(1 + 4·h + n_kv·(1 + 0)), 4·ub·(h + V))")
-    assert dict(two.terms)["compute"].endswith("the replay does not reach several GPUs (the scheduler's pipeline copies)")
+    assert dict(two.terms)["compute"].endswith(
+        "the replay does not reach several GPUs (the scheduler's pipeline copies)"
+    )

@@ -112,7 +112,11 @@ def test_an_moe_run_buffer_by_buffer(fake_hub):
     every layer offloaded): both compute buffers exact to the log's digits, through the replay of the
     qwen3moe graph (128 experts, 8 used) by ggml's scheduler and allocator."""
     MiB = 1024**2
-    rows = [r for r in gguf_reference.comparison(invoke) if r["repo"].endswith("Qwen3-Coder-30B-A3B-Instruct-GGUF")]
+    rows = [
+        r
+        for r in gguf_reference.comparison(invoke)
+        if r["repo"].endswith("Qwen3-Coder-30B-A3B-Instruct-GGUF")
+    ]
     by = {r["quantity"]: r["hubmem"] for r in rows}
     # CUDA0: result_norm + the f32 logits of the 512-token ubatch, from offset 0 (the residual stream of
     # the last layer ends up at offset 0, below everything the layers freed)

@@ -21,20 +21,23 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
 - recurrent state, src/llama-memory-recurrent.cpp: per sequence and SSM layer r (conv) + s (ssm)
   rows of n_embd_r() / n_embd_s() elements in f32 (type_r = type_s = GGML_TYPE_F32).
 - compute buffer: ggml's graph allocator sizes it by placing every tensor of the worst-case prompt
-  graph (llama-context.cpp `sched_reserve`), so it has no closed form. For the dense `llama`, `qwen2`
-  and `qwen3` graphs on one GPU holding every layer and the output, hubmem replays that graph
-  through ggml-alloc's placement rules (hubmem/runtimes/llamacpp_graph.py, ggml_alloc.py), with two
-  version-dependent choices as options: how many output rows the reserve has (`reserve_outputs`:
+  graph (llama-context.cpp `sched_reserve`), so it has no closed form. For the `llama` (dense or
+  Mixtral-style MoE), `qwen2`, `qwen3` and `qwen3moe` graphs with at most one GPU, at any -ngl, hubmem
+  replays the prompt and one-token graphs through ggml's scheduler (which backend runs each node, the
+  weight copies of partial offload) and allocator (hubmem/runtimes/llamacpp_graph.py, ggml_sched.py,
+  ggml_alloc.py): the GPU's buffer and the CPU's ("CUDA_Host compute buffer size"). Two
+  version-dependent choices are options: how many output rows the reserve has (`reserve_outputs`:
   "ubatch" = every token of the ubatch, llama.cpp before 2026, llama-cli and Ollama; "parallel" =
   one per sequence, llama-server since ggml-org/llama.cpp PR #23861 "limit max outputs of
   llama_context": n_outputs_max = -np × (1 + draft tokens), tools/server/server-context.cpp
   `server_output_limits`, and llama-context.cpp `n_outputs_pp = std::min(n_tokens,
   cparams.n_outputs_max)`) and the type of the KQ-mask input under flash attention (`kq_mask`: "f32"
   = made f32 and cast to f16 in the graph, before 2026; "f16" = an f16 input, llama-graph.cpp
-  `build_attn_inp_kq_mask` at 00395eb2). Elsewhere (other architectures, partial offload, several
-  GPUs, the CPU) hubmem keeps Ollama's estimate (fs/ggml/ggml.go `GraphSize`, llama family):
-  max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)), without the n_kv·n_head
-  KQ term under flash attention. Checked against published logs in
+  `build_attn_inp_kq_mask` at 00395eb2). -ngl 0 is a CPU-only run. Elsewhere (MLA, sliding window,
+  SSM, other architectures, several GPUs) hubmem keeps Ollama's estimate (fs/ggml/ggml.go
+  `GraphSize`, llama family): max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)),
+  without the n_kv·n_head KQ term under flash attention, and --explain says why. Checked against
+  published logs in
   fixtures/reference/llamacpp_logs.json (README "GGUF repos").
 """
 
@@ -336,11 +339,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             kv=gpu_kv[i],
             state=gpu_state[i],
             compute=(
-                replayed.gpu
-                if replayed is not None
-                else compute
-                if out_dev == i or len(used) == 1
-                else attn
+                replayed.gpu if replayed is not None else compute if out_dev == i or len(used) == 1 else attn
             )
             + copies
             if i in used
@@ -353,9 +352,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     )
     # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend); beside a
     # GPU that runs everything, only the inputs and the input embedding rows (replayed: the inputs too)
-    host_compute = (
-        replayed.cpu if replayed is not None else compute if (ngl <= n_layer) else 4 * ubatch * h
-    )
+    host_compute = replayed.cpu if replayed is not None else compute if (ngl <= n_layer) else 4 * ubatch * h
     host = Device(
         "CPU",
         weights=host_w,
@@ -452,8 +449,14 @@ def _not_replayed(model: GGUFModel, gpus_used: int) -> str:
 
 
 def replayed_compute(
-    model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: int, ubatch: int, n_stream: int = 1,
-    i_gpu_start: int = 0, ngl: int | None = None,
+    model: GGUFModel,
+    o: LlamaCppOptions,
+    n_ctx: int,
+    cells: int,
+    ubatch: int,
+    n_stream: int = 1,
+    i_gpu_start: int = 0,
+    ngl: int | None = None,
 ) -> llamacpp_graph.Buffers | None:
     """The compute buffers of the GPU and the CPU from a replay of the prompt and one-token graphs
     through ggml's scheduler and allocator, for the graphs of REPLAYED_GRAPHS (dense, or MoE with every
@@ -486,7 +489,9 @@ def replayed_compute(
         table = {name: (size, pad) for name, size, pad in model.tensor_table}
         for name, size, pad in model.tensor_table:
             m = BLOCK_NAME.match(name)
-            if (m and int(m.group(1)) < i_gpu_start) or (ngl <= n_layer and name.startswith(("output.", "output_norm."))):
+            if (m and int(m.group(1)) < i_gpu_start) or (
+                ngl <= n_layer and name.startswith(("output.", "output_norm."))
+            ):
                 host.append((name, size, pad))
         if ngl <= n_layer and "output.weight" not in table and "token_embd.weight" in table:
             host.append(("output.weight", *table["token_embd.weight"]))  # tied: the output is token_embd

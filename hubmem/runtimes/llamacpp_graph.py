@@ -177,7 +177,14 @@ def graph(shape: Shape) -> list[Tensor]:
             width = {"q": q_w, "k": k_w, "v": v_w}[name]
             t = matmul(weight(f"attn_{name}.weight", il), cur, f"{name.upper()}cur", width, T)
             if s.bias:
-                t = node(f"{name.upper()}cur_b", t.size, [t, weight(f"attn_{name}.bias", il)], True, op="add", batch=T)
+                t = node(
+                    f"{name.upper()}cur_b",
+                    t.size,
+                    [t, weight(f"attn_{name}.bias", il)],
+                    True,
+                    op="add",
+                    batch=T,
+                )
             if name != "v":
                 t3 = view(t, f"{name.upper()}cur (3d)")
                 if s.qk_norm:
@@ -185,7 +192,15 @@ def graph(shape: Shape) -> list[Tensor]:
                     t = norm(t3, f"attn_{name}_norm", il, T * heads, width // heads)
                     t = node(f"{name.upper()}cur (rope)", t.size, [t, pos], True, op="rope", batch=T)
                 else:
-                    t = node(f"{name.upper()}cur (rope)", t.size, [t3, pos], True, layout=t.layout, op="rope", batch=T)
+                    t = node(
+                        f"{name.upper()}cur (rope)",
+                        t.size,
+                        [t3, pos],
+                        True,
+                        layout=t.layout,
+                        op="rope",
+                        batch=T,
+                    )
             qkv[name] = t
         q, k, v = qkv["q"], qkv["k"], qkv["v"]
         node("set_rows k", 0, [view(cache_k, "k view", "view"), k, k_idxs], view_of=cache_k, op="set_rows")
@@ -201,7 +216,9 @@ def graph(shape: Shape) -> list[Tensor]:
             kq = node("kq", 4 * n_kv * T * n_head, [kc, qp], op="mul_mat", batch=T)
             kq = node("kq_soft_max", 4 * n_kv * T * n_head, [kq, mask], True, op="soft_max", batch=T * n_head)
             kqv = node("kqv", 4 * o_w * T, [vc, kq], op="mul_mat", batch=T)
-            att = node("kqv (cont)", 4 * o_w * T, [view(kqv, "kqv (permuted)", "permute")], op="cont", batch=T)
+            att = node(
+                "kqv (cont)", 4 * o_w * T, [view(kqv, "kqv (permuted)", "permute")], op="cont", batch=T
+            )
         cur = matmul(weight("attn_output.weight", il), view(att, "attn (2d)"), "attn_out", n_embd, T)
         rows = T
         if il == n_layer - 1:
@@ -212,7 +229,11 @@ def graph(shape: Shape) -> list[Tensor]:
             x = node("inpSA (outputs)", 4 * n_embd * rows, [x, out_ids], op="get_rows")
         ffn_inp = node("ffn_inp", 4 * n_embd * rows, [cur, x], True, op="add", batch=rows)
         cur = norm(ffn_inp, "ffn_norm", il, rows, n_embd)
-        cur = _moe(s, cur, il, rows, node, view, weight) if s.n_expert else _ffn(s, cur, il, rows, matmul, node, weight)
+        cur = (
+            _moe(s, cur, il, rows, node, view, weight)
+            if s.n_expert
+            else _ffn(s, cur, il, rows, matmul, node, weight)
+        )
         x = node("l_out", 4 * n_embd * rows, [cur, ffn_inp], True, op="add", batch=rows)
     cur = norm(x, "output_norm", n_layer, n_outputs, n_embd, is_output=True)
     out_w = weight("output.weight", n_layer)
@@ -231,7 +252,9 @@ def _moe(s: Shape, cur: Tensor, il: int, rows: int, node, view, weight) -> Tenso
     """llama-graph.cpp `build_moe_ffn` in its node order: the routing weights are expanded into the graph
     first ("call early so that topk-moe can be used"), then the experts, their views, then the adds."""
     E, k, ff, h = s.n_expert, s.n_expert_used, s.n_ff_exp, s.n_embd
-    logits = node("ffn_moe_logits", 4 * E * rows, [weight("ffn_gate_inp.weight", il), cur], op="mul_mat", batch=rows)
+    logits = node(
+        "ffn_moe_logits", 4 * E * rows, [weight("ffn_gate_inp.weight", il), cur], op="mul_mat", batch=rows
+    )
     probs = node("ffn_moe_probs", 4 * E * rows, [logits], True, op="soft_max", batch=rows)
     order = node("ffn_moe_argsort", 4 * E * rows, [probs], op="argsort", batch=rows)
     selected = view(order, "ffn_moe_topk", "view")
