@@ -18,7 +18,7 @@ def invoke(args: list[str]) -> str:
 
 def test_every_published_figure_within_its_tolerance(fake_hub):
     rows = gguf_reference.comparison(invoke)
-    assert len(rows) == len(gguf_reference.entries()) == 29
+    assert len(rows) == len(gguf_reference.entries()) == 31
     off = [
         (r["repo"], r["quantity"], r["published"], r["hubmem"])
         for r in rows
@@ -128,3 +128,17 @@ def test_an_moe_run_buffer_by_buffer(fake_hub):
     assert by["host_compute"] * MiB == inputs + 4 * 2048 * 512
     assert round(by["host_compute"], 2) == 132.01
     assert by["gpu_kv"] * MiB == 48 * 65536 * 2 * 512 * 2  # one unified stream, f16 K and V
+
+
+def test_a_cpu_only_run_of_a_qwen3_file(fake_hub):
+    """Qwen3-1.7B Q4_K_M on a CPU alone (b7343, -ngl 0, -c 4096, fa auto -> on): the one buffer, exact.
+    Ollama's rule gave the norm + logits alone (300.75 MiB, -1.3 %). In the replay the f32 mask (8 MiB,
+    cast to f16 by the first attention) is the first block; once freed, the residual stream settles 4 MiB
+    into it, so the last layer's output (4 MiB) sits at 4 MiB and the 296.75 MiB of logits go above it."""
+    MiB = 1024**2
+    (row,) = [
+        r
+        for r in gguf_reference.comparison(invoke)
+        if r["repo"] == "unsloth/Qwen3-1.7B-GGUF" and r["quantity"] == "host_compute"
+    ]
+    assert row["hubmem"] * MiB == 4 * 512 * (2048 + 151936) + 4 * 2048 * 512
