@@ -491,6 +491,9 @@ REPOS = {
     "Qwen/Qwen2.5-3B-Instruct-GGUF": (qwen25_3b, "qwen2.5-3b-instruct", ("Q8_0",)),
     "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF": (qwen25_coder_7b, "Qwen2.5-Coder-7B-Instruct", ("Q4_K_M",)),
     "bartowski/Qwen2.5-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-14B-Instruct", ("Q4_K_M",)),
+    # Qwen2.5-Coder-14B-Instruct has Qwen2.5-14B-Instruct's config dimensions (hidden 5120, 48 layers,
+    # 40/8 heads, intermediate 13824, vocab 152064, untied): the same tensor shapes
+    "bartowski/Qwen2.5-Coder-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-Coder-14B-Instruct", ("Q3_K_S",)),
     "unsloth/Qwen3-1.7B-GGUF": (qwen3_1_7b, "Qwen3-1.7B", ("Q4_K_M",)),
     "unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF": (
         qwen3_coder_30b_a3b,

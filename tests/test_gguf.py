@@ -631,3 +631,25 @@ def test_compute_buffer_behaviour_options(gguf_hub):
     assert dict(two.terms)["compute"].endswith(
         "the replay does not reach several GPUs (the scheduler's pipeline copies)"
     )
+
+
+def test_ngl_counts_the_output_layer_in_2026_builds(gguf_hub):
+    """--ngl-output: before 2026 -ngl N put the last N repeating layers on the GPU and the output only
+    when N exceeded the layer count; 2026 llama.cpp (src/llama-model.cpp load_tensors: i_gpu_start =
+    n_layer + 1 - N) counts the output layer among the N."""
+    old = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=4096, n_gpu_layers=10, fit="off").rows[0].plan
+    new = (
+        hubmem.estimate(
+            LLAMA, quant="Q4_K_M", ctx_size=4096, n_gpu_layers=10, ngl_output="counted", fit="off"
+        )
+        .rows[0]
+        .plan
+    )
+    assert old.gpus[0].layers == tuple(range(18, 28)) and not old.gpus[0].output
+    assert new.gpus[0].layers == tuple(range(19, 28)) and new.gpus[0].output
+    assert "(the output layer counted among them)" in dict(new.terms)["offload"]
+    with pytest.raises(InvalidInputError, match="--ngl-output must be one of extra, counted, not 'last'"):
+        hubmem.estimate(LLAMA, ngl_output="last")
+    result = CliRunner().invoke(main, [LLAMA + ":Q4_K_M", "-ngl", "10", "--ngl-output", "counted"])
+    assert result.exit_code == 0, result.output
+    assert "--ngl-output counted" in result.stdout.splitlines()[1]

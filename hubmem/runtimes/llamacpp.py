@@ -10,7 +10,10 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
 - --fit, common/fit.cpp `common_params_fit_impl`: see `fit`.
 - offload, src/llama-model.cpp `load_tensors`: the input embedding stays on the CPU ("there is very
   little benefit to offloading the input layer"); with -ngl N the last N repeating layers go to the GPUs
-  (i_gpu_start = max(n_layer - N, 0)) and the output layer too when N > n_layer; layers are spread
+  (i_gpu_start = max(n_layer - N, 0)) and the output layer too when N > n_layer (`ngl_output` "extra",
+  builds before 2026); 2026 builds count the output layer among the N (`ngl_output` "counted":
+  i_gpu_start = max(n_layer + 1 - N, 0), src/llama-model.cpp `load_tensors`, so -ngl 30 of a 48-layer
+  model holds layers 19..47 and the output); layers are spread
   over the GPUs by the cumulative -ts fractions (`std::upper_bound(splits, (il - i_gpu_start) / act_gpu_layers)`).
 - KV cache, src/llama-kv-cache.cpp: per layer K = ggml_row_size(type_k, n_embd_k_gqa) × kv_size ×
   n_stream and V likewise (no V for MLA, `has_v = !is_mla`), on the layer's device unless
@@ -58,6 +61,7 @@ from hubmem.units import round_up
 CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 FLASH_ATTN = ("auto", "on", "off")
 RESERVE_OUTPUTS = ("ubatch", "parallel")
+NGL_OUTPUTS = ("extra", "counted")
 KQ_MASKS = ("f32", "f16")
 # the GGUF architectures whose graph hubmem.runtimes.llamacpp_graph replays (src/models/llama.cpp,
 # qwen2.cpp, qwen3.cpp: the same tensors; biases, qk-norm and rope freq factors change none of them)
@@ -120,6 +124,9 @@ class LlamaCppOptions:
     # the flash-attention KQ-mask input ("f32" cast in the graph before 2026; "f16" since)
     reserve_outputs: str = "ubatch"
     kq_mask: str = "f32"
+    # -ngl and the output layer: "extra" = offloaded beyond the repeating layers (-ngl > n_layer, before
+    # 2026); "counted" = one of the -ngl (2026: i_gpu_start = n_layer + 1 - ngl)
+    ngl_output: str = "extra"
     overhead: int = 512 * 1024**2  # CUDA context + cuBLAS workspace per GPU (not a llama.cpp buffer)
     preset: str = "llama.cpp"
     # --fit (common/common.h: fit_params true, fit_params_target 1024 MiB per device, fit_params_min_ctx
@@ -162,6 +169,10 @@ class LlamaCppOptions:
         if self.reserve_outputs not in RESERVE_OUTPUTS:
             raise InvalidInputError(
                 f"--reserve-outputs must be one of {', '.join(RESERVE_OUTPUTS)}, not {self.reserve_outputs!r}"
+            )
+        if self.ngl_output not in NGL_OUTPUTS:
+            raise InvalidInputError(
+                f"--ngl-output must be one of {', '.join(NGL_OUTPUTS)}, not {self.ngl_output!r}"
             )
         if self.kq_mask not in KQ_MASKS:
             raise InvalidInputError(f"--kq-mask must be one of {', '.join(KQ_MASKS)}, not {self.kq_mask!r}")
@@ -260,11 +271,11 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     for f in fractions:
         acc += f / total
         splits.append(acc)
-    i_gpu_start = max(n_layer - ngl, 0)
+    i_gpu_start = max(n_layer + (1 if o.ngl_output == "counted" else 0) - ngl, 0)
     act = min(ngl, n_layer + 1)
 
-    def device_of(il: int) -> int | None:  # None: the CPU
-        if il < i_gpu_start or act == 0:
+    def device_of(il: int) -> int | None:  # None: the CPU (llama-model.cpp get_layer_buft_list)
+        if il < i_gpu_start or il - i_gpu_start >= act:
             return None
         return min(bisect.bisect_right(splits, (il - i_gpu_start) / act), num_gpus - 1)
 
@@ -300,7 +311,8 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             else:
                 gpu_kv[d] += kv
                 gpu_state[d] += st
-    out_dev = device_of(n_layer) if ngl > n_layer else None
+    out_dev = device_of(n_layer)
+    full = out_dev is not None and i_gpu_start == 0  # every layer and the output on the GPUs
     # a tied model has no output.weight: llama.cpp loads the output matrix as a second copy of
     # token_embd on the output layer's device (src/llama-model.cpp load_tensors: `output =
     # create_tensor(tn(LLM_TENSOR_TOKEN_EMBD, "weight"), {n_embd, n_vocab}, TENSOR_DUPLICATED)`), so a
@@ -325,10 +337,10 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     # state entering the GPU (f32, ub × n_embd) and the KQ mask (ub × n_kv; f16 with flash attention, f32
     # without)
     used = [i for i in range(num_gpus) if gpu_layers[i] or out_dev == i]
-    pipeline = len(used) > 1 and ngl > n_layer and not o.no_kv_offload
+    pipeline = len(used) > 1 and full and not o.no_kv_offload
     copies = (SCHED_COPIES - 1) * ubatch * (4 * h + (2 if o.flash else 4) * cells) if pipeline else 0
     replayed = (
-        replayed_compute(model, o, n_ctx, cells, ubatch, n_stream, i_gpu_start, ngl)
+        replayed_compute(model, o, n_ctx, cells, ubatch, n_stream, i_gpu_start, ngl, out_dev is not None)
         if len(used) <= 1
         else None
     )
@@ -352,7 +364,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     )
     # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend); beside a
     # GPU that runs everything, only the inputs and the input embedding rows (replayed: the inputs too)
-    host_compute = replayed.cpu if replayed is not None else compute if (ngl <= n_layer) else 4 * ubatch * h
+    host_compute = replayed.cpu if replayed is not None else compute if not full else 4 * ubatch * h
     host = Device(
         "CPU",
         weights=host_w,
@@ -382,6 +394,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         (
             "offload",
             f"-ngl {ngl}: layers {i_gpu_start}..{n_layer - 1} on GPU"
+            + (" (the output layer counted among them)" if o.ngl_output == "counted" else "")
             + (", output layer too" if out_dev is not None else "")
             + (f" (tied: token_embd copied to the GPU as output, {dup:,} B)" if dup else "")
             + "; token_embd on CPU",
@@ -394,8 +407,8 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             + (
                 "CPU only"
                 if ngl == 0
-                else f"layers {i_gpu_start}.. on the GPU{', output too' if ngl > n_layer else ''}"
-                + ("" if ngl > n_layer else "; ops with host weights offloaded, their weights copied")
+                else f"layers {i_gpu_start}.. on the GPU{', output too' if out_dev is not None else ''}"
+                + ("" if full else "; ops with host weights offloaded, their weights copied")
             )
             + f"): GPU {replayed.gpu:,} B, CPU {replayed.cpu:,} B"
             if replayed is not None
@@ -457,6 +470,7 @@ def replayed_compute(
     n_stream: int = 1,
     i_gpu_start: int = 0,
     ngl: int | None = None,
+    output_gpu: bool | None = None,
 ) -> llamacpp_graph.Buffers | None:
     """The compute buffers of the GPU and the CPU from a replay of the prompt and one-token graphs
     through ggml's scheduler and allocator, for the graphs of REPLAYED_GRAPHS (dense, or MoE with every
@@ -481,6 +495,7 @@ def replayed_compute(
     ):
         return None
     ngl = n_layer + 1 if ngl is None else ngl
+    output_gpu = ngl > n_layer if output_gpu is None else output_gpu
     n_seqs = o.parallel
     n_tokens = round_up(min(n_ctx, ubatch), n_seqs)  # llama-context.cpp graph_reserve: a multiple of n_seqs
     offloaded = ngl > 0
@@ -490,10 +505,10 @@ def replayed_compute(
         for name, size, pad in model.tensor_table:
             m = BLOCK_NAME.match(name)
             if (m and int(m.group(1)) < i_gpu_start) or (
-                ngl <= n_layer and name.startswith(("output.", "output_norm."))
+                not output_gpu and name.startswith(("output.", "output_norm."))
             ):
                 host.append((name, size, pad))
-        if ngl <= n_layer and "output.weight" not in table and "token_embd.weight" in table:
+        if not output_gpu and "output.weight" not in table and "token_embd.weight" in table:
             host.append(("output.weight", *table["token_embd.weight"]))  # tied: the output is token_embd
     names = {name for name, _, _ in model.tensor_table}
     shape = llamacpp_graph.Shape(
@@ -501,7 +516,7 @@ def replayed_compute(
         head_dim_k=kv[0].k_width // arch.num_kv_heads, head_dim_v=kv[0].v_width // arch.num_kv_heads,
         n_layer=n_layer, n_vocab=model.vocab_size, n_kv=cells, n_tokens=n_tokens,
         n_outputs=_outputs(o, n_ctx, ubatch), flash=o.flash, f16_mask=o.kq_mask == "f16", offloaded=offloaded,
-        n_seqs=n_seqs, gpu_start=min(i_gpu_start, n_layer), output_gpu=ngl > n_layer, kv_offload=not o.no_kv_offload,
+        n_seqs=n_seqs, gpu_start=min(i_gpu_start, n_layer), output_gpu=output_gpu, kv_offload=not o.no_kv_offload,
         qk_norm="blk.0.attn_q_norm.weight" in names, bias="blk.0.attn_q.bias" in names,
         n_expert=moe.num_experts if moe else 0, n_expert_used=moe.experts_per_token if moe else 0,
         n_ff_exp=moe.expert_intermediate_size if moe else 0, norm_w=moe is not None,
