@@ -37,7 +37,7 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
   cparams.n_outputs_max)`) and the type of the KQ-mask input under flash attention (`kq_mask`: "f32"
   = made f32 and cast to f16 in the graph, before 2026; "f16" = an f16 input, llama-graph.cpp
   `build_attn_inp_kq_mask` at 00395eb2). -ngl 0 is a CPU-only run. Elsewhere (MLA, sliding window,
-  SSM, other architectures, several GPUs) hubmem keeps Ollama's estimate (fs/ggml/ggml.go
+  SSM, other architectures, several GPUs, --no-kv-offload) hubmem keeps Ollama's estimate (fs/ggml/ggml.go
   `GraphSize`, llama family): max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)),
   without the n_kv·n_head KQ term under flash attention, and --explain says why. Checked against
   published logs in
@@ -413,7 +413,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             + f"): GPU {replayed.gpu:,} B, CPU {replayed.cpu:,} B"
             if replayed is not None
             else f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'}); "
-            f"Ollama's rule: the replay does not reach {_not_replayed(model, len(used))}",
+            f"Ollama's rule: the replay does not reach {_not_replayed(model, len(used), o.no_kv_offload)}",
         ),
         ("overhead", f"{o.overhead:,} B per GPU (CUDA context; not a llama.cpp buffer)"),
     ]
@@ -445,11 +445,13 @@ def _outputs(o: LlamaCppOptions, n_ctx: int, ubatch: int) -> int:
     return n_tokens if o.reserve_outputs == "ubatch" else min(n_tokens, o.parallel)
 
 
-def _not_replayed(model: GGUFModel, gpus_used: int) -> str:
+def _not_replayed(model: GGUFModel, gpus_used: int, no_kv_offload: bool = False) -> str:
     """Why the compute buffer is not replayed, for --explain (None of these: it is)."""
     arch, kv = model.architecture, model.layer_kv
     if model.gguf_arch not in REPLAYED_GRAPHS:
         return f"the {model.gguf_arch} graph (replayed: {', '.join(REPLAYED_GRAPHS)})"
+    if no_kv_offload:
+        return "--no-kv-offload (llama.cpp's graph callback pins the attention to the CPU)"
     if gpus_used > 1:
         return "several GPUs (the scheduler's pipeline copies)"
     if arch.mla is not None or arch.ssm is not None or arch.sliding_window:
@@ -482,6 +484,9 @@ def replayed_compute(
     moe = arch.moe
     if (
         model.gguf_arch not in REPLAYED_GRAPHS
+        # llama-context.cpp graph_get_cb: without KV offload the attention is pinned to the CPU
+        # (ggml_backend_sched_set_tensor_backend), which the scheduler replay does not model
+        or o.no_kv_offload
         or (moe is not None and (moe.shared_intermediate_size or len(moe.moe_layers) != n_layer))
         or arch.mla is not None
         or arch.ssm is not None
