@@ -630,10 +630,10 @@ def test_compute_buffer_behaviour_options(gguf_hub):
     assert dict(two.terms)["compute"].startswith("max(4·ub·(1 + 4·h + n_kv·(1 + 0)), 4·ub·(h + V))")
     assert dict(two.terms)["compute"].endswith(
         "the replay does not reach several GPUs (the scheduler's pipeline copies)"
+    )
     nkvo = hubmem.estimate(LLAMA, **args, no_kv_offload=True).rows[0].plan
     assert dict(nkvo.terms)["compute"].endswith(
         "the replay does not reach --no-kv-offload (llama.cpp's graph callback pins the attention to the CPU)"
-    )
     )
 
 
