@@ -122,3 +122,30 @@ def test_partial_offload_holds_the_largest_weight_copy_and_full_offload_steps_do
     assert {p.gpu for p in parts.values()} == {full.gpu + out_w}
     # tokens, positions, K/V row indices (i64), the f32 mask (4 × 4,096 × 512), output ids; embedding rows
     assert full.cpu == 2048 + 2048 + 4096 + 4096 + 4 * 4096 * 512 + 2048 + 4 * 3584 * 512
+
+
+def test_a_mixtral_style_llama_moe_file_is_replayed():
+    """A `llama` GGUF with routed experts (Mixtral's layout: ffn_gate_inp + ffn_{gate,up,down}_exps, no
+    shared expert) takes the MoE replay, not Ollama's rule; its peak at -c 4096 is the end of the graph:
+    the norm + f32 logits of the ubatch."""
+    from gguf import GGMLQuantizationType
+
+    from hubmem.model.gguf.arch import model_from_records
+    from hubmem.runtimes import llamacpp
+
+    h, ff, L, E, V = 1024, 512, 2, 8, 32000
+    tensors = [("token_embd.weight", (h, V)), ("output_norm.weight", (h,)), ("output.weight", (h, V))]
+    for il in range(L):
+        b = f"blk.{il}."
+        tensors += [(b + "attn_norm.weight", (h,)), (b + "attn_q.weight", (h, h)), (b + "attn_k.weight", (h, 256)),
+                    (b + "attn_v.weight", (h, 256)), (b + "attn_output.weight", (h, h)), (b + "ffn_norm.weight", (h,)),
+                    (b + "ffn_gate_inp.weight", (h, E)), (b + "ffn_gate_exps.weight", (h, ff, E)),
+                    (b + "ffn_up_exps.weight", (h, ff, E)), (b + "ffn_down_exps.weight", (ff, h, E))]  # fmt: skip
+    kv = {"general.architecture": "llama", "llama.block_count": L, "llama.embedding_length": h,
+          "llama.feed_forward_length": ff, "llama.attention.head_count": 8, "llama.attention.head_count_kv": 2,
+          "llama.expert_count": E, "llama.expert_used_count": 2, "llama.context_length": 32768}  # fmt: skip
+    f32 = int(GGMLQuantizationType.F32)
+    model = model_from_records("F32", [("m.gguf", {"kv": kv, "tensors": [(n, f32, s) for n, s in tensors]})])
+    plan = llamacpp.plan(model, llamacpp.LlamaCppOptions(ctx_size=4096))
+    assert dict(plan.terms)["compute"].startswith("ggml-sched + ggml-alloc replay of the llama MoE prompt")
+    assert plan.gpus[0].compute == 4 * 512 * (h + V)
