@@ -67,6 +67,11 @@ KQ_MASKS = ("f32", "f16")
 # qwen2.cpp, qwen3.cpp: the same tensors; biases, qk-norm and rope freq factors change none of them)
 REPLAYED_GRAPHS = ("llama", "qwen2", "qwen3", "qwen3moe")
 BLOCK_NAME = re.compile(r"^blk\.(\d+)\.")
+# the replay is pure Python (~20 ms for a 28-layer graph): beyond this many nodes (llama.cpp's own limits,
+# LLAMA_MAX_LAYERS 512 and LLAMA_MAX_EXPERTS, allow larger) a plan keeps Ollama's rule, so that --fit
+# and the reverse solves, which plan dozens of times, stay quick; real models are far below it
+# (Qwen3-235B-A22B: 94 layers × (40 + 2 × 8) = 5,264)
+MAX_REPLAY_NODES = 50_000
 DEFAULT_UBATCH = 512
 DEFAULT_BATCH = 2048
 FIT_TARGET = 1024 * 1024**2
@@ -445,6 +450,12 @@ def _outputs(o: LlamaCppOptions, n_ctx: int, ubatch: int) -> int:
     return n_tokens if o.reserve_outputs == "ubatch" else min(n_tokens, o.parallel)
 
 
+def _graph_nodes(n_layer: int, moe: object) -> int:
+    """About how many nodes the reserved graph has: ~40 a layer, plus two per used expert (a view and an add)."""
+    used = getattr(moe, "experts_per_token", 0) or 0
+    return n_layer * (40 + 2 * used)
+
+
 def _not_replayed(model: GGUFModel, gpus_used: int, no_kv_offload: bool = False) -> str:
     """Why the compute buffer is not replayed, for --explain (None of these: it is)."""
     arch, kv = model.architecture, model.layer_kv
@@ -456,6 +467,8 @@ def _not_replayed(model: GGUFModel, gpus_used: int, no_kv_offload: bool = False)
         return "several GPUs (the scheduler's pipeline copies)"
     if arch.mla is not None or arch.ssm is not None or arch.sliding_window:
         return "MLA, SSM or sliding-window attention"
+    if _graph_nodes(arch.num_layers, arch.moe) > MAX_REPLAY_NODES:
+        return f"a graph of more than {MAX_REPLAY_NODES:,} nodes (kept to Ollama's rule for speed)"
     if arch.moe is not None:
         return "MoE with shared experts or dense layers"
     if not kv or any(lk.sliding or lk.k_width != kv[0].k_width or lk.v_width != kv[0].v_width for lk in kv):
@@ -495,6 +508,8 @@ def replayed_compute(
         or not kv
         or any(lk.sliding or lk.k_width != kv[0].k_width or lk.v_width != kv[0].v_width for lk in kv)
         or not arch.num_kv_heads
+        or not arch.num_heads
+        or _graph_nodes(n_layer, moe) > MAX_REPLAY_NODES
         or kv[0].k_width % arch.num_kv_heads
         or kv[0].v_width % arch.num_kv_heads
     ):
@@ -532,15 +547,24 @@ def replayed_compute(
 
 
 def max_gpu_layers(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:
-    """The largest -ngl whose every GPU fits in `usable` bytes, or None when not even -ngl 0 does."""
-    best = None
-    for ngl in range(model.architecture.num_layers + 2):
+    """The largest -ngl whose every GPU fits in `usable` bytes, or None when not even -ngl 0 does. A binary
+    search (each plan replays the graph): a GPU's use grows with -ngl (each step adds a layer's weights and
+    KV; the compute buffer of a partial offload is flat, the copy of the largest host-held tensor)."""
+
+    def fits(ngl: int) -> bool:
         p = plan(model, replace(options, n_gpu_layers=ngl), num_gpus)
-        if all(d.total <= usable for d in p.gpus):
-            best = ngl
+        return all(d.total <= usable for d in p.gpus)
+
+    if not fits(0):
+        return None
+    lo, hi = 0, model.architecture.num_layers + 1  # fits(lo) holds
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
         else:
-            break
-    return best
+            hi = mid - 1
+    return lo
 
 
 def max_context(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:
