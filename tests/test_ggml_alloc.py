@@ -149,3 +149,29 @@ def test_a_mixtral_style_llama_moe_file_is_replayed():
     plan = llamacpp.plan(model, llamacpp.LlamaCppOptions(ctx_size=4096))
     assert dict(plan.terms)["compute"].startswith("ggml-sched + ggml-alloc replay of the llama MoE prompt")
     assert plan.gpus[0].compute == 4 * 512 * (h + V)
+
+
+def test_a_graph_too_large_or_headless_keeps_ollamas_rule():
+    """A header claiming 2,000 layers (80,000 graph nodes, over MAX_REPLAY_NODES) or no attention heads is
+    planned by Ollama's rule, and --explain says why, instead of replaying (or dividing by zero)."""
+    from gguf import GGMLQuantizationType
+
+    from hubmem.model.gguf.arch import model_from_records
+    from hubmem.runtimes import llamacpp
+
+    f32 = int(GGMLQuantizationType.F32)
+
+    def model(layers: int, heads: int):
+        kv = {"general.architecture": "qwen3", "qwen3.block_count": layers, "qwen3.embedding_length": 256,
+              "qwen3.feed_forward_length": 512, "qwen3.attention.head_count": heads,
+              "qwen3.attention.head_count_kv": 2, "qwen3.attention.key_length": 64,
+              "qwen3.attention.value_length": 64, "qwen3.context_length": 4096}  # fmt: skip
+        tensors = [("token_embd.weight", f32, (256, 1000)), ("blk.0.ffn_gate.weight", f32, (256, 512))]
+        return model_from_records("F32", [("m.gguf", {"kv": kv, "tensors": tensors})])
+
+    big = llamacpp.plan(model(2000, 4), llamacpp.LlamaCppOptions(ctx_size=4096))
+    assert dict(big.terms)["compute"].endswith(
+        "the replay does not reach a graph of more than 50,000 nodes (kept to Ollama's rule for speed)"
+    )
+    headless = llamacpp.plan(model(2, 0), llamacpp.LlamaCppOptions(ctx_size=4096))
+    assert dict(headless.terms)["compute"].startswith("max(4·ub·(1 + 4·h")
