@@ -106,7 +106,7 @@ def estimate(
     A GGUF repo (llama.cpp / Ollama; `REPO:Q4_K_M` picks one file) returns a `GGUFEstimate`, one row
     per quant file, under llama.cpp's options: ctx_size, parallel, n_gpu_layers, cache_type_k,
     cache_type_v, flash_attn, ubatch_size, batch_size, swa_full, no_kv_offload, tensor_split,
-    kv_unified, reserve_outputs, kq_mask, mmap, overhead, quant, runtime ("llama.cpp" or "ollama")."""
+    kv_unified, reserve_outputs, kq_mask, ngl_output, mmap, overhead, quant, runtime ("llama.cpp" or "ollama")."""
     from hubmem.jobs.options import job_options
 
     repo, gguf_given = _gguf_split(repo, options)

@@ -676,6 +676,15 @@ llamacpp_options = options(
         "llama-cli, Ollama) or parallel (llama-server since 2026: one per -np sequence).",
     ),
     click.option(
+        "--ngl-output",
+        "ngl_output",
+        type=click.Choice(("extra", "counted")),
+        cls=LibraryDefault,
+        show_default="extra",
+        help="GGUF: -ngl and the output layer: extra (offloaded beyond the layers, -ngl > layers; before "
+        "2026) or counted (one of the -ngl, 2026).",
+    ),
+    click.option(
         "--kq-mask",
         "kq_mask",
         type=click.Choice(("f32", "f16")),

@@ -16,6 +16,7 @@ FLAGS = {
     "ctx_size": "-c", "parallel": "-np", "ubatch_size": "-ub", "flash_attn": "-fa", "n_gpu_layers": "-ngl",
     "runtime": "--runtime", "batch_size": "-b", "cache_type_k": "-ctk", "cache_type_v": "-ctv",
     "kv_unified": "-kvu", "reserve_outputs": "--reserve-outputs", "kq_mask": "--kq-mask",
+    "ngl_output": "--ngl-output",
 }  # fmt: skip
 
 Invoke = Callable[[list[str]], str]

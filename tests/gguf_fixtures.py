@@ -210,6 +210,42 @@ def qwen3_30b_a3b() -> dict[str, Any]:
     return {"kv": kv, "tensors": tensors, "n_layer": L, "tied": False}
 
 
+def qwen3_coder_30b_a3b() -> dict[str, Any]:
+    """unsloth Qwen3-Coder-30B-A3B-Instruct-Q8_0.gguf, from the keys and tensor counts its llama.cpp b7342
+    log prints (fixtures/reference/llamacpp_logs.json, code-index:28957180799): qwen3moe, 48 layers,
+    embedding 2048, feed_forward_length 5472, 32 heads, 4 KV heads, key/value length 128, 128 experts,
+    8 used, expert_feed_forward_length 768, no shared expert, context 262144, 151936 tokens, 579 tensors
+    (f32 241, q8_0 338): Qwen3-30B-A3B's tensor shapes, with the Coder's keys."""
+    spec = qwen3_30b_a3b()
+    new = {"qwen3moe.context_length": 262144, "qwen3moe.feed_forward_length": 5472}
+    kv = [(k, new.get(k, v), kind) for k, v, kind in spec["kv"]]
+    kv.append(("qwen3moe.expert_shared_feed_forward_length", 0, "u32"))
+    return {**spec, "kv": kv}
+
+
+def qwen3_1_7b() -> dict[str, Any]:
+    """A Qwen3-1.7B Q4_K_M file, from the keys and tensor counts its llama.cpp b7343 log prints
+    (fixtures/reference/llamacpp_logs.json, code-index:56938398183): qwen3, 28 layers, embedding 2048,
+    feed_forward_length 6144, 16 heads, 8 KV heads, key/value length 128, context 40960, 151936 tokens,
+    311 tensors (f32 113: four norms per layer + output_norm; q4_K 169 + q6_K 29 = 7 matrices per layer
+    + token_embd + an output.weight, which this file has although Qwen/Qwen3-1.7B's config ties them)."""
+    L, h, i = 28, 2048, 6144
+    tensors: list[tuple[str, tuple[int, ...], int | None]] = [("token_embd.weight", (h, 151936), None)]
+    for il in range(L):
+        b = f"blk.{il}."
+        tensors += [(b + "attn_norm.weight", (h,), il), (b + "attn_q.weight", (h, 2048), il), (b + "attn_k.weight", (h, 1024), il),
+                    (b + "attn_v.weight", (h, 1024), il), (b + "attn_output.weight", (2048, h), il),
+                    (b + "attn_q_norm.weight", (128,), il), (b + "attn_k_norm.weight", (128,), il), (b + "ffn_norm.weight", (h,), il),
+                    (b + "ffn_gate.weight", (h, i), il), (b + "ffn_up.weight", (h, i), il), (b + "ffn_down.weight", (i, h), il)]  # fmt: skip
+    tensors += [("output_norm.weight", (h,), None), ("output.weight", (h, 151936), None)]
+    kv = [("general.architecture", "qwen3", "str"), ("qwen3.block_count", L, "u32"), ("qwen3.context_length", 40960, "u32"),
+          ("qwen3.embedding_length", h, "u32"), ("qwen3.feed_forward_length", i, "u32"),
+          ("qwen3.attention.head_count", 16, "u32"), ("qwen3.attention.head_count_kv", 8, "u32"),
+          ("qwen3.attention.key_length", 128, "u32"), ("qwen3.attention.value_length", 128, "u32"),
+          ("qwen3.rope.freq_base", 1000000.0, "f32"), ("qwen3.attention.layer_norm_rms_epsilon", 1e-6, "f32")]  # fmt: skip
+    return {"kv": kv, "tensors": tensors, "n_layer": L, "tied": False}
+
+
 def gemma3_4b() -> dict[str, Any]:
     """google/gemma-3-4b-it text_config: hidden 2560, intermediate 10240, 34 layers, 8 heads, 4 KV heads,
     head_dim 256, sliding_window 1024 (5 local : 1 global, llama.cpp set_swa_pattern(6)), vocab 262208,
@@ -455,6 +491,15 @@ REPOS = {
     "Qwen/Qwen2.5-3B-Instruct-GGUF": (qwen25_3b, "qwen2.5-3b-instruct", ("Q8_0",)),
     "bartowski/Qwen2.5-Coder-7B-Instruct-GGUF": (qwen25_coder_7b, "Qwen2.5-Coder-7B-Instruct", ("Q4_K_M",)),
     "bartowski/Qwen2.5-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-14B-Instruct", ("Q4_K_M",)),
+    # Qwen2.5-Coder-14B-Instruct has Qwen2.5-14B-Instruct's config dimensions (hidden 5120, 48 layers,
+    # 40/8 heads, intermediate 13824, vocab 152064, untied): the same tensor shapes
+    "bartowski/Qwen2.5-Coder-14B-Instruct-GGUF": (qwen25_14b, "Qwen2.5-Coder-14B-Instruct", ("Q3_K_S",)),
+    "unsloth/Qwen3-1.7B-GGUF": (qwen3_1_7b, "Qwen3-1.7B", ("Q4_K_M",)),
+    "unsloth/Qwen3-Coder-30B-A3B-Instruct-GGUF": (
+        qwen3_coder_30b_a3b,
+        "Qwen3-Coder-30B-A3B-Instruct",
+        ("Q8_0",),
+    ),
     # the benchmark's listing: 20 quant files of one model, each with Llama 3's full-size tokenizer
     "hubmem-test/Llama-3.2-3B-20-quants-GGUF": (llama32_3b, "Llama-3.2-3B-Instruct", BENCH_QUANTS),
 }

@@ -136,7 +136,9 @@ def test_fit_lowers_the_gpu_layers_to_leave_its_target_free(gguf_hub):
     row = est.rows[0]
     target = 3 * 1024**3 - 1024**3
     ngl = row.plan.n_gpu_layers
-    assert row.fit_notes == (f"--fit: -ngl {ngl} of 29",) and ngl == 14
+    # 10, not the 14 of Ollama's estimate: below a full offload the GPU's compute buffer also holds the
+    # copy of the (tied) output matrix that the offloaded logits matmul reads (ggml_sched)
+    assert row.fit_notes == (f"--fit: -ngl {ngl} of 29",) and ngl == 10
     m, o = row.model, est.options
     assert max(d.total for d in row.plan.gpus) <= target
     assert llamacpp.plan(m, replace(o, n_gpu_layers=ngl + 1)).gpus[0].total > target
@@ -176,7 +178,7 @@ def test_fit_lowers_an_unset_context_by_interpolation(gguf_hub):
     assert row.plan.n_gpu_layers == 29 and row.plan.vram <= target
     # --fit-ctx raises the floor; a floor that cannot fit leaves -c there and lowers -ngl
     tight = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="3GiB", fit_ctx=8192).rows[0]
-    assert tight.plan.n_ctx == 8192 and tight.plan.n_gpu_layers == 14
+    assert tight.plan.n_ctx == 8192 and tight.plan.n_gpu_layers == 10
     assert tight.fit_notes[0] == "--fit: -c 131,072 -> 8,192 (--fit-ctx), not enough alone"
     # --fit-target in MiB
     wide = hubmem.estimate(LLAMA, quant="Q4_K_M", gpu_memory="8GiB", fit_target=0).rows[0]
@@ -193,7 +195,7 @@ def test_fit_options_are_checked(gguf_hub):
     header, table = result.stdout.splitlines()[1], result.stdout.splitlines()[3]
     assert header.endswith("--fit on -fitt 1024") and table.split()[-1] == "--fit"
     assert any(
-        line.startswith("Q4_K_M") and line.rstrip().endswith("-ngl 14 of 29")
+        line.startswith("Q4_K_M") and line.rstrip().endswith("-ngl 10 of 29")
         for line in result.stdout.splitlines()
     )
 
@@ -461,12 +463,18 @@ def test_tensor_infos_larger_than_the_file(tmp_path):
 
 
 def test_largest_ngl_that_fits(gguf_hub):
+    from hubmem.runtimes import llamacpp
+
     # F16 at -c 4096, fa on: per offloaded layer 201,351,168 weights + 4096 × 2048 × 2 = 16,777,216 KV;
-    # compute = max(4·512·(1 + 4·3072 + 4096), 4·512·(3072 + 128256)) = 268,959,744; CUDA context 512 MiB.
-    # 4 GiB: (4,294,967,296 - 268,959,744 - 536,870,912) / 218,128,384 = 15.99 -> -ngl 15
+    # with the output layer on the CPU the scheduler still runs the 512-row logits matmul on the GPU
+    # (ggml-cuda offload_op), so the GPU's compute buffer holds the copy of the tied output matrix
+    # (token_embd, F16: 788,004,864 B) below the norm + f32 logits (268,959,744 B); CUDA context 512 MiB.
+    # 4 GiB: (4,294,967,296 - 788,004,864 - 268,959,744 - 536,870,912) / 218,128,384 = 12.38 -> -ngl 12
     est = hubmem.estimate(LLAMA, quant="F16", ctx_size=4096, gpu_memory="4GiB", fit="off")
     row = est.rows[0]
-    assert row.max_gpu_layers == 15
+    part = llamacpp.plan(row.model, replace(est.options, n_gpu_layers=12))
+    assert part.gpus[0].compute == 788_004_864 + 268_959_744
+    assert row.max_gpu_layers == 12
     assert row.fits is False
     assert est.best is None
 
@@ -591,7 +599,8 @@ def test_compute_buffer_behaviour_options(gguf_hub):
     assert old.gpus[0].compute == 4 * 512 * (3072 + 128256)  # the logits of a whole ubatch
     assert new.gpus[0].compute < old.gpus[0].compute / 2  # four output rows: the FFN is the peak
     assert dict(new.terms)["compute"].startswith(
-        "ggml-alloc replay of the llama prompt graph (ub 512, n_kv 4,096, 4 output rows, fa on, f16 mask)"
+        "ggml-sched + ggml-alloc replay of the llama prompt and one-token graphs (ub 512, n_kv 4,096, "
+        "4 output rows, fa on, f16 mask, layers 0.. on the GPU, output too)"
     )
     result = CliRunner().invoke(
         main,
@@ -610,6 +619,41 @@ def test_compute_buffer_behaviour_options(gguf_hub):
     )
     assert result.exit_code == 0, result.output
     assert "-fa auto -ub 512 --reserve-outputs parallel --kq-mask f16" in result.stdout.splitlines()[1]
-    # partial offload keeps Ollama's estimate, whatever the options
+    # partial offload is replayed too (the split between the GPU and the CPU); several GPUs keep Ollama's
+    # estimate, and --explain says why
     part = hubmem.estimate(LLAMA, **args, n_gpu_layers=10, reserve_outputs="parallel").rows[0].plan
-    assert dict(part.terms)["compute"].startswith("max(4·ub·(1 + 4·h + n_kv·(1 + 0)), 4·ub·(h + V))")
+    assert (
+        "layers 18.. on the GPU; ops with host weights offloaded, their weights copied"
+        in dict(part.terms)["compute"]
+    )
+    two = hubmem.estimate(LLAMA, **args, gpu_memory="80GiB", num_gpus=2, fit="off").rows[0].plan
+    assert dict(two.terms)["compute"].startswith("max(4·ub·(1 + 4·h + n_kv·(1 + 0)), 4·ub·(h + V))")
+    assert dict(two.terms)["compute"].endswith(
+        "the replay does not reach several GPUs (the scheduler's pipeline copies)"
+    )
+    nkvo = hubmem.estimate(LLAMA, **args, no_kv_offload=True).rows[0].plan
+    assert dict(nkvo.terms)["compute"].endswith(
+        "the replay does not reach --no-kv-offload (llama.cpp's graph callback pins the attention to the CPU)"
+    )
+
+
+def test_ngl_counts_the_output_layer_in_2026_builds(gguf_hub):
+    """--ngl-output: before 2026 -ngl N put the last N repeating layers on the GPU and the output only
+    when N exceeded the layer count; 2026 llama.cpp (src/llama-model.cpp load_tensors: i_gpu_start =
+    n_layer + 1 - N) counts the output layer among the N."""
+    old = hubmem.estimate(LLAMA, quant="Q4_K_M", ctx_size=4096, n_gpu_layers=10, fit="off").rows[0].plan
+    new = (
+        hubmem.estimate(
+            LLAMA, quant="Q4_K_M", ctx_size=4096, n_gpu_layers=10, ngl_output="counted", fit="off"
+        )
+        .rows[0]
+        .plan
+    )
+    assert old.gpus[0].layers == tuple(range(18, 28)) and not old.gpus[0].output
+    assert new.gpus[0].layers == tuple(range(19, 28)) and new.gpus[0].output
+    assert "(the output layer counted among them)" in dict(new.terms)["offload"]
+    with pytest.raises(InvalidInputError, match="--ngl-output must be one of extra, counted, not 'last'"):
+        hubmem.estimate(LLAMA, ngl_output="last")
+    result = CliRunner().invoke(main, [LLAMA + ":Q4_K_M", "-ngl", "10", "--ngl-output", "counted"])
+    assert result.exit_code == 0, result.output
+    assert "--ngl-output counted" in result.stdout.splitlines()[1]

@@ -537,8 +537,8 @@ def test_cli_choices_and_shown_defaults_are_the_library_s():
     # --fit on|off and --fit-target in MiB, as llama.cpp writes them
     library.update(fit="on" if llama.fit else "off", fit_target=llama.fit_target // 1024**2)
     # 16 + --num-beams, --generate-cache, --bnb-compute-dtype, --loss-dtype, --gptq-kernel, --gpu-sms,
-    # --nccl-channels, --lora-dropout + 12 llama.cpp options
-    assert len(shown) == 24 + 12
+    # --nccl-channels, --lora-dropout + 13 llama.cpp options (--ngl-output among them)
+    assert len(shown) == 24 + 13
     for name, text in shown.items():
         assert text == str(library[name]), name
     assert InferenceOptions().overhead == 1024**3

@@ -21,7 +21,7 @@ FLAGS = {
     "no_kv_offload": "-nkvo/--no-kv-offload", "tensor_split": "-ts/--tensor-split", "mmap": "--no-mmap",
     "kv_unified": "-kvu/--kv-unified", "quant": "--quant", "runtime": "--runtime", "fit": "-fit/--fit",
     "fit_target": "-fitt/--fit-target", "fit_ctx": "-fitc/--fit-ctx", "reserve_outputs": "--reserve-outputs",
-    "kq_mask": "--kq-mask",
+    "kq_mask": "--kq-mask", "ngl_output": "--ngl-output",
 }  # fmt: skip
 GGUF_KEYS = frozenset(FLAGS)
 
@@ -190,6 +190,7 @@ class GGUFEstimate:
                 "kv_unified": self.options.kv_unified,
                 "reserve_outputs": self.options.reserve_outputs,
                 "kq_mask": self.options.kq_mask,
+                "ngl_output": self.options.ngl_output,
                 "overhead": self.options.overhead,
                 "fit": self.options.fit,
                 "fit_target": self.options.fit_target,

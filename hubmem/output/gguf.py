@@ -82,6 +82,7 @@ def render_gguf(est: GGUFEstimate, fmt: str = "table", units: str = "GiB", expla
             + (" --swa-full" if o.swa_full else "") + (" -nkvo" if o.no_kv_offload else "")
             + (f" --reserve-outputs {o.reserve_outputs}" if o.reserve_outputs != "ubatch" else "")
             + (f" --kq-mask {o.kq_mask}" if o.kq_mask != "f32" else "")
+            + (f" --ngl-output {o.ngl_output}" if o.ngl_output != "extra" else "")
             + (f" -ts {','.join(f'{x:g}' for x in o.tensor_split)}" if o.tensor_split else "")
             + (f" on {est.num_gpus} GPUs" if est.num_gpus > 1 else "")
             + (f" --fit on -fitt {o.fit_target // 1024**2}" if fitting else "")

@@ -14,6 +14,10 @@ below are those of every 2025-2026 build, one buffer chunk):
   rms_norm, rope, soft_max, ...) takes the memory of a same-layout parent that this allocator placed
   (not a view) and that has no other child and no view; after each node, a parent
   with no children left (and no views) is freed, except graph outputs, which are never freed.
+- `ggml_gallocr_reserve_n`: one buffer per backend; each node goes into its backend's buffer, and a
+  graph input into the buffer of the first node that names it. Weights and the KV cache live in
+  buffers of their own (`external`); the scheduler's dependency nodes (`ggml_view_tensor` with
+  op NONE, ggml-backend.cpp `input_dep`) take no memory and count as no view.
 """
 
 from __future__ import annotations
@@ -39,6 +43,14 @@ class Tensor:
     is_input: bool = False  # GGML_TENSOR_FLAG_INPUT
     is_output: bool = False  # GGML_TENSOR_FLAG_OUTPUT
     layout: tuple[int, ...] = ()  # ggml_are_same_layout: (type size, elements) stands for type and shape
+    op: str = ""  # the ggml op, for the scheduler (hubmem.runtimes.ggml_sched): "view" ops, "get_rows", ...
+    external: bool = False  # in a buffer of its own (weights, KV cache): never placed here
+    weight: bool = False  # GGML_BACKEND_BUFFER_USAGE_WEIGHTS (a model tensor)
+    home: int = -1  # the backend whose buffer holds an external tensor
+    batch: int = 0  # ggml-cuda get_op_batch_size: what the GPU's offload_op compares with 32
+    pad: int = 0  # bytes a copy of it takes on the GPU beyond `size` (CUDA get_alloc_size row padding)
+    dep: bool = False  # a scheduler dependency node: no memory, not a view
+    backend: int = 0  # the backend (buffer) it is computed on
     # allocator state
     children: int = 0
     views: int = 0
@@ -96,11 +108,17 @@ class _FreeBlocks:
 
 
 def buffer_size(nodes: list[Tensor], alignment: int) -> int:
-    """The compute buffer ggml-alloc reserves for `nodes` (in graph order)."""
-    heap = _FreeBlocks(alignment)
+    """The compute buffer ggml-alloc reserves for `nodes` (in graph order), all on one backend."""
+    return buffer_sizes(nodes, {n.backend: alignment for n in nodes}).get(nodes[0].backend if nodes else 0, 0)
 
-    def allocate(t: Tensor) -> None:
-        if t.allocated or t.view_of is not None or t.offset is not None:
+
+def buffer_sizes(nodes: list[Tensor], alignments: dict[int, int]) -> dict[int, int]:
+    """The compute buffer of each backend, {backend: bytes}, that ggml-alloc reserves for `nodes` (in
+    graph order; each node's `backend` says whose buffer holds it)."""
+    heaps = {b: _FreeBlocks(a) for b, a in alignments.items()}
+
+    def allocate(t: Tensor, backend: int) -> None:
+        if t.allocated or t.view_of is not None or t.offset is not None or t.external or t.dep:
             return
         t.allocated = True
         if t.inplace:
@@ -110,32 +128,35 @@ def buffer_size(nodes: list[Tensor], alignment: int) -> int:
                 if p.view_of is not None or not p.allocated or p.is_output:
                     continue
                 if p.layout == t.layout and p.children == 1 and p.views == 0:
-                    t.offset, p.allocated = p.offset, False
+                    t.offset, t.backend, p.allocated = p.offset, p.backend, False
                     return
-        t.offset = heap.alloc(t.size)
+        t.backend = backend
+        t.offset = heaps[backend].alloc(t.size)
+
+    def free(t: Tensor) -> None:
+        heaps[t.backend].free(t.offset or 0, t.size)
+        t.allocated = False
 
     for n in nodes:
-        if n.view_of is not None:
+        if n.view_of is not None and not n.dep:
             n.view_of.views += 1
         if n.is_input:
-            allocate(n)
+            allocate(n, n.backend)
         for s in n.srcs:
             s.children += 1
             if s.is_input:
-                allocate(s)
+                allocate(s, n.backend)
     for n in nodes:
-        allocate(n)
+        allocate(n, n.backend)
         for p in n.srcs:
             p.children -= 1
             if p.children or p.views:
                 continue
-            if p.view_of is not None:
+            if p.view_of is not None and not p.dep:
                 src = p.view_of
                 src.views -= 1
                 if not src.views and not src.children and src.allocated and not src.is_output:
-                    heap.free(src.offset or 0, src.size)
-                    src.allocated = False
+                    free(src)
             elif p.allocated and not p.is_output:
-                heap.free(p.offset or 0, p.size)
-                p.allocated = False
-    return heap.max_size
+                free(p)
+    return {b: h.max_size for b, h in heaps.items()}

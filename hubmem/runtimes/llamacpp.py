@@ -10,7 +10,10 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
 - --fit, common/fit.cpp `common_params_fit_impl`: see `fit`.
 - offload, src/llama-model.cpp `load_tensors`: the input embedding stays on the CPU ("there is very
   little benefit to offloading the input layer"); with -ngl N the last N repeating layers go to the GPUs
-  (i_gpu_start = max(n_layer - N, 0)) and the output layer too when N > n_layer; layers are spread
+  (i_gpu_start = max(n_layer - N, 0)) and the output layer too when N > n_layer (`ngl_output` "extra",
+  builds before 2026); 2026 builds count the output layer among the N (`ngl_output` "counted":
+  i_gpu_start = max(n_layer + 1 - N, 0), src/llama-model.cpp `load_tensors`, so -ngl 30 of a 48-layer
+  model holds layers 19..47 and the output); layers are spread
   over the GPUs by the cumulative -ts fractions (`std::upper_bound(splits, (il - i_gpu_start) / act_gpu_layers)`).
 - KV cache, src/llama-kv-cache.cpp: per layer K = ggml_row_size(type_k, n_embd_k_gqa) × kv_size ×
   n_stream and V likewise (no V for MLA, `has_v = !is_mla`), on the layer's device unless
@@ -21,20 +24,23 @@ Sources (llama.cpp master as stored at commit 001d906a, 2026; the rules below ha
 - recurrent state, src/llama-memory-recurrent.cpp: per sequence and SSM layer r (conv) + s (ssm)
   rows of n_embd_r() / n_embd_s() elements in f32 (type_r = type_s = GGML_TYPE_F32).
 - compute buffer: ggml's graph allocator sizes it by placing every tensor of the worst-case prompt
-  graph (llama-context.cpp `sched_reserve`), so it has no closed form. For the dense `llama`, `qwen2`
-  and `qwen3` graphs on one GPU holding every layer and the output, hubmem replays that graph
-  through ggml-alloc's placement rules (hubmem/runtimes/llamacpp_graph.py, ggml_alloc.py), with two
-  version-dependent choices as options: how many output rows the reserve has (`reserve_outputs`:
+  graph (llama-context.cpp `sched_reserve`), so it has no closed form. For the `llama` (dense or
+  Mixtral-style MoE), `qwen2`, `qwen3` and `qwen3moe` graphs with at most one GPU, at any -ngl, hubmem
+  replays the prompt and one-token graphs through ggml's scheduler (which backend runs each node, the
+  weight copies of partial offload) and allocator (hubmem/runtimes/llamacpp_graph.py, ggml_sched.py,
+  ggml_alloc.py): the GPU's buffer and the CPU's ("CUDA_Host compute buffer size"). Two
+  version-dependent choices are options: how many output rows the reserve has (`reserve_outputs`:
   "ubatch" = every token of the ubatch, llama.cpp before 2026, llama-cli and Ollama; "parallel" =
   one per sequence, llama-server since ggml-org/llama.cpp PR #23861 "limit max outputs of
   llama_context": n_outputs_max = -np × (1 + draft tokens), tools/server/server-context.cpp
   `server_output_limits`, and llama-context.cpp `n_outputs_pp = std::min(n_tokens,
   cparams.n_outputs_max)`) and the type of the KQ-mask input under flash attention (`kq_mask`: "f32"
   = made f32 and cast to f16 in the graph, before 2026; "f16" = an f16 input, llama-graph.cpp
-  `build_attn_inp_kq_mask` at 00395eb2). Elsewhere (other architectures, partial offload, several
-  GPUs, the CPU) hubmem keeps Ollama's estimate (fs/ggml/ggml.go `GraphSize`, llama family):
-  max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)), without the n_kv·n_head
-  KQ term under flash attention. Checked against published logs in
+  `build_attn_inp_kq_mask` at 00395eb2). -ngl 0 is a CPU-only run. Elsewhere (MLA, sliding window,
+  SSM, other architectures, several GPUs, --no-kv-offload) hubmem keeps Ollama's estimate (fs/ggml/ggml.go
+  `GraphSize`, llama family): max(4·ub·(1 + 4·n_embd + n_kv·(1 + n_head)), 4·ub·(n_embd + n_vocab)),
+  without the n_kv·n_head KQ term under flash attention, and --explain says why. Checked against
+  published logs in
   fixtures/reference/llamacpp_logs.json (README "GGUF repos").
 """
 
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 from hubmem.errors import InvalidInputError
@@ -54,11 +61,17 @@ from hubmem.units import round_up
 CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 FLASH_ATTN = ("auto", "on", "off")
 RESERVE_OUTPUTS = ("ubatch", "parallel")
+NGL_OUTPUTS = ("extra", "counted")
 KQ_MASKS = ("f32", "f16")
 # the GGUF architectures whose graph hubmem.runtimes.llamacpp_graph replays (src/models/llama.cpp,
 # qwen2.cpp, qwen3.cpp: the same tensors; biases, qk-norm and rope freq factors change none of them)
-REPLAYED_GRAPHS = ("llama", "qwen2", "qwen3")
-CUDA_ALIGNMENT = 128  # ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alignment
+REPLAYED_GRAPHS = ("llama", "qwen2", "qwen3", "qwen3moe")
+BLOCK_NAME = re.compile(r"^blk\.(\d+)\.")
+# the replay is pure Python (~20 ms for a 28-layer graph): beyond this many nodes (llama.cpp's own limits,
+# LLAMA_MAX_LAYERS 512 and LLAMA_MAX_EXPERTS, allow larger) a plan keeps Ollama's rule, so that --fit
+# and the reverse solves, which plan dozens of times, stay quick; real models are far below it
+# (Qwen3-235B-A22B: 94 layers × (40 + 2 × 8) = 5,264)
+MAX_REPLAY_NODES = 50_000
 DEFAULT_UBATCH = 512
 DEFAULT_BATCH = 2048
 FIT_TARGET = 1024 * 1024**2
@@ -116,6 +129,9 @@ class LlamaCppOptions:
     # the flash-attention KQ-mask input ("f32" cast in the graph before 2026; "f16" since)
     reserve_outputs: str = "ubatch"
     kq_mask: str = "f32"
+    # -ngl and the output layer: "extra" = offloaded beyond the repeating layers (-ngl > n_layer, before
+    # 2026); "counted" = one of the -ngl (2026: i_gpu_start = n_layer + 1 - ngl)
+    ngl_output: str = "extra"
     overhead: int = 512 * 1024**2  # CUDA context + cuBLAS workspace per GPU (not a llama.cpp buffer)
     preset: str = "llama.cpp"
     # --fit (common/common.h: fit_params true, fit_params_target 1024 MiB per device, fit_params_min_ctx
@@ -158,6 +174,10 @@ class LlamaCppOptions:
         if self.reserve_outputs not in RESERVE_OUTPUTS:
             raise InvalidInputError(
                 f"--reserve-outputs must be one of {', '.join(RESERVE_OUTPUTS)}, not {self.reserve_outputs!r}"
+            )
+        if self.ngl_output not in NGL_OUTPUTS:
+            raise InvalidInputError(
+                f"--ngl-output must be one of {', '.join(NGL_OUTPUTS)}, not {self.ngl_output!r}"
             )
         if self.kq_mask not in KQ_MASKS:
             raise InvalidInputError(f"--kq-mask must be one of {', '.join(KQ_MASKS)}, not {self.kq_mask!r}")
@@ -256,11 +276,11 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     for f in fractions:
         acc += f / total
         splits.append(acc)
-    i_gpu_start = max(n_layer - ngl, 0)
+    i_gpu_start = max(n_layer + (1 if o.ngl_output == "counted" else 0) - ngl, 0)
     act = min(ngl, n_layer + 1)
 
-    def device_of(il: int) -> int | None:  # None: the CPU
-        if il < i_gpu_start or act == 0:
+    def device_of(il: int) -> int | None:  # None: the CPU (llama-model.cpp get_layer_buft_list)
+        if il < i_gpu_start or il - i_gpu_start >= act:
             return None
         return min(bisect.bisect_right(splits, (il - i_gpu_start) / act), num_gpus - 1)
 
@@ -296,7 +316,8 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             else:
                 gpu_kv[d] += kv
                 gpu_state[d] += st
-    out_dev = device_of(n_layer) if ngl > n_layer else None
+    out_dev = device_of(n_layer)
+    full = out_dev is not None and i_gpu_start == 0  # every layer and the output on the GPUs
     # a tied model has no output.weight: llama.cpp loads the output matrix as a second copy of
     # token_embd on the output layer's device (src/llama-model.cpp load_tensors: `output =
     # create_tensor(tn(LLM_TENSOR_TOKEN_EMBD, "weight"), {n_embd, n_vocab}, TENSOR_DUPLICATED)`), so a
@@ -321,11 +342,11 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
     # state entering the GPU (f32, ub × n_embd) and the KQ mask (ub × n_kv; f16 with flash attention, f32
     # without)
     used = [i for i in range(num_gpus) if gpu_layers[i] or out_dev == i]
-    pipeline = len(used) > 1 and ngl > n_layer and not o.no_kv_offload
+    pipeline = len(used) > 1 and full and not o.no_kv_offload
     copies = (SCHED_COPIES - 1) * ubatch * (4 * h + (2 if o.flash else 4) * cells) if pipeline else 0
     replayed = (
-        replayed_compute(model, o, n_ctx, cells, ubatch)
-        if len(used) == 1 and ngl > n_layer and not o.no_kv_offload
+        replayed_compute(model, o, n_ctx, cells, ubatch, n_stream, i_gpu_start, ngl, out_dev is not None)
+        if len(used) <= 1
         else None
     )
     gpus = tuple(
@@ -335,7 +356,7 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
             kv=gpu_kv[i],
             state=gpu_state[i],
             compute=(
-                replayed if replayed is not None else compute if out_dev == i or len(used) == 1 else attn
+                replayed.gpu if replayed is not None else compute if out_dev == i or len(used) == 1 else attn
             )
             + copies
             if i in used
@@ -346,8 +367,9 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         )
         for i in range(num_gpus)
     )
-    # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend)
-    host_compute = compute if (ngl <= n_layer) else 4 * ubatch * h  # else only the input embedding rows
+    # the CPU computes the layers it keeps: its compute buffer is the same graph's (CPU backend); beside a
+    # GPU that runs everything, only the inputs and the input embedding rows (replayed: the inputs too)
+    host_compute = replayed.cpu if replayed is not None else compute if not full else 4 * ubatch * h
     host = Device(
         "CPU",
         weights=host_w,
@@ -377,17 +399,26 @@ def plan(model: GGUFModel, options: LlamaCppOptions, num_gpus: int = 1) -> Llama
         (
             "offload",
             f"-ngl {ngl}: layers {i_gpu_start}..{n_layer - 1} on GPU"
+            + (" (the output layer counted among them)" if o.ngl_output == "counted" else "")
             + (", output layer too" if out_dev is not None else "")
             + (f" (tied: token_embd copied to the GPU as output, {dup:,} B)" if dup else "")
             + "; token_embd on CPU",
         ),
         (
             "compute",
-            f"ggml-alloc replay of the {model.gguf_arch} prompt graph (ub {ubatch}, n_kv {cells:,}, "
-            f"{_outputs(o, n_ctx, ubatch)} output rows, fa {'on, ' + o.kq_mask + ' mask' if o.flash else 'off'}) "
-            f"= {replayed:,} B"
+            f"ggml-sched + ggml-alloc replay of the {model.gguf_arch}{' MoE' if arch.moe else ''} prompt and "
+            f"one-token graphs (ub {ubatch}, n_kv {cells:,}, {_outputs(o, n_ctx, ubatch)} output rows, "
+            f"fa {'on, ' + o.kq_mask + ' mask' if o.flash else 'off'}, "
+            + (
+                "CPU only"
+                if ngl == 0
+                else f"layers {i_gpu_start}.. on the GPU{', output too' if out_dev is not None else ''}"
+                + ("" if full else "; ops with host weights offloaded, their weights copied")
+            )
+            + f"): GPU {replayed.gpu:,} B, CPU {replayed.cpu:,} B"
             if replayed is not None
-            else f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'})",
+            else f"max(4·ub·(1 + 4·h + n_kv·(1 + {'0' if o.flash else 'a'})), 4·ub·(h + V)) = max({attn:,}, {logits:,}) B (ub {ubatch}, h {h}, a {heads}, V {vocab}, fa {'on' if o.flash else 'off'}); "
+            f"Ollama's rule: the replay does not reach {_not_replayed(model, len(used), o.no_kv_offload)}",
         ),
         ("overhead", f"{o.overhead:,} B per GPU (CUDA context; not a llama.cpp buffer)"),
     ]
@@ -419,14 +450,57 @@ def _outputs(o: LlamaCppOptions, n_ctx: int, ubatch: int) -> int:
     return n_tokens if o.reserve_outputs == "ubatch" else min(n_tokens, o.parallel)
 
 
-def replayed_compute(model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: int, ubatch: int) -> int | None:
-    """The GPU compute buffer from a replay of the prompt graph through ggml-alloc, for the graphs of
-    REPLAYED_GRAPHS with every layer and the output on one GPU; None elsewhere (Ollama's estimate)."""
+def _graph_nodes(n_layer: int, moe: object) -> int:
+    """About how many nodes the reserved graph has: ~40 a layer, plus two per used expert (a view and an add)."""
+    used = getattr(moe, "experts_per_token", 0) or 0
+    return n_layer * (40 + 2 * used)
+
+
+def _not_replayed(model: GGUFModel, gpus_used: int, no_kv_offload: bool = False) -> str:
+    """Why the compute buffer is not replayed, for --explain (None of these: it is)."""
+    arch, kv = model.architecture, model.layer_kv
+    if model.gguf_arch not in REPLAYED_GRAPHS:
+        return f"the {model.gguf_arch} graph (replayed: {', '.join(REPLAYED_GRAPHS)})"
+    if no_kv_offload:
+        return "--no-kv-offload (llama.cpp's graph callback pins the attention to the CPU)"
+    if gpus_used > 1:
+        return "several GPUs (the scheduler's pipeline copies)"
+    if arch.mla is not None or arch.ssm is not None or arch.sliding_window:
+        return "MLA, SSM or sliding-window attention"
+    if _graph_nodes(arch.num_layers, arch.moe) > MAX_REPLAY_NODES:
+        return f"a graph of more than {MAX_REPLAY_NODES:,} nodes (kept to Ollama's rule for speed)"
+    if arch.moe is not None:
+        return "MoE with shared experts or dense layers"
+    if not kv or any(lk.sliding or lk.k_width != kv[0].k_width or lk.v_width != kv[0].v_width for lk in kv):
+        return "layers of different attention widths"
+    return "this model's shapes"
+
+
+def replayed_compute(
+    model: GGUFModel,
+    o: LlamaCppOptions,
+    n_ctx: int,
+    cells: int,
+    ubatch: int,
+    n_stream: int = 1,
+    i_gpu_start: int = 0,
+    ngl: int | None = None,
+    output_gpu: bool | None = None,
+) -> llamacpp_graph.Buffers | None:
+    """The compute buffers of the GPU and the CPU from a replay of the prompt and one-token graphs
+    through ggml's scheduler and allocator, for the graphs of REPLAYED_GRAPHS (dense, or MoE with every
+    layer routed and no shared expert) with at most one GPU; None elsewhere (Ollama's estimate).
+    -ngl 0 is taken as a CPU-only run (no GPU backend)."""
     arch = model.architecture
     kv = model.layer_kv
+    n_layer = arch.num_layers
+    moe = arch.moe
     if (
         model.gguf_arch not in REPLAYED_GRAPHS
-        or arch.moe is not None
+        # llama-context.cpp graph_get_cb: without KV offload the attention is pinned to the CPU
+        # (ggml_backend_sched_set_tensor_backend), which the scheduler replay does not model
+        or o.no_kv_offload
+        or (moe is not None and (moe.shared_intermediate_size or len(moe.moe_layers) != n_layer))
         or arch.mla is not None
         or arch.ssm is not None
         or arch.sliding_window
@@ -434,31 +508,63 @@ def replayed_compute(model: GGUFModel, o: LlamaCppOptions, n_ctx: int, cells: in
         or not kv
         or any(lk.sliding or lk.k_width != kv[0].k_width or lk.v_width != kv[0].v_width for lk in kv)
         or not arch.num_kv_heads
+        or not arch.num_heads
+        or _graph_nodes(n_layer, moe) > MAX_REPLAY_NODES
         or kv[0].k_width % arch.num_kv_heads
         or kv[0].v_width % arch.num_kv_heads
     ):
         return None
+    ngl = n_layer + 1 if ngl is None else ngl
+    output_gpu = ngl > n_layer if output_gpu is None else output_gpu
     n_seqs = o.parallel
     n_tokens = round_up(min(n_ctx, ubatch), n_seqs)  # llama-context.cpp graph_reserve: a multiple of n_seqs
+    offloaded = ngl > 0
+    host: list[tuple[str, int, int]] = []
+    if offloaded:
+        table = {name: (size, pad) for name, size, pad in model.tensor_table}
+        for name, size, pad in model.tensor_table:
+            m = BLOCK_NAME.match(name)
+            if (m and int(m.group(1)) < i_gpu_start) or (
+                not output_gpu and name.startswith(("output.", "output_norm."))
+            ):
+                host.append((name, size, pad))
+        if not output_gpu and "output.weight" not in table and "token_embd.weight" in table:
+            host.append(("output.weight", *table["token_embd.weight"]))  # tied: the output is token_embd
+    names = {name for name, _, _ in model.tensor_table}
     shape = llamacpp_graph.Shape(
         n_embd=arch.hidden_size, n_ff=arch.intermediate_size, n_head=arch.num_heads, n_head_kv=arch.num_kv_heads,
         head_dim_k=kv[0].k_width // arch.num_kv_heads, head_dim_v=kv[0].v_width // arch.num_kv_heads,
-        n_layer=arch.num_layers, n_vocab=model.vocab_size, n_kv=cells, n_tokens=n_tokens,
-        n_outputs=_outputs(o, n_ctx, ubatch), flash=o.flash, f16_mask=o.kq_mask == "f16", offloaded=True,
+        n_layer=n_layer, n_vocab=model.vocab_size, n_kv=cells, n_tokens=n_tokens,
+        n_outputs=_outputs(o, n_ctx, ubatch), flash=o.flash, f16_mask=o.kq_mask == "f16", offloaded=offloaded,
+        n_seqs=n_seqs, gpu_start=min(i_gpu_start, n_layer), output_gpu=output_gpu, kv_offload=not o.no_kv_offload,
+        qk_norm="blk.0.attn_q_norm.weight" in names, bias="blk.0.attn_q.bias" in names,
+        n_expert=moe.num_experts if moe else 0, n_expert_used=moe.experts_per_token if moe else 0,
+        n_ff_exp=moe.expert_intermediate_size if moe else 0, norm_w=moe is not None,
+        k_row=row_size(o.cache_type_k, kv[0].k_width) * n_stream,
+        v_row=row_size(o.cache_type_v, kv[0].v_width) * n_stream, cpu_weights=tuple(host),
     )  # fmt: skip
-    return llamacpp_graph.compute_buffer(shape, CUDA_ALIGNMENT)
+    return llamacpp_graph.compute_buffers(shape)
 
 
 def max_gpu_layers(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:
-    """The largest -ngl whose every GPU fits in `usable` bytes, or None when not even -ngl 0 does."""
-    best = None
-    for ngl in range(model.architecture.num_layers + 2):
+    """The largest -ngl whose every GPU fits in `usable` bytes, or None when not even -ngl 0 does. A binary
+    search (each plan replays the graph): a GPU's use grows with -ngl (each step adds a layer's weights and
+    KV; the compute buffer of a partial offload is flat, the copy of the largest host-held tensor)."""
+
+    def fits(ngl: int) -> bool:
         p = plan(model, replace(options, n_gpu_layers=ngl), num_gpus)
-        if all(d.total <= usable for d in p.gpus):
-            best = ngl
+        return all(d.total <= usable for d in p.gpus)
+
+    if not fits(0):
+        return None
+    lo, hi = 0, model.architecture.num_layers + 1  # fits(lo) holds
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
         else:
-            break
-    return best
+            hi = mid - 1
+    return lo
 
 
 def max_context(model: GGUFModel, options: LlamaCppOptions, usable: int, num_gpus: int = 1) -> int | None:

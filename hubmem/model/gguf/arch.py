@@ -70,6 +70,9 @@ class GGUFModel:
     context_length: int | None
     routed_expert_params: int
     projector: tuple[str, int] | None = None  # (path, bytes of its tensors) of the mmproj attached
+    # (name, bytes, CUDA row padding) of every tensor: what a GPU copies of one held in host memory
+    # (ggml-cuda.cu get_alloc_size pads a quantized row of ne[0] % 512 elements to the next 512)
+    tensor_table: tuple[tuple[str, int, int], ...] = ()
     requests: int = 0
     bytes_read: int = 0
 
@@ -137,6 +140,16 @@ def _count(kv: dict, key: str, where: str, default: int, high: int = MAX_DIMENSI
     return int(value)
 
 
+def _cuda_pad(t: reader.TensorInfo) -> int:
+    """ggml-cuda.cu ggml_backend_cuda_buffer_type_get_alloc_size: a quantized tensor whose rows are not a
+    multiple of MATRIX_ROW_PADDING (512) elements gets the bytes of the missing elements of one row."""
+    block, size = reader.tables()[3].get(t.ggml_type, (1, 0))
+    ne0 = t.shape[0] if t.shape else 0
+    if block <= 1 or not ne0 or ne0 % 512 == 0:
+        return 0
+    return (512 - ne0 % 512) // block * size
+
+
 def model_from_records(
     quant: str, records: list[tuple[str, dict[str, Any]]], projector: tuple[str, dict[str, Any]] | None = None
 ) -> GGUFModel:
@@ -173,8 +186,10 @@ def model_from_records(
     count_by_type: dict[str, int] = {}
     layer_bytes = [0] * n_layer
     output = embedding = other = routed = repeating = 0
+    table = []
     for t in tensors:
         nbytes = reader.tensor_nbytes(t)
+        table.append((t.name, nbytes, _cuda_pad(t)))
         name = reader.type_name(t.ggml_type)
         params_by_type[name] = params_by_type.get(name, 0) + t.n_elements
         bytes_by_type[name] = bytes_by_type.get(name, 0) + nbytes
@@ -358,6 +373,7 @@ def model_from_records(
         layer_kv=layer_kv,
         repeating_parameters=repeating,
         state_f32_elements=state_elems,
+        tensor_table=tuple(table),
         vocab_size=int(vocab or 0),
         context_length=architecture.max_context,
         routed_expert_params=routed,
