@@ -377,8 +377,13 @@ LITGPT_TRAINING = tuple(
 # exllamav2 kernel, and bitsandbytes load_in_4bit (fp4, fp16 compute), greedy `generate` of exactly 512 new
 # tokens after 512 random prompt tokens (`--prefill`: 1 new token). "Peak memory (MB)" is
 # allocated_bytes.all.peak × 1e-6 + (nvidia-smi peak − reserved_bytes.all.peak): torch's peak plus the
-# non-torch memory (CUDA context, extensions), so `--overhead torch-lazy` (PyTorch >= 1.13 loads modules
-# lazily); transformers 4.35's Llama ran eager attention with the tuple cache (`--generate-cache legacy`).
+# non-torch memory (CUDA context, extensions; memory_tracker.py polls `nvidia-smi --query-gpu=memory.used`).
+# The script calls torch.cuda.is_available() at module level, before its first CUDA tensor: that initializes
+# the driver (cudaGetDeviceCount -> cuInit) before PyTorch 2.0.1 sets CUDA_MODULE_LOADING=LAZY in
+# torch.cuda._lazy_init, so modules load as the driver defaults, eagerly before CUDA 12.2 (cu117/cu118
+# wheels of that date; pytorch#161103, #152695): `--overhead torch-eager` (the cuBLAS workspace is inside
+# the allocator's peak from PyTorch 2.0 on, pytorch#95668). transformers 4.35's Llama ran eager attention
+# with the tuple cache (`--generate-cache legacy`).
 # The fixture meta-llama/Llama-2-13b-hf has the chat model's architecture and parameter count.
 OPTIMUM_ARGS = (
     "--prompt-len",
@@ -388,7 +393,7 @@ OPTIMUM_ARGS = (
     "--attn",
     "eager",
     "--overhead",
-    "torch-lazy",
+    "torch-eager",
 )
 OPTIMUM_PRECISION = {
     "fp16": ("bf16", ("--precision", "bf16")),

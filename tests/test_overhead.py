@@ -40,6 +40,16 @@ def test_explain_names_every_part_and_its_source(fake_hub):
         "loading (PyTorch >= 1.13) 287,047,680 (pytorch/pytorch#86509) + cuBLAS workspace :4096:2:16:8 "
         "(one stream, before sm90) 8,519,680 (ATen CublasHandlePool.cpp)"
     )
+    # benchmark_gptq.py calls torch.cuda.is_available() (cuInit) before PyTorch sets CUDA_MODULE_LOADING=LAZY:
+    # a driver before CUDA 12.2 then loads eagerly (pytorch#161103, #152695); the optimum rows use this model
+    eager = overhead("--overhead", "torch-eager")
+    assert eager["formula"].startswith(
+        "--overhead torch-eager (eager module loading: CUDA_MODULE_LOADING=EAGER, or a driver before CUDA 12.2 "
+        "initialized by torch.cuda.is_available() before PyTorch sets LAZY): CUDA context, eager module loading "
+        "666,632,192 (pytorch/pytorch#86509) + "
+    )
+    # against torch-lazy it adds the eager context's excess only: 666,632,192 - 287,047,680 B
+    assert eager["bytes"] - term["bytes"] == 379_584_512
     # a plain figure keeps the generic text
     assert (
         overhead("--overhead", "1GiB")["formula"] == "CUDA context + framework reserve per GPU (--overhead)"

@@ -8,6 +8,13 @@
   since 1.13, CUDA >= 11.7) and 666,632,192 B eager (pytorch/pytorch#86509); 1,343 MiB with PyTorch of
   the CUDA 11.2 era on a V100, context and kernels, measured alone (transformers docs
   model_memory_anatomy.md). It is outside `torch.cuda.max_memory_allocated()` and inside NVML's "used".
+  Lazy loading needs the variable set before the driver is initialized (cuInit): PyTorch sets it only in
+  `CUDAHooks::initCUDA` (`torch.cuda._lazy_init`, aten/src/ATen/cuda/detail/CUDAHooks.cpp, 1.13-2.x), while
+  `torch.cuda.is_available()` calls cudaGetDeviceCount, "which in turn initializes the CUDA Driver API via
+  cuInit" (torch/cuda/__init__.py); "setting [the] environment variable after that is beside the point"
+  (pytorch/pytorch#161103). A script that calls `is_available()` before its first CUDA tensor therefore
+  runs with the driver's default, which is eager for drivers before CUDA 12.2 (pytorch/pytorch#152695):
+  `--overhead torch-eager`.
 - cuBLAS workspace: allocated through the caching allocator (so inside `max_memory_allocated()`) once
   per handle and stream: `:4096:2:16:8` = 4096 KiB × 2 + 16 KiB × 8 = 8,519,680 B before compute
   capability 9.0, `:4096:8` = 33,554,432 B on Hopper and later (ATen cuda/CublasHandlePool.cpp
@@ -60,7 +67,12 @@ MODELS = {
         OverheadModel(
             "torch-lazy-sm90", (CONTEXT_LAZY, WORKSPACE_SM90), "a process on NVML, Hopper and later"
         ),
-        OverheadModel("torch-eager", (CONTEXT_EAGER, WORKSPACE), "CUDA_MODULE_LOADING=EAGER"),
+        OverheadModel(
+            "torch-eager",
+            (CONTEXT_EAGER, WORKSPACE),
+            "eager module loading: CUDA_MODULE_LOADING=EAGER, or a driver before CUDA 12.2 initialized by"
+            " torch.cuda.is_available() before PyTorch sets LAZY",
+        ),
         OverheadModel("cuda11", (CONTEXT_CUDA11,), "PyTorch of the CUDA 11.2 era, NVML used"),
         OverheadModel(
             "allocated", (WORKSPACE,), "torch.cuda.max_memory_allocated(): no context, before Hopper"
