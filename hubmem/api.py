@@ -49,6 +49,7 @@ def _fetch(
     revision: str | None,
     token: str | None,
     timeout: float,
+    beside: bool,
     prefer_gguf: bool = False,
     meanwhile: Callable[[], object] | None = None,
 ) -> RepoSnapshot:
@@ -58,13 +59,14 @@ def _fetch(
     if not (isinstance(timeout, int | float) and 0 < timeout < float("inf")):
         raise InvalidInputError(f"--timeout must be a positive number of seconds, not {timeout!r}")
     at_most(timeout, "timeout")
-    token = clean_token(token)
+    token = clean_token(token)  # before a helper forks: it inherits the secret to redact
     repo, revision = split_revision(repo, revision)
     return fetch_snapshot(
         repo,
         revision=revision,
         token=token,
         timeout=timeout,
+        beside=beside,
         prefer_gguf=prefer_gguf,
         meanwhile=meanwhile,
     )
@@ -91,6 +93,7 @@ def estimate(
     gpu: str | None = None,
     num_gpus: int = 1,
     gpu_memory: int | str | None = None,
+    _beside: bool = False,
     **options: Any,
 ) -> InferenceEstimate | TrainingEstimate:
     """Inference memory per precision for a Hub repo id (`org/name`, `org/name@rev`) or a local folder;
@@ -108,10 +111,12 @@ def estimate(
 
     repo, gguf_given = _gguf_split(repo, options)
     if gguf_given or _is_gguf_path(repo):
-        return _gguf(repo, revision, token, timeout, gguf_given, options, gpu, gpu_memory, num_gpus, train)
+        return _gguf(
+            repo, revision, token, timeout, _beside, gguf_given, options, gpu, gpu_memory, num_gpus, train
+        )
     job = job_options(train, options)
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
-    snapshot = _fetch(repo, revision, token, timeout, meanwhile=_estimate_pipeline)
+    snapshot = _fetch(repo, revision, token, timeout, _beside, meanwhile=_estimate_pipeline)
     if snapshot.weights_format == "gguf" and snapshot.gguf:
         return _gguf_of(snapshot, {}, options, tgt, train)
     from hubmem.jobs.estimate import estimate_snapshot
@@ -157,12 +162,14 @@ def _is_gguf_path(repo: str) -> bool:
     return repo.lower().endswith(".gguf") and os.path.isfile(repo)
 
 
-def _gguf(repo, revision, token, timeout, gguf_given, options, gpu, gpu_memory, num_gpus, train) -> Any:
+def _gguf(
+    repo, revision, token, timeout, beside, gguf_given, options, gpu, gpu_memory, num_gpus, train
+) -> Any:
     from hubmem.jobs.gguf import gguf_options
 
     gguf_options(gguf_given)  # bad values fail before anything is fetched
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
-    snapshot = _fetch(repo, revision, token, timeout, prefer_gguf=True)
+    snapshot = _fetch(repo, revision, token, timeout, beside, prefer_gguf=True)
     if snapshot.weights_format != "gguf" or not snapshot.gguf:
         names = ", ".join(sorted(gguf_given)) or "a GGUF path"
         raise InvalidInputError(f"{names}: '{repo}' has no GGUF files (these options are llama.cpp's)")
@@ -227,14 +234,14 @@ def _engine_args(
 def _serve_check(
     repo: str, options: dict[str, Any], gpu: str | None, gpu_memory: int | str | None, num_gpus: int,
     precision: str, cache_dir: str | None, revision: str | None, token: str | None, timeout: float,
-    train: str | None,
+    train: str | None, beside: bool,
 ) -> Any:  # fmt: skip
     from hubmem.jobs import serve as serve_job
 
     name, opts, count = _engine_args(options, num_gpus, precision, train)
     spec = serve_job.gpu_spec(gpu, gpu_memory)
     engine_opts = serve_job.engine_options(count, opts, name)
-    result = serve_job.serve_snapshot(_fetch(repo, revision, token, timeout), name, spec, engine_opts)
+    result = serve_job.serve_snapshot(_fetch(repo, revision, token, timeout, beside), name, spec, engine_opts)
     return serve_job.serve_check(result, cache_dir)
 
 
@@ -250,6 +257,7 @@ def check(
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     train: str | None = None,
+    _beside: bool = False,
     **options: Any,
 ) -> CheckResult:
     """Before pulling `repo`: will it fit on the GPUs (`gpu` or `gpu_memory`, required), and is there
@@ -271,6 +279,7 @@ def check(
             token,
             timeout,
             train,
+            _beside,
         )
     repo, gguf_given = _gguf_split(repo, options)
     if gguf_given or _is_gguf_path(repo):
@@ -282,7 +291,7 @@ def check(
     tgt = gpu_target(gpu, gpu_memory, num_gpus, train)
     if tgt is None:
         raise InvalidInputError("check needs --gpu NAME or --gpu-memory SIZE")
-    snapshot = _fetch(repo, revision, token, timeout, prefer_gguf=bool(gguf_given))
+    snapshot = _fetch(repo, revision, token, timeout, _beside, prefer_gguf=bool(gguf_given))
     if snapshot.weights_format == "gguf" and snapshot.gguf:
         from hubmem.jobs.gguf import gguf_check, gguf_options
 
@@ -412,8 +421,8 @@ def audit_plan(
         raise InvalidInputError(
             f"--max-rps must be a number above 0 and at most {pace.MAX_RPS:,.0f}, not {max_rps!r}"
         )
-    pace.configure(max_rps)
-    token = hub.clean_token(token)
+    pace.configure(max_rps)  # before the helpers fork: they share the pace
+    token = hub.clean_token(token)  # before the helpers fork: they inherit the secret to redact
     refs = [ids] if isinstance(ids, str) else list(ids)
     tags = (filters,) if isinstance(filters, str) else tuple(filters)
     query = ListingQuery(author, search, tags, list_sort, limit, collection).check()
@@ -514,6 +523,7 @@ def serve(
     revision: str | None = None,
     token: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    _beside: bool = False,
     **options: Any,
 ) -> Any:
     """What `engine` (vllm) allocates on each GPU at start-up, whether it starts, and how many requests
@@ -531,7 +541,7 @@ def serve(
     name = serve_job.normalise_engine(engine)
     spec = serve_job.gpu_spec(gpu, gpu_memory)
     opts = serve_job.engine_options(num_gpus, options, name)
-    return serve_job.serve_snapshot(_fetch(repo, revision, token, timeout), name, spec, opts)
+    return serve_job.serve_snapshot(_fetch(repo, revision, token, timeout, _beside), name, spec, opts)
 
 
 def gpus() -> list[Any]:

@@ -50,7 +50,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             if os.environ.get(DEBUG_ENV):
                 raise
             if e.exit_code == errors.InternalError.exit_code and not e.hint:
-                e.hint = errors.REPORT_HINT  # a bug caught on the way (a fetch worker, an audit row)
+                e.hint = errors.REPORT_HINT  # a bug caught on the way (a fetch helper, an audit row)
             click.echo(f"Error: {_one_line(str(e))}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
@@ -811,6 +811,7 @@ def estimate(
         gpu=gpu,
         num_gpus=num_gpus,
         gpu_memory=gpu_memory,
+        _beside=True,
         **given(kwargs),
     )
     from hubmem.jobs.results import InferenceEstimate  # after the fetch: imported while it was in flight
@@ -885,7 +886,7 @@ def run() -> None:
     type=int,
     default=32,  # hubmem.jobs.audit.DEFAULT_JOBS (tests/test_audit.py keeps them equal)
     show_default=True,
-    help="Repos fetched at once, 1-256, on threads.",
+    help="Repos fetched at once, 1-256 (Linux: on threads in forked helpers, one per 8 jobs, at most one per CPU).",
 )
 @judged_precision_option
 @click.option(
@@ -1130,7 +1131,7 @@ def diff(
     from hubmem import api
     from hubmem.output.diff import render_diff
 
-    result = api.diff(a, b, token=token, timeout=timeout, **given(kwargs))
+    result = api.diff(a, b, token=token, timeout=timeout, _beside=True, **given(kwargs))
     click.echo(errors.redact(render_diff(result, fmt, units, show_all)), nl=False)
 
 
@@ -1188,6 +1189,7 @@ def check(
         gpu=gpu,
         num_gpus=num_gpus,
         gpu_memory=gpu_memory,
+        _beside=True,
         **given(kwargs),
     )
     warn(result.estimate.warnings)
@@ -1258,6 +1260,7 @@ def serve(
         revision=revision,
         token=token,
         timeout=timeout,
+        _beside=True,
         **{k: v for k, v in kwargs.items() if v is not None},
     )
     warn(result.warnings)

@@ -6,7 +6,7 @@ then the full CLI's wall time and the start-up time of `hubmem --help`, and `hub
 beside the estimate's (the same: the plan reads the estimate's snapshot). Medians over --repeat runs.
 Last, `hubmem audit` over 200 distinct repo ids (the fixture repos registered again and again under
 new names), with the default --jobs (median of --audit-repeat runs) and with --jobs 1, and the requests
-each single-file repo cost. Then the GGUF
+each single-file repo cost. Client CPU counts the audit's fetch helper processes too. Then the GGUF
 repos: requests and bytes read per repo (scripts/gguf_bench.py).
 Numbers depend on this machine's load: compare ratios, not absolute times.
 """
@@ -189,9 +189,7 @@ def audit_bench(hub: FakeHub, env: dict, count: int, latency_ms: float, repeat: 
                     check=False,
                 )
                 walls.append(time.perf_counter() - start)
-                cpu_after = resource.getrusage(
-                    resource.RUSAGE_CHILDREN
-                )  # the hubmem process's user + system time
+                cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the helper processes included
                 cpus.append(
                     (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
                 )

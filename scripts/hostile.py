@@ -6,8 +6,9 @@ newline, carriage return or space).
 Per case: the exit code it must end with (a documented one), exactly one line on stderr unless it
 succeeds, its peak RSS (the child's own VmHWM) under 300 MB, its wall time under 60 s (else a
 hang, killed), and the token in no form in stdout, stderr or any file written under $HF_HOME; and
-nothing written outside $HF_HOME/hubmem/. Then the kills: `hubmem audit` with its fetches blocked in
-their requests, killed with TERM, HUP and KILL; it must have no child process to leave behind.
+nothing written outside $HF_HOME/hubmem/. Then the parent kills: `hubmem audit` with its forked fetch
+helpers blocked in their requests, the parent alone killed with TERM, HUP and KILL; no helper may
+outlive it by 2 s.
 
     python -m scripts.hostile            (from the repository root)
 
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "repos"
 RSS_LIMIT = 300 * 1024**2
 WALL_LIMIT = 60.0
+SURVIVAL_LIMIT = 2.0
 TOKEN_FORMS = ["{}", "{}\n", "{}\r", "{} "]
 SECRET_PARTS = (TEST_TOKEN, TEST_TOKEN.removeprefix("hf_"))  # no run may print either
 DOCUMENTED = {code for code, _, _ in exit_code_table()}
@@ -387,8 +389,9 @@ def hub_cases() -> list[Case]:
 def measured_cli(report: Path) -> list[str]:
     """The command running `hubmem` that writes its peak RSS in bytes to `report`.PID: VmHWM of
     /proc/self/status (the high-water mark of the process's memory), every 20 ms from a thread and once
-    more when it ends (sys.exit, or os._exit as `hubmem audit` leaves). hubmem forks nothing, so what a
-    run reads is held by the measured process. (wait4's ru_maxrss would not do: Linux
+    more when it ends (sys.exit, or os._exit as `hubmem audit` leaves). That thread running, hubmem
+    forks no fetch helper (hubmem.hub.batch.helper_count: never from a process with a thread, as on one
+    CPU), so what a run reads is held by the measured process. (wait4's ru_maxrss would not do: Linux
     carries the parent's peak across fork and exec, so a child of a 400 MB pytest worker "peaks" at
     400 MB.)"""
     code = (
@@ -491,9 +494,9 @@ def run(case: Case, hub: FakeHub, home: Path, form: str) -> Outcome:
     return Outcome(case, code, stderr, stdout, rss, wall, problems)
 
 
-def parent_kills(hub: FakeHub, home: Path) -> list[tuple[str, int, bool]]:
-    """(signal, child processes the audit had while fetching, whether it ended within 10 s of the signal)."""
-    from tests.test_nothing_outlives_hubmem import children, wait_for
+def parent_kills(hub: FakeHub, home: Path) -> list[tuple[str, float | None]]:
+    """(signal, seconds the last helper outlived its parent, None: one still ran after 5 s)."""
+    from tests.test_parent_death import alive, children, wait_for
 
     tiny = json.loads((FIXTURES / "test__tiny" / "layout.json").read_text())
     repos = [f"acme/slow{i}" for i in range(6)]
@@ -517,17 +520,21 @@ def parent_kills(hub: FakeHub, home: Path) -> list[tuple[str, int, bool]]:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        helpers: set[int] = set()
         try:
             wait_for(lambda: hub.count(path="/acme/slow") >= 2, 60)
-            forked = len(children(proc.pid))
+            helpers = children(proc.pid)
             os.kill(proc.pid, sig)
-            try:
-                proc.wait(timeout=10)
-                ended = True
-            except subprocess.TimeoutExpired:
-                ended = False
-            results.append((sig.name, forked, ended))
+            killed = time.monotonic()
+            proc.wait(timeout=10)
+            gone = wait_for(lambda found=helpers: not any(alive(h) for h in found), 5, 0.01)
+            results.append(
+                (f"{sig.name}, {len(helpers)} helpers", time.monotonic() - killed if gone else None)
+            )
         finally:
+            for pid in helpers:
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -572,12 +579,12 @@ def main() -> int:
         f"longest run {max(o.wall for o in outcomes):.1f} s; token echoed in {sum('the token is echoed' in o.problems for o in outcomes)} runs; "
         f"files written outside $HF_HOME/hubmem/: {strays or 'none'}"
     )
-    for name, forked, ended in kills:
+    for name, survived in kills:
         print(
-            f"audit killed with {name}: {forked} child processes while fetching, "
-            + ("ended" if ended else "still running 10 s later")
+            f"parent killed with {name}: "
+            + ("a helper still ran 5 s later" if survived is None else f"helpers gone {survived:.2f} s later")
         )
-    bad_kills = sum(forked > 0 or not ended for _, forked, ended in kills)
+    bad_kills = sum(s is None or s > SURVIVAL_LIMIT for _, s in kills)
     return 1 if failed or strays or bad_kills else 0
 
 

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from hubmem import cli, errors
 from hubmem.cli import audit as audit_command
 from hubmem.cli import main
+from hubmem.hub import batch
 from hubmem.hub import fetch as hub
 from hubmem.jobs import audit
 
@@ -310,23 +311,23 @@ def test_ctrl_c_prints_what_finished(fake_hub, monkeypatch):
     ]
 
 
-def test_run_audit_returns_input_order_and_catches_bugs():
-    import threading
-
-    main_thread = threading.get_ident()
+@pytest.mark.parametrize("helper_process", [True, False], ids=["helper-process", "threads-here"])
+def test_run_audit_returns_input_order_and_catches_bugs(monkeypatch, helper_process):
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs, **kw: 2 if helper_process else 0)
+    main_pid = os.getpid()
 
     def fetch(ref: str) -> tuple[str, int]:
         if ref == "7":
             raise AssertionError("a bug in one fetch")
         time.sleep(0.002 * (50 - int(ref)))  # the last refs finish first
-        return ref, threading.get_ident()
+        return ref, os.getpid()
 
     def evaluate(ref: str, fetched) -> audit.AuditRow:
         if isinstance(fetched, errors.HubmemError):
             return audit.AuditRow(ref, error=fetched)
         assert fetched[0] == ref
-        assert fetched[1] != main_thread  # fetched on a worker thread
-        assert threading.get_ident() == main_thread  # evaluating happens here
+        assert (fetched[1] != main_pid) == helper_process  # where the fetch ran
+        assert os.getpid() == main_pid  # evaluating happens here
         return audit.AuditRow(ref)
 
     result = audit.run_audit([str(i) for i in range(50)], fetch, evaluate, jobs=7)
@@ -358,6 +359,45 @@ def test_audit_row_turns_an_option_the_model_cannot_take_into_an_error_row(fake_
     assert row.error is not None and row.error.exit_code == 3
     assert str(row.error) == "--image-tokens: 'test/tiny' has no vision tower (no vision_config)"
     assert row.fields()["status"] == "error" and row.fields()["exit_code"] == 3
+
+
+def test_helpers_are_forked_only_from_a_single_threaded_process(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: set(range(4)))
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    assert [batch.helper_count(200, jobs) for jobs in (1, 8, 16, 24, 64)] == [1, 1, 2, 3, 4]
+    assert batch.helper_count(1, 16) == 0  # one id: nothing to overlap
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: {0})
+    assert batch.helper_count(200, 16) == 0  # one CPU
+    monkeypatch.setattr(batch.os, "sched_getaffinity", lambda pid: set(range(4)))
+    monkeypatch.setattr(threading, "active_count", lambda: 3)
+    assert batch.helper_count(200, 16) == 0  # other threads: a fork could inherit their locks
+
+
+def test_a_result_a_helper_cannot_send_becomes_that_items_error(monkeypatch):
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs, **kw: 1)
+    got = dict(batch.outcomes(["a", "b"], lambda ref: ref if ref == "a" else (lambda: ref), jobs=2))
+    assert got[0] == "a"
+    assert isinstance(got[1], errors.HubmemError)
+    assert str(got[1]).startswith("internal error: ") and "pickle" in str(got[1]).lower()
+
+
+def test_a_helper_process_that_dies_leaves_error_rows(monkeypatch):
+    monkeypatch.setattr(batch, "helper_count", lambda items, jobs, **kw: 1)
+
+    def fetch(ref: str) -> str:
+        if ref == "3":
+            time.sleep(1.0)  # "0" has been sent by then
+            os._exit(9)  # as if killed: the rows it never sent become errors
+        time.sleep(0 if ref == "0" else 30)  # cut short when the helper dies
+        return ref
+
+    outcomes = dict(batch.outcomes([str(i) for i in range(6)], fetch, jobs=6))
+    assert outcomes[0] == "0"
+    lost = [i for i, got in outcomes.items() if isinstance(got, errors.HubmemError)]
+    assert lost and 3 in lost and sorted(outcomes) == list(range(6))
+    assert str(outcomes[3]) == "internal error: a fetch process ended (exit codes 9)"
 
 
 def test_progress_bar_only_on_a_terminal():
@@ -528,13 +568,16 @@ def test_train_option_mistakes_exit_3(args, message):
     assert result.stderr.startswith(f"Error: {message}")
 
 
-def test_the_cli_in_its_own_process_keeps_exact_rows(fake_hub):
-    """A real `hubmem audit` process: the rows, errors with their hints, in input order."""
+def test_the_cli_in_its_own_process_forks_helpers_and_keeps_exact_rows(fake_hub):
+    """A real `hubmem audit` process (single-threaded when it forks, unlike this test process): the rows
+    come back from the helper processes pickled, errors with their hints, in input order."""
     import subprocess
     from pathlib import Path
 
     fake_hub.add_repo("acme/gated", layout=layout(TINY), config=config(TINY), hub={"gated": "manual"})
     root = Path(__file__).resolve().parent.parent
+    probe = "import sys; from hubmem.hub import batch; sys.exit(batch.helper_count(3, 16))"
+    helpers = subprocess.run([sys.executable, "-c", probe], env={**os.environ, "PYTHONPATH": str(root)})
     done = subprocess.run(
         [
             sys.executable,
@@ -568,6 +611,8 @@ def test_the_cli_in_its_own_process_keeps_exact_rows(fake_hub):
             "repository 'nobody/nothing' not found (check the id; private repos need --token or HF_TOKEN)",
         ),
     ]
+    linux_smp = sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+    assert helpers.returncode == (2 if linux_smp else 0)  # what such a process uses
 
 
 def test_rows_stream_out_and_into_the_db_before_the_last_repo_finishes(fake_hub, tmp_path):

@@ -225,8 +225,10 @@ def test_local_folder_reads_real_safetensors_files(tmp_path, fake_hub, sharded):
     assert fake_hub.requests == []
 
 
-def test_the_cli_in_its_own_process_gives_the_in_process_estimate_and_errors(fake_hub):
-    """`hubmem REPO` as a real process: the estimate and the errors are the same as in-process."""
+def test_the_cli_in_its_own_process_fetches_beside_the_transformers_import(fake_hub):
+    """`hubmem REPO` as a real process: the estimate and the errors are the same as in-process. (It
+    fetches in-process where the config-class table spares transformers' import, and through one forked
+    helper, which it may fork as it runs no other thread yet, where that import runs beside the fetch.)"""
     import os
     import subprocess
     import sys
@@ -234,6 +236,10 @@ def test_the_cli_in_its_own_process_gives_the_in_process_estimate_and_errors(fak
 
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
+    probe = "import sys; from hubmem.hub import batch; sys.exit(batch.helper_count(1, 1, overlap=True))"
+    helpers = subprocess.run([sys.executable, "-c", probe], env=env)
+    linux_smp = sys.platform == "linux" and len(os.sched_getaffinity(0)) > 1
+    assert helpers.returncode == (1 if linux_smp else 0)
 
     def hubmem(*args: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "hubmem.cli", *args]

@@ -3,6 +3,8 @@ helper; --max-rps spaces calls; retried calls are counted and reported."""
 
 from __future__ import annotations
 
+import multiprocessing
+
 import pytest
 from click.testing import CliRunner
 
@@ -40,6 +42,23 @@ def test_max_rps_reserves_one_slot_per_call(now):
     now[0] += 10  # idle: the next call goes at once, and the slots restart from it
     assert [pace.wait_before_call() for _ in range(2)] == [0, 0.25]
     pace.configure(None)
+
+
+def _child() -> None:
+    pace.pause_all(30.0)
+    pace.count_retry()
+
+
+def test_a_forked_helper_pauses_its_parent_too():
+    pace.configure(None)
+    child = multiprocessing.get_context("fork").Process(target=_child)
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    assert 29.0 < pace.wait_before_call() <= 30.0  # the child's pause, seen here through shared memory
+    assert pace.retried() == 1
+    pace.configure(None)
+    assert (pace.wait_before_call(), pace.retried()) == (0, 0)
 
 
 def test_a_429_pauses_the_other_workers_and_is_reported(fake_hub, monkeypatch):

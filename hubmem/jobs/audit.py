@@ -1,9 +1,10 @@
 """Batch audit: many repo ids at once, one row each, in input order; one bad repo never stops the rest.
 
-The fetches run on `--jobs` threads (hubmem.hub.batch), sharing huggingface_hub's HTTP session (one
-connection pool), hubmem's request threads (hubmem.hub.pool) and its metadata cache; each estimate is
-made in the calling thread as its fetch lands. Workers are daemons, so Ctrl-C returns at once with the
-rows that finished, instead of waiting for requests in flight to time out.
+The fetches run on `--jobs` threads (hubmem.hub.batch: in a forked helper process where a second CPU
+can run it), sharing huggingface_hub's HTTP session (one connection pool) and hubmem's metadata
+cache; each estimate is made in the calling thread as its fetch lands. Workers are daemons and the
+helper is killed on Ctrl-C, so it returns at once with the rows that finished, instead of waiting
+for requests in flight to time out.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from hubmem.jobs.results import InferenceEstimate, TrainingEstimate
 from hubmem.jobs.snapshot import start_warm_up
 from hubmem.memory import inference as memory
 
-# Each repo spends 2-3 round trips waiting on the network and a few ms of CPU, so at 50 ms latency the
+# Each repo spends 2-3 round trips waiting on the network and ~10 ms of CPU, so at 50 ms latency the
 # audit is bound by how many repos are in flight. Measured on 2 cores (200 bench repos, fake Hub at
-# 50 ms, alternating runs, 2026-12-04, scripts/bench.py): 16 jobs 2.06-2.45 s, 32 jobs 1.27-2.06 s
-# (median ~1.5 s), 48 1.18-1.28 s, 64 1.10-1.23 s, at the same CPU. 32: most of the gain, at half the
-# requests in flight of 64 (the Hub rate-limits a client: --max-rps paces it, a 429 pauses every
-# worker); each repo at most 2 connections at a time (8 for a sharded repo without the Hub's
-# single-request header endpoint) of the pool's 100.
+# 50 ms, alternating runs, 2026-12-04): 16 jobs 2.06-2.45 s, 32 jobs 1.27-2.06 s (median ~1.5 s), 48
+# 1.18-1.28 s, 64 1.10-1.23 s, at the same CPU. 32: most of the gain, at half the requests in flight of
+# 64 (the Hub rate-limits a client: --max-rps paces it, a 429 pauses every worker). Two helper
+# processes of 16 threads (hubmem.hub.batch), each repo at most 2 connections at a time (8 for a
+# sharded repo without the Hub's single-request header endpoint) on each pool's 100.
 DEFAULT_JOBS = 32
 # The most: beyond a few hundred threads the fetches only queue on the HTTP pools (100 connections
 # each) while every thread costs its stack; a million (`-j 1000000`) would never start.
@@ -297,9 +298,9 @@ def run_audit(
     keep: bool = True,
     warm_up: bool = True,
 ) -> AuditResult:
-    """`fetch(ref)` for every ref on `jobs` threads (hubmem.hub.batch); `evaluate(ref, snapshot or
-    error)` here, as each fetch lands, while transformers' import (`start_warm_up`, when normalisation
-    needs it) overlaps the first fetches.
+    """`fetch(ref)` for every ref on `jobs` threads (in a helper process where that uses a second
+    core: hubmem.hub.batch); `evaluate(ref, snapshot or error)` here, as each fetch lands, while
+    transformers' import (`start_warm_up`) overlaps the first fetches.
 
     `on_done` runs here as each row finishes, in any order (progress bars); `on_row` in input order, as
     soon as the row and every row before it have finished (the CLI prints it then), so only the rows
@@ -335,7 +336,7 @@ def run_audit(
     except KeyboardInterrupt:
         result.interrupted = True
     finally:
-        stream.close()  # stops the workers at once
+        stream.close()  # stops the workers (or the helper process) at once
     for i in sorted(waiting):  # interrupted: what finished after the first unfinished row
         hand_on(i)
     return result
@@ -345,10 +346,10 @@ def _start_fetches(
     refs: list[str], fetch: Callable[[str], hub.RepoSnapshot], jobs: int, warm_up: bool
 ) -> Generator[batch.Outcome, None, None]:
     """Every ref's fetch started (hubmem.hub.batch), then transformers' import (`start_warm_up`) beside
-    them. `warm_up` False: few estimates are expected (a re-run, hubmem.jobs.stored), each imports what
-    it needs."""
-    hub.warm()  # before the worker threads: importing beside them would hold the GIL they need
-    stream = batch.outcomes(refs, fetch, jobs=jobs)
+    them. `warm_up` False: few estimates are expected (a re-run, hubmem.jobs.stored), each imports what it
+    needs, and its cheap probes run on threads here (`light`)."""
+    hub.preload()  # shared by the helpers it forks
+    stream = batch.outcomes(refs, fetch, jobs=jobs, light=not warm_up)  # forks first: no thread before it
     if warm_up:
         start_warm_up()
     return stream
@@ -393,9 +394,6 @@ def progress_bar(total: int, stream: TextIO = sys.stderr) -> Any:
     """A tqdm bar on `stream` when it is a terminal; a silent stand-in otherwise."""
     from tqdm import tqdm
 
-    tqdm.monitor_interval = 0  # no monitor thread: a bar updated per repo needs none
-    # mininterval 0: every finished row is drawn at once (tqdm's default 0.1 s skips an update that comes
-    # sooner, and with no monitor thread the bar then shows 0/2 until the next row, however long that is)
-    return tqdm(
-        total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False, mininterval=0
-    )
+    tqdm.monitor_interval = 0  # no monitor thread: a bar updated per repo needs none, and no thread
+    # should run when the audit forks its fetch helper (hubmem.hub.batch)
+    return tqdm(total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from hubmem.errors import HubmemError
 from hubmem.hub import fetch as hub
 from hubmem.model import architecture as arch_mod
 from hubmem.model.config_table import usable_table
@@ -17,24 +18,45 @@ def fetch_snapshot(
     revision: str | None = None,
     token: str | None = None,
     timeout: float = hub.DEFAULT_TIMEOUT,
+    beside: bool = False,
     prefer_gguf: bool = False,
     meanwhile: Callable[[], object] | None = None,
 ) -> hub.RepoSnapshot:
     """A repo's metadata, fetched while `meanwhile()` (the caller's next imports) runs in this thread once
     the requests are in flight (hub.fetch) and, when normalisation needs it, transformers' config
     machinery imports. Raises HubmemError. The fetch asks for its likeliest headers beside the file list
-    (`hub.fetch(speculate=True)`): one model's wall time is its round trips."""
+    (`hub.fetch(speculate=True)`): one model's wall time is its round trips.
 
+    `beside` (the CLI): when transformers must be imported (no usable table of its config classes,
+    model/config_table.py), fetch in a forked helper process where hubmem.hub.batch finds one pays, so
+    that the fetch and transformers' import run on two cores. Library callers fetch in-process (their
+    threads make forking unsafe).
+    """
+
+    def fetch(ref: str, then: Callable[[], object] | None = None) -> hub.RepoSnapshot:
+        return hub.fetch(
+            ref,
+            revision=revision,
+            token=token,
+            timeout=timeout,
+            prefer_gguf=prefer_gguf,
+            speculate=True,
+            meanwhile=then,
+        )
+
+    if not beside or usable_table() is not None:  # nothing to overlap: a helper would only cost its fork
+        start_warm_up()
+        return fetch(repo, meanwhile)
+    from hubmem.hub import batch
+
+    stream = batch.outcomes([repo], fetch, jobs=1, overlap=True)  # forks first: no thread may run before it
     start_warm_up()
-    return hub.fetch(
-        repo,
-        revision=revision,
-        token=token,
-        timeout=timeout,
-        prefer_gguf=prefer_gguf,
-        speculate=True,
-        meanwhile=meanwhile,
-    )
+    if meanwhile is not None:
+        meanwhile()
+    ((_, fetched),) = list(stream)
+    if isinstance(fetched, HubmemError):
+        raise fetched
+    return fetched
 
 
 def start_warm_up() -> None:

@@ -26,7 +26,7 @@ PROBES_PER_JOB = 2
 
 @dataclass(frozen=True)
 class Unchanged:
-    """A fetch worker's answer for a repo still at its stored commit."""
+    """A fetch worker's answer for a repo still at its stored commit (picklable: helpers send it)."""
 
     sha: str
 
@@ -37,7 +37,7 @@ class StoredAudit:
 
     def __init__(self, plan: Any, db: ResultsDB, probe: Callable[[str], str | None]) -> None:
         self.plan, self.db, self.probe = plan, db, probe
-        self.current = db.current(plan.settings)  # before the workers start: they only read it
+        self.current = db.current(plan.settings)  # before any fork: the workers only read it
         self.run = db.start_run(plan.settings, len(plan.refs))
         self.position: dict[str, int] = {}
         for i, ref in enumerate(plan.refs):
