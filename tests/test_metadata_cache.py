@@ -77,3 +77,25 @@ def test_an_answer_echoing_the_token_is_never_written(fake_hub, monkeypatch):
     monkeypatch.setattr(hub, "_fetch_online", echoing)
     fetched = hub.fetch(TINY)
     assert not cache_file(fetched).exists()
+
+
+def test_a_forked_child_starts_its_own_request_threads():
+    """hubmem.hub.pool after a fork (an audit's fetch helper): the parent's threads are not the child's, so
+    the child starts its own instead of queueing work for threads it does not have."""
+    import multiprocessing
+
+    from hubmem.hub import pool
+
+    with pool.scope(2) as requests:  # the parent's threads exist now
+        assert requests.submit(lambda: 41 + 1).result(timeout=5) == 42
+
+    def child(pipe):
+        with pool.scope(2) as requests:
+            pipe.send(requests.submit(lambda: 6 * 7).result(timeout=5))
+
+    receive, send = multiprocessing.get_context("fork").Pipe(duplex=False)
+    process = multiprocessing.get_context("fork").Process(target=child, args=(send,))
+    process.start()
+    assert receive.poll(10) and receive.recv() == 42
+    process.join(10)
+    assert process.exitcode == 0

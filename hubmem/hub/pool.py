@@ -21,6 +21,7 @@ wait on were queued before it (first in, first out).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -38,11 +39,16 @@ _Task = tuple[Future, Callable[..., Any], tuple, dict]
 
 class _Pool:
     def __init__(self, max_threads: int) -> None:
+        self._max = max_threads
+        self._reset()
+
+    def _reset(self) -> None:
+        """No thread, nothing queued: a forked child (an audit's fetch helper, hubmem.hub.batch) has none
+        of its parent's threads, only their counts, which would leave its tasks waiting for nobody."""
         self._todo: queue.SimpleQueue[_Task] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
         self._threads = 0
-        self._max = max_threads
 
     def run(self, future: Future, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
         with self._lock:
@@ -69,6 +75,8 @@ class _Pool:
 
 
 _pool = _Pool(MAX_THREADS)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool._reset)
 
 
 class Scope(Executor):

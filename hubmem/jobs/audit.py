@@ -396,4 +396,8 @@ def progress_bar(total: int, stream: TextIO = sys.stderr) -> Any:
 
     tqdm.monitor_interval = 0  # no monitor thread: a bar updated per repo needs none, and no thread
     # should run when the audit forks its fetch helper (hubmem.hub.batch)
-    return tqdm(total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False)
+    # mininterval 0: every finished row is drawn at once (tqdm's default 0.1 s skips an update that comes
+    # sooner, and with no monitor thread the bar then shows 0/2 until the next row, however long that is)
+    return tqdm(
+        total=total, file=stream, unit="repo", disable=not stream.isatty(), leave=False, mininterval=0
+    )
